@@ -1,0 +1,56 @@
+import { CLUSTER_CIRCUIT_BREAKER_LIMIT } from './defaults.ts';
+import type { DesiredState, HostConfig } from './desired-state.ts';
+import { CONTROL_PLANE_CLUSTER, clusterName } from './names.ts';
+import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
+import { ANY_TYPES } from './type-urls.ts';
+
+export function buildClusters(state: DesiredState): Resource[] {
+  const clusters = state.config.hosts.map(hostCluster);
+  if (state.wake) clusters.push(controlPlaneCluster(state.wake.address, state.wake.port));
+  return clusters;
+}
+
+function hostCluster(host: HostConfig): Resource {
+  const name = clusterName(host.name);
+  const cluster: Resource = {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: adsConfigSource(), service_name: name },
+    connect_timeout: { seconds: 2 },
+    lb_policy: 'ROUND_ROBIN',
+    circuit_breakers: { thresholds: [circuitBreaker()] },
+  };
+  if (host.protocol !== 'http1') {
+    // gRPC and HTTP/2 hosts are reached with h2c prior knowledge.
+    cluster.typed_extension_protocol_options = {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': ANY_TYPES.httpProtocolOptions,
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    };
+  }
+  return cluster;
+}
+
+/** The filter's wake calls go here; static, so it needs no EDS and is usable as soon as CDS lands. */
+function controlPlaneCluster(address: string, port: number): Resource {
+  return {
+    name: CONTROL_PLANE_CLUSTER,
+    type: 'STATIC',
+    connect_timeout: { seconds: 1 },
+    load_assignment: {
+      cluster_name: CONTROL_PLANE_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address, port) } }] }],
+    },
+  };
+}
+
+function circuitBreaker(): Record<string, unknown> {
+  const limit = { value: CLUSTER_CIRCUIT_BREAKER_LIMIT };
+  return {
+    priority: 'DEFAULT',
+    max_connections: limit,
+    max_pending_requests: limit,
+    max_requests: limit,
+  };
+}

@@ -1,0 +1,44 @@
+// A snapshot must be self-contained before any Envoy sees it: every name one resource points at exists.
+// Envoy would otherwise wait on a missing resource (warming) until initial_fetch_timeout, or NACK.
+import type { FieldError } from './errors.ts';
+import type { Resource, ResourcesByKind } from './resource.ts';
+
+export function checkConsistency(resources: ResourcesByKind): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const cluster of resources.cluster.values()) {
+    if (cluster.type !== 'EDS') continue;
+    const service = (cluster.eds_cluster_config as { service_name?: string } | undefined)?.service_name ?? cluster.name;
+    if (!resources.endpoint.has(service)) {
+      errors.push({ path: `/clusters/${cluster.name}`, message: `uses endpoints "${service}", which the snapshot does not have` });
+    }
+  }
+  for (const listener of resources.listener.values()) {
+    for (const hcm of connectionManagers(listener)) {
+      const rds = (hcm.rds as { route_config_name?: string } | undefined)?.route_config_name;
+      if (rds !== undefined && !resources.route.has(rds)) {
+        errors.push({ path: `/listeners/${listener.name}`, message: `uses routes "${rds}", which the snapshot does not have` });
+      }
+      for (const filter of (hcm.http_filters as { name: string; config_discovery?: unknown }[] | undefined) ?? []) {
+        if (filter.config_discovery !== undefined && !resources.extensionConfig.has(filter.name)) {
+          errors.push({ path: `/listeners/${listener.name}`, message: `uses extension config "${filter.name}", which the snapshot does not have` });
+        }
+      }
+    }
+  }
+  for (const routeConfig of resources.route.values()) {
+    for (const vh of (routeConfig.virtual_hosts as { name: string; routes: { route?: { cluster?: string } }[] }[] | undefined) ?? []) {
+      for (const route of vh.routes) {
+        const cluster = route.route?.cluster;
+        if (cluster !== undefined && !resources.cluster.has(cluster)) {
+          errors.push({ path: `/routes/${routeConfig.name}/${vh.name}`, message: `routes to cluster "${cluster}", which the snapshot does not have` });
+        }
+      }
+    }
+  }
+  return errors;
+}
+
+function connectionManagers(listener: Resource): Record<string, unknown>[] {
+  const chains = (listener.filter_chains as { filters?: { typed_config?: Record<string, unknown> }[] }[] | undefined) ?? [];
+  return chains.flatMap((c) => c.filters ?? []).flatMap((f) => (f.typed_config?.rds !== undefined || f.typed_config?.http_filters !== undefined ? [f.typed_config] : []));
+}

@@ -1,0 +1,210 @@
+// The declarative config file: schema, validation with field-naming errors, and defaults. Pure: text in,
+// GatewayConfig or errors out.
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import {
+  DEFAULT_BUFFER,
+  DEFAULT_GRPC_SERVICE,
+  DEFAULT_HEALTH_PATH,
+  DEFAULT_HEALTH_TIMEOUT_MS,
+  DEFAULT_IDLE_AFTER_MS,
+  DEFAULT_WAKE_TIMEOUT_MS,
+} from './defaults.ts';
+import type { GatewayConfig, HealthCheck, HostConfig, Protocol, ScalerConfig } from './desired-state.ts';
+import type { FieldError, Result } from './errors.ts';
+import { fieldErrorsFromAjv } from './schema-errors.ts';
+
+export const HOST_NAME_PATTERN = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+// A lower-case DNS name, optionally starting with "*." for a suffix wildcard (as Envoy virtual hosts allow).
+export const DOMAIN_PATTERN = '^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$';
+
+const port = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+const address = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:-]+$' } as const;
+
+export const BUFFER_POLICY_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    holdTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+    maxHeld: { type: 'integer', minimum: 0, maximum: 100_000 },
+    retryAfterSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+  },
+} as const;
+
+export const ENDPOINT_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'port'],
+  properties: { address, port },
+} as const;
+
+const GATEWAY_CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['listener', 'hosts'],
+  properties: {
+    listener: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['port'],
+      properties: { address, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+    },
+    defaults: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { buffer: BUFFER_POLICY_SCHEMA },
+    },
+    hosts: {
+      type: 'array',
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'domains', 'endpoints'],
+        properties: {
+          name: { type: 'string', pattern: HOST_NAME_PATTERN },
+          domains: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 100,
+            items: { type: 'string', maxLength: 253, pattern: DOMAIN_PATTERN },
+          },
+          protocol: { enum: ['http1', 'http2', 'grpc'] },
+          endpoints: { type: 'array', minItems: 1, maxItems: 100, items: ENDPOINT_SCHEMA },
+          initialState: { enum: ['ready', 'scaled_to_zero'] },
+          buffer: BUFFER_POLICY_SCHEMA,
+          scaler: {
+            type: 'object',
+            required: ['kind'],
+            oneOf: [
+              {
+                additionalProperties: false,
+                properties: { kind: { const: 'manual' } },
+              },
+              {
+                additionalProperties: false,
+                required: ['kind', 'command'],
+                properties: {
+                  kind: { const: 'process' },
+                  command: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+                  cwd: { type: 'string', minLength: 1 },
+                  env: { type: 'object', additionalProperties: { type: 'string' } },
+                },
+              },
+            ],
+          },
+          health: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              path: { type: 'string', pattern: '^/' },
+              grpcService: { type: 'string' },
+              timeoutMs: { type: 'integer', minimum: 1, maximum: 60_000 },
+            },
+          },
+          wakeTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+          idleAfterMs: { type: 'integer', minimum: 0, maximum: 604_800_000 },
+        },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const validateShape = ajv.compile(GATEWAY_CONFIG_SCHEMA);
+
+/** Raw shapes as the schema admits them; only used between validation and normalisation. */
+interface RawBuffer { holdTimeoutMs?: number; maxHeld?: number; retryAfterSeconds?: number }
+interface RawHost {
+  name: string;
+  domains: string[];
+  protocol?: Protocol;
+  endpoints: { address: string; port: number }[];
+  initialState?: 'ready' | 'scaled_to_zero';
+  buffer?: RawBuffer;
+  scaler?: ScalerConfig;
+  health?: { path?: string; grpcService?: string; timeoutMs?: number };
+  wakeTimeoutMs?: number;
+  idleAfterMs?: number;
+}
+interface RawConfig {
+  listener: { address?: string; port: number };
+  defaults?: { buffer?: RawBuffer };
+  hosts: RawHost[];
+}
+
+export function parseGatewayConfigText(text: string): Result<GatewayConfig> {
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    return { ok: false, errors: [{ path: '', message: `not valid YAML or JSON: ${(err as Error).message}` }] };
+  }
+  return validateGatewayConfig(data);
+}
+
+export function validateGatewayConfig(data: unknown): Result<GatewayConfig> {
+  if (!validateShape(data)) {
+    return { ok: false, errors: dedupe(fieldErrorsFromAjv(validateShape.errors)) };
+  }
+  const raw = data as unknown as RawConfig;
+  const errors: FieldError[] = [];
+  const seenNames = new Map<string, number>();
+  const seenDomains = new Map<string, string>();
+  raw.hosts.forEach((h, i) => {
+    const prev = seenNames.get(h.name);
+    if (prev !== undefined) errors.push({ path: `/hosts/${i}/name`, message: `duplicates the name of /hosts/${prev}` });
+    seenNames.set(h.name, i);
+    h.domains.forEach((d, j) => {
+      const owner = seenDomains.get(d);
+      if (owner !== undefined) errors.push({ path: `/hosts/${i}/domains/${j}`, message: `"${d}" is already served by host "${owner}"` });
+      seenDomains.set(d, h.name);
+    });
+    const protocol = h.protocol ?? 'http1';
+    if (protocol === 'grpc' && h.health?.path !== undefined) {
+      errors.push({ path: `/hosts/${i}/health/path`, message: 'a gRPC host is checked with the gRPC health service; use grpcService' });
+    }
+    if (protocol !== 'grpc' && h.health?.grpcService !== undefined) {
+      errors.push({ path: `/hosts/${i}/health/grpcService`, message: 'only a gRPC host has a gRPC health service; use path' });
+    }
+  });
+  if (errors.length > 0) return { ok: false, errors };
+
+  const defaults = { ...DEFAULT_BUFFER, ...raw.defaults?.buffer };
+  const hosts: HostConfig[] = raw.hosts.map((h) => normaliseHost(h, defaults));
+  return {
+    ok: true,
+    value: { listener: { address: raw.listener.address ?? '127.0.0.1', port: raw.listener.port }, hosts },
+  };
+}
+
+function normaliseHost(h: RawHost, defaultBuffer: typeof DEFAULT_BUFFER): HostConfig {
+  const protocol = h.protocol ?? 'http1';
+  const health: HealthCheck =
+    protocol === 'grpc'
+      ? { kind: 'grpc', service: h.health?.grpcService ?? DEFAULT_GRPC_SERVICE, timeoutMs: h.health?.timeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS }
+      : { kind: 'http', path: h.health?.path ?? DEFAULT_HEALTH_PATH, timeoutMs: h.health?.timeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS };
+  return {
+    name: h.name,
+    domains: [...h.domains],
+    protocol,
+    endpoints: h.endpoints.map((e) => ({ address: e.address, port: e.port })),
+    initialState: h.initialState ?? 'ready',
+    buffer: { ...defaultBuffer, ...h.buffer },
+    scaler: h.scaler ?? { kind: 'manual' },
+    health,
+    wakeTimeoutMs: h.wakeTimeoutMs ?? DEFAULT_WAKE_TIMEOUT_MS,
+    idleAfterMs: h.idleAfterMs ?? DEFAULT_IDLE_AFTER_MS,
+  };
+}
+
+// oneOf failures report every branch; keep each distinct message once so the user reads it once.
+function dedupe(errors: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const key = `${e.path}\u0000${e.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,21 @@
+import type { ResourceKind } from './type-urls.ts';
+
+/**
+ * An xDS resource as plain data in protobuf field names (snake_case), with '@type' on every Any, exactly
+ * as Envoy's YAML would spell it. The protocol layer encodes it; nothing here knows about protobuf.
+ */
+export type Resource = { name: string } & Record<string, unknown>;
+
+export type ResourcesByKind = Record<ResourceKind, ReadonlyMap<string, Resource>>;
+
+export function adsConfigSource(): Record<string, unknown> {
+  return { ads: {}, resource_api_version: 'V3' };
+}
+
+export function socketAddress(address: string, port: number): Record<string, unknown> {
+  return { socket_address: { address, port_value: port } };
+}
+
+export function byName(resources: Resource[]): ReadonlyMap<string, Resource> {
+  return new Map([...resources].sort((a, b) => a.name.localeCompare(b.name)).map((r) => [r.name, r]));
+}

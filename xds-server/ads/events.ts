@@ -1,0 +1,22 @@
+// Typed hooks on everything the ADS server does. Logs, metrics, the admin API and tests all listen here,
+// so tests wait on "the server classified this request" instead of sleeping.
+import { EventEmitter } from 'node:events';
+import type { ResourceKind } from '../../snapshots/type-urls.ts';
+import type { Verdict } from './verdict.ts';
+
+export interface StreamRef {
+  streamId: number;
+  nodeId: string;
+}
+
+export interface AdsEventMap {
+  'stream-open': [StreamRef];
+  'stream-close': [StreamRef & { reason: string }];
+  request: [StreamRef & { kind: ResourceKind; verdict: Verdict; names: string[] }];
+  response: [StreamRef & { kind: ResourceKind; version: string; nonce: string; names: string[] }];
+  ack: [StreamRef & { kind: ResourceKind; version: string }];
+  nack: [StreamRef & { kind: ResourceKind; rejectedVersion: string; message: string }];
+  'snapshot-set': [{ group: string; versions: Readonly<Record<ResourceKind, string>> }];
+}
+
+export class AdsEvents extends EventEmitter<AdsEventMap> {}

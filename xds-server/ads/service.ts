@@ -1,0 +1,90 @@
+// Registers the ADS service on a grpc-js server. Messages are (de)serialised by our codec, not by
+// proto-loader, so responses can reuse resource bytes encoded once per snapshot.
+import * as grpc from '@grpc/grpc-js';
+import type { SnapshotCache } from '../cache/snapshot-cache.ts';
+import type { Logger } from '../log.ts';
+import { decodeDiscoveryRequest, type DiscoveryRequest } from '../protos/codec.ts';
+import type { AdsEvents } from './events.ts';
+import { StreamSession } from './stream-session.ts';
+
+const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+const identity = (b: Buffer): Buffer => b;
+
+const adsDefinition: grpc.ServiceDefinition = {
+  StreamAggregatedResources: {
+    path: `${SERVICE}/StreamAggregatedResources`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: identity,
+    requestDeserialize: decodeDiscoveryRequest,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+    originalName: 'streamAggregatedResources',
+  },
+  DeltaAggregatedResources: {
+    path: `${SERVICE}/DeltaAggregatedResources`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+    originalName: 'deltaAggregatedResources',
+  },
+};
+
+export class AdsService {
+  private readonly sessions = new Set<StreamSession>();
+
+  constructor(
+    private readonly cache: SnapshotCache,
+    private readonly events: AdsEvents,
+    private readonly log: Logger,
+  ) {}
+
+  register(server: grpc.Server): void {
+    server.addService(adsDefinition, {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => this.stream(call),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'delta xDS is not served yet; use state-of-the-world ADS (api_type: GRPC)' });
+      },
+    });
+  }
+
+  get connected(): StreamSession[] {
+    return [...this.sessions].filter((s) => s.nodeId !== '');
+  }
+
+  private stream(call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>): void {
+    let ended = false;
+    const session = new StreamSession(
+      {
+        write: (response) => {
+          if (!ended) call.write(response);
+        },
+        fail: (code, message) => {
+          if (ended) return;
+          ended = true;
+          session.close(message);
+          call.emit('error', { code, details: message });
+        },
+      },
+      this.cache,
+      this.events,
+      this.log,
+    );
+    this.sessions.add(session);
+    const finish = (reason: string): void => {
+      this.sessions.delete(session);
+      session.close(reason);
+      if (!ended) {
+        ended = true;
+        call.end();
+      }
+    };
+    call.on('data', (request: DiscoveryRequest) => session.onRequest(request));
+    call.on('end', () => finish('client closed the stream'));
+    call.on('error', (err: Error) => finish(`stream error: ${err.message}`));
+    call.on('cancelled', () => finish('stream cancelled'));
+  }
+}

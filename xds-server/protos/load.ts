@@ -1,0 +1,56 @@
+// One protobufjs Root with every Envoy type the control plane sends or reads, loaded from the protos that
+// @grpc/grpc-js-xds ships under deps/ (there is no @envoyproxy/protos package on npm).
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+
+const require = createRequire(import.meta.url);
+const depsDir = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+const protobufjsDir = path.dirname(require.resolve('protobufjs/package.json'));
+
+const INCLUDE_DIRS = [
+  path.join(depsDir, 'envoy-api'),
+  path.join(depsDir, 'xds'),
+  path.join(depsDir, 'googleapis'),
+  path.join(depsDir, 'protoc-gen-validate'),
+  // google/protobuf/*.proto (descriptor.proto among them) ship with protobufjs itself.
+  protobufjsDir,
+];
+
+const ENTRY_FILES = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/config/core/v3/extension.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/wasm/v3/wasm.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'google/protobuf/wrappers.proto',
+];
+
+let root: protobuf.Root | undefined;
+
+export function envoyProtos(): protobuf.Root {
+  if (root) return root;
+  const r = new protobuf.Root();
+  r.resolvePath = (_origin: string, target: string): string | null => {
+    if (path.isAbsolute(target)) return target;
+    for (const dir of INCLUDE_DIRS) {
+      const candidate = path.join(dir, target);
+      if (require('node:fs').existsSync(candidate)) return candidate;
+    }
+    return null;
+  };
+  // keepCase: resources are written with the protos' own snake_case field names, as in Envoy YAML.
+  r.loadSync(ENTRY_FILES, { keepCase: true });
+  r.resolveAll();
+  root = r;
+  return r;
+}
+
+export function messageType(fullName: string): protobuf.Type {
+  return envoyProtos().lookupType(fullName);
+}

@@ -1,0 +1,134 @@
+// Desired state → snapshot → cache, debounced, with make-before-break across types: when clusters or
+// endpoints change together with what the filter or routes see, the new clusters and endpoints go first
+// and the control plane waits for every Envoy to ACK them, so a request the new filter config releases
+// never meets a cluster without its endpoints.
+import { buildSnapshot, snapshotFromResources, type Snapshot } from '../snapshots/build.ts';
+import type { DesiredState } from '../snapshots/desired-state.ts';
+import { formatFieldErrors } from '../snapshots/errors.ts';
+import type { Resource, ResourcesByKind } from '../snapshots/resource.ts';
+import { DEFAULT_GROUP, type SnapshotCache } from './cache/snapshot-cache.ts';
+import type { Logger } from './log.ts';
+
+export interface PublisherOptions {
+  /** A change waits this long for more changes before it is pushed. */
+  quietMs: number;
+  /** ...but never longer than this after the first change of a burst. */
+  maxDelayMs: number;
+  /** How long to wait for Envoys to ACK new clusters/endpoints before pushing the rest anyway. */
+  settleTimeoutMs: number;
+}
+
+export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { quietMs: 5, maxDelayMs: 50, settleTimeoutMs: 5_000 };
+
+export class SnapshotBuildError extends Error {}
+
+export class Publisher {
+  private waiters: { resolve: (s: Snapshot) => void; reject: (e: Error) => void }[] = [];
+  private quietTimer: NodeJS.Timeout | undefined;
+  private maxTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  publishCount = 0;
+
+  constructor(
+    private readonly desired: () => DesiredState,
+    private readonly cache: SnapshotCache,
+    private readonly log: Logger,
+    private readonly options: PublisherOptions = DEFAULT_PUBLISHER_OPTIONS,
+  ) {}
+
+  /** Publishes now, without debounce (start-up). */
+  async publishNow(): Promise<Snapshot> {
+    const result = this.build();
+    this.cache.setSnapshot(DEFAULT_GROUP, result);
+    this.publishCount += 1;
+    return result;
+  }
+
+  /** Resolves once a snapshot containing every change made before this call is in the cache. */
+  schedule(): Promise<Snapshot> {
+    const done = new Promise<Snapshot>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    clearTimeout(this.quietTimer);
+    this.quietTimer = setTimeout(() => this.flush(), this.options.quietMs);
+    this.maxTimer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
+    return done;
+  }
+
+  close(): void {
+    clearTimeout(this.quietTimer);
+    clearTimeout(this.maxTimer);
+  }
+
+  private flush(): void {
+    clearTimeout(this.quietTimer);
+    clearTimeout(this.maxTimer);
+    this.quietTimer = undefined;
+    this.maxTimer = undefined;
+    const waiters = this.waiters;
+    this.waiters = [];
+    // Publishes run one at a time, so the two phases of one never interleave with another's.
+    this.running = this.running.then(async () => {
+      try {
+        const snapshot = await this.publishInPhases();
+        for (const w of waiters) w.resolve(snapshot);
+      } catch (err) {
+        for (const w of waiters) w.reject(err as Error);
+      }
+    });
+  }
+
+  private async publishInPhases(): Promise<Snapshot> {
+    const next = this.build();
+    const previous = this.cache.getSnapshot(DEFAULT_GROUP);
+    if (previous && needsTwoPhases(previous, next)) {
+      const first = firstPhase(previous, next);
+      this.cache.setSnapshot(DEFAULT_GROUP, first);
+      const settled = await this.cache.waitUntilSettled(
+        DEFAULT_GROUP,
+        { cluster: first.versions.cluster, endpoint: first.versions.endpoint },
+        this.options.settleTimeoutMs,
+      );
+      if (!settled) {
+        this.log.warn('not every Envoy settled the new clusters/endpoints in time; pushing the rest anyway', {
+          timeoutMs: this.options.settleTimeoutMs,
+        });
+      }
+    }
+    this.cache.setSnapshot(DEFAULT_GROUP, next);
+    this.publishCount += 1;
+    return next;
+  }
+
+  private build(): Snapshot {
+    const result = buildSnapshot(this.desired());
+    if (!result.ok) {
+      // Input is validated before it reaches the store, so this is a bug, not a user error.
+      throw new SnapshotBuildError(`refusing an inconsistent snapshot: ${formatFieldErrors(result.errors)}`);
+    }
+    return result.value;
+  }
+}
+
+function needsTwoPhases(previous: Snapshot, next: Snapshot): boolean {
+  const upstreamChanged = previous.versions.cluster !== next.versions.cluster || previous.versions.endpoint !== next.versions.endpoint;
+  const downstreamChanged =
+    previous.versions.listener !== next.versions.listener ||
+    previous.versions.route !== next.versions.route ||
+    previous.versions.extensionConfig !== next.versions.extensionConfig;
+  return upstreamChanged && downstreamChanged;
+}
+
+/** New clusters and endpoints alongside the old ones (so old routes still resolve), old everything else. */
+function firstPhase(previous: Snapshot, next: Snapshot): Snapshot {
+  const union = (a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): ReadonlyMap<string, Resource> =>
+    new Map([...a, ...b].sort(([x], [y]) => x.localeCompare(y)));
+  const resources: ResourcesByKind = {
+    cluster: union(previous.resources.cluster, next.resources.cluster),
+    endpoint: union(previous.resources.endpoint, next.resources.endpoint),
+    listener: previous.resources.listener,
+    route: previous.resources.route,
+    extensionConfig: previous.resources.extensionConfig,
+  };
+  const result = snapshotFromResources(resources);
+  if (!result.ok) throw new SnapshotBuildError(`refusing an inconsistent first-phase snapshot: ${formatFieldErrors(result.errors)}`);
+  return result.value;
+}

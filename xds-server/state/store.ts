@@ -1,0 +1,106 @@
+// The desired state the control plane owns: the validated config plus runtime marks. Every change goes
+// through here, is persisted before it is published, and bumps the filter generation when (and only when)
+// what the filter sees changes.
+import type { DesiredState, GatewayConfig, HostConfig, WakeTarget } from '../../snapshots/desired-state.ts';
+import { filterConfigContent } from '../../snapshots/filter-config.ts';
+import { canonicalJson } from '../../snapshots/version.ts';
+import { saveState, type PersistedHostState, type PersistedState } from './persistence.ts';
+
+export interface HostView {
+  config: HostConfig;
+  scaledToZero: boolean;
+  changedAt: string;
+  reason?: string;
+}
+
+export class UnknownHostError extends Error {
+  constructor(readonly host: string) {
+    super(`no host named "${host}" is configured`);
+  }
+}
+
+export class GatewayStore {
+  private config: GatewayConfig;
+  private readonly marks = new Map<string, PersistedHostState>();
+  private generation: number;
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(
+    config: GatewayConfig,
+    persisted: PersistedState | undefined,
+    private readonly options: { stateDir: string; filterWasmPath: string; wake?: WakeTarget },
+  ) {
+    this.config = config;
+    this.generation = Math.max(1, persisted?.generation ?? 1);
+    this.applyConfigMarks(persisted?.hosts ?? {});
+  }
+
+  desired(): DesiredState {
+    const scaledToZero = new Set([...this.marks].filter(([, m]) => m.scaledToZero).map(([name]) => name));
+    const state: DesiredState = {
+      config: this.config,
+      scaledToZero,
+      generation: this.generation,
+      filterWasmPath: this.options.filterWasmPath,
+    };
+    if (this.options.wake) state.wake = this.options.wake;
+    return state;
+  }
+
+  hosts(): HostView[] {
+    return this.config.hosts.map((h) => this.view(h));
+  }
+
+  host(name: string): HostView | undefined {
+    const config = this.config.hosts.find((h) => h.name === name);
+    return config ? this.view(config) : undefined;
+  }
+
+  /** Marks or unmarks a host and persists it. Returns false when nothing changed. */
+  async setScaledToZero(name: string, scaledToZero: boolean, reason?: string): Promise<boolean> {
+    if (!this.config.hosts.some((h) => h.name === name)) throw new UnknownHostError(name);
+    const current = this.marks.get(name);
+    if (current?.scaledToZero === scaledToZero) return false;
+    await this.change(() => {
+      this.marks.set(name, { scaledToZero, changedAt: new Date().toISOString(), ...(reason ? { reason } : {}) });
+    });
+    return true;
+  }
+
+  /** A new config keeps the marks of hosts it still has; new hosts start in their initialState. */
+  async replaceConfig(config: GatewayConfig): Promise<void> {
+    await this.change(() => {
+      const previous = new Map(this.marks);
+      this.config = config;
+      this.marks.clear();
+      this.applyConfigMarks(Object.fromEntries(previous));
+    });
+  }
+
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  private async change(mutate: () => void): Promise<void> {
+    const before = canonicalJson(filterConfigContent(this.desired()));
+    mutate();
+    if (canonicalJson(filterConfigContent(this.desired())) !== before) this.generation += 1;
+    const snapshot: PersistedState = { formatVersion: 1, generation: this.generation, hosts: Object.fromEntries(this.marks) };
+    // Serialise writes so an older state never lands after a newer one.
+    this.saving = this.saving.catch(() => {}).then(() => saveState(this.options.stateDir, snapshot));
+    await this.saving;
+  }
+
+  private applyConfigMarks(persisted: Record<string, PersistedHostState>): void {
+    const now = new Date().toISOString();
+    for (const host of this.config.hosts) {
+      const kept = persisted[host.name];
+      this.marks.set(host.name, kept ?? { scaledToZero: host.initialState === 'scaled_to_zero', changedAt: now, reason: 'initialState in config' });
+    }
+  }
+
+  private view(config: HostConfig): HostView {
+    const mark = this.marks.get(config.name)!;
+    return { config, scaledToZero: mark.scaledToZero, changedAt: mark.changedAt, ...(mark.reason ? { reason: mark.reason } : {}) };
+  }
+}
