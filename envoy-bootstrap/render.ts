@@ -1,0 +1,52 @@
+// Envoy's bootstrap: who this Envoy is, where its admin listens, and where its control plane is. All else
+// (listeners, routes, clusters, endpoints, the buffer filter) comes over ADS.
+import { ANY_TYPES } from '../snapshots/type-urls.ts';
+
+export interface BootstrapOptions {
+  nodeId: string;
+  nodeCluster?: string;
+  xdsAddress: string;
+  xdsPort: number;
+  adminAddress?: string;
+  /** 0 = any free port; read it back with --admin-address-path. */
+  adminPort?: number;
+}
+
+export const XDS_CLUSTER_NAME = 'xds_control_plane';
+
+export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
+  const ads = { ads: {}, resource_api_version: 'V3' };
+  return {
+    node: { id: o.nodeId, cluster: o.nodeCluster ?? 'scale-to-zero-gateway' },
+    admin: { address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort ?? 0 } } },
+    dynamic_resources: {
+      ads_config: {
+        api_type: 'GRPC',
+        transport_api_version: 'V3',
+        set_node_on_first_message_only: true,
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER_NAME } }],
+      },
+      lds_config: ads,
+      cds_config: ads,
+    },
+    static_resources: {
+      clusters: [
+        {
+          name: XDS_CLUSTER_NAME,
+          type: 'STATIC',
+          connect_timeout: '1s',
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': ANY_TYPES.httpProtocolOptions,
+              explicit_http_config: { http2_protocol_options: {} },
+            },
+          },
+          load_assignment: {
+            cluster_name: XDS_CLUSTER_NAME,
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xdsAddress, port_value: o.xdsPort } } } }] }],
+          },
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// A raw ADS client: sends exactly the DiscoveryRequests a test writes (any node, version, nonce or
+// error_detail) and reads responses one by one, so protocol rules are tested without Envoy in the way.
+import * as grpc from '@grpc/grpc-js';
+import {
+  decodeDiscoveryResponse,
+  decodeResource,
+  encodeDiscoveryRequest,
+  type DecodedResponse,
+  type DiscoveryRequest,
+} from '../../xds-server/protos/codec.ts';
+import { kindOfTypeUrl } from '../../snapshots/type-urls.ts';
+
+const PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+
+export class RawAdsClient {
+  private readonly client: grpc.Client;
+  private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
+  private readonly queue: DecodedResponse[] = [];
+  private waiting: ((r: DecodedResponse) => void) | undefined;
+  error: grpc.ServiceError | undefined;
+  ended = false;
+
+  constructor(port: number) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    this.call = this.client.makeBidiStreamRequest(PATH, (b: Buffer) => b, (b: Buffer) => b);
+    this.call.on('data', (bytes: Buffer) => {
+      const response = decodeDiscoveryResponse(bytes);
+      if (this.waiting) {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w(response);
+      } else this.queue.push(response);
+    });
+    this.call.on('error', (err: grpc.ServiceError) => {
+      this.error = err;
+    });
+    this.call.on('end', () => {
+      this.ended = true;
+    });
+  }
+
+  send(request: Partial<DiscoveryRequest>): void {
+    this.call.write(encodeDiscoveryRequest(request));
+  }
+
+  /** The next response, or an error naming what was awaited. */
+  next(timeoutMs = 5_000): Promise<DecodedResponse> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        reject(new Error(`no DiscoveryResponse within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+    });
+  }
+
+  /** Responses received and not yet read. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
+}
+
+export function resourceNames(response: DecodedResponse): string[] {
+  const kind = kindOfTypeUrl(response.type_url);
+  if (!kind) throw new Error(`unknown type ${response.type_url}`);
+  return response.resources.map((r) => String(decodeResource(kind, r.value).name));
+}
+
+export function decodedResources(response: DecodedResponse): Record<string, unknown>[] {
+  const kind = kindOfTypeUrl(response.type_url)!;
+  return response.resources.map((r) => decodeResource(kind, r.value));
+}

@@ -1,0 +1,109 @@
+// The whole system for an end-to-end test: the demo upstream, our control plane (in-process), and the
+// real Envoy from .venv, all on loopback with free ports. Every process is stopped by close().
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { REPO_ROOT, startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
+import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
+import { LISTENER_NAME } from '../../snapshots/names.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../xds-server/control-plane.ts';
+import { createLogger, silentLogger } from '../../xds-server/log.ts';
+import { startUpstream, type Upstream } from '../../upstream/server.ts';
+import { eventually } from './eventually.ts';
+
+/** STZ_FILTER_WASM points the tests at another build of the filter (e.g. a debug build). */
+export const FILTER_WASM = process.env.STZ_FILTER_WASM ?? path.join(REPO_ROOT, 'filter', 'build', 'filter.wasm');
+
+export function assertFilterBuilt(): void {
+  if (!existsSync(FILTER_WASM)) throw new Error(`${FILTER_WASM} is missing; run "npm run build:filter" (or bash scripts/setup.sh)`);
+}
+
+export interface StackOptions {
+  /** The gateway config, given the upstream's ports. `listener` is added (port 0) when absent. */
+  config: (upstream: Upstream) => Record<string, unknown>;
+  concurrency?: number;
+  controlPlane?: Partial<ControlPlaneOptions>;
+  envoyLogLevel?: string;
+}
+
+export interface Stack {
+  upstream: Upstream;
+  cp: ControlPlane;
+  envoy: EnvoyProcess;
+  /** The gateway listener's port on 127.0.0.1. */
+  port: number;
+  dir: string;
+  writeConfig(config: Record<string, unknown>): Promise<void>;
+  /** Stops the control plane and starts a new one on the same ports and state dir. */
+  restartControlPlane(): Promise<void>;
+  adminFetch(pathAndQuery: string, init?: RequestInit): Promise<Response>;
+  close(): Promise<void>;
+}
+
+const testLog = process.env.STZ_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger;
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  assertFilterBuilt();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'stz-stack-'));
+  const configPath = path.join(dir, 'gateway.yaml');
+  const upstream = await startUpstream({ id: 'upstream-a' });
+  const writeConfig = async (config: Record<string, unknown>): Promise<void> => {
+    await writeFile(configPath, stringify({ listener: { address: '127.0.0.1', port: 0 }, ...config }));
+  };
+  await writeConfig(options.config(upstream));
+  const cpOptions: ControlPlaneOptions = {
+    configPath,
+    stateDir: path.join(dir, 'state'),
+    filterWasmPath: FILTER_WASM,
+    log: testLog,
+    ...options.controlPlane,
+  };
+  let cp = await startControlPlane(cpOptions);
+  const envoy = await startEnvoy({
+    bootstrap: renderBootstrap({ nodeId: `test-${process.pid}-${Date.now()}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort }),
+    concurrency: options.concurrency ?? 2,
+    logLevel: options.envoyLogLevel ?? 'warning',
+  });
+  let port: number;
+  try {
+    port = await eventually(
+      async () => {
+        const p = await envoy.listenerPort(LISTENER_NAME);
+        if (!p) throw new Error('listener not bound yet');
+        return p;
+      },
+      { timeoutMs: 20_000, what: 'Envoy binding the gateway listener' },
+    );
+  } catch (err) {
+    const tail = envoy.logTail();
+    await envoy.stop();
+    await cp.close();
+    await upstream.close();
+    throw new Error(`${(err as Error).message}\nEnvoy log:\n${tail}`);
+  }
+  const stack: Stack = {
+    upstream,
+    get cp() {
+      return cp;
+    },
+    envoy,
+    port,
+    dir,
+    writeConfig,
+    async restartControlPlane() {
+      const { xdsPort, adminPort } = cp;
+      await cp.close();
+      cp = await startControlPlane({ ...cpOptions, xdsPort, adminPort });
+    },
+    adminFetch: (p, init) => fetch(cp.adminUrl + p, init),
+    async close() {
+      await envoy.stop();
+      await cp.close();
+      await upstream.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}

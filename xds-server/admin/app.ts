@@ -1,0 +1,172 @@
+// The admin REST API as a Koa app. createAdminApp never listens: tests drive app.callback() directly and
+// the control plane binds it to loopback.
+import { timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Snapshot } from '../../snapshots/build.ts';
+import type { FieldError } from '../../snapshots/errors.ts';
+import { PUSH_ORDER, TYPE_URLS } from '../../snapshots/type-urls.ts';
+import type { StreamSession } from '../ads/stream-session.ts';
+import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { HostController } from '../scaling/host-controller.ts';
+import { UnknownHostError, type GatewayStore, type HostView } from '../state/store.ts';
+import { readJsonBody } from './body.ts';
+import { AdminError, badRequest, notFound } from './errors.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { TokenBucket } from './rate-limit.ts';
+import { checkHostActionBody, checkHostName } from './schemas.ts';
+
+export interface AdminDeps {
+  store: GatewayStore;
+  hosts: HostController;
+  sessions: () => StreamSession[];
+  cache: SnapshotCache;
+  metrics: Metrics;
+  /** Re-reads the config file; field errors when it is invalid (the old config stays). */
+  reloadConfig: () => Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
+  log: Logger;
+  /** When set, every route but /healthz, /openapi.json and the filter's wake route needs "Authorization: Bearer <token>". */
+  token?: string;
+  /** Wake calls from the filter: requests per second accepted across all hosts (burst = 5 × rate). */
+  wakeRatePerSecond?: number;
+}
+
+const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
+const WAKE_PREFIX = '/v1/wake/';
+
+export function createAdminApp(deps: AdminDeps): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const wakeRate = deps.wakeRatePerSecond ?? 20;
+  const wakeBucket = new TokenBucket(wakeRate, wakeRate * 5);
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.status === 405) throw new AdminError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
+    } catch (err) {
+      const e = err instanceof AdminError ? err : null;
+      if (e === null) deps.log.error('admin request failed', { method: ctx.method, path: ctx.path, error: String((err as Error)?.stack ?? err) });
+      ctx.status = e?.status ?? 500;
+      for (const [k, v] of Object.entries(e?.headers ?? {})) ctx.set(k, v);
+      ctx.body = {
+        error: e?.code ?? 'internal_error',
+        message: e?.message ?? 'the control plane failed to handle this request; see its log',
+        ...(e?.details ? { details: e.details } : {}),
+      };
+    }
+  });
+
+  app.use(async (ctx, next) => {
+    if (deps.token === undefined || PUBLIC_PATHS.has(ctx.path) || ctx.path.startsWith(WAKE_PREFIX)) return next();
+    const given = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(deps.token);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      throw new AdminError(401, 'unauthorized', 'send the admin token as "Authorization: Bearer <token>"', undefined, { 'www-authenticate': 'Bearer' });
+    }
+    return next();
+  });
+
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = buildOpenApiDocument();
+  });
+  router.get('/metrics', (ctx) => {
+    ctx.type = 'text/plain; version=0.0.4';
+    ctx.body = deps.metrics.render();
+  });
+
+  router.get('/v1/hosts', (ctx) => {
+    ctx.body = { hosts: deps.store.hosts().map(hostJson) };
+  });
+  router.get('/v1/hosts/:name', (ctx) => {
+    ctx.body = hostJson(findHost(deps.store, ctx.params.name!));
+  });
+  router.post('/v1/hosts/:name/scale-to-zero', async (ctx) => {
+    const name = findHost(deps.store, ctx.params.name!).config.name;
+    const body = checkHostActionBody(await readJsonBody(ctx));
+    const change = await deps.hosts.scaleToZero(name, body.reason ?? 'admin API');
+    ctx.body = { host: hostJson(deps.store.host(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
+  });
+  router.post('/v1/hosts/:name/wake', async (ctx) => {
+    const name = findHost(deps.store, ctx.params.name!).config.name;
+    const body = checkHostActionBody(await readJsonBody(ctx));
+    const change = await deps.hosts.wake(name, body.reason ?? 'admin API');
+    ctx.body = { host: hostJson(deps.store.host(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
+  });
+  // The filter's wake call. No token (Envoy does not carry one), so it is limited to known hosts and
+  // rate limited: it cannot be used to wake arbitrary hosts or to probe quickly for names.
+  router.post('/v1/wake/:name', async (ctx) => {
+    if (!wakeBucket.take()) {
+      deps.metrics.inc('stz_wake_calls_total', { result: 'rate_limited' });
+      throw new AdminError(429, 'rate_limited', 'too many wake calls; retry later', undefined, { 'retry-after': '1' });
+    }
+    const name = findHost(deps.store, ctx.params.name!).config.name;
+    deps.metrics.inc('stz_wake_calls_total', { result: 'accepted' });
+    // Answer at once: the filter only needs to know the call landed; readiness arrives over ECDS.
+    void deps.hosts.wake(name, 'first request held by Envoy').catch((err: Error) => deps.log.error('wake failed', { host: name, error: err.message }));
+    ctx.status = 202;
+    ctx.body = { host: name, accepted: true };
+  });
+
+  router.get('/v1/nodes', (ctx) => {
+    ctx.body = { nodes: deps.sessions().map((s) => s.status()) };
+  });
+  router.get('/v1/nodes/:id/snapshot', (ctx) => {
+    const session = deps.sessions().find((s) => s.nodeId === ctx.params.id);
+    if (!session) throw notFound(`no Envoy with node id "${ctx.params.id}" is connected`);
+    const snapshot = deps.cache.getSnapshot(session.group);
+    ctx.body = { node: session.status(), snapshot: snapshot ? snapshotJson(snapshot) : null };
+  });
+  router.get('/v1/snapshot', (ctx) => {
+    const snapshot = deps.cache.getSnapshot(DEFAULT_GROUP);
+    ctx.body = { generation: deps.store.currentGeneration, snapshot: snapshot ? snapshotJson(snapshot) : null };
+  });
+  router.post('/v1/config/reload', async (ctx) => {
+    const result = await deps.reloadConfig();
+    if (!result.ok) throw badRequest('the config file is invalid; the previous config stays in force', result.errors);
+    ctx.body = { reloaded: true, snapshot: snapshotSummary(deps) };
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+function findHost(store: GatewayStore, rawName: string): HostView {
+  const name = checkHostName(rawName);
+  const host = store.host(name);
+  if (!host) throw notFound(new UnknownHostError(name).message);
+  return host;
+}
+
+export function hostJson(h: HostView): Record<string, unknown> {
+  return {
+    name: h.config.name,
+    domains: h.config.domains,
+    protocol: h.config.protocol,
+    endpoints: h.config.endpoints,
+    state: h.scaledToZero ? 'scaled_to_zero' : 'ready',
+    changedAt: h.changedAt,
+    ...(h.reason ? { reason: h.reason } : {}),
+    buffer: h.config.buffer,
+    scaler: h.config.scaler.kind,
+  };
+}
+
+function snapshotSummary(deps: AdminDeps): Record<string, unknown> {
+  return { generation: deps.store.currentGeneration, versions: deps.cache.getSnapshot(DEFAULT_GROUP)?.versions ?? null };
+}
+
+function snapshotJson(snapshot: Snapshot): Record<string, unknown> {
+  return {
+    versions: snapshot.versions,
+    resources: Object.fromEntries(PUSH_ORDER.map((kind) => [TYPE_URLS[kind], [...snapshot.resources[kind].values()]])),
+  };
+}

@@ -1,0 +1,152 @@
+// Wires the pieces together: config file → store → publisher → cache → ADS streams, plus the admin API.
+// Library form, so tests and the stack runner start it in-process; main.ts is the CLI around it.
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import type { GatewayConfig } from '../snapshots/desired-state.ts';
+import type { FieldError } from '../snapshots/errors.ts';
+import { parseGatewayConfigText } from '../snapshots/gateway-config.ts';
+import { createAdminApp } from './admin/app.ts';
+import { AdsEvents } from './ads/events.ts';
+import { AdsService } from './ads/service.ts';
+import { SnapshotCache } from './cache/snapshot-cache.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
+import { ManualHostController, type HostController } from './scaling/host-controller.ts';
+import { loadState } from './state/persistence.ts';
+import { GatewayStore } from './state/store.ts';
+
+export interface ControlPlaneOptions {
+  configPath: string;
+  stateDir: string;
+  filterWasmPath: string;
+  xdsAddress?: string;
+  xdsPort?: number;
+  adminAddress?: string;
+  adminPort?: number;
+  adminToken?: string;
+  /** Let the filter call the control plane to wake hosts (default true). */
+  wakeCalls?: boolean;
+  publisher?: Partial<PublisherOptions>;
+  log?: Logger;
+}
+
+export interface ControlPlane {
+  xdsPort: number;
+  adminPort: number;
+  adminUrl: string;
+  store: GatewayStore;
+  cache: SnapshotCache;
+  events: AdsEvents;
+  ads: AdsService;
+  metrics: Metrics;
+  publisher: Publisher;
+  hosts: HostController;
+  reloadConfig(): Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
+  close(): Promise<void>;
+}
+
+export class ConfigFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly errors: FieldError[],
+  ) {
+    super(`${file} is not a valid gateway config:\n${errors.map((e) => `  ${e.path || '/'}: ${e.message}`).join('\n')}`);
+  }
+}
+
+export async function readGatewayConfig(file: string): Promise<{ ok: true; value: GatewayConfig } | { ok: false; errors: FieldError[] }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return { ok: false, errors: [{ path: '', message: `cannot read ${file}: ${(err as Error).message}` }] };
+  }
+  return parseGatewayConfigText(text);
+}
+
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = options.log ?? createLogger({ module: 'control-plane' });
+  const initial = await readGatewayConfig(options.configPath);
+  if (!initial.ok) throw new ConfigFileError(options.configPath, initial.errors);
+
+  // The admin server binds first: the filter's wake calls need its real port in the snapshot.
+  let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
+  const adminServer = http.createServer((req, res) => handler(req, res));
+  const adminAddress = options.adminAddress ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    adminServer.once('error', reject);
+    adminServer.listen(options.adminPort ?? 0, adminAddress, () => resolve());
+  });
+  const adminPort = (adminServer.address() as AddressInfo).port;
+
+  const events = new AdsEvents();
+  const cache = new SnapshotCache(events);
+  const metrics = new Metrics(events);
+  const store = new GatewayStore(initial.value, await loadState(options.stateDir), {
+    stateDir: options.stateDir,
+    filterWasmPath: options.filterWasmPath,
+    ...(options.wakeCalls === false ? {} : { wake: { address: adminAddress, port: adminPort, leaseMs: 5_000, timeoutMs: 2_000 } }),
+  });
+  const publisher = new Publisher(() => store.desired(), cache, log.child('publisher'), { ...DEFAULT_PUBLISHER_OPTIONS, ...options.publisher });
+  await publisher.publishNow();
+  const hosts = new ManualHostController(store, publisher);
+  metrics.gauge('stz_hosts_scaled_to_zero', () => store.hosts().filter((h) => h.scaledToZero).length);
+  metrics.gauge('stz_filter_generation', () => store.currentGeneration);
+
+  const ads = new AdsService(cache, events, log.child('ads'));
+  metrics.gauge('stz_xds_connected_streams', () => ads.connected.length);
+  const grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  ads.register(grpcServer);
+  const xdsAddress = options.xdsAddress ?? '127.0.0.1';
+  const xdsPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+
+  const reloadConfig = async (): Promise<{ ok: true } | { ok: false; errors: FieldError[] }> => {
+    const next = await readGatewayConfig(options.configPath);
+    if (!next.ok) {
+      log.error('config reload refused; the previous config stays in force', { file: options.configPath, errors: next.errors });
+      return next;
+    }
+    await store.replaceConfig(next.value);
+    await publisher.schedule();
+    log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length });
+    return { ok: true };
+  };
+
+  const app = createAdminApp({
+    store,
+    hosts,
+    sessions: () => ads.connected,
+    cache,
+    metrics,
+    reloadConfig,
+    log: log.child('admin'),
+    ...(options.adminToken ? { token: options.adminToken } : {}),
+  });
+  handler = app.callback();
+  log.info('control plane started', { xds: `${xdsAddress}:${xdsPort}`, admin: `http://${adminAddress}:${adminPort}`, hosts: store.hosts().length });
+
+  return {
+    xdsPort,
+    adminPort,
+    adminUrl: `http://${adminAddress}:${adminPort}`,
+    store,
+    cache,
+    events,
+    ads,
+    metrics,
+    publisher,
+    hosts,
+    reloadConfig,
+    async close() {
+      publisher.close();
+      grpcServer.forceShutdown();
+      adminServer.closeAllConnections();
+      await new Promise<void>((resolve) => adminServer.close(() => resolve()));
+    },
+  };
+}
