@@ -73,7 +73,11 @@ export class RawAdsClient {
 export function resourceNames(response: DecodedResponse): string[] {
   const kind = kindOfTypeUrl(response.type_url);
   if (!kind) throw new Error(`unknown type ${response.type_url}`);
-  return response.resources.map((r) => String(decodeResource(kind, r.value).name));
+  // ClusterLoadAssignment is the one resource named by cluster_name.
+  return response.resources.map((r) => {
+    const resource = decodeResource(kind, r.value);
+    return String(resource.name ?? resource.cluster_name);
+  });
 }
 
 export function decodedResources(response: DecodedResponse): Record<string, unknown>[] {

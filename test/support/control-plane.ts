@@ -1,0 +1,44 @@
+// An in-process control plane on loopback with a temp config file and state dir, for tests without Envoy.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../xds-server/control-plane.ts';
+import { silentLogger } from '../../xds-server/log.ts';
+
+export interface TestControlPlane {
+  cp: ControlPlane;
+  dir: string;
+  writeConfig(config: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function simpleHosts(names: string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    listener: { address: '127.0.0.1', port: 10000 },
+    hosts: names.map((name, i) => ({ name, domains: [`${name}.test`], endpoints: [{ address: '127.0.0.1', port: 20000 + i }], ...extra })),
+  };
+}
+
+export async function startTestControlPlane(config: Record<string, unknown>, options: Partial<ControlPlaneOptions> = {}): Promise<TestControlPlane> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'stz-cp-'));
+  const configPath = path.join(dir, 'gateway.yaml');
+  const writeConfig = (c: Record<string, unknown>): Promise<void> => writeFile(configPath, stringify(c));
+  await writeConfig(config);
+  const cp = await startControlPlane({
+    configPath,
+    stateDir: path.join(dir, 'state'),
+    filterWasmPath: '/opt/stz/filter.wasm',
+    log: silentLogger,
+    ...options,
+  });
+  return {
+    cp,
+    dir,
+    writeConfig,
+    async close() {
+      await cp.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
