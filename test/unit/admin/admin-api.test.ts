@@ -1,0 +1,135 @@
+// The admin API over HTTP on loopback: every bad input is a 4xx JSON body that says what is wrong.
+import { expect } from 'chai';
+import { simpleHosts, startTestControlPlane, type TestControlPlane } from '../../support/control-plane.ts';
+import { startControlPlane } from '../../../xds-server/control-plane.ts';
+import { silentLogger } from '../../../xds-server/log.ts';
+import path from 'node:path';
+
+interface ErrorBody {
+  error: string;
+  message: string;
+  details?: { path: string; message: string }[];
+}
+
+describe('admin API', () => {
+  let t: TestControlPlane;
+  const call = async (p: string, init?: RequestInit): Promise<{ status: number; body: unknown; headers: Headers }> => {
+    const res = await fetch(t.cp.adminUrl + p, init);
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+  };
+
+  beforeEach(async () => {
+    t = await startTestControlPlane(simpleHosts(['alpha', 'beta']));
+  });
+  afterEach(async () => t.close());
+
+  it('lists hosts with their state', async () => {
+    const { status, body } = await call('/v1/hosts');
+    expect(status).to.equal(200);
+    const hosts = (body as { hosts: { name: string; state: string }[] }).hosts;
+    expect(hosts.map((h) => [h.name, h.state])).to.deep.equal([['alpha', 'ready'], ['beta', 'ready']]);
+  });
+
+  it('marks a host scaled to zero and back, and publishes each change', async () => {
+    const before = t.cp.cache.getSnapshot('default')!.versions.extensionConfig;
+    const marked = await call('/v1/hosts/alpha/scale-to-zero', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'night' }) });
+    expect(marked.status).to.equal(200);
+    expect(marked.body).to.deep.include({ changed: true });
+    expect((marked.body as { host: { state: string; reason: string } }).host).to.include({ state: 'scaled_to_zero', reason: 'night' });
+    const after = t.cp.cache.getSnapshot('default')!.versions.extensionConfig;
+    expect(after).to.not.equal(before);
+    const again = await call('/v1/hosts/alpha/scale-to-zero', { method: 'POST' });
+    expect(again.body).to.deep.include({ changed: false });
+    const woken = await call('/v1/hosts/alpha/wake', { method: 'POST' });
+    expect((woken.body as { host: { state: string } }).host.state).to.equal('ready');
+  });
+
+  it('answers 404 with a JSON body for an unknown host', async () => {
+    const { status, body } = await call('/v1/hosts/nobody/wake', { method: 'POST' });
+    expect(status).to.equal(404);
+    expect(body).to.deep.equal({ error: 'not_found', message: 'no host named "nobody" is configured' });
+  });
+
+  it('answers 400 naming the problem for an invalid host name', async () => {
+    const { status, body } = await call('/v1/hosts/Bad_Name');
+    expect(status).to.equal(400);
+    expect((body as ErrorBody).error).to.equal('invalid_request');
+    expect((body as ErrorBody).details![0]!.path).to.equal('/name');
+  });
+
+  it('answers 400 for an unknown body field, 400 for broken JSON, 415 for non-JSON and 413 for a huge body', async () => {
+    const json = { 'content-type': 'application/json' };
+    const unknownField = await call('/v1/hosts/alpha/wake', { method: 'POST', headers: json, body: JSON.stringify({ replicas: 3 }) });
+    expect(unknownField.status).to.equal(400);
+    expect((unknownField.body as ErrorBody).details).to.deep.equal([{ path: '/replicas', message: 'is not a known field' }]);
+    const broken = await call('/v1/hosts/alpha/wake', { method: 'POST', headers: json, body: '{"reason":' });
+    expect(broken.status).to.equal(400);
+    expect((broken.body as ErrorBody).message).to.match(/not valid JSON/);
+    const text = await call('/v1/hosts/alpha/wake', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'wake up' });
+    expect(text.status).to.equal(415);
+    const huge = await call('/v1/hosts/alpha/wake', { method: 'POST', headers: json, body: JSON.stringify({ reason: 'x'.repeat(100_000) }) });
+    expect(huge.status).to.equal(413);
+    expect((await call('/v1/hosts/alpha')).body).to.deep.include({ state: 'ready' });
+  });
+
+  it('answers 404 and 405 as JSON for unknown routes and methods', async () => {
+    expect((await call('/v2/things')).status).to.equal(404);
+    const wrongMethod = await call('/v1/hosts', { method: 'DELETE' });
+    expect(wrongMethod.status).to.equal(405);
+    expect((wrongMethod.body as ErrorBody).error).to.equal('method_not_allowed');
+  });
+
+  it('refuses an invalid config on reload with field errors and keeps the old one', async () => {
+    await t.writeConfig({ listener: { port: 10000 }, hosts: [{ name: 'alpha', domains: ['UPPER.test'], endpoints: [] }] });
+    const { status, body } = await call('/v1/config/reload', { method: 'POST' });
+    expect(status).to.equal(400);
+    const paths = (body as ErrorBody).details!.map((d) => d.path);
+    expect(paths).to.include.members(['/hosts/0/domains/0', '/hosts/0/endpoints']);
+    expect((await call('/v1/hosts')).body).to.have.nested.property('hosts.length', 2);
+  });
+
+  it('serves an OpenAPI document that lists every route', async () => {
+    const { status, body } = await call('/openapi.json');
+    expect(status).to.equal(200);
+    expect(Object.keys((body as { paths: object }).paths)).to.include.members(['/v1/hosts', '/v1/hosts/{name}/wake', '/v1/hosts/{name}/scale-to-zero', '/v1/nodes', '/v1/config/reload']);
+  });
+
+  it('keeps marks and the filter generation across a restart', async () => {
+    await call('/v1/hosts/beta/scale-to-zero', { method: 'POST' });
+    const generation = t.cp.store.currentGeneration;
+    const { xdsPort, adminPort } = t.cp;
+    await t.cp.close();
+    t.cp = await startControlPlane({ configPath: path.join(t.dir, 'gateway.yaml'), stateDir: path.join(t.dir, 'state'), filterWasmPath: '/opt/stz/filter.wasm', log: silentLogger, xdsPort, adminPort });
+    const hosts = (await call('/v1/hosts')).body as { hosts: { name: string; state: string }[] };
+    expect(hosts.hosts.find((h) => h.name === 'beta')!.state).to.equal('scaled_to_zero');
+    expect(t.cp.store.currentGeneration).to.equal(generation);
+  });
+
+  it('the filter wake route accepts known hosts only, and is rate limited', async () => {
+    await call('/v1/hosts/alpha/scale-to-zero', { method: 'POST' });
+    expect((await call('/v1/wake/nobody', { method: 'POST' })).status).to.equal(404);
+    const accepted = await call('/v1/wake/alpha', { method: 'POST' });
+    expect(accepted.status).to.equal(202);
+    const statuses: number[] = [];
+    for (let i = 0; i < 200; i++) statuses.push((await call('/v1/wake/alpha', { method: 'POST' })).status);
+    expect(statuses).to.include(429);
+  });
+});
+
+describe('admin API with a token', () => {
+  let t: TestControlPlane;
+  beforeEach(async () => {
+    t = await startTestControlPlane(simpleHosts(['alpha']), { adminToken: 's3cret' });
+  });
+  afterEach(async () => t.close());
+
+  it('needs the bearer token except for health, the OpenAPI document and the filter wake route', async () => {
+    expect((await fetch(`${t.cp.adminUrl}/v1/hosts`)).status).to.equal(401);
+    expect((await fetch(`${t.cp.adminUrl}/v1/hosts`, { headers: { authorization: 'Bearer wrong!' } })).status).to.equal(401);
+    expect((await fetch(`${t.cp.adminUrl}/v1/hosts`, { headers: { authorization: 'Bearer s3cret' } })).status).to.equal(200);
+    expect((await fetch(`${t.cp.adminUrl}/healthz`)).status).to.equal(200);
+    expect((await fetch(`${t.cp.adminUrl}/openapi.json`)).status).to.equal(200);
+    expect((await fetch(`${t.cp.adminUrl}/v1/wake/alpha`, { method: 'POST' })).status).to.equal(202);
+  });
+});

@@ -1,0 +1,71 @@
+// The publisher orders what Envoy sees: new clusters and endpoints, ACKed, before the config that releases.
+import { expect } from 'chai';
+import type { Snapshot } from '../../snapshots/build.ts';
+import type { DesiredState } from '../../snapshots/desired-state.ts';
+import { validateGatewayConfig } from '../../snapshots/gateway-config.ts';
+import type { ResourceKind } from '../../snapshots/type-urls.ts';
+import { AdsEvents } from '../../xds-server/ads/events.ts';
+import { SnapshotCache, type SnapshotWatcher } from '../../xds-server/cache/snapshot-cache.ts';
+import { silentLogger } from '../../xds-server/log.ts';
+import { Publisher } from '../../xds-server/publisher.ts';
+
+function state(port: number, scaled: string[]): DesiredState {
+  const config = validateGatewayConfig({ listener: { port: 10000 }, hosts: [{ name: 'web', domains: ['web.test'], endpoints: [{ address: '127.0.0.1', port }] }] });
+  if (!config.ok) throw new Error('bad test config');
+  return { config: config.value, scaledToZero: new Set(scaled), generation: scaled.length + port, filterWasmPath: '/f.wasm' };
+}
+
+/** Records what it was shown and ACKs only when told to. */
+class RecordingWatcher implements SnapshotWatcher {
+  readonly group = 'default';
+  seen: Snapshot[] = [];
+  acked = new Map<ResourceKind, string>();
+  onSnapshot(s: Snapshot): void {
+    this.seen.push(s);
+  }
+  hasSettled(kind: ResourceKind, version: string): boolean {
+    return this.acked.get(kind) === version;
+  }
+}
+
+describe('Publisher', () => {
+  it('pushes new endpoints first, waits for the ACK, then the filter config that releases the host', async () => {
+    const events = new AdsEvents();
+    const cache = new SnapshotCache(events);
+    let desired = state(8081, ['web']);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, maxDelayMs: 5, settleTimeoutMs: 5_000 });
+    const initial = await publisher.publishNow();
+    const watcher = new RecordingWatcher();
+    cache.watch(watcher);
+
+    desired = state(9091, []);
+    const done = publisher.schedule();
+    while (watcher.seen.length === 0) await new Promise((r) => setTimeout(r, 1));
+    const phase1 = watcher.seen[0]!;
+    expect(phase1.versions.endpoint).to.not.equal(initial.versions.endpoint);
+    expect(phase1.versions.extensionConfig).to.equal(initial.versions.extensionConfig);
+    expect(phase1.versions.route).to.equal(initial.versions.route);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(watcher.seen).to.have.length(1);
+
+    watcher.acked.set('cluster', phase1.versions.cluster);
+    watcher.acked.set('endpoint', phase1.versions.endpoint);
+    events.emit('ack', { streamId: 1, nodeId: 'n', kind: 'endpoint', version: phase1.versions.endpoint });
+    const final = await done;
+    expect(watcher.seen).to.have.length(2);
+    expect(final.versions.extensionConfig).to.not.equal(initial.versions.extensionConfig);
+    expect(final.versions.endpoint).to.equal(phase1.versions.endpoint);
+  });
+
+  it('publishes in one phase when only the filter config changes', async () => {
+    const cache = new SnapshotCache(new AdsEvents());
+    let desired = state(8081, ['web']);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, maxDelayMs: 5, settleTimeoutMs: 5_000 });
+    await publisher.publishNow();
+    const watcher = new RecordingWatcher();
+    cache.watch(watcher);
+    desired = state(8081, []);
+    await publisher.schedule();
+    expect(watcher.seen).to.have.length(1);
+  });
+});
