@@ -46,7 +46,7 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'stz-envoy-'));
   const configPath = path.join(dir, 'bootstrap.yaml');
   const adminPath = path.join(dir, 'admin-address');
-  await writeFile(configPath, stringify(options.bootstrap));
+  await writeFile(configPath, stringify(options.bootstrap, { aliasDuplicateObjects: false }));
   const args = [
     '-c', configPath,
     '--concurrency', String(options.concurrency ?? 2),

@@ -1,5 +1,6 @@
 // Envoy's bootstrap: who this Envoy is, where its admin listens, and where its control plane is. All else
 // (listeners, routes, clusters, endpoints, the buffer filter) comes over ADS.
+import { isIP } from 'node:net';
 import { ANY_TYPES } from '../snapshots/type-urls.ts';
 
 export interface BootstrapOptions {
@@ -33,7 +34,8 @@ export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
       clusters: [
         {
           name: XDS_CLUSTER_NAME,
-          type: 'STATIC',
+          // A host name (a compose service) needs DNS; an IP literal needs none.
+          type: isIP(o.xdsAddress) ? 'STATIC' : 'STRICT_DNS',
           connect_timeout: '1s',
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
@@ -50,3 +52,9 @@ export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
     },
   };
 }
+
+/** The checked-in bootstraps; test/golden/bootstrap.test.ts keeps the files equal to these renderings. */
+export const CHECKED_IN_BOOTSTRAPS: Record<string, BootstrapOptions> = {
+  'bootstrap.yaml': { nodeId: 'local-gateway', xdsAddress: '127.0.0.1', xdsPort: 18000, adminPort: 9901 },
+  'bootstrap.docker.yaml': { nodeId: 'docker-gateway', xdsAddress: 'control-plane', xdsPort: 18000, adminAddress: '0.0.0.0', adminPort: 9901 },
+};

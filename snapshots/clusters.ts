@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { CLUSTER_CIRCUIT_BREAKER_LIMIT } from './defaults.ts';
 import type { DesiredState, HostConfig } from './desired-state.ts';
 import { CONTROL_PLANE_CLUSTER, clusterName } from './names.ts';
@@ -36,7 +37,8 @@ function hostCluster(host: HostConfig): Resource {
 function controlPlaneCluster(address: string, port: number): Resource {
   return {
     name: CONTROL_PLANE_CLUSTER,
-    type: 'STATIC',
+    // A name (e.g. a compose service) needs DNS; an IP literal needs none.
+    type: isIP(address) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: { seconds: 1 },
     load_assignment: {
       cluster_name: CONTROL_PLANE_CLUSTER,
@@ -46,11 +48,10 @@ function controlPlaneCluster(address: string, port: number): Resource {
 }
 
 function circuitBreaker(): Record<string, unknown> {
-  const limit = { value: CLUSTER_CIRCUIT_BREAKER_LIMIT };
   return {
     priority: 'DEFAULT',
-    max_connections: limit,
-    max_pending_requests: limit,
-    max_requests: limit,
+    max_connections: { value: CLUSTER_CIRCUIT_BREAKER_LIMIT },
+    max_pending_requests: { value: CLUSTER_CIRCUIT_BREAKER_LIMIT },
+    max_requests: { value: CLUSTER_CIRCUIT_BREAKER_LIMIT },
   };
 }

@@ -1,0 +1,79 @@
+// `npm start`: the whole local system on loopback — demo upstream, control plane, and the real Envoy —
+// with each process's log lines prefixed by its name. Ctrl-C stops all three.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT, startEnvoy } from '../envoy-bootstrap/envoy.ts';
+import { renderBootstrap } from '../envoy-bootstrap/render.ts';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string', default: path.join(REPO_ROOT, 'config', 'gateway.yaml') },
+    'xds-port': { type: 'string', default: '18000' },
+    'admin-port': { type: 'string', default: '9902' },
+    'envoy-admin-port': { type: 'string', default: '9901' },
+    'no-upstream': { type: 'boolean', default: false },
+    concurrency: { type: 'string', default: '2' },
+  },
+});
+
+const colours: Record<string, string> = { upstream: '\x1b[35m', 'control-plane': '\x1b[36m', envoy: '\x1b[33m' };
+const say = (who: string, line: string): void => {
+  if (line.trim() === '') return;
+  const tag = process.stdout.isTTY ? `${colours[who] ?? ''}[${who}]\x1b[0m` : `[${who}]`;
+  process.stdout.write(`${tag} ${line}\n`);
+};
+
+const children: ChildProcess[] = [];
+function run(who: string, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) say(who, line);
+    });
+  }
+  child.on('exit', (code, signal) => {
+    say(who, `exited (${signal ?? code})`);
+    if (!stopping) void stop(1);
+  });
+  children.push(child);
+  return child;
+}
+
+let stopping = false;
+let envoyStop: (() => Promise<void>) | undefined;
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await envoyStop?.();
+  for (const c of children) c.kill('SIGTERM');
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+if (!values['no-upstream']) run('upstream', ['upstream/main.ts', '--http-port', '8081', '--grpc-port', '9091', '--id', 'demo']);
+run('control-plane', [
+  'xds-server/main.ts',
+  '--config', values.config,
+  '--xds-port', values['xds-port'],
+  '--admin-port', values['admin-port'],
+  '--state-dir', path.join(REPO_ROOT, '.state'),
+]);
+
+const envoy = await startEnvoy({
+  bootstrap: renderBootstrap({ nodeId: 'local-gateway', xdsAddress: '127.0.0.1', xdsPort: Number(values['xds-port']), adminPort: Number(values['envoy-admin-port']) }),
+  concurrency: Number(values.concurrency),
+  logLevel: 'info',
+  onLog: (line) => say('envoy', line),
+});
+envoyStop = () => envoy.stop();
+void envoy.exited.then(() => {
+  if (!stopping) void stop(1);
+});
+say('stack', `Envoy admin ${envoy.adminUrl}; control plane admin http://127.0.0.1:${values['admin-port']}`);
+say('stack', 'try: curl -H "Host: demo.localhost" http://127.0.0.1:10000/hello');
