@@ -91,7 +91,7 @@ describe('buffer filter on a real Envoy', function () {
       expect(r2.every((r) => JSON.parse(r.body).protocol === 'HTTP/2')).to.equal(true);
       for (const [i, r] of r3.entries()) {
         expect(isGrpcError(r), JSON.stringify(r)).to.equal(false);
-        expect(r).to.include({ message: `m${i}`, payloadSha256: createHash('sha256').update(`p${i}`).digest('hex') });
+        expect(r).to.include({ message: `m${i}`, payload_sha256: createHash('sha256').update(`p${i}`).digest('hex') });
       }
       expect(stack.upstream.received).to.have.length(200);
       await waitHeld(stack, 0);
