@@ -28,7 +28,15 @@ export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
         grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER_NAME } }],
       },
       lds_config: ads,
-      cds_config: ads,
+      cds_config: { ads: {}, resource_api_version: 'V3' },
+    },
+    cluster_manager: {
+      // Per-cluster request counts streamed to the control plane (LRS): its signal for idle hosts.
+      load_stats_config: {
+        api_type: 'GRPC',
+        transport_api_version: 'V3',
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER_NAME } }],
+      },
     },
     static_resources: {
       clusters: [

@@ -14,7 +14,12 @@ import { SnapshotCache } from './cache/snapshot-cache.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
-import { ManualHostController, type HostController } from './scaling/host-controller.ts';
+import { EventEmitter } from 'node:events';
+import { LoadReportingService } from './load-reports/lrs-service.ts';
+import { DEFAULT_SCALING_OPTIONS, ScalingController, type HostController, type ScalingOptions } from './scaling/host-controller.ts';
+import { ProcessScaler } from './scaling/process-scaler.ts';
+import { ManualScaler } from './scaling/scaler.ts';
+import { TrafficMonitor } from './scaling/traffic.ts';
 import { loadState } from './state/persistence.ts';
 import { GatewayStore } from './state/store.ts';
 
@@ -30,6 +35,7 @@ export interface ControlPlaneOptions {
   /** Let the filter call the control plane to wake hosts (default true). */
   wakeCalls?: boolean;
   publisher?: Partial<PublisherOptions>;
+  scaling?: Partial<ScalingOptions>;
   log?: Logger;
 }
 
@@ -44,6 +50,10 @@ export interface ControlPlane {
   metrics: Metrics;
   publisher: Publisher;
   hosts: HostController;
+  traffic: TrafficMonitor;
+  processes: ProcessScaler;
+  /** Every line a process host writes: ('line', host, line). */
+  hostOutput: EventEmitter<{ line: [string, string] }>;
   reloadConfig(): Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
   close(): Promise<void>;
 }
@@ -90,16 +100,43 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     filterWasmPath: options.filterWasmPath,
     ...(options.wakeCalls === false ? {} : { wake: { address: adminAddress, port: adminPort, leaseMs: 5_000, timeoutMs: 2_000 } }),
   });
+  // A process host's replicas are this control plane's children: none survive a restart of it, so such a
+  // host starts scaled to zero and its first request wakes it.
+  for (const h of store.hosts()) {
+    if (h.config.scaler.kind === 'process' && !h.scaledToZero) await store.setScaledToZero(h.config.name, true, 'control plane started; the process is not running');
+  }
   const publisher = new Publisher(() => store.desired(), cache, log.child('publisher'), { ...DEFAULT_PUBLISHER_OPTIONS, ...options.publisher });
   await publisher.publishNow();
-  const hosts = new ManualHostController(store, publisher);
+  const scalingOptions = { ...DEFAULT_SCALING_OPTIONS, ...options.scaling };
+  const traffic = new TrafficMonitor();
+  const lrs = new LoadReportingService(scalingOptions.loadReportIntervalMs, log.child('lrs'));
+  lrs.on('report', (r) => traffic.record(r));
+  lrs.on('stream-close', (node) => traffic.forgetNode(node));
+  const hostOutput = new EventEmitter<{ line: [string, string] }>();
+  const processes = new ProcessScaler(log.child('process'), (host, line) => hostOutput.emit('line', host, line));
+  let ads: AdsService | undefined;
+  const hosts = new ScalingController(
+    {
+      store,
+      publisher,
+      cache,
+      traffic,
+      scalers: { manual: new ManualScaler(), process: processes },
+      metrics,
+      log: log.child('scaling'),
+      connectedNodes: () => ads?.connected.map((s) => s.nodeId) ?? [],
+    },
+    scalingOptions,
+  );
   metrics.gauge('stz_hosts_scaled_to_zero', () => store.hosts().filter((h) => h.scaledToZero).length);
   metrics.gauge('stz_filter_generation', () => store.currentGeneration);
 
-  const ads = new AdsService(cache, events, log.child('ads'));
-  metrics.gauge('stz_xds_connected_streams', () => ads.connected.length);
+  const adsService = new AdsService(cache, events, log.child('ads'));
+  ads = adsService;
+  metrics.gauge('stz_xds_connected_streams', () => adsService.connected.length);
   const grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  ads.register(grpcServer);
+  adsService.register(grpcServer);
+  lrs.register(grpcServer);
   const xdsAddress = options.xdsAddress ?? '127.0.0.1';
   const xdsPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
@@ -111,8 +148,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       log.error('config reload refused; the previous config stays in force', { file: options.configPath, errors: next.errors });
       return next;
     }
+    const kept = new Set(next.value.hosts.map((h) => h.name));
+    const removed = store.hosts().filter((h) => !kept.has(h.config.name));
     await store.replaceConfig(next.value);
     await publisher.schedule();
+    for (const h of removed) await processes.stop(h.config);
     log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length });
     return { ok: true };
   };
@@ -120,7 +160,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const app = createAdminApp({
     store,
     hosts,
-    sessions: () => ads.connected,
+    sessions: () => adsService.connected,
     cache,
     metrics,
     reloadConfig,
@@ -137,12 +177,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     store,
     cache,
     events,
-    ads,
+    ads: adsService,
     metrics,
     publisher,
     hosts,
+    traffic,
+    processes,
+    hostOutput,
     reloadConfig,
     async close() {
+      await hosts.close();
+      await processes.close();
       publisher.close();
       grpcServer.forceShutdown();
       adminServer.closeAllConnections();

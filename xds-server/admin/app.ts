@@ -10,7 +10,7 @@ import type { StreamSession } from '../ads/stream-session.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { HostController } from '../scaling/host-controller.ts';
+import type { HostController, ScalingStatus } from '../scaling/host-controller.ts';
 import { UnknownHostError, type GatewayStore, type HostView } from '../state/store.ts';
 import { readJsonBody } from './body.ts';
 import { AdminError, badRequest, notFound } from './errors.ts';
@@ -82,23 +82,25 @@ export function createAdminApp(deps: AdminDeps): Koa {
     ctx.body = deps.metrics.render();
   });
 
+  const json = (h: HostView): Record<string, unknown> => hostJson(h, deps.hosts.status(h.config.name));
   router.get('/v1/hosts', (ctx) => {
-    ctx.body = { hosts: deps.store.hosts().map(hostJson) };
+    ctx.body = { hosts: deps.store.hosts().map(json) };
   });
   router.get('/v1/hosts/:name', (ctx) => {
-    ctx.body = hostJson(findHost(deps.store, ctx.params.name!));
+    ctx.body = json(findHost(deps.store, ctx.params.name!));
   });
   router.post('/v1/hosts/:name/scale-to-zero', async (ctx) => {
     const name = findHost(deps.store, ctx.params.name!).config.name;
     const body = checkHostActionBody(await readJsonBody(ctx));
     const change = await deps.hosts.scaleToZero(name, body.reason ?? 'admin API');
-    ctx.body = { host: hostJson(deps.store.host(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
+    ctx.body = { host: json(deps.store.host(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
   });
   router.post('/v1/hosts/:name/wake', async (ctx) => {
     const name = findHost(deps.store, ctx.params.name!).config.name;
     const body = checkHostActionBody(await readJsonBody(ctx));
-    const change = await deps.hosts.wake(name, body.reason ?? 'admin API');
-    ctx.body = { host: hostJson(deps.store.host(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
+    const change = await deps.hosts.wake(name, body.reason ?? 'admin API', 'admin');
+    if (change.error) throw new AdminError(503, 'wake_failed', `host "${name}" did not become ready: ${change.error}`, undefined, { 'retry-after': '1' });
+    ctx.body = { host: json(deps.store.host(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
   });
   // The filter's wake call. No token (Envoy does not carry one), so it is limited to known hosts and
   // rate limited: it cannot be used to wake arbitrary hosts or to probe quickly for names.
@@ -110,7 +112,7 @@ export function createAdminApp(deps: AdminDeps): Koa {
     const name = findHost(deps.store, ctx.params.name!).config.name;
     deps.metrics.inc('stz_wake_calls_total', { result: 'accepted' });
     // Answer at once: the filter only needs to know the call landed; readiness arrives over ECDS.
-    void deps.hosts.wake(name, 'first request held by Envoy').catch((err: Error) => deps.log.error('wake failed', { host: name, error: err.message }));
+    void deps.hosts.wake(name, 'first request held by Envoy', 'filter').catch((err: Error) => deps.log.error('wake failed', { host: name, error: err.message }));
     ctx.status = 202;
     ctx.body = { host: name, accepted: true };
   });
@@ -146,15 +148,17 @@ function findHost(store: GatewayStore, rawName: string): HostView {
   return host;
 }
 
-export function hostJson(h: HostView): Record<string, unknown> {
+export function hostJson(h: HostView, status: ScalingStatus | undefined): Record<string, unknown> {
   return {
     name: h.config.name,
     domains: h.config.domains,
     protocol: h.config.protocol,
     endpoints: h.config.endpoints,
+    // What the filter does now: hold (scaled_to_zero) or pass (ready).
     state: h.scaledToZero ? 'scaled_to_zero' : 'ready',
     changedAt: h.changedAt,
     ...(h.reason ? { reason: h.reason } : {}),
+    scaling: status ?? null,
     buffer: h.config.buffer,
     scaler: h.config.scaler.kind,
   };

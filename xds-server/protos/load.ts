@@ -19,6 +19,7 @@ const INCLUDE_DIRS = [
 
 const ENTRY_FILES = [
   'envoy/service/discovery/v3/ads.proto',
+  'envoy/service/load_stats/v3/lrs.proto',
   'envoy/config/listener/v3/listener.proto',
   'envoy/config/route/v3/route.proto',
   'envoy/config/cluster/v3/cluster.proto',

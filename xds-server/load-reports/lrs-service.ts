@@ -1,0 +1,109 @@
+// Envoy's Load Reporting Service (LRS): each Envoy streams per-cluster request counts to us at a fixed
+// interval. This is the idle signal: it comes from the data plane itself, sees requests in progress (so a
+// long-lived stream keeps a host awake), and needs no polling of Envoy's admin port.
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import type { Logger } from '../log.ts';
+import { messageType } from '../protos/load.ts';
+
+export interface ClusterLoad {
+  cluster: string;
+  /** Requests that reached an upstream host of this cluster during the interval. */
+  issued: number;
+  /** Upstream requests active at the moment of the report. */
+  inProgress: number;
+}
+
+export interface LoadReport {
+  nodeId: string;
+  at: number;
+  clusters: ClusterLoad[];
+}
+
+export interface LoadReportEvents {
+  report: [LoadReport];
+  'stream-open': [string];
+  'stream-close': [string];
+}
+
+const SERVICE = '/envoy.service.load_stats.v3.LoadReportingService';
+
+interface RawClusterStats {
+  cluster_name?: string;
+  upstream_locality_stats?: { total_issued_requests?: number; total_requests_in_progress?: number }[];
+}
+
+export class LoadReportingService extends EventEmitter<LoadReportEvents> {
+  private requestType: protobuf.Type | undefined;
+  private responseType: protobuf.Type | undefined;
+  private readonly nodes = new Map<number, string>();
+  private nextStream = 1;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  /** Node ids with an open LRS stream. */
+  get reportingNodes(): string[] {
+    return [...new Set(this.nodes.values())];
+  }
+
+  register(server: grpc.Server): void {
+    this.requestType = messageType('envoy.service.load_stats.v3.LoadStatsRequest');
+    this.responseType = messageType('envoy.service.load_stats.v3.LoadStatsResponse');
+    const req = this.requestType;
+    const res = this.responseType;
+    const definition: grpc.ServiceDefinition = {
+      StreamLoadStats: {
+        path: `${SERVICE}/StreamLoadStats`,
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (b: Buffer) => b,
+        requestDeserialize: (b: Buffer) => req.toObject(req.decode(b), { longs: Number, defaults: true, arrays: true }),
+        responseSerialize: (b: Buffer) => b,
+        responseDeserialize: (b: Buffer) => b,
+        originalName: 'streamLoadStats',
+      },
+    };
+    server.addService(definition, {
+      StreamLoadStats: (call: grpc.ServerDuplexStream<Record<string, unknown>, Buffer>) => {
+        const streamId = this.nextStream++;
+        let nodeId = '';
+        call.on('data', (message: { node?: { id?: string }; cluster_stats?: RawClusterStats[] }) => {
+          if (!nodeId) {
+            nodeId = message.node?.id ?? '';
+            this.nodes.set(streamId, nodeId);
+            this.emit('stream-open', nodeId);
+            // Ask for every cluster at our interval; Envoy then reports on that period until the stream ends.
+            const seconds = Math.floor(this.intervalMs / 1000);
+            const nanos = (this.intervalMs % 1000) * 1_000_000;
+            call.write(Buffer.from(res.encode(res.fromObject({ send_all_clusters: true, load_reporting_interval: { seconds, nanos } })).finish()));
+            this.log.debug('load reports started', { node: nodeId, intervalMs: this.intervalMs });
+          }
+          const clusters = (message.cluster_stats ?? []).map((c) => ({
+            cluster: c.cluster_name ?? '',
+            issued: sum(c.upstream_locality_stats, 'total_issued_requests'),
+            inProgress: sum(c.upstream_locality_stats, 'total_requests_in_progress'),
+          }));
+          this.emit('report', { nodeId, at: Date.now(), clusters });
+        });
+        const end = (): void => {
+          if (!this.nodes.delete(streamId)) return;
+          this.emit('stream-close', nodeId);
+          call.end();
+        };
+        call.on('end', end);
+        call.on('error', end);
+        call.on('cancelled', end);
+      },
+    });
+  }
+}
+
+function sum(stats: RawClusterStats['upstream_locality_stats'], field: 'total_issued_requests' | 'total_requests_in_progress'): number {
+  return (stats ?? []).reduce((n, s) => n + Number(s[field] ?? 0), 0);
+}

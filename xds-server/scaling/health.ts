@@ -1,0 +1,52 @@
+// Is a woken endpoint really ready? An HTTP GET answered 2xx, or the gRPC health service saying SERVING.
+import http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import { createRequire } from 'node:module';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Endpoint, HealthCheck } from '../../snapshots/desired-state.ts';
+
+export type ProbeResult = { healthy: true } | { healthy: false; reason: string };
+
+export function probe(endpoint: Endpoint, check: HealthCheck): Promise<ProbeResult> {
+  return check.kind === 'http' ? probeHttp(endpoint, check.path, check.timeoutMs) : probeGrpc(endpoint, check.service, check.timeoutMs);
+}
+
+function probeHttp(e: Endpoint, path: string, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: e.address, port: e.port, path, timeout: timeoutMs, agent: false }, (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      resolve(status >= 200 && status < 300 ? { healthy: true } : { healthy: false, reason: `GET ${path} answered ${status}` });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)));
+    req.on('error', (err) => resolve({ healthy: false, reason: `GET http://${e.address}:${e.port}${path}: ${err.message}` }));
+  });
+}
+
+type HealthClient = grpc.Client & {
+  Check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+};
+let healthCtor: grpc.ServiceClientConstructor | undefined;
+
+function healthClientConstructor(): grpc.ServiceClientConstructor {
+  if (healthCtor) return healthCtor;
+  // The standard health.proto ships with the grpc-health-check package.
+  const require = createRequire(import.meta.url);
+  const protoPath = require.resolve('grpc-health-check/proto/health/v1/health.proto');
+  const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String, defaults: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  healthCtor = pkg.grpc.health.v1.Health;
+  return healthCtor;
+}
+
+function probeGrpc(e: Endpoint, service: string, timeoutMs: number): Promise<ProbeResult> {
+  const Ctor = healthClientConstructor();
+  const client = new Ctor(`${e.address}:${e.port}`, grpc.credentials.createInsecure()) as unknown as HealthClient;
+  return new Promise<ProbeResult>((resolve) => {
+    client.Check({ service }, { deadline: Date.now() + timeoutMs }, (err, res) => {
+      if (err) resolve({ healthy: false, reason: `gRPC health check of "${service}": ${err.details || err.message}` });
+      else if (res?.status !== 'SERVING') resolve({ healthy: false, reason: `gRPC health check of "${service}" answered ${res?.status}` });
+      else resolve({ healthy: true });
+    });
+  }).finally(() => client.close());
+}

@@ -1,0 +1,46 @@
+// Turns LRS reports into "when did this host last see traffic", across every reporting Envoy.
+import { clusterName } from '../../snapshots/names.ts';
+import type { LoadReport } from '../load-reports/lrs-service.ts';
+
+export class TrafficMonitor {
+  /** cluster → epoch ms of the last report with a request issued or in progress. */
+  private readonly lastActive = new Map<string, number>();
+  /** cluster → node → requests in progress in that node's latest report. */
+  private readonly inProgress = new Map<string, Map<string, number>>();
+  private readonly lastReportAt = new Map<string, number>();
+
+  record(report: LoadReport): void {
+    this.lastReportAt.set(report.nodeId, report.at);
+    for (const c of report.clusters) {
+      if (c.issued > 0 || c.inProgress > 0) this.lastActive.set(c.cluster, report.at);
+      let byNode = this.inProgress.get(c.cluster);
+      if (!byNode) this.inProgress.set(c.cluster, (byNode = new Map()));
+      byNode.set(report.nodeId, c.inProgress);
+    }
+  }
+
+  forgetNode(nodeId: string): void {
+    this.lastReportAt.delete(nodeId);
+    for (const byNode of this.inProgress.values()) byNode.delete(nodeId);
+  }
+
+  /** Marks a host active now (it was just woken: its idle period starts from here). */
+  touch(host: string, now: number): void {
+    this.lastActive.set(clusterName(host), now);
+  }
+
+  lastActiveAt(host: string): number | undefined {
+    return this.lastActive.get(clusterName(host));
+  }
+
+  requestsInProgress(host: string): number {
+    let n = 0;
+    for (const v of this.inProgress.get(clusterName(host))?.values() ?? []) n += v;
+    return n;
+  }
+
+  /** True when every given node has reported since `since` (so silence means no traffic, not no data). */
+  allReportedSince(nodes: readonly string[], since: number): boolean {
+    return nodes.length > 0 && nodes.every((n) => (this.lastReportAt.get(n) ?? 0) >= since);
+  }
+}
