@@ -62,7 +62,7 @@ describe('ADS protocol (state of the world)', () => {
   it('ignores a request whose nonce is stale', async () => {
     client.send({ node, type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_zero_buffer'] });
     const first = await client.next();
-    await t.cp.hosts.scaleToZero('alpha', 'test');
+    await mark(t.cp, 'alpha', 'test');
     const second = await client.next();
     expect(second.nonce).to.not.equal(first.nonce);
     const classified = nextRequestEvent(t.cp);
@@ -76,7 +76,7 @@ describe('ADS protocol (state of the world)', () => {
     client.send({ node, type_url: TYPE_URLS.route, resource_names: ['gateway_routes'] });
     const good = await client.next();
     client.send({ type_url: TYPE_URLS.route, resource_names: ['gateway_routes'], version_info: good.version_info, response_nonce: good.nonce });
-    await t.cp.hosts.scaleToZero('alpha', 'test');
+    await mark(t.cp, 'alpha', 'test');
     const rejected = await client.next();
     const classified = nextRequestEvent(t.cp);
     client.send({
@@ -97,7 +97,7 @@ describe('ADS protocol (state of the world)', () => {
     await roundTrip(client);
     expect(client.pending).to.equal(0);
     // ...but a changed snapshot is sent.
-    await t.cp.hosts.scaleToZero('beta', 'test');
+    await mark(t.cp, 'beta', 'test');
     const next = await client.next();
     expect(next.version_info).to.not.equal(rejected.version_info);
   });
@@ -116,7 +116,7 @@ describe('ADS protocol (state of the world)', () => {
     expect(resourceNames(first)).to.deep.equal(['scale_to_zero_buffer']);
     client.send({ type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_zero_buffer'], version_info: first.version_info, response_nonce: first.nonce });
     for (const host of ['alpha', 'beta']) {
-      await t.cp.hosts.scaleToZero(host, 'test');
+      await mark(t.cp, host, 'test');
       const update = await client.next();
       expect(resourceNames(update)).to.deep.equal(['scale_to_zero_buffer']);
     }
@@ -170,7 +170,7 @@ describe('ADS protocol (state of the world)', () => {
     const first = await client.next();
     client.send({ type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_zero_buffer'], version_info: first.version_info, response_nonce: first.nonce });
     const pushesBefore = t.cp.publisher.publishCount;
-    await Promise.all(Array.from({ length: 10 }, (_, i) => t.cp.hosts.scaleToZero(`h${i}`, 'burst')));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => mark(t.cp, `h${i}`, 'burst')));
     expect(t.cp.publisher.publishCount - pushesBefore).to.equal(1);
     const update = await client.next();
     await roundTrip(client);
@@ -195,6 +195,12 @@ describe('ADS protocol (state of the world)', () => {
     expect(t.cp.cache.watchCount).to.equal(0);
   });
 });
+
+/** Marks a host at the protocol level (store + publisher), without the scaling controller's wait for ACKs. */
+async function mark(cp: ControlPlane, host: string, _reason: string): Promise<void> {
+  await cp.store.setScaledToZero(host, true);
+  await cp.publisher.schedule();
+}
 
 /** A request/response pair on a second type: everything sent before it has been processed by then. */
 async function roundTrip(client: RawAdsClient): Promise<void> {

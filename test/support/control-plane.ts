@@ -36,8 +36,9 @@ export async function startTestControlPlane(config: Record<string, unknown>, opt
     cp,
     dir,
     writeConfig,
-    async close() {
-      await cp.close();
+    // `this.cp`, not the first one: a test may have replaced it (restart scenarios).
+    async close(this: TestControlPlane) {
+      await this.cp.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

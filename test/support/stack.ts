@@ -72,6 +72,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       async () => {
         const p = await envoy.listenerPort(LISTENER_NAME);
         if (!p) throw new Error('listener not bound yet');
+        // A port-0 listener is bound while it still warms (waiting for routes and the filter's ECDS config);
+        // it accepts connections only once active.
+        const stats = await envoy.stats('listener_manager.total_listeners');
+        if (stats.get('listener_manager.total_listeners_warming') !== 0 || (stats.get('listener_manager.total_listeners_active') ?? 0) < 1) {
+          throw new Error('listener still warming');
+        }
         return p;
       },
       { timeoutMs: 20_000, what: 'Envoy binding the gateway listener' },

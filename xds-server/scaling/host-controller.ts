@@ -137,6 +137,7 @@ export class ScalingController implements HostController {
     // Endpoints and clusters go out first and are ACKed before the release (see Publisher).
     await this.deps.store.setScaledToZero(name, false, reason);
     const snapshot = await this.deps.publisher.schedule();
+    await this.waitApplied(snapshot);
     this.deps.traffic.touch(name, Date.now());
     this.setPhase(name, 'ready');
     this.watchForCrash(host, scaler);
@@ -153,15 +154,28 @@ export class ScalingController implements HostController {
     // Mark first: from the moment Envoy applies this, new requests are held (and wake the host again).
     await this.deps.store.setScaledToZero(name, true, reason);
     const snapshot = await this.deps.publisher.schedule();
+    // Once every Envoy has applied the mark, new requests are held: only then may the replicas go.
+    await this.waitApplied(snapshot);
     if (scaler.kind !== 'manual') {
-      const applied = Date.now();
-      await this.deps.cache.waitUntilSettled(DEFAULT_GROUP, { extensionConfig: snapshot.versions.extensionConfig, route: snapshot.versions.route }, this.options.drainTimeoutMs);
-      await this.waitDrained(name, applied);
+      await this.waitDrained(name, Date.now());
       await scaler.stop(host);
       this.deps.metrics.inc('stz_scale_downs_total', { host: name });
     }
     this.setPhase(name, 'scaled_to_zero');
     return { changed: true, snapshot };
+  }
+
+  /**
+   * Callers (the admin API, tests, scripts) learn of a change only once every connected Envoy has ACKed or
+   * NACKed what the filter and routes see, so "marked" means "Envoy holds from now on".
+   */
+  private async waitApplied(snapshot: Snapshot): Promise<void> {
+    const settled = await this.deps.cache.waitUntilSettled(
+      DEFAULT_GROUP,
+      { extensionConfig: snapshot.versions.extensionConfig, route: snapshot.versions.route },
+      this.options.drainTimeoutMs,
+    );
+    if (!settled) this.deps.log.warn('not every Envoy applied the change in time', { timeoutMs: this.options.drainTimeoutMs });
   }
 
   /** Requests that passed the filter before the mark finish before the process stops. */

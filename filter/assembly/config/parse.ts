@@ -1,0 +1,213 @@
+// Plugin configuration text -> FilterConfig, strictly (docs/filter-contract.md "Plugin configuration"):
+// unknown fields, wrong types, out-of-range numbers, duplicate host names or domains are errors, and
+// any error makes proxy_on_configure return false so Envoy NACKs the push and keeps the last good one.
+import { JsonKind, JsonValue, MAX_SAFE_INTEGER, parseJson } from "./json";
+import { FilterConfig, HostConfig, WakeConfig } from "./filter-config";
+
+export class ConfigError {
+  constructor(public path: string, public message: string) {}
+
+  toString(): string {
+    return this.path + ": " + this.message;
+  }
+}
+
+export class ParseResult {
+  config: FilterConfig | null = null;
+  errors: ConfigError[] = [];
+}
+
+export const MAX_HOLD_TIMEOUT_MS: i64 = 3600000;
+export const MAX_MAX_HELD: i64 = 100000;
+export const MAX_RETRY_AFTER_SECONDS: i64 = 3600;
+// Not bounded by the contract; chosen so a typo (seconds for milliseconds × 1000) is caught.
+export const MAX_WAKE_MS: i64 = 3600000;
+
+const TOP_FIELDS: string[] = ["generation", "hosts", "wake"];
+const HOST_FIELDS: string[] = ["name", "domains", "holdTimeoutMs", "maxHeld", "retryAfterSeconds"];
+const WAKE_FIELDS: string[] = ["cluster", "authority", "pathPrefix", "leaseMs", "timeoutMs"];
+
+class Checker {
+  errors: ConfigError[] = [];
+
+  add(path: string, message: string): void {
+    this.errors.push(new ConfigError(path, message));
+  }
+
+  /** The member `key` of `obj` (reporting it when required and missing). */
+  member(obj: JsonValue, path: string, key: string, required: bool): JsonValue | null {
+    const v = obj.get(key);
+    if (v === null && required) this.add(path + "." + key, "is required");
+    return v;
+  }
+
+  onlyKnownFields(obj: JsonValue, path: string, known: string[]): void {
+    for (let i = 0; i < obj.keys.length; i++) {
+      const k = unchecked(obj.keys[i]);
+      if (!known.includes(k)) this.add(path + "." + k, "unknown field");
+    }
+  }
+
+  isObject(v: JsonValue, path: string): bool {
+    if (v.kind == JsonKind.Object) return true;
+    this.add(path, "must be an object");
+    return false;
+  }
+
+  integer(v: JsonValue | null, path: string, min: i64, max: i64): i64 {
+    if (v === null) return -1;
+    if (v.kind != JsonKind.Number || !v.isInteger) {
+      this.add(path, "must be an integer");
+      return -1;
+    }
+    if (!v.isSafe || v.intValue < min || v.intValue > max) {
+      this.add(path, "must be in " + min.toString() + ".." + max.toString());
+      return -1;
+    }
+    return v.intValue;
+  }
+
+  nonEmptyString(v: JsonValue | null, path: string): string {
+    if (v === null) return "";
+    if (v.kind != JsonKind.String) {
+      this.add(path, "must be a string");
+      return "";
+    }
+    if (v.str.length == 0) this.add(path, "must not be empty");
+    return v.str;
+  }
+}
+
+export function isValidHostName(name: string): bool {
+  const n = name.length;
+  if (n == 0 || n > 63) return false;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    const alnum = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
+    if (alnum) continue;
+    if (c == 0x2d && i > 0 && i < n - 1) continue;
+    return false;
+  }
+  return true;
+}
+
+/** Why `domain` is not a valid domain entry, or "" when it is. */
+export function domainProblem(domain: string): string {
+  if (domain.length == 0) return "must not be empty";
+  if (domain.length > 255) return "is longer than 255 characters";
+  const wildcard = domain.startsWith("*.");
+  const body = wildcard ? domain.substring(2) : domain;
+  if (body.length == 0) return "needs a suffix after '*.'";
+  if (!wildcard && body.charCodeAt(0) == 0x5b) {
+    // IPv6 literal, kept with its brackets as normalised requests are.
+    if (body.charCodeAt(body.length - 1) != 0x5d || body.length < 4) return "is not a valid IPv6 literal";
+    let colons = 0;
+    for (let i = 1; i < body.length - 1; i++) {
+      const c = body.charCodeAt(i);
+      if (c == 0x3a) colons++;
+      else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || c == 0x2e)) {
+        return "is not a valid lower-case IPv6 literal";
+      }
+    }
+    return colons >= 2 ? "" : "is not a valid IPv6 literal";
+  }
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x5f) continue;
+    if (c == 0x2e) {
+      if (i == 0 || i == body.length - 1 || body.charCodeAt(i - 1) == 0x2e) return "has an empty label";
+      continue;
+    }
+    if (c >= 0x41 && c <= 0x5a) return "must be lower-case";
+    if (c == 0x3a) return "must not carry a port";
+    if (c == 0x2a) return "may only use '*' as a leading '*.'";
+    return "has an invalid character";
+  }
+  return "";
+}
+
+function parseHost(c: Checker, v: JsonValue, path: string, config: FilterConfig): void {
+  if (!c.isObject(v, path)) return;
+  c.onlyKnownFields(v, path, HOST_FIELDS);
+  const host = new HostConfig();
+  const nameValue = c.member(v, path, "name", true);
+  host.name = c.nonEmptyString(nameValue, path + ".name");
+  if (nameValue !== null && nameValue.kind == JsonKind.String && host.name.length > 0 && !isValidHostName(host.name)) {
+    c.add(path + ".name", "must match [a-z0-9]([a-z0-9-]*[a-z0-9])? and be at most 63 characters");
+  }
+  host.holdTimeoutMs = c.integer(c.member(v, path, "holdTimeoutMs", true), path + ".holdTimeoutMs", 1, MAX_HOLD_TIMEOUT_MS);
+  host.maxHeld = <i32>c.integer(c.member(v, path, "maxHeld", true), path + ".maxHeld", 0, MAX_MAX_HELD);
+  host.retryAfterSeconds = <i32>c.integer(
+    c.member(v, path, "retryAfterSeconds", true), path + ".retryAfterSeconds", 0, MAX_RETRY_AFTER_SECONDS,
+  );
+  const hostIndex = config.hosts.length;
+  if (host.name.length > 0 && !config.addHost(host)) c.add(path + ".name", 'duplicate host name "' + host.name + '"');
+  const domains = c.member(v, path, "domains", true);
+  if (domains === null) return;
+  if (domains.kind != JsonKind.Array) {
+    c.add(path + ".domains", "must be an array");
+    return;
+  }
+  if (domains.items.length == 0) c.add(path + ".domains", "must not be empty");
+  for (let i = 0; i < domains.items.length; i++) {
+    const d = unchecked(domains.items[i]);
+    const dPath = path + ".domains[" + i.toString() + "]";
+    if (d.kind != JsonKind.String) {
+      c.add(dPath, "must be a string");
+      continue;
+    }
+    const problem = domainProblem(d.str);
+    if (problem.length > 0) {
+      c.add(dPath, problem);
+      continue;
+    }
+    host.domains.push(d.str);
+    if (!config.table.add(d.str, hostIndex)) c.add(dPath, 'duplicate domain "' + d.str + '"');
+  }
+}
+
+function parseWake(c: Checker, v: JsonValue, path: string): WakeConfig | null {
+  if (!c.isObject(v, path)) return null;
+  c.onlyKnownFields(v, path, WAKE_FIELDS);
+  const w = new WakeConfig();
+  w.cluster = c.nonEmptyString(c.member(v, path, "cluster", true), path + ".cluster");
+  w.authority = c.nonEmptyString(c.member(v, path, "authority", true), path + ".authority");
+  const prefixValue = c.member(v, path, "pathPrefix", true);
+  w.pathPrefix = c.nonEmptyString(prefixValue, path + ".pathPrefix");
+  if (w.pathPrefix.length > 0 && !w.pathPrefix.startsWith("/")) c.add(path + ".pathPrefix", "must start with '/'");
+  w.leaseMs = c.integer(c.member(v, path, "leaseMs", true), path + ".leaseMs", 1, MAX_WAKE_MS);
+  w.timeoutMs = c.integer(c.member(v, path, "timeoutMs", true), path + ".timeoutMs", 1, MAX_WAKE_MS);
+  return w;
+}
+
+export function parseFilterConfig(text: string): ParseResult {
+  const result = new ParseResult();
+  const json = parseJson(text);
+  const root = json.value;
+  if (root === null) {
+    result.errors.push(new ConfigError("$", "invalid JSON: " + json.error));
+    return result;
+  }
+  const c = new Checker();
+  const config = new FilterConfig();
+  config.json = text;
+  if (c.isObject(root, "$")) {
+    c.onlyKnownFields(root, "$", TOP_FIELDS);
+    config.generation = c.integer(c.member(root, "$", "generation", true), "$.generation", 1, MAX_SAFE_INTEGER);
+    const hosts = c.member(root, "$", "hosts", true);
+    if (hosts !== null) {
+      if (hosts.kind != JsonKind.Array) {
+        c.add("$.hosts", "must be an array");
+      } else {
+        for (let i = 0; i < hosts.items.length; i++) {
+          parseHost(c, unchecked(hosts.items[i]), "$.hosts[" + i.toString() + "]", config);
+        }
+      }
+    }
+    const wake = c.member(root, "$", "wake", false);
+    if (wake !== null) config.wake = parseWake(c, wake, "$.wake");
+  }
+  result.errors = c.errors;
+  if (c.errors.length == 0) result.config = config;
+  return result;
+}

@@ -1,0 +1,84 @@
+// HTTP context callbacks. The hot path is a request whose host is not listed: one header read into a
+// host-allocated block, in-place normalisation, a table probe, no GC allocation.
+import { DataAction, HeadersAction, LogLevel, MapType, Status, TrailersAction } from "./abi/status";
+import { RawHeaderValue, getHeaderMapValueRaw } from "./abi/http-fields";
+import { monotonicMs } from "./abi/clocks";
+import { sendLocalResponse } from "./abi/streams";
+import { normaliseAuthorityInPlace } from "./buffer/authority";
+import { Decision, decide } from "./buffer/decide";
+import { ReplyKind, buildReply } from "./buffer/replies";
+import { appliedConfig, refreshTicks, registry, tryWake } from "./vm";
+import { metrics } from "./metrics";
+import { logAt, logEnabled } from "./log";
+
+const AUTHORITY = String.UTF8.encode(":authority");
+const CONTENT_TYPE = String.UTF8.encode("content-type");
+const GRPC_PREFIX = String.UTF8.encode("application/grpc");
+const header = new RawHeaderValue();
+
+/** content-type starts with application/grpc (contract; Envoy's own gRPC test is the same prefix). */
+function isGrpcRequest(): bool {
+  if (getHeaderMapValueRaw(MapType.HttpRequestHeaders, CONTENT_TYPE, header) != Status.Ok) return false;
+  const n = <usize>GRPC_PREFIX.byteLength;
+  const grpc = header.len >= n && memory.compare(header.ptr, changetype<usize>(GRPC_PREFIX), n) == 0;
+  header.release();
+  return grpc;
+}
+
+export function onRequestHeaders(contextId: u32): HeadersAction {
+  const config = appliedConfig();
+  if (config === null) return HeadersAction.Continue;
+  if (getHeaderMapValueRaw(MapType.HttpRequestHeaders, AUTHORITY, header) != Status.Ok) {
+    return HeadersAction.Continue;
+  }
+  const hostLen = normaliseAuthorityInPlace(header.ptr, header.len);
+  const index = config.table.match(header.ptr, hostLen);
+  header.release();
+  if (index < 0) return HeadersAction.Continue;
+
+  const host = registry.listedHost(index);
+  const decision = decide(host);
+  if (decision == Decision.Pass || host === null) return HeadersAction.Continue;
+  const grpc = isGrpcRequest();
+  const m = metrics();
+
+  if (decision == Decision.Overflow) {
+    const reply = buildReply(ReplyKind.Overflow, host.name, host.retryAfterSeconds, grpc);
+    sendLocalResponse(reply.statusCode, reply.details, reply.body, reply.headers, <u32>reply.grpcStatus);
+    m.overflowed.increment(1);
+    if (logEnabled(LogLevel.Debug)) logAt(LogLevel.Debug, contextId, "overflow for host " + host.name);
+    return HeadersAction.StopIteration;
+  }
+
+  const now = monotonicMs();
+  const first = host.count == 0;
+  registry.hold(contextId, host, now, grpc);
+  m.held.increment(1);
+  m.hostGauge(host.name).increment(1);
+  if (logEnabled(LogLevel.Debug)) logAt(LogLevel.Debug, contextId, "holding request for host " + host.name);
+  if (first) tryWake(host, now, contextId);
+  refreshTicks(contextId);
+  return HeadersAction.StopAllIterationAndWatermark;
+}
+
+/** While held, body chunks must not return Continue, or Envoy would resume the stream. */
+export function onRequestBody(contextId: u32): DataAction {
+  return registry.isHeld(contextId) ? DataAction.StopIterationAndWatermark : DataAction.Continue;
+}
+
+export function onRequestTrailers(contextId: u32): TrailersAction {
+  return registry.isHeld(contextId) ? TrailersAction.StopIteration : TrailersAction.Continue;
+}
+
+/** The client went away (or the stream ended): forget it so nothing tries to resume it. */
+export function forgetStream(contextId: u32): void {
+  const req = registry.forget(contextId);
+  if (req === null) return;
+  const m = metrics();
+  m.held.increment(-1);
+  m.hostGauge(req.host.name).increment(-1);
+  m.cancelled.increment(1);
+  const held = monotonicMs() - req.heldAtMs;
+  m.holdTimeMs.record(<u64>(held > 0 ? held : 0));
+  if (logEnabled(LogLevel.Debug)) logAt(LogLevel.Debug, contextId, "held request cancelled by the client");
+}
