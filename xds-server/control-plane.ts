@@ -58,6 +58,12 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
+/**
+ * How long one Envoy waits before it repeats a wake call for a host whose requests are still held. Short,
+ * so a failed wake is retried while requests wait (the endpoint is idempotent and single-flight per host).
+ */
+export const WAKE_LEASE_MS = 1_000;
+
 export class ConfigFileError extends Error {
   constructor(
     readonly file: string,
@@ -98,7 +104,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const store = new GatewayStore(initial.value, await loadState(options.stateDir), {
     stateDir: options.stateDir,
     filterWasmPath: options.filterWasmPath,
-    ...(options.wakeCalls === false ? {} : { wake: { address: adminAddress, port: adminPort, leaseMs: 5_000, timeoutMs: 2_000 } }),
+    ...(options.wakeCalls === false ? {} : { wake: { address: adminAddress, port: adminPort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000 } }),
   });
   // A process host's replicas are this control plane's children: none survive a restart of it, so such a
   // host starts scaled to zero and its first request wakes it.

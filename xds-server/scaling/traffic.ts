@@ -11,6 +11,8 @@ export class TrafficMonitor {
 
   record(report: LoadReport): void {
     this.lastReportAt.set(report.nodeId, report.at);
+    // Envoy leaves clusters with nothing to report out of a load report: absent means zero in progress.
+    for (const byNode of this.inProgress.values()) byNode.set(report.nodeId, 0);
     for (const c of report.clusters) {
       if (c.issued > 0 || c.inProgress > 0) this.lastActive.set(c.cluster, report.at);
       let byNode = this.inProgress.get(c.cluster);
