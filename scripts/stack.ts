@@ -1,5 +1,6 @@
-// `npm start`: the whole local system on loopback — demo upstream, control plane, and the real Envoy —
-// with each process's log lines prefixed by its name. Ctrl-C stops all three.
+// `npm start`: the whole local system on loopback — the control plane (which starts the demo upstream on
+// its first request: scaler "process" in config/gateway.yaml) and the real Envoy — with each process's log
+// lines prefixed by its name. Ctrl-C stops everything.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,12 +13,11 @@ const { values } = parseArgs({
     'xds-port': { type: 'string', default: '18000' },
     'admin-port': { type: 'string', default: '9902' },
     'envoy-admin-port': { type: 'string', default: '9901' },
-    'no-upstream': { type: 'boolean', default: false },
     concurrency: { type: 'string', default: '2' },
   },
 });
 
-const colours: Record<string, string> = { upstream: '\x1b[35m', 'control-plane': '\x1b[36m', envoy: '\x1b[33m' };
+const colours: Record<string, string> = { 'control-plane': '\x1b[36m', envoy: '\x1b[33m' };
 const say = (who: string, line: string): void => {
   if (line.trim() === '') return;
   const tag = process.stdout.isTTY ? `${colours[who] ?? ''}[${who}]\x1b[0m` : `[${who}]`;
@@ -56,7 +56,6 @@ async function stop(code: number): Promise<void> {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-if (!values['no-upstream']) run('upstream', ['upstream/main.ts', '--http-port', '8081', '--grpc-port', '9091', '--id', 'demo']);
 run('control-plane', [
   'xds-server/main.ts',
   '--config', values.config,
@@ -76,4 +75,4 @@ void envoy.exited.then(() => {
   if (!stopping) void stop(1);
 });
 say('stack', `Envoy admin ${envoy.adminUrl}; control plane admin http://127.0.0.1:${values['admin-port']}`);
-say('stack', 'try: curl -H "Host: demo.localhost" http://127.0.0.1:10000/hello');
+say('stack', 'try: curl -H "Host: demo.localhost" http://127.0.0.1:10000/hello   (the first request wakes the demo host)');

@@ -45,6 +45,7 @@ try {
     ...(token ? { adminToken: token } : {}),
     log,
   });
+  cp.hostOutput.on('line', (host, line) => log.info('host output', { host, line }));
   process.on('SIGHUP', () => void cp.reloadConfig());
   const stop = (): void => {
     log.info('stopping');
