@@ -97,6 +97,12 @@ describe('buffer filter on a real Envoy', function () {
       await waitHeld(stack, 0);
       const stats = await stack.envoy.stats('scale_to_zero');
       expect(stats.get('wasmcustom.scale_to_zero.released')).to.be.at.least(200);
+      // The same metrics in Envoy's Prometheus output, including the hold-time histogram.
+      const prometheus = await (await stack.envoy.admin('/stats/prometheus')).text();
+      // (Envoy drops the wasmcustom. prefix there.)
+      expect(prometheus).to.match(/^scale_to_zero_held\{\} 0$/m);
+      expect(prometheus).to.match(/^scale_to_zero_released\{\} [1-9]\d*$/m);
+      expect(prometheus).to.match(/^scale_to_zero_hold_time_ms_bucket\{le="[^"]+"\} [1-9]\d*$/m);
     } finally {
       for (const c of conns) c.close();
     }
