@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { forEachLine } from '../xds-server/stream-lines.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ENVOY_BIN = path.join(REPO_ROOT, '.venv', 'bin', 'envoy');
@@ -59,16 +60,10 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
   if (options.componentLogLevel) args.push('--component-log-level', options.componentLogLevel);
   const child: ChildProcess = spawn(ENVOY_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const tail: string[] = [];
-  let partial = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      tail.push(line);
-      if (tail.length > 400) tail.shift();
-      options.onLog?.(line);
-    }
+  forEachLine(child.stderr!, (line) => {
+    tail.push(line);
+    if (tail.length > 400) tail.shift();
+    options.onLog?.(line);
   });
   let running = true;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
+import { forEachLine } from '../xds-server/stream-lines.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,15 +28,7 @@ const say = (who: string, line: string): void => {
 const children: ChildProcess[] = [];
 function run(who: string, args: string[]): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) say(who, line);
-    });
-  }
+  for (const stream of [child.stdout!, child.stderr!]) forEachLine(stream, (line) => say(who, line));
   child.on('exit', (code, signal) => {
     say(who, `exited (${signal ?? code})`);
     if (!stopping) void stop(1);

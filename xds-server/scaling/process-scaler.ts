@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { HostConfig } from '../../snapshots/desired-state.ts';
 import type { Logger } from '../log.ts';
+import { forEachLine } from '../stream-lines.ts';
 import type { Scaler } from './scaler.ts';
 
 const STOP_GRACE_MS = 10_000;
@@ -40,15 +41,9 @@ export class ProcessScaler implements Scaler {
       this.log.info('host process ended', { host: host.name, pid: child.pid, reason });
     });
     for (const stream of [child.stdout!, child.stderr!]) {
-      let partial = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        const lines = (partial + chunk).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          this.onOutput?.(host.name, line);
-          this.log.debug('host output', { host: host.name, line });
-        }
+      forEachLine(stream, (line) => {
+        this.onOutput?.(host.name, line);
+        this.log.debug('host output', { host: host.name, line });
       });
     }
     this.log.info('host process started', { host: host.name, pid: child.pid, command: host.scaler.command });
