@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { CLUSTER_CIRCUIT_BREAKER_LIMIT } from './defaults.ts';
+import { CLUSTER_CONNECTION_LIMIT, CLUSTER_REQUEST_LIMIT } from './defaults.ts';
 import type { DesiredState, HostConfig } from './desired-state.ts';
 import { CONTROL_PLANE_CLUSTER, clusterName } from './names.ts';
 import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
@@ -50,8 +50,8 @@ function controlPlaneCluster(address: string, port: number): Resource {
 function circuitBreaker(): Record<string, unknown> {
   return {
     priority: 'DEFAULT',
-    max_connections: { value: CLUSTER_CIRCUIT_BREAKER_LIMIT },
-    max_pending_requests: { value: CLUSTER_CIRCUIT_BREAKER_LIMIT },
-    max_requests: { value: CLUSTER_CIRCUIT_BREAKER_LIMIT },
+    max_connections: { value: CLUSTER_CONNECTION_LIMIT },
+    max_pending_requests: { value: CLUSTER_REQUEST_LIMIT },
+    max_requests: { value: CLUSTER_REQUEST_LIMIT },
   };
 }

@@ -21,5 +21,12 @@ export const DEFAULT_IDLE_AFTER_MS = 900_000;
 export const STREAM_IDLE_MARGIN_MS = 30_000;
 export const MIN_STREAM_IDLE_TIMEOUT_MS = 300_000;
 
-/** Cluster circuit breakers sized for mass releases: Envoy's default 1,024 overflow when thousands of held requests go at once. */
-export const CLUSTER_CIRCUIT_BREAKER_LIMIT = 50_000;
+/**
+ * Cluster circuit breakers sized for mass releases. Requests and pending requests: high, because Envoy's
+ * default of 1,024 answers a release of thousands with overflow 503s. Connections: bounded, because every
+ * released HTTP/1.1 request would otherwise open its own upstream socket on top of the held downstream one,
+ * and 10,000 held + ~9,000 new sockets ran into Envoy's 20,000 open-file limit (503 "local connection
+ * failure", seen in bench/). At the cap, Envoy keeps a request pending until a connection frees up.
+ */
+export const CLUSTER_REQUEST_LIMIT = 50_000;
+export const CLUSTER_CONNECTION_LIMIT = 2_048;
