@@ -36,8 +36,8 @@ export interface Stack {
   port: number;
   dir: string;
   writeConfig(config: Record<string, unknown>): Promise<void>;
-  /** Stops the control plane and starts a new one on the same ports and state dir. */
-  restartControlPlane(): Promise<void>;
+  /** Stops the control plane and starts a new one on the same ports and state dir (optionally changed, e.g. a new filter build). */
+  restartControlPlane(overrides?: Partial<ControlPlaneOptions>): Promise<void>;
   adminFetch(pathAndQuery: string, init?: RequestInit): Promise<Response>;
   close(): Promise<void>;
 }
@@ -98,10 +98,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     port,
     dir,
     writeConfig,
-    async restartControlPlane() {
+    async restartControlPlane(overrides = {}) {
       const { xdsPort, adminPort } = cp;
       await cp.close();
-      cp = await startControlPlane({ ...cpOptions, xdsPort, adminPort });
+      cp = await startControlPlane({ ...cpOptions, ...overrides, xdsPort, adminPort });
     },
     adminFetch: (p, init) => fetch(cp.adminUrl + p, init),
     async close() {
