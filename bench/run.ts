@@ -16,10 +16,11 @@ import { evaluateTargets } from './lib/targets.ts';
 import { runMemory } from './scenarios/memory.ts';
 import { runPassthrough } from './scenarios/passthrough.ts';
 import { runRelease } from './scenarios/release.ts';
+import { runColdStart } from './scenarios/cold-start.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.join(BENCH_DIR, '..');
-const SCENARIOS = ['passthrough', 'release', 'memory'] as const;
+const SCENARIOS = ['passthrough', 'release', 'memory', 'cold-start'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** Other processes' CPU (% of one core) under which the machine counts as quiet enough to measure. */
 const QUIET_PERCENT = 10;
@@ -34,6 +35,7 @@ const HELP = `Usage: npm run bench -- [options]
   --single-rounds N      release rounds with 1 held request, per upstream (default 30)
   --thousand-rounds N    release rounds with 1,000 held requests, per upstream (default 3)
   --big N                held requests in the memory scenario's big hold (default 10000)
+  --cold-rounds N        cold starts through the process scaler (default 10)
   --quick                a fast smoke run: 1 × 3 s rounds, 5 single rounds, 1 thousand round, big 2000
   --no-pin               do not pin processes to CPUs with taskset
   --out NAME             results file name in bench/results/ (default: latest for a full default run, else partial)
@@ -51,6 +53,7 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string' },
     'single-rounds': { type: 'string' },
+    'cold-rounds': { type: 'string' },
     'thousand-rounds': { type: 'string' },
     big: { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -85,6 +88,7 @@ const opts = {
   warmupS: positiveInt('warmup', values.warmup, quick ? 1 : 2),
   connections: positiveInt('connections', values.connections, 32),
   singleRounds: positiveInt('single-rounds', values['single-rounds'], quick ? 5 : 30),
+  coldRounds: positiveInt('cold-rounds', values['cold-rounds'], quick ? 3 : 10),
   thousandRounds: positiveInt('thousand-rounds', values['thousand-rounds'], quick ? 1 : 3),
   big: positiveInt('big', values.big, quick ? 2000 : 10_000),
   filterWaitS: positiveInt('filter-wait', values['filter-wait'], 600),
@@ -100,7 +104,7 @@ for (const s of only) {
 }
 const scenarios = SCENARIOS.filter((s) => only.includes(s));
 // Only a full run with the default sizes may replace latest.*: that is what the README links to.
-const isFullDefaultRun = scenarios.length === SCENARIOS.length && !quick && ['rounds', 'duration', 'warmup', 'connections', 'single-rounds', 'thousand-rounds', 'big'].every((k) => values[k as keyof typeof values] === undefined) && !values['no-pin'];
+const isFullDefaultRun = scenarios.length === SCENARIOS.length && !quick && ['rounds', 'duration', 'warmup', 'connections', 'single-rounds', 'thousand-rounds', 'big', 'cold-rounds'].every((k) => values[k as keyof typeof values] === undefined) && !values['no-pin'];
 const outName = values.out ?? (isFullDefaultRun ? 'latest' : 'partial');
 if (!/^[A-Za-z0-9._-]+$/.test(outName)) {
   process.stderr.write(`--out must be a plain file name, got "${outName}"\n`);
@@ -217,6 +221,13 @@ async function main(): Promise<void> {
     const steps: { held: number; upstream: UpstreamKind }[] = opts.big > 1_000 ? [{ held: 1_000, upstream: 'node' }] : [];
     steps.push({ held: opts.big, upstream: 'node' }, { held: opts.big, upstream: 'envoy' });
     results.memory = await runMemory({ filterWasmPath, steps, log, notes });
+  }
+
+  if (scenarios.includes('cold-start')) {
+    await waitQuiet('cold-start');
+    log(`4. cold start through the process scaler: ${opts.coldRounds} rounds`);
+    results.coldStart = await runColdStart({ filterWasmPath, rounds: opts.coldRounds, log });
+    log(`   ready → first byte p50 ${results.coldStart.readyToFirstByteMs.p50.toFixed(1)} ms`);
   }
 
   const finishedAt = new Date().toISOString();

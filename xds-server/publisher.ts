@@ -12,19 +12,25 @@ import type { Logger } from './log.ts';
 export interface PublisherOptions {
   /** A change waits this long for more changes before it is pushed. */
   quietMs: number;
+  /** The same for an urgent change (a release that held requests wait for). */
+  urgentQuietMs: number;
   /** ...but never longer than this after the first change of a burst. */
   maxDelayMs: number;
   /** How long to wait for Envoys to ACK new clusters/endpoints before pushing the rest anyway. */
   settleTimeoutMs: number;
 }
 
-export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { quietMs: 5, maxDelayMs: 50, settleTimeoutMs: 5_000 };
+// A release sits on the path of every held request, so it waits only 1 ms (changes made in the same tick
+// still merge); other changes wait 5 ms, so bursts (scripts, reloads, idle scale-downs) make one push.
+export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { quietMs: 5, urgentQuietMs: 1, maxDelayMs: 50, settleTimeoutMs: 5_000 };
 
 export class SnapshotBuildError extends Error {}
 
 export class Publisher {
   private waiters: { resolve: (s: Snapshot) => void; reject: (e: Error) => void }[] = [];
   private quietTimer: NodeJS.Timeout | undefined;
+  /** An urgent change is waiting: calmer changes join it without delaying it. */
+  private urgentPending = false;
   private maxTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   publishCount = 0;
@@ -45,10 +51,13 @@ export class Publisher {
   }
 
   /** Resolves once a snapshot containing every change made before this call is in the cache. */
-  schedule(): Promise<Snapshot> {
+  schedule(options: { urgent?: boolean } = {}): Promise<Snapshot> {
     const done = new Promise<Snapshot>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    clearTimeout(this.quietTimer);
-    this.quietTimer = setTimeout(() => this.flush(), this.options.quietMs);
+    if (options.urgent || !this.urgentPending) {
+      this.urgentPending ||= options.urgent === true;
+      clearTimeout(this.quietTimer);
+      this.quietTimer = setTimeout(() => this.flush(), options.urgent ? this.options.urgentQuietMs : this.options.quietMs);
+    }
     this.maxTimer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
     return done;
   }
@@ -63,6 +72,7 @@ export class Publisher {
     clearTimeout(this.maxTimer);
     this.quietTimer = undefined;
     this.maxTimer = undefined;
+    this.urgentPending = false;
     const waiters = this.waiters;
     this.waiters = [];
     // Publishes run one at a time, so the two phases of one never interleave with another's.

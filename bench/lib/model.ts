@@ -156,11 +156,27 @@ export interface MemoryResult {
   filterCounters: Record<string, number>;
 }
 
+export interface ColdStartRound {
+  /** The upstream's own readyAt (both ports accepting) → first response byte at the client. */
+  readyToFirstByteMs: number;
+  /** Request sent → first response byte: what the caller waits, the backend's start-up included. */
+  requestToFirstByteMs: number;
+  /** readyAt → the control plane publishing the release (null if not observed). */
+  readyToReleaseMs: number | null;
+  status: number;
+}
+
+export interface ColdStartResult {
+  rounds: ColdStartRound[];
+  readyToFirstByteMs: Distribution;
+  requestToFirstByteMs: Distribution;
+}
+
 export type TargetLevel = 'issue' | 'goal' | 'check';
 
 export interface TargetCheck {
   id: string;
-  scenario: 'passthrough' | 'release' | 'memory';
+  scenario: 'passthrough' | 'release' | 'memory' | 'cold-start';
   level: TargetLevel;
   description: string;
   /** Human-readable threshold, e.g. "≥ 98 %". */
@@ -177,10 +193,11 @@ export interface BenchResults {
   durationS: number;
   command: string;
   machine: MachineFacts;
-  scenariosRun: ('passthrough' | 'release' | 'memory')[];
+  scenariosRun: ('passthrough' | 'release' | 'memory' | 'cold-start')[];
   passthrough?: PassthroughResult;
   release?: ReleaseResult;
   memory?: MemoryResult;
+  coldStart?: ColdStartResult;
   targets: TargetCheck[];
   /** Anything odd seen during the run (warnings, errors, retries), in plain words. */
   notes: string[];

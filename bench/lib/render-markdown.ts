@@ -5,6 +5,10 @@ import { median } from './stats.ts';
 
 type Cell = string | number | boolean | null | undefined;
 
+function round(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
 function table(header: string[], rows: Cell[][]): string {
   const fmt = (c: Cell): string => (c === null || c === undefined ? '–' : typeof c === 'boolean' ? (c ? 'yes' : 'no') : String(c)).replace(/\|/g, '\\|');
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`)].join('\n');
@@ -167,6 +171,32 @@ export function renderMarkdown(r: BenchResults): string {
       );
     }
     out.push(`Filter counters at the end: ${Object.entries(mem.filterCounters).map(([k, v]) => `\`${k}\` ${v}`).join(', ')}.`, '');
+  }
+
+  if (r.coldStart) {
+    const c = r.coldStart;
+    out.push('## 4. Cold start through the process scaler', '');
+    out.push(
+      'The demo upstream (Node) is stopped; one request arrives; the control plane starts the process, health-checks it every 2 ms, pushes the release, and the held request goes through. Envoy `--concurrency 2`. *ready → first byte* runs from the upstream\'s own `readyAt` (printed when both its ports accept) to the first response byte at the client: what the gateway adds after the backend is up. *request → first byte* includes the backend\'s own start-up.',
+      '',
+    );
+    out.push(
+      table(
+        ['measure', 'rounds', 'p50', 'p90', 'max'],
+        [
+          ['ready → first byte (ms)', c.readyToFirstByteMs.count, round(c.readyToFirstByteMs.p50), round(c.readyToFirstByteMs.p90), round(c.readyToFirstByteMs.max)],
+          ['request → first byte (ms)', c.requestToFirstByteMs.count, round(c.requestToFirstByteMs.p50), round(c.requestToFirstByteMs.p90), round(c.requestToFirstByteMs.max)],
+        ],
+      ),
+      '',
+    );
+    out.push(
+      table(
+        ['round', 'ready → release published (ms)', 'ready → first byte (ms)', 'request → first byte (ms)', 'status'],
+        c.rounds.map((x, i) => [i + 1, x.readyToReleaseMs === null ? null : round(x.readyToReleaseMs), round(x.readyToFirstByteMs), round(x.requestToFirstByteMs), x.status]),
+      ),
+      '',
+    );
   }
 
   out.push('## Notes', '');

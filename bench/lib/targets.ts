@@ -7,10 +7,23 @@ export const TARGETS = {
   passthroughRatioGoal: 0.99,
   releaseP99IssueMs: 20,
   releaseP99GoalMs: 15,
+  coldStartP50GoalMs: 25,
 } as const;
 
-export function evaluateTargets(r: Pick<BenchResults, 'passthrough' | 'release' | 'memory'>): TargetCheck[] {
+export function evaluateTargets(r: Pick<BenchResults, 'passthrough' | 'release' | 'memory' | 'coldStart'>): TargetCheck[] {
   const out: TargetCheck[] = [];
+  if (r.coldStart) {
+    out.push({
+      id: 'cold-start.ready-to-first-byte.p50.goal',
+      scenario: 'cold-start',
+      level: 'goal',
+      description: 'cold start: upstream ready → first byte at the client, p50',
+      target: `≤ ${TARGETS.coldStartP50GoalMs} ms`,
+      measured: Math.round(r.coldStart.readyToFirstByteMs.p50 * 10) / 10,
+      unit: 'ms',
+      pass: r.coldStart.readyToFirstByteMs.p50 <= TARGETS.coldStartP50GoalMs,
+    });
+  }
   if (r.passthrough) {
     const ratio = r.passthrough.throughputRatio;
     for (const [level, min] of [['issue', TARGETS.passthroughRatioIssue], ['goal', TARGETS.passthroughRatioGoal]] as const) {

@@ -2,6 +2,8 @@
 // Outcomes and order are asserted here; how fast is for bench/.
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
+import { validateGatewayConfig } from '../../snapshots/gateway-config.ts';
+import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
 import { grpcEcho, isGrpcError } from '../../upstream/grpc-client.ts';
 import { startUpstream, type Upstream } from '../../upstream/server.ts';
 import { eventually } from '../support/eventually.ts';
@@ -217,14 +219,29 @@ describe('buffer filter on a real Envoy', function () {
     const fresh = await startUpstream({ id: 'upstream-fresh' });
     try {
       // Scaled to zero with an endpoint nothing listens on, as a host whose replicas are gone.
-      await stack.writeConfig(config(stack.upstream, { web: { endpoints: [{ address: '127.0.0.1', port: 1 }], initialState: 'scaled_to_zero' } }));
+      await stack.writeConfig(config(stack.upstream, { web: { endpoints: [{ address: '127.0.0.1', port: 1 }] } }));
       await post(stack, '/v1/config/reload');
       await post(stack, '/v1/hosts/web/scale-to-zero');
       const requests = Array.from({ length: 40 }, (_, i) => http1Request({ port: stack.port, host: 'web.test', path: `/e${i}`, timeoutMs: 60_000 }));
       await waitHeld(stack, 40);
-      // New endpoints and the release land in one publish: the control plane must order them.
-      await stack.writeConfig(config(stack.upstream, { web: { endpoints: [{ address: '127.0.0.1', port: fresh.httpPort }] } }));
-      await Promise.all([post(stack, '/v1/config/reload'), post(stack, '/v1/hosts/web/wake')]);
+      // New endpoints and the release in one publish (both changes made in the same tick): the control
+      // plane must push the endpoints, wait for Envoy's ACK, and only then push the release.
+      const next = validateGatewayConfig({ listener: { address: '127.0.0.1', port: 0 }, ...config(stack.upstream, { web: { endpoints: [{ address: '127.0.0.1', port: fresh.httpPort }] } }) });
+      if (!next.ok) throw new Error('test config invalid');
+      const before = stack.cp.cache.getSnapshot(DEFAULT_GROUP)!;
+      const published: { endpoint: string; extensionConfig: string }[] = [];
+      const record = (e: { versions: { endpoint: string; extensionConfig: string } }): void => {
+        published.push({ endpoint: e.versions.endpoint, extensionConfig: e.versions.extensionConfig });
+      };
+      stack.cp.events.on('snapshot-set', record);
+      const changes = Promise.all([stack.cp.store.replaceConfig(next.value), stack.cp.store.setScaledToZero('web', false, 'test')]);
+      const snapshot = await stack.cp.publisher.schedule();
+      await changes;
+      stack.cp.events.off('snapshot-set', record);
+      expect(published).to.deep.equal([
+        { endpoint: snapshot.versions.endpoint, extensionConfig: before.versions.extensionConfig },
+        { endpoint: snapshot.versions.endpoint, extensionConfig: snapshot.versions.extensionConfig },
+      ]);
       const replies = await Promise.all(requests);
       expect(replies.map((r) => r.status)).to.deep.equal(new Array(40).fill(200));
       expect(replies.every((r) => JSON.parse(r.body).upstream === 'upstream-fresh')).to.equal(true);

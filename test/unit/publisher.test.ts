@@ -33,7 +33,7 @@ describe('Publisher', () => {
     const events = new AdsEvents();
     const cache = new SnapshotCache(events);
     let desired = state(8081, ['web']);
-    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, maxDelayMs: 5, settleTimeoutMs: 5_000 });
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 5_000 });
     const initial = await publisher.publishNow();
     const watcher = new RecordingWatcher();
     cache.watch(watcher);
@@ -60,12 +60,25 @@ describe('Publisher', () => {
   it('publishes in one phase when only the filter config changes', async () => {
     const cache = new SnapshotCache(new AdsEvents());
     let desired = state(8081, ['web']);
-    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, maxDelayMs: 5, settleTimeoutMs: 5_000 });
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 5_000 });
     await publisher.publishNow();
     const watcher = new RecordingWatcher();
     cache.watch(watcher);
     desired = state(8081, []);
     await publisher.schedule();
     expect(watcher.seen).to.have.length(1);
+  });
+
+  it('publishes an urgent change (a release) without waiting out a calmer change\'s quiet window, in one push with it', async () => {
+    const cache = new SnapshotCache(new AdsEvents());
+    let desired = state(8081, ['web']);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 10_000, urgentQuietMs: 1, maxDelayMs: 20_000, settleTimeoutMs: 5_000 });
+    await publisher.publishNow();
+    const calm = publisher.schedule();
+    desired = state(8081, []);
+    const urgent = publisher.schedule({ urgent: true });
+    const [a, b] = await Promise.all([calm, urgent]);
+    expect(a).to.equal(b);
+    expect(publisher.publishCount).to.equal(2);
   });
 });

@@ -50,7 +50,7 @@ export interface ScalingOptions {
   loadReportIntervalMs: number;
 }
 
-export const DEFAULT_SCALING_OPTIONS: ScalingOptions = { probeIntervalMs: 5, drainTimeoutMs: 10_000, idleCheckIntervalMs: 1_000, loadReportIntervalMs: 1_000 };
+export const DEFAULT_SCALING_OPTIONS: ScalingOptions = { probeIntervalMs: 2, drainTimeoutMs: 10_000, idleCheckIntervalMs: 1_000, loadReportIntervalMs: 1_000 };
 
 interface Deps {
   store: GatewayStore;
@@ -134,9 +134,12 @@ export class ScalingController implements HostController {
         return { changed: false, error: message };
       }
     }
+    // The release goes out while the state file is written (the store's in-memory change is immediate):
+    // should the write be lost in a crash, the host is merely held again and the next request wakes it.
     // Endpoints and clusters go out first and are ACKed before the release (see Publisher).
-    await this.deps.store.setScaledToZero(name, false, reason);
-    const snapshot = await this.deps.publisher.schedule();
+    const persisted = this.deps.store.setScaledToZero(name, false, reason);
+    const snapshot = await this.deps.publisher.schedule({ urgent: true });
+    await persisted;
     await this.waitApplied(snapshot);
     this.deps.traffic.touch(name, Date.now());
     this.setPhase(name, 'ready');

@@ -56,7 +56,10 @@ export class GatewayStore {
     return config ? this.view(config) : undefined;
   }
 
-  /** Marks or unmarks a host and persists it. Returns false when nothing changed. */
+  /**
+   * Marks or unmarks a host and persists it. Returns false when nothing changed. The in-memory change is
+   * made before the returned promise first yields, so a caller may publish while the file is written.
+   */
   async setScaledToZero(name: string, scaledToZero: boolean, reason?: string): Promise<boolean> {
     if (!this.config.hosts.some((h) => h.name === name)) throw new UnknownHostError(name);
     const current = this.marks.get(name);
