@@ -34,6 +34,11 @@ export interface ControlPlaneOptions {
   adminToken?: string;
   /** Let the filter call the control plane to wake hosts (default true). */
   wakeCalls?: boolean;
+  /**
+   * The address Envoy uses to reach the admin port for wake calls. Defaults to the admin address, or to
+   * 127.0.0.1 when that is a wildcard (0.0.0.0 / ::), which no Envoy can call.
+   */
+  wakeAddress?: string;
   publisher?: Partial<PublisherOptions>;
   scaling?: Partial<ScalingOptions>;
   log?: Logger;
@@ -73,6 +78,10 @@ export class ConfigFileError extends Error {
   }
 }
 
+function callableAddress(bound: string): string {
+  return bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound;
+}
+
 export async function readGatewayConfig(file: string): Promise<{ ok: true; value: GatewayConfig } | { ok: false; errors: FieldError[] }> {
   let text: string;
   try {
@@ -104,7 +113,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const store = new GatewayStore(initial.value, await loadState(options.stateDir), {
     stateDir: options.stateDir,
     filterWasmPath: options.filterWasmPath,
-    ...(options.wakeCalls === false ? {} : { wake: { address: adminAddress, port: adminPort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000 } }),
+    ...(options.wakeCalls === false ? {} : { wake: { address: options.wakeAddress ?? callableAddress(adminAddress), port: adminPort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000 } }),
   });
   // A process host's replicas are this control plane's children: none survive a restart of it, so such a
   // host starts scaled to zero and its first request wakes it.
@@ -120,7 +129,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   lrs.on('stream-close', (node) => traffic.forgetNode(node));
   const hostOutput = new EventEmitter<{ line: [string, string] }>();
   const processes = new ProcessScaler(log.child('process'), (host, line) => hostOutput.emit('line', host, line));
-  let ads: AdsService | undefined;
+  const ads = new AdsService(cache, events, log.child('ads'));
   const hosts = new ScalingController(
     {
       store,
@@ -130,18 +139,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       scalers: { manual: new ManualScaler(), process: processes },
       metrics,
       log: log.child('scaling'),
-      connectedNodes: () => ads?.connected.map((s) => s.nodeId) ?? [],
+      connectedNodes: () => ads.connected.map((s) => s.nodeId),
     },
     scalingOptions,
   );
   metrics.gauge('stz_hosts_scaled_to_zero', () => store.hosts().filter((h) => h.scaledToZero).length);
   metrics.gauge('stz_filter_generation', () => store.currentGeneration);
 
-  const adsService = new AdsService(cache, events, log.child('ads'));
-  ads = adsService;
-  metrics.gauge('stz_xds_connected_streams', () => adsService.connected.length);
+  metrics.gauge('stz_xds_connected_streams', () => ads.connected.length);
   const grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  adsService.register(grpcServer);
+  ads.register(grpcServer);
   lrs.register(grpcServer);
   const xdsAddress = options.xdsAddress ?? '127.0.0.1';
   const xdsPort = await new Promise<number>((resolve, reject) =>
@@ -166,7 +173,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const app = createAdminApp({
     store,
     hosts,
-    sessions: () => adsService.connected,
+    sessions: () => ads.connected,
     cache,
     metrics,
     reloadConfig,
@@ -183,7 +190,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     store,
     cache,
     events,
-    ads: adsService,
+    ads,
     metrics,
     publisher,
     hosts,

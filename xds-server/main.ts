@@ -1,4 +1,5 @@
 // CLI: tsx xds-server/main.ts --config config/gateway.yaml [--state-dir .state] [--xds-port 18000] [--admin-port 9902]
+//      [--admin-address A] [--wake-address B: where Envoy reaches the admin port for wake calls] [--admin-token-file F]
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     'admin-address': { type: 'string', default: '127.0.0.1' },
     'admin-port': { type: 'string', default: '9902' },
     'admin-token-file': { type: 'string' },
+    'wake-address': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
   },
   strict: true,
@@ -43,6 +45,7 @@ try {
     adminAddress: values['admin-address'],
     adminPort: port('admin-port', values['admin-port']),
     ...(token ? { adminToken: token } : {}),
+    ...(values['wake-address'] ? { wakeAddress: values['wake-address'] } : {}),
     log,
   });
   cp.hostOutput.on('line', (host, line) => log.info('host output', { host, line }));

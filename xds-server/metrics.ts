@@ -1,5 +1,5 @@
 // Control-plane metrics in Prometheus text format, fed only by ADS events and explicit counters.
-import { TYPE_URLS, type ResourceKind } from '../snapshots/type-urls.ts';
+import { TYPE_URLS } from '../snapshots/type-urls.ts';
 import type { AdsEvents } from './ads/events.ts';
 
 export class Metrics {
@@ -13,7 +13,7 @@ export class Metrics {
     events.on('ack', (e) => this.inc('stz_xds_acks_total', { type: TYPE_URLS[e.kind] }));
     events.on('nack', (e) => this.inc('stz_xds_nacks_total', { type: TYPE_URLS[e.kind] }));
     events.on('request', (e) => {
-      if (e.verdict.kind === 'stale-nonce') this.inc('stz_xds_stale_nonces_total', { type: TYPE_URLS[e.kind as ResourceKind] });
+      if (e.verdict.kind === 'stale-nonce') this.inc('stz_xds_stale_nonces_total', { type: TYPE_URLS[e.kind] });
     });
     events.on('snapshot-set', () => this.inc('stz_snapshots_published_total'));
   }

@@ -7,7 +7,7 @@ import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Publisher } from '../publisher.ts';
-import type { GatewayStore } from '../state/store.ts';
+import { UnknownHostError, type GatewayStore } from '../state/store.ts';
 import { probe } from './health.ts';
 import type { Scaler } from './scaler.ts';
 import type { TrafficMonitor } from './traffic.ts';
@@ -257,7 +257,7 @@ export class ScalingController implements HostController {
 
   private config(name: string): HostConfig {
     const view = this.deps.store.host(name);
-    if (!view) throw new UnknownHost(name);
+    if (!view) throw new UnknownHostError(name);
     return view.config;
   }
 
@@ -272,12 +272,6 @@ export class ScalingController implements HostController {
     };
     this.statuses.set(name, status);
     return status;
-  }
-}
-
-export class UnknownHost extends Error {
-  constructor(readonly host: string) {
-    super(`no host named "${host}" is configured`);
   }
 }
 
