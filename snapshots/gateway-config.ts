@@ -1,5 +1,6 @@
 // The declarative config file: schema, validation with field-naming errors, and defaults. Pure: text in,
 // GatewayConfig or errors out.
+import { isIP } from 'node:net';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -159,6 +160,10 @@ export function validateGatewayConfig(data: unknown): Result<GatewayConfig> {
       const owner = seenDomains.get(d);
       if (owner !== undefined) errors.push({ path: `/hosts/${i}/domains/${j}`, message: `"${d}" is already served by host "${owner}"` });
       seenDomains.set(d, h.name);
+    });
+    h.endpoints.forEach((e, j) => {
+      // EDS endpoints are used as given: Envoy does not resolve names there (it would NACK the update).
+      if (isIP(e.address) === 0) errors.push({ path: `/hosts/${i}/endpoints/${j}/address`, message: `"${e.address}" is not an IP address; endpoints are not resolved by DNS` });
     });
     const protocol = h.protocol ?? 'http1';
     if (protocol === 'grpc' && h.health?.path !== undefined) {
