@@ -115,20 +115,23 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     filterWasmPath: options.filterWasmPath,
     ...(options.wakeCalls === false ? {} : { wake: { address: options.wakeAddress ?? callableAddress(adminAddress), port: adminPort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000 } }),
   });
-  // A process host's replicas are this control plane's children: none survive a restart of it, so such a
-  // host starts scaled to zero and its first request wakes it.
-  for (const h of store.hosts()) {
-    if (h.config.scaler.kind === 'process' && !h.scaledToZero) await store.setScaledToZero(h.config.name, true, 'control plane started; the process is not running');
-  }
+  const hostOutput = new EventEmitter<{ line: [string, string] }>();
+  const processes = new ProcessScaler(log.child('process'), (host, line) => hostOutput.emit('line', host, line));
+  // A process host whose process is not running (none is at start-up; a reload may add one) is held, so
+  // its first request wakes it instead of meeting a closed port.
+  const holdStoppedProcessHosts = async (why: string): Promise<void> => {
+    for (const h of store.hosts()) {
+      if (h.config.scaler.kind === 'process' && !h.scaledToZero && !processes.isRunning(h.config.name)) await store.setScaledToZero(h.config.name, true, why);
+    }
+  };
+  await holdStoppedProcessHosts('control plane started; the process is not running');
   const publisher = new Publisher(() => store.desired(), cache, log.child('publisher'), { ...DEFAULT_PUBLISHER_OPTIONS, ...options.publisher });
   await publisher.publishNow();
   const scalingOptions = { ...DEFAULT_SCALING_OPTIONS, ...options.scaling };
   const traffic = new TrafficMonitor();
   const lrs = new LoadReportingService(scalingOptions.loadReportIntervalMs, log.child('lrs'));
   lrs.on('report', (r) => traffic.record(r));
-  lrs.on('stream-close', (node) => traffic.forgetNode(node));
-  const hostOutput = new EventEmitter<{ line: [string, string] }>();
-  const processes = new ProcessScaler(log.child('process'), (host, line) => hostOutput.emit('line', host, line));
+  lrs.on('stream-close', (reporter) => traffic.forgetReporter(reporter));
   const ads = new AdsService(cache, events, log.child('ads'));
   const hosts = new ScalingController(
     {
@@ -164,6 +167,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const kept = new Set(next.value.hosts.map((h) => h.name));
     const removed = store.hosts().filter((h) => !kept.has(h.config.name));
     await store.replaceConfig(next.value);
+    await holdStoppedProcessHosts('added by a config reload; the process is not running');
     await publisher.schedule();
     for (const h of removed) await processes.stop(h.config);
     log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length });

@@ -49,7 +49,9 @@ try {
     log,
   });
   cp.hostOutput.on('line', (host, line) => log.info('host output', { host, line }));
-  process.on('SIGHUP', () => void cp.reloadConfig());
+  process.on('SIGHUP', () => {
+    cp.reloadConfig().catch((err: Error) => log.error('config reload failed', { error: err.message }));
+  });
   const stop = (): void => {
     log.info('stopping');
     void cp.close().then(() => process.exit(0));

@@ -29,7 +29,7 @@ export interface AdminDeps {
   log: Logger;
   /** When set, every route but /healthz, /openapi.json and the filter's wake route needs "Authorization: Bearer <token>". */
   token?: string;
-  /** Wake calls from the filter: requests per second accepted across all hosts (burst = 5 × rate). */
+  /** Wake calls from the filter accepted per host per second (burst 2 × rate; all hosts together 40 × rate). */
   wakeRatePerSecond?: number;
 }
 
@@ -39,8 +39,11 @@ const WAKE_PREFIX = '/v1/wake/';
 export function createAdminApp(deps: AdminDeps): Koa {
   const app = new Koa();
   const router = new Router();
-  const wakeRate = deps.wakeRatePerSecond ?? 20;
-  const wakeBucket = new TokenBucket(wakeRate, wakeRate * 5);
+  // Per host, so many hosts waking at once do not starve each other (each Envoy calls about once per second
+  // per held host); and overall, so nobody floods the unauthenticated route or probes names quickly.
+  const wakeRate = deps.wakeRatePerSecond ?? 5;
+  const wakeBuckets = new Map<string, TokenBucket>();
+  const allWakes = new TokenBucket(wakeRate * 40, wakeRate * 80);
 
   app.use(async (ctx, next) => {
     try {
@@ -105,11 +108,15 @@ export function createAdminApp(deps: AdminDeps): Koa {
   // The filter's wake call. No token (Envoy does not carry one), so it is limited to known hosts and
   // rate limited: it cannot be used to wake arbitrary hosts or to probe quickly for names.
   router.post('/v1/wake/:name', async (ctx) => {
-    if (!wakeBucket.take()) {
+    const limited = (): AdminError => {
       deps.metrics.inc('stz_wake_calls_total', { result: 'rate_limited' });
-      throw new AdminError(429, 'rate_limited', 'too many wake calls; retry later', undefined, { 'retry-after': '1' });
-    }
+      return new AdminError(429, 'rate_limited', 'too many wake calls; retry later', undefined, { 'retry-after': '1' });
+    };
+    if (!allWakes.take()) throw limited();
     const name = findHost(deps.store, ctx.params.name!).config.name;
+    let bucket = wakeBuckets.get(name);
+    if (!bucket) wakeBuckets.set(name, (bucket = new TokenBucket(wakeRate, wakeRate * 2)));
+    if (!bucket.take()) throw limited();
     deps.metrics.inc('stz_wake_calls_total', { result: 'accepted' });
     // Answer at once: the filter only needs to know the call landed; readiness arrives over ECDS.
     void deps.hosts.wake(name, 'first request held by Envoy', 'filter').catch((err: Error) => deps.log.error('wake failed', { host: name, error: err.message }));

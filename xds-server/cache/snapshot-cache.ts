@@ -48,9 +48,15 @@ export class SnapshotCache {
    * deadline. Used to push endpoints before the config that releases held requests.
    */
   async waitUntilSettled(group: string, versions: Partial<Record<ResourceKind, string>>, timeoutMs: number): Promise<boolean> {
+    // A client that has already moved on to the current snapshot has settled every older one too (Envoy
+    // ACKs only the latest response of a type, so an older version may never be ACKed on its own).
     const settled = (): boolean =>
       [...this.watchers].every(
-        (w) => w.group !== group || (Object.entries(versions) as [ResourceKind, string][]).every(([kind, v]) => w.hasSettled(kind, v)),
+        (w) =>
+          w.group !== group ||
+          (Object.entries(versions) as [ResourceKind, string][]).every(
+            ([kind, v]) => w.hasSettled(kind, v) || w.hasSettled(kind, this.snapshots.get(group)?.versions[kind] ?? v),
+          ),
       );
     if (settled()) return true;
     return new Promise<boolean>((resolve) => {

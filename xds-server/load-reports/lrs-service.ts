@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import type { Logger } from '../log.ts';
+import { millisToDuration } from '../../snapshots/listeners.ts';
 import { messageType } from '../protos/load.ts';
 
 export interface ClusterLoad {
@@ -17,12 +18,15 @@ export interface ClusterLoad {
 
 export interface LoadReport {
   nodeId: string;
+  /** One LRS stream: Envoys that share a node id still report apart. */
+  reporter: string;
   at: number;
   clusters: ClusterLoad[];
 }
 
 export interface LoadReportEvents {
   report: [LoadReport];
+  /** The reporter (node id and stream) whose stream opened or closed. */
   'stream-open': [string];
   'stream-close': [string];
 }
@@ -37,7 +41,6 @@ interface RawClusterStats {
 export class LoadReportingService extends EventEmitter<LoadReportEvents> {
   private requestType: protobuf.Type | undefined;
   private responseType: protobuf.Type | undefined;
-  private readonly nodes = new Map<number, string>();
   private nextStream = 1;
 
   constructor(
@@ -45,11 +48,6 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
     private readonly log: Logger,
   ) {
     super();
-  }
-
-  /** Node ids with an open LRS stream. */
-  get reportingNodes(): string[] {
-    return [...new Set(this.nodes.values())];
   }
 
   register(server: grpc.Server): void {
@@ -73,15 +71,14 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
       StreamLoadStats: (call: grpc.ServerDuplexStream<Record<string, unknown>, Buffer>) => {
         const streamId = this.nextStream++;
         let nodeId = '';
+        let reporter = '';
         call.on('data', (message: { node?: { id?: string }; cluster_stats?: RawClusterStats[] }) => {
           if (!nodeId) {
             nodeId = message.node?.id ?? '';
-            this.nodes.set(streamId, nodeId);
-            this.emit('stream-open', nodeId);
+            reporter = `${nodeId}#${streamId}`;
+            this.emit('stream-open', reporter);
             // Ask for every cluster at our interval; Envoy then reports on that period until the stream ends.
-            const seconds = Math.floor(this.intervalMs / 1000);
-            const nanos = (this.intervalMs % 1000) * 1_000_000;
-            call.write(Buffer.from(res.encode(res.fromObject({ send_all_clusters: true, load_reporting_interval: { seconds, nanos } })).finish()));
+            call.write(Buffer.from(res.encode(res.fromObject({ send_all_clusters: true, load_reporting_interval: millisToDuration(this.intervalMs) })).finish()));
             this.log.debug('load reports started', { node: nodeId, intervalMs: this.intervalMs });
           }
           const clusters = (message.cluster_stats ?? []).map((c) => ({
@@ -89,11 +86,13 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
             issued: sum(c.upstream_locality_stats, 'total_issued_requests'),
             inProgress: sum(c.upstream_locality_stats, 'total_requests_in_progress'),
           }));
-          this.emit('report', { nodeId, at: Date.now(), clusters });
+          this.emit('report', { nodeId, reporter, at: Date.now(), clusters });
         });
+        let ended = false;
         const end = (): void => {
-          if (!this.nodes.delete(streamId)) return;
-          this.emit('stream-close', nodeId);
+          if (ended) return;
+          ended = true;
+          if (reporter) this.emit('stream-close', reporter);
           call.end();
         };
         call.on('end', end);

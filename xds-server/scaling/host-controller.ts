@@ -75,7 +75,6 @@ export class ScalingController implements HostController {
     private readonly deps: Deps,
     private readonly options: ScalingOptions = DEFAULT_SCALING_OPTIONS,
   ) {
-    for (const h of deps.store.hosts()) this.setPhase(h.config.name, h.scaledToZero ? 'scaled_to_zero' : 'ready');
     if (options.idleCheckIntervalMs > 0) {
       this.idleTimer = setInterval(() => this.scaleDownIdleHosts(), options.idleCheckIntervalMs);
       this.idleTimer.unref();
@@ -111,6 +110,32 @@ export class ScalingController implements HostController {
   }
 
   private async doWake(name: string, reason: string): Promise<HostChange> {
+    try {
+      return await this.wakeSteps(name, reason);
+    } catch (err) {
+      this.settlePhaseFromStore(name, (err as Error).message);
+      throw err;
+    }
+  }
+
+  private async doScaleToZero(name: string, reason: string): Promise<HostChange> {
+    try {
+      return await this.scaleDownSteps(name, reason);
+    } catch (err) {
+      // The mark may be in the store but not yet pushed: push whatever the store holds now.
+      this.settlePhaseFromStore(name, (err as Error).message);
+      void this.deps.publisher.schedule().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** After a failed operation, the phase says what the store (and so Envoy, once pushed) has. */
+  private settlePhaseFromStore(name: string, error: string): void {
+    this.setPhase(name, this.deps.store.host(name)?.scaledToZero ? 'scaled_to_zero' : 'ready', error);
+    this.deps.log.error('scaling operation failed', { host: name, error });
+  }
+
+  private async wakeSteps(name: string, reason: string): Promise<HostChange> {
     const host = this.config(name);
     if (!this.deps.store.host(name)!.scaledToZero) {
       this.setPhase(name, 'ready');
@@ -121,10 +146,14 @@ export class ScalingController implements HostController {
     this.statuses.get(name)!.wakeCount += 1;
     this.deps.metrics.inc('stz_wakes_total', { host: name });
     this.deps.log.info('waking host', { host: name, reason, scaler: scaler.kind });
+    // Watch for the process dying from its start on: one that passes its health check and dies before the
+    // release is ACKed must not leave the host "ready" with nothing behind it.
+    let died: Promise<string> | undefined;
     if (scaler.kind !== 'manual') {
       try {
         await scaler.start(host);
-        await this.waitHealthy(host, scaler);
+        died = scaler.failure(host);
+        await this.waitHealthy(host, died);
       } catch (err) {
         const message = (err as Error).message;
         await scaler.stop(host).catch(() => {});
@@ -137,20 +166,18 @@ export class ScalingController implements HostController {
     // The release goes out while the state file is written (the store's in-memory change is immediate):
     // should the write be lost in a crash, the host is merely held again and the next request wakes it.
     // Endpoints and clusters go out first and are ACKed before the release (see Publisher).
-    const persisted = this.deps.store.setScaledToZero(name, false, reason);
-    const snapshot = await this.deps.publisher.schedule({ urgent: true });
-    await persisted;
+    const [, snapshot] = await Promise.all([this.deps.store.setScaledToZero(name, false, reason), this.deps.publisher.schedule({ urgent: true })]);
     await this.waitApplied(snapshot);
     this.deps.traffic.touch(name, Date.now());
     this.setPhase(name, 'ready');
-    this.watchForCrash(host, scaler);
+    if (died) this.watchForCrash(host, died);
     this.deps.log.info('host ready; held requests released', { host: name });
     return { changed: true, snapshot };
   }
 
-  private async doScaleToZero(name: string, reason: string): Promise<HostChange> {
+  private async scaleDownSteps(name: string, reason: string): Promise<HostChange> {
     const host = this.config(name);
-    if (this.deps.store.host(name)!.scaledToZero && this.statuses.get(name)?.phase === 'scaled_to_zero') return { changed: false };
+    if (this.deps.store.host(name)!.scaledToZero && this.status(name)?.phase === 'scaled_to_zero') return { changed: false };
     const scaler = this.deps.scalers[host.scaler.kind];
     this.setPhase(name, 'draining');
     this.deps.log.info('scaling host to zero', { host: name, reason });
@@ -192,9 +219,8 @@ export class ScalingController implements HostController {
     }
   }
 
-  private async waitHealthy(host: HostConfig, scaler: Scaler): Promise<void> {
+  private async waitHealthy(host: HostConfig, died: Promise<string> | undefined): Promise<void> {
     const deadline = Date.now() + host.wakeTimeoutMs;
-    const died = scaler.failure(host);
     let diedReason: string | undefined;
     void died?.then((r) => (diedReason = r));
     let last = 'no health check answered yet';
@@ -212,8 +238,9 @@ export class ScalingController implements HostController {
   }
 
   /** A process that dies while ready: hold new requests again, so the next one wakes it. */
-  private watchForCrash(host: HostConfig, scaler: Scaler): void {
-    void scaler.failure(host)?.then((reason) => {
+  private watchForCrash(host: HostConfig, died: Promise<string>): void {
+    void died.then((reason) => {
+      // A planned stop (scale-down) has moved the phase on already.
       if (this.closed || this.statuses.get(host.name)?.phase !== 'ready') return;
       this.deps.log.error('host process died while ready; holding its requests until it is woken again', { host: host.name, reason });
       void this.enqueue(host.name, async () => {
@@ -233,7 +260,7 @@ export class ScalingController implements HostController {
     for (const view of this.deps.store.hosts()) {
       const host = view.config;
       if (host.scaler.kind === 'manual' || host.idleAfterMs === 0) continue;
-      const status = this.statuses.get(host.name);
+      const status = this.status(host.name);
       if (status?.phase !== 'ready' || this.queues.has(host.name)) continue;
       const lastActive = Math.max(this.deps.traffic.lastActiveAt(host.name) ?? 0, Date.parse(status.since));
       if (now - lastActive >= host.idleAfterMs) {

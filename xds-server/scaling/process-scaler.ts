@@ -29,6 +29,8 @@ export class ProcessScaler implements Scaler {
       cwd: host.scaler.cwd,
       env: { ...process.env, ...host.scaler.env, STZ_HOST: host.name },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so a stop reaches what the command starts too (a shell, npm, ...).
+      detached: true,
     });
     const exited = new Promise<string>((resolve) => {
       child.once('error', (err) => resolve(`could not start ${JSON.stringify(host.scaler.kind === 'process' ? host.scaler.command : [])}: ${err.message}`));
@@ -51,11 +53,7 @@ export class ProcessScaler implements Scaler {
 
   async stop(host: HostConfig): Promise<void> {
     const entry = this.running.get(host.name);
-    if (!entry) return;
-    entry.child.kill('SIGTERM');
-    const timer = setTimeout(() => entry.child.kill('SIGKILL'), STOP_GRACE_MS);
-    await entry.exited;
-    clearTimeout(timer);
+    if (entry) await terminate(entry);
   }
 
   failure(host: HostConfig): Promise<string> | undefined {
@@ -71,11 +69,21 @@ export class ProcessScaler implements Scaler {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.running.keys()].map((name) => {
-      const entry = this.running.get(name)!;
-      entry.child.kill('SIGTERM');
-      const timer = setTimeout(() => entry.child.kill('SIGKILL'), STOP_GRACE_MS);
-      return entry.exited.finally(() => clearTimeout(timer));
-    }));
+    await Promise.all([...this.running.values()].map(terminate));
   }
+}
+
+/** SIGTERM to the whole process group, SIGKILL after the grace period. */
+async function terminate(entry: Running): Promise<void> {
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      if (entry.child.pid !== undefined) process.kill(-entry.child.pid, sig);
+    } catch {
+      // Already gone.
+    }
+  };
+  signal('SIGTERM');
+  const timer = setTimeout(() => signal('SIGKILL'), STOP_GRACE_MS);
+  await entry.exited;
+  clearTimeout(timer);
 }

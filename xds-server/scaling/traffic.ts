@@ -5,25 +5,24 @@ import type { LoadReport } from '../load-reports/lrs-service.ts';
 export class TrafficMonitor {
   /** cluster → epoch ms of the last report with a request issued or in progress. */
   private readonly lastActive = new Map<string, number>();
-  /** cluster → node → requests in progress in that node's latest report. */
+  /** cluster → reporter (one LRS stream) → requests in progress in its latest report. */
   private readonly inProgress = new Map<string, Map<string, number>>();
   private readonly lastReportAt = new Map<string, number>();
 
   record(report: LoadReport): void {
     this.lastReportAt.set(report.nodeId, report.at);
     // Envoy leaves clusters with nothing to report out of a load report: absent means zero in progress.
-    for (const byNode of this.inProgress.values()) byNode.set(report.nodeId, 0);
+    for (const byReporter of this.inProgress.values()) byReporter.set(report.reporter, 0);
     for (const c of report.clusters) {
       if (c.issued > 0 || c.inProgress > 0) this.lastActive.set(c.cluster, report.at);
-      let byNode = this.inProgress.get(c.cluster);
-      if (!byNode) this.inProgress.set(c.cluster, (byNode = new Map()));
-      byNode.set(report.nodeId, c.inProgress);
+      let byReporter = this.inProgress.get(c.cluster);
+      if (!byReporter) this.inProgress.set(c.cluster, (byReporter = new Map()));
+      byReporter.set(report.reporter, c.inProgress);
     }
   }
 
-  forgetNode(nodeId: string): void {
-    this.lastReportAt.delete(nodeId);
-    for (const byNode of this.inProgress.values()) byNode.delete(nodeId);
+  forgetReporter(reporter: string): void {
+    for (const byReporter of this.inProgress.values()) byReporter.delete(reporter);
   }
 
   /** Marks a host active now (it was just woken: its idle period starts from here). */

@@ -32,7 +32,10 @@ export async function loadState(dir: string): Promise<PersistedState | undefined
   return data as PersistedState;
 }
 
-/** Write to a temp file, fsync, then rename: a crash leaves the old file or the new one, never half of one. */
+/**
+ * Write to a temp file, fsync, rename, fsync the directory: a crash leaves the old file or the new one,
+ * never half of one, and a completed save survives power loss.
+ */
 export async function saveState(dir: string, state: PersistedState): Promise<void> {
   await mkdir(dir, { recursive: true });
   const target = path.join(dir, STATE_FILE_NAME);
@@ -45,4 +48,10 @@ export async function saveState(dir: string, state: PersistedState): Promise<voi
     await handle.close();
   }
   await rename(temp, target);
+  const dirHandle = await open(dir, 'r');
+  try {
+    await dirHandle.sync();
+  } finally {
+    await dirHandle.close();
+  }
 }

@@ -1,6 +1,6 @@
 // The desired state the control plane owns: the validated config plus runtime marks. Every change goes
-// through here, is persisted before it is published, and bumps the filter generation when (and only when)
-// what the filter sees changes.
+// through here, is persisted (callers await it; a wake publishes while the write runs), and bumps the
+// filter generation when (and only when) what the filter sees changes.
 import type { DesiredState, GatewayConfig, HostConfig, WakeTarget } from '../../snapshots/desired-state.ts';
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
 import { canonicalJson } from '../../snapshots/version.ts';
@@ -31,7 +31,10 @@ export class GatewayStore {
     private readonly options: { stateDir: string; filterWasmPath: string; wake?: WakeTarget },
   ) {
     this.config = config;
-    this.generation = Math.max(1, persisted?.generation ?? 1);
+    // The filter ignores configs older than the one it applied, so the generation must never go back: not
+    // when the state file is gone, nor when a crash lost its last bumps (a wake publishes before the
+    // write lands). Starting above both the file and the clock keeps it ahead of anything Envoy has seen.
+    this.generation = Math.max((persisted?.generation ?? 0) + 1, Date.now());
     this.applyConfigMarks(persisted?.hosts ?? {});
   }
 
