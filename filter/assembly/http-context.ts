@@ -7,7 +7,7 @@ import { sendLocalResponse } from "./abi/streams";
 import { normaliseAuthorityInPlace } from "./buffer/authority";
 import { Decision, decide } from "./buffer/decide";
 import { ReplyKind, buildReply } from "./buffer/replies";
-import { appliedConfig, refreshTicks, registry, tryWake } from "./vm";
+import { appliedConfig, recordEnd, refreshTicks, registry, tryWake } from "./vm";
 import { metrics } from "./metrics";
 import { logAt, logEnabled } from "./log";
 
@@ -74,11 +74,7 @@ export function onRequestTrailers(contextId: u32): TrailersAction {
 export function forgetStream(contextId: u32): void {
   const req = registry.forget(contextId);
   if (req === null) return;
-  const m = metrics();
-  m.held.increment(-1);
-  m.hostGauge(req.host.name).increment(-1);
-  m.cancelled.increment(1);
-  const held = monotonicMs() - req.heldAtMs;
-  m.holdTimeMs.record(<u64>(held > 0 ? held : 0));
+  recordEnd(req, monotonicMs());
+  metrics().cancelled.increment(1);
   if (logEnabled(LogLevel.Debug)) logAt(LogLevel.Debug, contextId, "held request cancelled by the client");
 }

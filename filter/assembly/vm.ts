@@ -100,7 +100,8 @@ export function refreshTicks(currentId: u32, restore: bool = true): void {
   if (status == Status.Ok) driverTickMs = want;
 }
 
-function recordEnd(req: HeldRequest, nowMs: i64): void {
+/** Bookkeeping for a held request that ends (released, timed out or cancelled): gauges and hold time. */
+export function recordEnd(req: HeldRequest, nowMs: i64): void {
   const m = metrics();
   m.held.increment(-1);
   m.hostGauge(req.host.name).increment(-1);

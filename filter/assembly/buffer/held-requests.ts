@@ -69,10 +69,6 @@ export class HeldRegistry {
     return unchecked(this.listedHosts[index]);
   }
 
-  findHost(name: string): HostHold | null {
-    return this.byName.has(name) ? this.byName.get(name) : null;
-  }
-
   /**
    * Makes `config` the applied one: updates each listed host's parameters and queues every request
    * of a host it no longer lists, whichever config it was held under. Returns how many were queued.

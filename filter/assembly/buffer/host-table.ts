@@ -96,9 +96,4 @@ export class HostTable {
     }
     return -1;
   }
-
-  matchString(host: string): i32 {
-    const bytes = String.UTF8.encode(host);
-    return this.match(changetype<usize>(bytes), <usize>bytes.byteLength);
-  }
 }
