@@ -1,18 +1,19 @@
 import { isIP } from 'node:net';
+import type { BackendModel } from '../model/gateway-model.ts';
 import { CLUSTER_CONNECTION_LIMIT, CLUSTER_REQUEST_LIMIT } from './defaults.ts';
-import type { DesiredState, HostConfig } from './desired-state.ts';
-import { CONTROL_PLANE_CLUSTER, clusterName } from './names.ts';
+import type { DesiredState } from './desired-state.ts';
+import { CONTROL_PLANE_CLUSTER } from './names.ts';
 import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
 export function buildClusters(state: DesiredState): Resource[] {
-  const clusters = state.config.hosts.map(hostCluster);
+  const clusters = state.model.backends.map(backendCluster);
   if (state.wake) clusters.push(controlPlaneCluster(state.wake.address, state.wake.port));
   return clusters;
 }
 
-function hostCluster(host: HostConfig): Resource {
-  const name = clusterName(host.name);
+function backendCluster(backend: BackendModel): Resource {
+  const name = backend.clusterName;
   const cluster: Resource = {
     name,
     type: 'EDS',
@@ -21,8 +22,8 @@ function hostCluster(host: HostConfig): Resource {
     lb_policy: 'ROUND_ROBIN',
     circuit_breakers: { thresholds: [circuitBreaker()] },
   };
-  if (host.protocol !== 'http1') {
-    // gRPC and HTTP/2 hosts are reached with h2c prior knowledge.
+  if (backend.protocol !== 'http1') {
+    // gRPC and HTTP/2 backends are reached with h2c prior knowledge.
     cluster.typed_extension_protocol_options = {
       'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
         '@type': ANY_TYPES.httpProtocolOptions,

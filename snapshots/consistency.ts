@@ -26,16 +26,22 @@ export function checkConsistency(resources: ResourcesByKind): FieldError[] {
     }
   }
   for (const routeConfig of resources.route.values()) {
-    for (const vh of (routeConfig.virtual_hosts as { name: string; routes: { route?: { cluster?: string } }[] }[] | undefined) ?? []) {
+    for (const vh of (routeConfig.virtual_hosts as { name: string; routes: RouteShape[] }[] | undefined) ?? []) {
       for (const route of vh.routes) {
-        const cluster = route.route?.cluster;
-        if (cluster !== undefined && !resources.cluster.has(cluster)) {
-          errors.push({ path: `/routes/${routeConfig.name}/${vh.name}`, message: `routes to cluster "${cluster}", which the snapshot does not have` });
+        const targets = [route.route?.cluster, ...(route.route?.weighted_clusters?.clusters.map((c) => c.name) ?? [])];
+        for (const cluster of targets) {
+          if (cluster !== undefined && !resources.cluster.has(cluster)) {
+            errors.push({ path: `/routes/${routeConfig.name}/${vh.name}`, message: `routes to cluster "${cluster}", which the snapshot does not have` });
+          }
         }
       }
     }
   }
   return errors;
+}
+
+interface RouteShape {
+  route?: { cluster?: string; weighted_clusters?: { clusters: { name: string }[] } };
 }
 
 function connectionManagers(listener: Resource): Record<string, unknown>[] {

@@ -1,4 +1,4 @@
-import type { BufferPolicy } from './desired-state.ts';
+import type { BufferPolicy } from '../model/gateway-model.ts';
 
 // 30 s: longer than most cold starts (a process or a pod), shorter than the 60 s many clients and
 // load balancers give up at, so the caller hears our 503 + Retry-After instead of its own timeout.

@@ -5,7 +5,10 @@ import { CONTROL_PLANE_AUTHORITY, CONTROL_PLANE_CLUSTER, WAKE_PATH_PREFIX } from
 
 export interface FilterHostConfig {
   name: string;
+  /** Request hosts matched on :authority (the fast path; file mode). */
   domains: string[];
+  /** Envoy clusters matched on the cluster the route picked (xds.cluster_name); absent when domains suffice. */
+  clusters?: string[];
   holdTimeoutMs: number;
   maxHeld: number;
   retryAfterSeconds: number;
@@ -27,16 +30,23 @@ export interface FilterConfig {
 
 /** What the filter must know, without the generation: a change here is what bumps the generation. */
 export function filterConfigContent(state: Omit<DesiredState, 'generation'>): Omit<FilterConfig, 'generation'> {
-  const hosts = state.config.hosts
-    .filter((h) => state.scaledToZero.has(h.name))
+  const hosts = state.model.backends
+    .filter((b) => b.scaleToZero !== undefined && state.held.has(b.name))
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((h) => ({
-      name: h.name,
-      domains: [...h.domains],
-      holdTimeoutMs: h.buffer.holdTimeoutMs,
-      maxHeld: h.buffer.maxHeld,
-      retryAfterSeconds: h.buffer.retryAfterSeconds,
-    }));
+    .map((b): FilterHostConfig => {
+      const policy = b.scaleToZero!;
+      // A backend that owns its request hosts is matched on :authority alone; any other is matched on the
+      // cluster the route picked, so a rule splitting traffic between a cold and a warm backend holds only
+      // what goes to the cold one.
+      const match = policy.exclusiveDomains.length > 0 ? { domains: [...policy.exclusiveDomains] } : { domains: [], clusters: [b.clusterName] };
+      return {
+        name: b.name,
+        ...match,
+        holdTimeoutMs: policy.buffer.holdTimeoutMs,
+        maxHeld: policy.buffer.maxHeld,
+        retryAfterSeconds: policy.buffer.retryAfterSeconds,
+      };
+    });
   const content: Omit<FilterConfig, 'generation'> = { hosts };
   if (state.wake) {
     content.wake = {

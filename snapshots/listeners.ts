@@ -1,30 +1,28 @@
 import { MIN_STREAM_IDLE_TIMEOUT_MS, STREAM_IDLE_MARGIN_MS } from './defaults.ts';
 import type { DesiredState } from './desired-state.ts';
-import { BUFFER_FILTER_NAME, LISTENER_NAME, ROUTE_CONFIG_NAME } from './names.ts';
+import type { ListenerModel } from '../model/gateway-model.ts';
+import { BUFFER_FILTER_NAME } from './names.ts';
 import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
 export function buildListeners(state: DesiredState): Resource[] {
-  const { address, port } = state.config.listener;
-  return [
-    {
-      name: LISTENER_NAME,
-      address: socketAddress(address, port),
-      filter_chains: [
-        {
-          filters: [
-            {
-              name: 'envoy.filters.network.http_connection_manager',
-              typed_config: httpConnectionManager(state),
-            },
-          ],
-        },
-      ],
-    },
-  ];
+  return state.model.listeners.map((listener) => ({
+    name: listener.name,
+    address: socketAddress(listener.address, listener.port),
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: httpConnectionManager(state, listener),
+          },
+        ],
+      },
+    ],
+  }));
 }
 
-function httpConnectionManager(state: DesiredState): Record<string, unknown> {
+function httpConnectionManager(state: DesiredState, listener: ListenerModel): Record<string, unknown> {
   return {
     '@type': ANY_TYPES.hcm,
     stat_prefix: 'gateway',
@@ -32,7 +30,7 @@ function httpConnectionManager(state: DesiredState): Record<string, unknown> {
     // Virtual host domains are listed without ports; the filter strips the port the same way.
     strip_any_host_port: true,
     stream_idle_timeout: millisToDuration(streamIdleTimeoutMs(state)),
-    rds: { route_config_name: ROUTE_CONFIG_NAME, config_source: adsConfigSource() },
+    rds: { route_config_name: listener.routeConfigName, config_source: adsConfigSource() },
     http_filters: [
       {
         // The buffer filter's config arrives over ECDS, so a push never rebuilds the filter chain and
@@ -47,7 +45,7 @@ function httpConnectionManager(state: DesiredState): Record<string, unknown> {
 
 /** Envoy answers a stream with no activity after this; it must not beat the longest hold timeout. */
 export function streamIdleTimeoutMs(state: DesiredState): number {
-  const longestHold = Math.max(0, ...state.config.hosts.map((h) => h.buffer.holdTimeoutMs));
+  const longestHold = Math.max(0, ...state.model.backends.map((b) => b.scaleToZero?.buffer.holdTimeoutMs ?? 0));
   return Math.max(MIN_STREAM_IDLE_TIMEOUT_MS, longestHold + STREAM_IDLE_MARGIN_MS);
 }
 

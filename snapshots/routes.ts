@@ -1,36 +1,109 @@
-import type { DesiredState, HostConfig } from './desired-state.ts';
-import { BUFFER_FILTER_NAME, ROUTE_CONFIG_NAME, clusterName, virtualHostName } from './names.ts';
+import type { HeaderEdits, ListenerModel, RouteAction, RouteModel, VirtualHostModel } from '../model/gateway-model.ts';
+import type { DesiredState } from './desired-state.ts';
+import { millisToDuration } from './listeners.ts';
+import { BUFFER_FILTER_NAME } from './names.ts';
 import type { Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
 export function buildRoutes(state: DesiredState): Resource[] {
-  return [
-    {
-      name: ROUTE_CONFIG_NAME,
-      virtual_hosts: [...state.config.hosts]
-        .sort((a, b) => a.name.localeCompare(b.name))
-        .map((host) => virtualHost(host, state.scaledToZero.has(host.name))),
-    },
-  ];
+  const clusterOf = new Map(state.model.backends.map((b) => [b.name, b.clusterName]));
+  return state.model.listeners.map((listener) => routeConfig(listener, state.held, clusterOf));
 }
 
-function virtualHost(host: HostConfig, scaledToZero: boolean): Record<string, unknown> {
+function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, clusterOf: ReadonlyMap<string, string>): Resource {
+  return { name: listener.routeConfigName, virtual_hosts: listener.virtualHosts.map((vh) => virtualHost(vh, held, clusterOf)) };
+}
+
+/** A route can reach a held backend: the filter must run for it. */
+function reachesHeld(route: RouteModel, held: ReadonlySet<string>): boolean {
+  return route.action.kind === 'forward' && route.action.backends.some((b) => held.has(b.backend));
+}
+
+// The filter is on in the HCM and switched off where it has nothing to do, rather than the reverse (Envoy
+// Gateway enables its Wasm filters per route): a route we forget to mark still holds for a cold backend
+// instead of forwarding to nothing. Switched off, Envoy does not even create the Wasm context: the hot path
+// of a ready backend costs nothing. A whole virtual host is switched off when none of its routes needs it.
+function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, clusterOf: ReadonlyMap<string, string>): Record<string, unknown> {
+  const anyHeld = model.routes.some((r) => reachesHeld(r, held));
   const vh: Record<string, unknown> = {
-    name: virtualHostName(host.name),
-    domains: [...host.domains],
-    routes: [
-      {
-        match: { prefix: '/' },
-        // gRPC streams may live long; HTTP keeps Envoy's 15 s default route timeout.
-        route: host.protocol === 'grpc' ? { cluster: clusterName(host.name), timeout: { seconds: 0 } } : { cluster: clusterName(host.name) },
-      },
-    ],
+    name: model.name,
+    domains: [...model.domains],
+    routes: model.routes.map((r) => {
+      const route = buildRoute(r, clusterOf);
+      if (anyHeld && !reachesHeld(r, held)) route.typed_per_filter_config = filterDisabled();
+      return route;
+    }),
   };
-  if (!scaledToZero) {
-    // The fast path: for a ready host Envoy does not even create the Wasm filter for the request.
-    vh.typed_per_filter_config = {
-      [BUFFER_FILTER_NAME]: { '@type': ANY_TYPES.routeFilterConfig, disabled: true },
-    };
-  }
+  if (!anyHeld) vh.typed_per_filter_config = filterDisabled();
   return vh;
+}
+
+function filterDisabled(): Record<string, unknown> {
+  return { [BUFFER_FILTER_NAME]: { '@type': ANY_TYPES.routeFilterConfig, disabled: true } };
+}
+
+function buildRoute(route: RouteModel, clusterOf: ReadonlyMap<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, clusterOf) };
+  if (route.requestHeaders) Object.assign(out, headerEdits(route.requestHeaders));
+  return out;
+}
+
+function buildMatch(route: RouteModel): Record<string, unknown> {
+  const { path, headers } = route.match;
+  const match: Record<string, unknown> = {};
+  if (path.kind === 'exact') {
+    match.path = path.value;
+  } else {
+    // Gateway API prefixes match whole path segments ("/foo" matches "/foo" and "/foo/bar", not "/foobar"),
+    // and a trailing slash is ignored: exactly Envoy's path_separated_prefix (which refuses a trailing "/").
+    const trimmed = path.value.replace(/\/+$/, '');
+    if (trimmed === '') match.prefix = '/';
+    else match.path_separated_prefix = trimmed;
+  }
+  if (headers && headers.length > 0) match.headers = headers.map((h) => ({ name: h.name, string_match: { exact: h.value } }));
+  return match;
+}
+
+function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>): Record<string, unknown> {
+  switch (action.kind) {
+    case 'forward': {
+      const cluster = (backend: string): string => clusterOf.get(backend) ?? backend;
+      const target: Record<string, unknown> =
+        action.backends.length === 1
+          ? { cluster: cluster(action.backends[0]!.backend) }
+          : { weighted_clusters: { clusters: action.backends.map((b) => ({ name: cluster(b.backend), weight: b.weight })) } };
+      if (action.timeoutMs !== undefined) target.timeout = millisToDuration(action.timeoutMs);
+      return { route: target };
+    }
+    case 'redirect': {
+      const redirect: Record<string, unknown> = { response_code: REDIRECT_CODES[action.statusCode] };
+      if (action.scheme) redirect.scheme_redirect = action.scheme;
+      if (action.hostname) redirect.host_redirect = action.hostname;
+      if (action.port !== undefined) redirect.port_redirect = action.port;
+      if (action.path?.kind === 'full') redirect.path_redirect = action.path.value;
+      if (action.path?.kind === 'prefix') redirect.prefix_rewrite = action.path.value;
+      return { redirect };
+    }
+    case 'respond':
+      return { direct_response: { status: action.status, ...(action.body !== undefined ? { body: { inline_string: action.body } } : {}) } };
+  }
+}
+
+const REDIRECT_CODES: Record<301 | 302 | 303 | 307 | 308, string> = {
+  301: 'MOVED_PERMANENTLY',
+  302: 'FOUND',
+  303: 'SEE_OTHER',
+  307: 'TEMPORARY_REDIRECT',
+  308: 'PERMANENT_REDIRECT',
+};
+
+function headerEdits(edits: HeaderEdits): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const add = [
+    ...edits.set.map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' })),
+    ...edits.add.map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' })),
+  ];
+  if (add.length > 0) out.request_headers_to_add = add;
+  if (edits.remove.length > 0) out.request_headers_to_remove = [...edits.remove];
+  return out;
 }

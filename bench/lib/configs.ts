@@ -2,8 +2,10 @@
 // comparison) is rendered from the control plane's own snapshot builders, so it has the same listener,
 // route and cluster shape as the dynamic gateway and differs only in what the comparison is about.
 import { buildSnapshot } from '../../snapshots/build.ts';
-import type { BufferPolicy, DesiredState } from '../../snapshots/desired-state.ts';
-import { validateGatewayConfig } from '../../snapshots/gateway-config.ts';
+import type { BufferPolicy } from '../../model/gateway-model.ts';
+import type { DesiredState } from '../../snapshots/desired-state.ts';
+import { validateGatewayConfig } from '../../sources/file/parse.ts';
+import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import { BUFFER_FILTER_NAME } from '../../snapshots/names.ts';
 import type { Resource } from '../../snapshots/resource.ts';
 import { ANY_TYPES } from '../../snapshots/type-urls.ts';
@@ -43,7 +45,7 @@ export function gatewayConfig(hosts: BenchHost[]): Record<string, unknown> {
 export function staticGatewayBootstrap(rawConfig: Record<string, unknown>, filterWasmPath: string): Record<string, unknown> {
   const parsed = validateGatewayConfig(rawConfig);
   if (!parsed.ok) throw new Error(`bench gateway config is invalid: ${JSON.stringify(parsed.errors)}`);
-  const state: DesiredState = { config: parsed.value, scaledToZero: new Set(), generation: 1, filterWasmPath };
+  const state: DesiredState = { model: fileConfigToModel(parsed.value), held: new Set(), generation: 1, filterWasmPath };
   const built = buildSnapshot(state);
   if (!built.ok) throw new Error(`buildSnapshot refused the bench config: ${JSON.stringify(built.errors)}`);
   const { resources } = built.value;

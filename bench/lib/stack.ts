@@ -7,7 +7,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
-import { LISTENER_NAME } from '../../snapshots/names.ts';
+import { FILE_LISTENER_NAME } from '../../sources/file/to-model.ts';
 import { startControlPlane, type ControlPlane } from '../../xds-server/control-plane.ts';
 import { createLogger } from '../../xds-server/log.ts';
 import { waitFor } from './system.ts';
@@ -88,7 +88,7 @@ export async function startStaticEnvoy(bootstrap: Record<string, unknown>, liste
   }
 }
 
-async function listenerPort(envoy: EnvoyProcess, name = LISTENER_NAME): Promise<number> {
+async function listenerPort(envoy: EnvoyProcess, name = FILE_LISTENER_NAME): Promise<number> {
   return waitFor(`Envoy to bind listener ${name}`, () => envoy.listenerPort(name), { timeoutMs: 30_000, intervalMs: 50 });
 }
 

@@ -12,7 +12,7 @@
 //    against ours at start (clockCheck).
 import http from 'node:http';
 import type { EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
-import { clusterName } from '../../snapshots/names.ts';
+import { hostClusterName } from '../../sources/file/to-model.ts';
 import type { ResourceKind } from '../../snapshots/type-urls.ts';
 import { startUpstream, type ReceivedRequest, type Upstream } from '../../upstream/server.ts';
 import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
@@ -38,9 +38,9 @@ export const UPSTREAM_LABELS: Record<UpstreamKind, string> = {
   envoy: 'Envoy direct_response (fast; arrival = its START_TIME header)',
 };
 
-/** The gateway's cluster for the host in front of an upstream (names.ts: clusterName). */
+/** The gateway's cluster for the host in front of an upstream (sources/file/to-model.ts: hostClusterName). */
 export function clusterOf(upstream: UpstreamKind): string {
-  return clusterName(HOSTS[upstream].name);
+  return hostClusterName(HOSTS[upstream].name);
 }
 
 export interface HeldBench {

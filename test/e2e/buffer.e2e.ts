@@ -2,7 +2,7 @@
 // Outcomes and order are asserted here; how fast is for bench/.
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { validateGatewayConfig } from '../../snapshots/gateway-config.ts';
+import { validateGatewayConfig } from '../../sources/file/parse.ts';
 import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
 import { grpcEcho, isGrpcError } from '../../upstream/grpc-client.ts';
 import { startUpstream, type Upstream } from '../../upstream/server.ts';

@@ -73,9 +73,14 @@ describe('scale to zero and back on a real Envoy', function () {
     const reply = await http1Request({ port: stack.port, host: 'app.test', path: '/first', timeoutMs: 30_000 });
     expect(reply.status).to.equal(200);
     expect(JSON.parse(reply.body)).to.include({ upstream: 'app-process', path: '/first' });
-    const state = await host('app');
+    // The answer can reach the client before the control plane has processed Envoy's ACK of the release,
+    // and the phase turns ready only on that ACK.
+    const state = await eventually(async () => {
+      const s = await host('app');
+      expect(s.scaling).to.include({ phase: 'ready', wakeCount: 1 });
+      return s;
+    }, { what: 'phase ready after the release is ACKed' });
     expect(state.state).to.equal('ready');
-    expect(state.scaling).to.include({ phase: 'ready', wakeCount: 1 });
     expect(stack.cp.processes.isRunning('app')).to.equal(true);
   });
 

@@ -1,5 +1,7 @@
-// Golden files for the pure translation: test/golden/snapshots/<case>.in.yaml (desired state) →
-// <case>.out.yaml (every resource, in push order, with versions) or <case>.error.yaml (the field errors).
+// Golden files for both pure stages. test/golden/snapshots/<case>.in.yaml holds either a file-mode `config`
+// (stage 1, source → model, is pinned in <case>.model.yaml) or a `model` directly (for what only the
+// Kubernetes source can express); stage 2, model → xDS, is pinned in <case>.out.yaml (every resource, in push
+// order, with versions). Invalid input pins <case>.error.yaml (the field errors) instead.
 // UPDATE_GOLDEN=1 rewrites outputs and deletes ones no case produces; CI never sets it.
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,40 +9,56 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
 import { buildSnapshot } from '../../snapshots/build.ts';
+import type { GatewayModel } from '../../model/gateway-model.ts';
 import type { DesiredState, WakeTarget } from '../../snapshots/desired-state.ts';
-import { validateGatewayConfig } from '../../snapshots/gateway-config.ts';
+import { validateGatewayConfig } from '../../sources/file/parse.ts';
+import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import { PUSH_ORDER, TYPE_URLS } from '../../snapshots/type-urls.ts';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'snapshots');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 interface GoldenInput {
-  config: unknown;
+  config?: unknown;
+  model?: GatewayModel;
   scaledToZero?: string[];
   generation?: number;
   filterWasmPath?: string;
   wake?: WakeTarget;
 }
 
-function render(input: GoldenInput): { kind: 'out' | 'error'; text: string } {
-  const config = validateGatewayConfig(input.config);
-  if (!config.ok) return { kind: 'error', text: stringify({ errors: config.errors }) };
+type Rendered = { kind: 'out' | 'error' | 'model'; text: string }[];
+
+function render(input: GoldenInput): Rendered {
+  let model: GatewayModel;
+  const rendered: Rendered = [];
+  if (input.model) {
+    model = input.model;
+  } else {
+    const config = validateGatewayConfig(input.config);
+    if (!config.ok) return [{ kind: 'error', text: stringify({ errors: config.errors }) }];
+    model = fileConfigToModel(config.value);
+    rendered.push({ kind: 'model', text: stringify(model, { lineWidth: 0, aliasDuplicateObjects: false }) });
+  }
   const state: DesiredState = {
-    config: config.value,
-    scaledToZero: new Set(input.scaledToZero ?? []),
+    model,
+    held: new Set(input.scaledToZero ?? []),
     generation: input.generation ?? 1,
     filterWasmPath: input.filterWasmPath ?? '/opt/stz/filter.wasm',
     ...(input.wake ? { wake: input.wake } : {}),
   };
   const snapshot = buildSnapshot(state);
-  if (!snapshot.ok) return { kind: 'error', text: stringify({ errors: snapshot.errors }) };
+  if (!snapshot.ok) return [{ kind: 'error', text: stringify({ errors: snapshot.errors }) }];
   const out = PUSH_ORDER.map((kind) => ({
     type: TYPE_URLS[kind],
     version: snapshot.value.versions[kind],
     resources: [...snapshot.value.resources[kind].values()],
   }));
-  return { kind: 'out', text: stringify(out, { lineWidth: 0, aliasDuplicateObjects: false }) };
+  rendered.push({ kind: 'out', text: stringify(out, { lineWidth: 0, aliasDuplicateObjects: false }) });
+  return rendered;
 }
+
+const KINDS = ['out', 'error', 'model'] as const;
 
 const cases = readdirSync(DIR).filter((f) => f.endsWith('.in.yaml')).map((f) => f.slice(0, -'.in.yaml'.length)).sort();
 
@@ -50,23 +68,29 @@ describe('snapshot golden files', () => {
   for (const name of cases) {
     it(name, () => {
       const input = parse(readFileSync(path.join(DIR, `${name}.in.yaml`), 'utf8')) as GoldenInput;
-      const { kind, text } = render(input);
-      const expectedFile = path.join(DIR, `${name}.${kind}.yaml`);
-      const otherFile = path.join(DIR, `${name}.${kind === 'out' ? 'error' : 'out'}.yaml`);
-      if (UPDATE) {
-        writeFileSync(expectedFile, text);
-        if (existsSync(otherFile)) unlinkSync(otherFile);
-        return;
+      const rendered = render(input);
+      for (const kind of KINDS) {
+        const file = path.join(DIR, `${name}.${kind}.yaml`);
+        const produced = rendered.find((r) => r.kind === kind);
+        if (UPDATE) {
+          if (produced) writeFileSync(file, produced.text);
+          else if (existsSync(file)) unlinkSync(file);
+          continue;
+        }
+        if (!produced) {
+          expect(existsSync(file), `${name}: ${path.basename(file)} is stale (run with UPDATE_GOLDEN=1)`).to.equal(false);
+          continue;
+        }
+        expect(existsSync(file), `${name}: expected ${path.basename(file)} (run with UPDATE_GOLDEN=1 to create it)`).to.equal(true);
+        expect(produced.text, `${name}.${kind}.yaml`).to.equal(readFileSync(file, 'utf8'));
       }
-      expect(existsSync(expectedFile), `${name}: expected ${path.basename(expectedFile)} (run with UPDATE_GOLDEN=1 to create it)`).to.equal(true);
-      expect(text).to.equal(readFileSync(expectedFile, 'utf8'));
     });
   }
 
   if (UPDATE) {
     after(() => {
       for (const f of readdirSync(DIR)) {
-        const m = /^(.*)\.(out|error)\.yaml$/.exec(f);
+        const m = /^(.*)\.(out|error|model)\.yaml$/.exec(f);
         if (m && !cases.includes(m[1]!)) unlinkSync(path.join(DIR, f));
       }
     });

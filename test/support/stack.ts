@@ -7,7 +7,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { REPO_ROOT, startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
-import { LISTENER_NAME } from '../../snapshots/names.ts';
+import { FILE_LISTENER_NAME } from '../../sources/file/to-model.ts';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../xds-server/control-plane.ts';
 import { createLogger, silentLogger } from '../../xds-server/log.ts';
 import { startUpstream, type Upstream } from '../../upstream/server.ts';
@@ -70,7 +70,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     port = await eventually(
       async () => {
-        const p = await envoy.listenerPort(LISTENER_NAME);
+        const p = await envoy.listenerPort(FILE_LISTENER_NAME);
         if (!p) throw new Error('listener not bound yet');
         // A port-0 listener is bound while it still warms (waiting for routes and the filter's ECDS config);
         // it accepts connections only once active.

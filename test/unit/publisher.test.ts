@@ -2,7 +2,8 @@
 import { expect } from 'chai';
 import type { Snapshot } from '../../snapshots/build.ts';
 import type { DesiredState } from '../../snapshots/desired-state.ts';
-import { validateGatewayConfig } from '../../snapshots/gateway-config.ts';
+import { validateGatewayConfig } from '../../sources/file/parse.ts';
+import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import type { ResourceKind } from '../../snapshots/type-urls.ts';
 import { AdsEvents } from '../../xds-server/ads/events.ts';
 import { SnapshotCache, type SnapshotWatcher } from '../../xds-server/cache/snapshot-cache.ts';
@@ -12,7 +13,7 @@ import { Publisher } from '../../xds-server/publisher.ts';
 function state(port: number, scaled: string[]): DesiredState {
   const config = validateGatewayConfig({ listener: { port: 10000 }, hosts: [{ name: 'web', domains: ['web.test'], endpoints: [{ address: '127.0.0.1', port }] }] });
   if (!config.ok) throw new Error('bad test config');
-  return { config: config.value, scaledToZero: new Set(scaled), generation: scaled.length + port, filterWasmPath: '/f.wasm' };
+  return { model: fileConfigToModel(config.value), held: new Set(scaled), generation: scaled.length + port, filterWasmPath: '/f.wasm' };
 }
 
 /** Records what it was shown and ACKs only when told to. */

@@ -1,6 +1,6 @@
 // JSON Schemas of every admin API input, compiled once. The OpenAPI document is assembled from these.
 import { Ajv, type ValidateFunction } from 'ajv';
-import { HOST_NAME_PATTERN } from '../../snapshots/gateway-config.ts';
+import { HOST_NAME_PATTERN } from '../../sources/file/parse.ts';
 import { fieldErrorsFromAjv } from '../../snapshots/schema-errors.ts';
 import { badRequest } from './errors.ts';
 

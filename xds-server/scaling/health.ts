@@ -1,9 +1,11 @@
-// Is a woken endpoint really ready? An HTTP GET answered 2xx, or the gRPC health service saying SERVING.
+// Is a woken endpoint really ready? An HTTP GET answered 2xx, the gRPC health service saying SERVING, or
+// (for a pod whose readiness Kubernetes already judged) a TCP connection accepted.
 import http from 'node:http';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 import * as protoLoader from '@grpc/proto-loader';
-import type { Endpoint, HealthCheck } from '../../snapshots/desired-state.ts';
+import type { Endpoint, HealthCheck } from '../../model/gateway-model.ts';
 
 export type ProbeResult = { healthy: true } | { healthy: false; reason: string };
 
@@ -13,7 +15,27 @@ export type ProbeResult = { healthy: true } | { healthy: false; reason: string }
  * cold start. The cost is bounded by the wake: one channel per probe interval (2 ms) while waking.
  */
 export function probe(endpoint: Endpoint, check: HealthCheck): Promise<ProbeResult> {
-  return check.kind === 'http' ? probeHttp(endpoint, check.path, check.timeoutMs) : probeGrpc(endpoint, check.service, check.timeoutMs);
+  switch (check.kind) {
+    case 'http':
+      return probeHttp(endpoint, check.path, check.timeoutMs);
+    case 'grpc':
+      return probeGrpc(endpoint, check.service, check.timeoutMs);
+    case 'tcp':
+      return probeTcp(endpoint, check.timeoutMs);
+  }
+}
+
+function probeTcp(e: Endpoint, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: e.address, port: e.port });
+    const done = (result: ProbeResult): void => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(timeoutMs, () => done({ healthy: false, reason: `connect ${e.address}:${e.port} timed out after ${timeoutMs} ms` }));
+    socket.once('connect', () => done({ healthy: true }));
+    socket.once('error', (err) => done({ healthy: false, reason: `connect ${e.address}:${e.port}: ${err.message}` }));
+  });
 }
 
 function probeHttp(e: Endpoint, path: string, timeoutMs: number): Promise<ProbeResult> {

@@ -2,7 +2,8 @@
 // the idle detector all come here. Operations on one host run one at a time, in order, so a wake that
 // races a scale-down simply runs after it (the racing request is held meanwhile, and served after).
 import type { Snapshot } from '../../snapshots/build.ts';
-import type { HostConfig } from '../../snapshots/desired-state.ts';
+import type { HostConfig } from '../../sources/file/config.ts';
+import { hostClusterName } from '../../sources/file/to-model.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -168,7 +169,7 @@ export class ScalingController implements HostController {
     // Endpoints and clusters go out first and are ACKed before the release (see Publisher).
     const [, snapshot] = await Promise.all([this.deps.store.setScaledToZero(name, false, reason), this.deps.publisher.schedule({ urgent: true })]);
     await this.waitApplied(snapshot);
-    this.deps.traffic.touch(name, Date.now());
+    this.deps.traffic.touch(hostClusterName(name), Date.now());
     this.setPhase(name, 'ready');
     if (died) this.watchForCrash(host, died);
     this.deps.log.info('host ready; held requests released', { host: name });
@@ -214,7 +215,7 @@ export class ScalingController implements HostController {
     while (Date.now() < deadline && !this.closed) {
       const nodes = this.deps.connectedNodes();
       if (nodes.length === 0) return;
-      if (this.deps.traffic.allReportedSince(nodes, since) && this.deps.traffic.requestsInProgress(name) === 0) return;
+      if (this.deps.traffic.allReportedSince(nodes, since) && this.deps.traffic.requestsInProgress(hostClusterName(name)) === 0) return;
       await sleep(Math.min(100, this.options.loadReportIntervalMs));
     }
   }
@@ -262,7 +263,7 @@ export class ScalingController implements HostController {
       if (host.scaler.kind === 'manual' || host.idleAfterMs === 0) continue;
       const status = this.status(host.name);
       if (status?.phase !== 'ready' || this.queues.has(host.name)) continue;
-      const lastActive = Math.max(this.deps.traffic.lastActiveAt(host.name) ?? 0, Date.parse(status.since));
+      const lastActive = Math.max(this.deps.traffic.lastActiveAt(hostClusterName(host.name)) ?? 0, Date.parse(status.since));
       if (now - lastActive >= host.idleAfterMs) {
         void this.scaleToZero(host.name, `no traffic for ${host.idleAfterMs} ms`).catch((err: Error) =>
           this.deps.log.error('idle scale-down failed', { host: host.name, error: err.message }),

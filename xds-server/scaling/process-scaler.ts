@@ -1,6 +1,6 @@
 // Runs a host as a local command: started on wake, stopped (SIGTERM, then SIGKILL) when scaled to zero.
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { HostConfig } from '../../snapshots/desired-state.ts';
+import type { HostConfig } from '../../sources/file/config.ts';
 import type { Logger } from '../log.ts';
 import { forEachLine } from '../stream-lines.ts';
 import type { Scaler } from './scaler.ts';

@@ -1,4 +1,4 @@
-import type { HostConfig } from '../../snapshots/desired-state.ts';
+import type { HostConfig } from '../../sources/file/config.ts';
 
 /**
  * Starts and stops a host's replicas. start() is "at least one replica" (idempotent); stop() is "none".

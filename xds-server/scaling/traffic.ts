@@ -1,5 +1,5 @@
-// Turns LRS reports into "when did this host last see traffic", across every reporting Envoy.
-import { clusterName } from '../../snapshots/names.ts';
+// Turns LRS reports into "when did this cluster last see traffic", across every reporting Envoy. Keyed by
+// Envoy cluster name, as the reports are.
 import type { LoadReport } from '../load-reports/lrs-service.ts';
 
 export class TrafficMonitor {
@@ -25,18 +25,18 @@ export class TrafficMonitor {
     for (const byReporter of this.inProgress.values()) byReporter.delete(reporter);
   }
 
-  /** Marks a host active now (it was just woken: its idle period starts from here). */
-  touch(host: string, now: number): void {
-    this.lastActive.set(clusterName(host), now);
+  /** Marks a cluster active now (its backend was just woken: its idle period starts from here). */
+  touch(cluster: string, now: number): void {
+    this.lastActive.set(cluster, now);
   }
 
-  lastActiveAt(host: string): number | undefined {
-    return this.lastActive.get(clusterName(host));
+  lastActiveAt(cluster: string): number | undefined {
+    return this.lastActive.get(cluster);
   }
 
-  requestsInProgress(host: string): number {
+  requestsInProgress(cluster: string): number {
     let n = 0;
-    for (const v of this.inProgress.get(clusterName(host))?.values() ?? []) n += v;
+    for (const v of this.inProgress.get(cluster)?.values() ?? []) n += v;
     return n;
   }
 

@@ -1,7 +1,10 @@
 // The desired state the control plane owns: the validated config plus runtime marks. Every change goes
 // through here, is persisted (callers await it; a wake publishes while the write runs), and bumps the
 // filter generation when (and only when) what the filter sees changes.
-import type { DesiredState, GatewayConfig, HostConfig, WakeTarget } from '../../snapshots/desired-state.ts';
+import type { GatewayModel } from '../../model/gateway-model.ts';
+import type { DesiredState, WakeTarget } from '../../snapshots/desired-state.ts';
+import type { GatewayConfig, HostConfig } from '../../sources/file/config.ts';
+import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
 import { canonicalJson } from '../../snapshots/version.ts';
 import { saveState, type PersistedHostState, type PersistedState } from './persistence.ts';
@@ -21,6 +24,7 @@ export class UnknownHostError extends Error {
 
 export class GatewayStore {
   private config: GatewayConfig;
+  private model: GatewayModel;
   private readonly marks = new Map<string, PersistedHostState>();
   private generation: number;
   private saving: Promise<void> = Promise.resolve();
@@ -31,6 +35,7 @@ export class GatewayStore {
     private readonly options: { stateDir: string; filterWasmPath: string; wake?: WakeTarget },
   ) {
     this.config = config;
+    this.model = fileConfigToModel(config);
     // The filter ignores configs older than the one it applied, so the generation must never go back: not
     // when the state file is gone, nor when a crash lost its last bumps (a wake publishes before the
     // write lands). Starting above both the file and the clock keeps it ahead of anything Envoy has seen.
@@ -41,8 +46,8 @@ export class GatewayStore {
   desired(): DesiredState {
     const scaledToZero = new Set([...this.marks].filter(([, m]) => m.scaledToZero).map(([name]) => name));
     const state: DesiredState = {
-      config: this.config,
-      scaledToZero,
+      model: this.model,
+      held: scaledToZero,
       generation: this.generation,
       filterWasmPath: this.options.filterWasmPath,
     };
@@ -78,6 +83,7 @@ export class GatewayStore {
     await this.change(() => {
       const previous = new Map(this.marks);
       this.config = config;
+      this.model = fileConfigToModel(config);
       this.marks.clear();
       this.applyConfigMarks(Object.fromEntries(previous));
     });

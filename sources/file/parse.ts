@@ -1,5 +1,5 @@
-// The declarative config file: schema, validation with field-naming errors, and defaults. Pure: text in,
-// GatewayConfig or errors out.
+// The declarative config file (config/gateway.yaml): schema, validation with field-naming errors, and
+// defaults. Pure: text in, GatewayConfig or errors out.
 import { isIP } from 'node:net';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -10,10 +10,10 @@ import {
   DEFAULT_HEALTH_TIMEOUT_MS,
   DEFAULT_IDLE_AFTER_MS,
   DEFAULT_WAKE_TIMEOUT_MS,
-} from './defaults.ts';
-import type { GatewayConfig, HealthCheck, HostConfig, Protocol, ScalerConfig } from './desired-state.ts';
-import type { FieldError, Result } from './errors.ts';
-import { fieldErrorsFromAjv } from './schema-errors.ts';
+} from '../../snapshots/defaults.ts';
+import type { GatewayConfig, HealthCheck, HostConfig, Protocol, ScalerConfig } from './config.ts';
+import type { FieldError, Result } from '../../snapshots/errors.ts';
+import { fieldErrorsFromAjv } from '../../snapshots/schema-errors.ts';
 
 export const HOST_NAME_PATTERN = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
 // A lower-case DNS name, optionally starting with "*." for a suffix wildcard (as Envoy virtual hosts allow).

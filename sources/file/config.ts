@@ -1,0 +1,40 @@
+// The file source's own shape: what config/gateway.yaml declares once validated and defaulted. Only the
+// file source and file-mode runtime pieces (the process scaler, the admin API's host view) read it; the
+// snapshot builders see the model it is turned into (to-model.ts).
+import type { BufferPolicy, Endpoint, HealthCheck, Protocol } from '../../model/gateway-model.ts';
+
+export type { BufferPolicy, Endpoint, HealthCheck, Protocol };
+
+export type ScalerConfig =
+  | { kind: 'manual' }
+  | {
+      kind: 'process';
+      command: string[];
+      cwd?: string;
+      env?: Record<string, string>;
+    };
+
+export interface HostConfig {
+  name: string;
+  domains: string[];
+  protocol: Protocol;
+  endpoints: Endpoint[];
+  initialState: 'ready' | 'scaled_to_zero';
+  buffer: BufferPolicy;
+  scaler: ScalerConfig;
+  health: HealthCheck;
+  /** A woken host that is not healthy within this time gives up; held requests get the timeout answer. */
+  wakeTimeoutMs: number;
+  /** No traffic for this long scales the host back to zero (0 = never). */
+  idleAfterMs: number;
+}
+
+export interface ListenerConfig {
+  address: string;
+  port: number;
+}
+
+export interface GatewayConfig {
+  listener: ListenerConfig;
+  hosts: HostConfig[];
+}

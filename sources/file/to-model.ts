@@ -1,0 +1,59 @@
+// File source, second stage: a validated GatewayConfig → the model. Each host becomes one virtual host
+// with one catch-all route to one backend of the same name; the host owns its domains, so the filter may
+// match its held requests on :authority alone.
+import type { BackendModel, GatewayModel, VirtualHostModel } from '../../model/gateway-model.ts';
+import type { GatewayConfig, HostConfig } from './config.ts';
+
+export const FILE_LISTENER_NAME = 'gateway_http';
+export const FILE_ROUTE_CONFIG_NAME = 'gateway_routes';
+
+export function fileConfigToModel(config: GatewayConfig): GatewayModel {
+  return {
+    listeners: [
+      {
+        name: FILE_LISTENER_NAME,
+        address: config.listener.address,
+        port: config.listener.port,
+        routeConfigName: FILE_ROUTE_CONFIG_NAME,
+        virtualHosts: [...config.hosts].sort((a, b) => a.name.localeCompare(b.name)).map(virtualHost),
+      },
+    ],
+    backends: config.hosts.map(backend),
+  };
+}
+
+export function hostClusterName(host: string): string {
+  return `host_${host}`;
+}
+
+function virtualHost(host: HostConfig): VirtualHostModel {
+  return {
+    name: `vh_${host.name}`,
+    domains: [...host.domains],
+    routes: [
+      {
+        name: `host_${host.name}`,
+        match: { path: { kind: 'prefix', value: '/' } },
+        // gRPC streams may live long; HTTP keeps Envoy's 15 s default route timeout.
+        action: { kind: 'forward', backends: [{ backend: host.name, weight: 1 }], ...(host.protocol === 'grpc' ? { timeoutMs: 0 } : {}) },
+      },
+    ],
+  };
+}
+
+function backend(host: HostConfig): BackendModel {
+  return {
+    name: host.name,
+    clusterName: hostClusterName(host.name),
+    protocol: host.protocol,
+    endpoints: host.endpoints.map((e) => ({ address: e.address, port: e.port })),
+    scaleToZero: {
+      buffer: { ...host.buffer },
+      exclusiveDomains: [...host.domains],
+      workload: host.scaler.kind === 'process' ? { ...host.scaler, command: [...host.scaler.command] } : { kind: 'manual' },
+      health: host.health,
+      wakeTimeoutMs: host.wakeTimeoutMs,
+      idleAfterMs: host.idleAfterMs,
+    },
+  };
+}
