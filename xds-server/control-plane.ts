@@ -16,9 +16,9 @@ import { Metrics } from './metrics.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
 import { EventEmitter } from 'node:events';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
-import { DEFAULT_SCALING_OPTIONS, ScalingController, type HostController, type ScalingOptions } from './scaling/host-controller.ts';
-import { ProcessScaler } from './scaling/process-scaler.ts';
-import { ManualScaler } from './scaling/scaler.ts';
+import { BackendController, DEFAULT_SCALING_OPTIONS, type HostController, type ScalingOptions } from './scaling/backend-controller.ts';
+import { ProcessProvider } from './scaling/process-provider.ts';
+import { ManualProvider } from './scaling/provider.ts';
 import { TrafficMonitor } from './scaling/traffic.ts';
 import { loadState } from './state/persistence.ts';
 import { GatewayStore } from './state/store.ts';
@@ -41,6 +41,8 @@ export interface ControlPlaneOptions {
   wakeAddress?: string;
   publisher?: Partial<PublisherOptions>;
   scaling?: Partial<ScalingOptions>;
+  /** How often a waking process host is probed (default 2 ms: it bounds the cold-start delay). */
+  probeIntervalMs?: number;
   log?: Logger;
 }
 
@@ -56,7 +58,7 @@ export interface ControlPlane {
   publisher: Publisher;
   hosts: HostController;
   traffic: TrafficMonitor;
-  processes: ProcessScaler;
+  processes: ProcessProvider;
   /** Every line a process host writes: ('line', host, line). */
   hostOutput: EventEmitter<{ line: [string, string] }>;
   reloadConfig(): Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
@@ -116,7 +118,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ...(options.wakeCalls === false ? {} : { wake: { address: options.wakeAddress ?? callableAddress(adminAddress), port: adminPort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000 } }),
   });
   const hostOutput = new EventEmitter<{ line: [string, string] }>();
-  const processes = new ProcessScaler(log.child('process'), (host, line) => hostOutput.emit('line', host, line));
+  const processes = new ProcessProvider(log.child('process'), (host, line) => hostOutput.emit('line', host, line), { probeIntervalMs: options.probeIntervalMs ?? 2 });
   // A process host whose process is not running (none is at start-up; a reload may add one) is held, so
   // its first request wakes it instead of meeting a closed port.
   const holdStoppedProcessHosts = async (why: string): Promise<void> => {
@@ -133,13 +135,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   lrs.on('report', (r) => traffic.record(r));
   lrs.on('stream-close', (reporter) => traffic.forgetReporter(reporter));
   const ads = new AdsService(cache, events, log.child('ads'));
-  const hosts = new ScalingController(
+  const hosts = new BackendController(
     {
-      store,
+      state: store,
       publisher,
       cache,
       traffic,
-      scalers: { manual: new ManualScaler(), process: processes },
+      providers: { manual: new ManualProvider(), process: processes },
       metrics,
       log: log.child('scaling'),
       connectedNodes: () => ads.connected.map((s) => s.nodeId),

@@ -40,7 +40,7 @@ describe('scale to zero and back on a real Envoy', function () {
     appPort = await freePort();
     idlePort = await freePort();
     stack = await startStack({
-      controlPlane: { scaling: { loadReportIntervalMs: 200, idleCheckIntervalMs: 100, probeIntervalMs: 5, drainTimeoutMs: 5_000 } },
+      controlPlane: { probeIntervalMs: 5, scaling: { loadReportIntervalMs: 200, idleCheckIntervalMs: 100, drainTimeoutMs: 5_000 } },
       config: () => ({
         hosts: [
           processHost('app', appPort),

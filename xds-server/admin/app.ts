@@ -10,8 +10,8 @@ import type { StreamSession } from '../ads/stream-session.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { HostController, ScalingStatus } from '../scaling/host-controller.ts';
-import { UnknownHostError, type GatewayStore, type HostView } from '../state/store.ts';
+import type { HostController, ScalingStatus } from '../scaling/backend-controller.ts';
+import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
 import { readJsonBody } from './body.ts';
 import { AdminError, badRequest, notFound } from './errors.ts';
 import { buildOpenApiDocument } from './openapi.ts';
@@ -19,7 +19,7 @@ import { TokenBucket } from './rate-limit.ts';
 import { checkHostActionBody, checkHostName } from './schemas.ts';
 
 export interface AdminDeps {
-  store: GatewayStore;
+  store: BackendState;
   hosts: HostController;
   sessions: () => StreamSession[];
   cache: SnapshotCache;
@@ -85,25 +85,25 @@ export function createAdminApp(deps: AdminDeps): Koa {
     ctx.body = deps.metrics.render();
   });
 
-  const json = (h: HostView): Record<string, unknown> => hostJson(h, deps.hosts.status(h.config.name));
+  const json = (h: BackendView): Record<string, unknown> => hostJson(h, deps.hosts.status(h.backend.name));
   router.get('/v1/hosts', (ctx) => {
-    ctx.body = { hosts: deps.store.hosts().map(json) };
+    ctx.body = { hosts: deps.store.scalable().map(json) };
   });
   router.get('/v1/hosts/:name', (ctx) => {
     ctx.body = json(findHost(deps.store, ctx.params.name!));
   });
   router.post('/v1/hosts/:name/scale-to-zero', async (ctx) => {
-    const name = findHost(deps.store, ctx.params.name!).config.name;
+    const name = findHost(deps.store, ctx.params.name!).backend.name;
     const body = checkHostActionBody(await readJsonBody(ctx));
     const change = await deps.hosts.scaleToZero(name, body.reason ?? 'admin API');
-    ctx.body = { host: json(deps.store.host(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
+    ctx.body = { host: json(deps.store.find(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
   });
   router.post('/v1/hosts/:name/wake', async (ctx) => {
-    const name = findHost(deps.store, ctx.params.name!).config.name;
+    const name = findHost(deps.store, ctx.params.name!).backend.name;
     const body = checkHostActionBody(await readJsonBody(ctx));
     const change = await deps.hosts.wake(name, body.reason ?? 'admin API', 'admin');
     if (change.error) throw new AdminError(503, 'wake_failed', `host "${name}" did not become ready: ${change.error}`, undefined, { 'retry-after': '1' });
-    ctx.body = { host: json(deps.store.host(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
+    ctx.body = { host: json(deps.store.find(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
   });
   // The filter's wake call. No token (Envoy does not carry one), so it is limited to known hosts and
   // rate limited: it cannot be used to wake arbitrary hosts or to probe quickly for names.
@@ -113,7 +113,7 @@ export function createAdminApp(deps: AdminDeps): Koa {
       return new AdminError(429, 'rate_limited', 'too many wake calls; retry later', undefined, { 'retry-after': '1' });
     };
     if (!allWakes.take()) throw limited();
-    const name = findHost(deps.store, ctx.params.name!).config.name;
+    const name = findHost(deps.store, ctx.params.name!).backend.name;
     let bucket = wakeBuckets.get(name);
     if (!bucket) wakeBuckets.set(name, (bucket = new TokenBucket(wakeRate, wakeRate * 2)));
     if (!bucket.take()) throw limited();
@@ -148,26 +148,27 @@ export function createAdminApp(deps: AdminDeps): Koa {
   return app;
 }
 
-function findHost(store: GatewayStore, rawName: string): HostView {
+function findHost(store: BackendState, rawName: string): BackendView {
   const name = checkHostName(rawName);
-  const host = store.host(name);
+  const host = store.find(name);
   if (!host) throw notFound(new UnknownHostError(name).message);
   return host;
 }
 
-export function hostJson(h: HostView, status: ScalingStatus | undefined): Record<string, unknown> {
+export function hostJson(h: BackendView, status: ScalingStatus | undefined): Record<string, unknown> {
+  const { backend } = h;
   return {
-    name: h.config.name,
-    domains: h.config.domains,
-    protocol: h.config.protocol,
-    endpoints: h.config.endpoints,
+    name: backend.name,
+    domains: backend.scaleToZero.exclusiveDomains,
+    protocol: backend.protocol,
+    endpoints: backend.endpoints,
     // What the filter does now: hold (scaled_to_zero) or pass (ready).
-    state: h.scaledToZero ? 'scaled_to_zero' : 'ready',
+    state: h.held ? 'scaled_to_zero' : 'ready',
     changedAt: h.changedAt,
     ...(h.reason ? { reason: h.reason } : {}),
     scaling: status ?? null,
-    buffer: h.config.buffer,
-    scaler: h.config.scaler.kind,
+    buffer: backend.scaleToZero.buffer,
+    scaler: backend.scaleToZero.workload.kind,
   };
 }
 

@@ -1,13 +1,17 @@
-// The desired state the control plane owns: the validated config plus runtime marks. Every change goes
+// File mode's state: the validated config plus the runtime marks (which hosts are held). Every change goes
 // through here, is persisted (callers await it; a wake publishes while the write runs), and bumps the
 // filter generation when (and only when) what the filter sees changes.
 import type { GatewayModel } from '../../model/gateway-model.ts';
 import type { DesiredState, WakeTarget } from '../../snapshots/desired-state.ts';
-import type { GatewayConfig, HostConfig } from '../../sources/file/config.ts';
-import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
 import { canonicalJson } from '../../snapshots/version.ts';
+import type { GatewayConfig, HostConfig } from '../../sources/file/config.ts';
+import { fileConfigToModel } from '../../sources/file/to-model.ts';
+import type { ScalableBackend } from '../scaling/provider.ts';
+import { UnknownHostError, type BackendState, type BackendView } from './backend-state.ts';
 import { saveState, type PersistedHostState, type PersistedState } from './persistence.ts';
+
+export { UnknownHostError } from './backend-state.ts';
 
 export interface HostView {
   config: HostConfig;
@@ -16,13 +20,7 @@ export interface HostView {
   reason?: string;
 }
 
-export class UnknownHostError extends Error {
-  constructor(readonly host: string) {
-    super(`no host named "${host}" is configured`);
-  }
-}
-
-export class GatewayStore {
+export class GatewayStore implements BackendState {
   private config: GatewayConfig;
   private model: GatewayModel;
   private readonly marks = new Map<string, PersistedHostState>();
@@ -44,10 +42,10 @@ export class GatewayStore {
   }
 
   desired(): DesiredState {
-    const scaledToZero = new Set([...this.marks].filter(([, m]) => m.scaledToZero).map(([name]) => name));
+    const held = new Set([...this.marks].filter(([, m]) => m.scaledToZero).map(([name]) => name));
     const state: DesiredState = {
       model: this.model,
-      held: scaledToZero,
+      held,
       generation: this.generation,
       filterWasmPath: this.options.filterWasmPath,
     };
@@ -62,6 +60,20 @@ export class GatewayStore {
   host(name: string): HostView | undefined {
     const config = this.config.hosts.find((h) => h.name === name);
     return config ? this.view(config) : undefined;
+  }
+
+  /** Every file host is a scalable backend (a manual one by default). */
+  scalable(): BackendView[] {
+    return this.model.backends.map((b) => this.backendView(b as ScalableBackend));
+  }
+
+  find(name: string): BackendView | undefined {
+    const backend = this.model.backends.find((b) => b.name === name);
+    return backend ? this.backendView(backend as ScalableBackend) : undefined;
+  }
+
+  setHeld(name: string, held: boolean, reason?: string): Promise<boolean> {
+    return this.setScaledToZero(name, held, reason);
   }
 
   /**
@@ -114,5 +126,10 @@ export class GatewayStore {
   private view(config: HostConfig): HostView {
     const mark = this.marks.get(config.name)!;
     return { config, scaledToZero: mark.scaledToZero, changedAt: mark.changedAt, ...(mark.reason ? { reason: mark.reason } : {}) };
+  }
+
+  private backendView(backend: ScalableBackend): BackendView {
+    const mark = this.marks.get(backend.name)!;
+    return { backend, held: mark.scaledToZero, changedAt: mark.changedAt, ...(mark.reason ? { reason: mark.reason } : {}) };
   }
 }

@@ -1,0 +1,299 @@
+// The backend controller driven by a fake provider, a fake state, a fake publisher and a fake clock: every
+// path through the state machine without a process, a network or a real second passing.
+import { expect } from 'chai';
+import type { Snapshot } from '../../../snapshots/build.ts';
+import type { DesiredState } from '../../../snapshots/desired-state.ts';
+import { createLogger } from '../../../xds-server/log.ts';
+import { BackendController, type BackendControllerDeps } from '../../../xds-server/scaling/backend-controller.ts';
+import type { BackendProvider, ScalableBackend } from '../../../xds-server/scaling/provider.ts';
+import { UnknownHostError, type BackendState, type BackendView } from '../../../xds-server/state/backend-state.ts';
+import { FakeClock, settle } from '../../support/fake-clock.ts';
+
+function backend(name: string, kind: 'process' | 'manual' = 'process', idleAfterMs = 60_000): ScalableBackend {
+  return {
+    name,
+    clusterName: `c_${name}`,
+    protocol: 'http1',
+    endpoints: [{ address: '127.0.0.1', port: 1 }],
+    scaleToZero: {
+      buffer: { holdTimeoutMs: 30_000, maxHeld: 10, retryAfterSeconds: 1 },
+      exclusiveDomains: [`${name}.test`],
+      workload: kind === 'process' ? { kind: 'process', command: ['true'] } : { kind: 'manual' },
+      health: { kind: 'tcp', timeoutMs: 100 },
+      wakeTimeoutMs: 5_000,
+      idleAfterMs,
+    },
+  };
+}
+
+class FakeState implements BackendState {
+  readonly held = new Map<string, boolean>();
+  readonly log: string[] = [];
+  constructor(readonly backends: ScalableBackend[]) {
+    for (const b of backends) this.held.set(b.name, true);
+  }
+  scalable(): BackendView[] {
+    return this.backends.map((b) => this.find(b.name)!);
+  }
+  find(name: string): BackendView | undefined {
+    const backend = this.backends.find((b) => b.name === name);
+    return backend ? { backend, held: this.held.get(name)!, changedAt: '2026-11-30T11:00:00.000Z' } : undefined;
+  }
+  async setHeld(name: string, held: boolean): Promise<boolean> {
+    if (!this.find(name)) throw new UnknownHostError(name);
+    if (this.held.get(name) === held) return false;
+    this.held.set(name, held);
+    this.log.push(`${held ? 'hold' : 'release'} ${name}`);
+    return true;
+  }
+  desired(): DesiredState {
+    throw new Error('not used');
+  }
+  currentGeneration = 1;
+}
+
+/** A provider whose readiness the test decides: ready() resolves the pending waitReady, fail() rejects it. */
+class FakeProvider implements BackendProvider {
+  readonly kind = 'process';
+  readonly managesReplicas = true;
+  readonly calls: string[] = [];
+  private pending = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  private deaths = new Map<string, (reason: string) => void>();
+  private failures = new Map<string, Promise<string>>();
+  constructor(private readonly log: string[]) {}
+  async wake(b: ScalableBackend): Promise<void> {
+    this.calls.push(`wake ${b.name}`);
+    this.log.push(`wake ${b.name}`);
+    this.failures.set(b.name, new Promise((resolve) => this.deaths.set(b.name, resolve)));
+  }
+  waitReady(b: ScalableBackend, _deadline: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.set(b.name, { resolve, reject });
+      signal.addEventListener('abort', () => reject(new Error('aborted')));
+    });
+  }
+  async stop(b: ScalableBackend): Promise<void> {
+    this.calls.push(`stop ${b.name}`);
+    this.log.push(`stop ${b.name}`);
+  }
+  failure(b: ScalableBackend): Promise<string> | undefined {
+    return this.failures.get(b.name);
+  }
+  async close(): Promise<void> {}
+  ready(name: string): void {
+    this.pending.get(name)!.resolve();
+  }
+  fail(name: string, why: string): void {
+    this.pending.get(name)!.reject(new Error(why));
+  }
+  die(name: string, why: string): void {
+    this.deaths.get(name)!(why);
+  }
+}
+
+const snapshot = (n: number): Snapshot => ({ resources: {} as Snapshot['resources'], versions: { cluster: `${n}`, endpoint: `${n}`, listener: `${n}`, route: `${n}`, extensionConfig: `${n}` } });
+
+function setup(backends: ScalableBackend[], overrides: Partial<BackendControllerDeps> = {}) {
+  const clock = new FakeClock();
+  const state = new FakeState(backends);
+  const provider = new FakeProvider(state.log);
+  const published: { urgent: boolean }[] = [];
+  const traffic = { inProgress: 0, activeAt: new Map<string, number>(), reportedSince: true };
+  const metrics: string[] = [];
+  const errors: string[] = [];
+  const deps: BackendControllerDeps = {
+    state,
+    publisher: {
+      schedule: async (o: { urgent?: boolean } = {}) => {
+        published.push({ urgent: o.urgent === true });
+        state.log.push('publish');
+        return snapshot(published.length);
+      },
+    },
+    cache: { waitUntilSettled: async () => true },
+    traffic: {
+      touch: (cluster: string, now: number) => void traffic.activeAt.set(cluster, now),
+      lastActiveAt: (cluster: string) => traffic.activeAt.get(cluster),
+      requestsInProgress: () => traffic.inProgress,
+      allReportedSince: () => traffic.reportedSince,
+    },
+    providers: { process: provider, manual: { ...provider, kind: 'manual', managesReplicas: false, waitReady: async () => {}, wake: async () => {}, stop: async () => {}, failure: () => undefined, close: async () => {} } },
+    metrics: { inc: (name: string) => void metrics.push(name) },
+    log: createLogger({ write: (line) => (line.includes('"level":"error"') ? errors.push(line) : undefined) }),
+    connectedNodes: () => ['envoy-1'],
+    clock,
+    ...overrides,
+  };
+  const controller = new BackendController(deps, { drainTimeoutMs: 1_000, applyTimeoutMs: 1_000, idleCheckIntervalMs: 0, loadReportIntervalMs: 100 });
+  return { controller, clock, state, provider, published, traffic, metrics, errors };
+}
+
+describe('BackendController (fake provider, fake clock)', () => {
+  it('wakes a held backend: provider wake, ready, release published urgently, phase ready', async () => {
+    const t = setup([backend('web')]);
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('waking');
+    expect(t.state.held.get('web')).to.equal(true);
+    t.provider.ready('web');
+    const change = await wake;
+    expect(change.changed).to.equal(true);
+    expect(t.state.log).to.deep.equal(['wake web', 'release web', 'publish']);
+    expect(t.published).to.deep.equal([{ urgent: true }]);
+    expect(t.controller.status('web')).to.include({ phase: 'ready', wakeCount: 1 });
+    expect(t.metrics).to.deep.equal(['stz_wakes_total']);
+  });
+
+  it('runs one wake for many concurrent callers', async () => {
+    const t = setup([backend('web')]);
+    const wakes = Array.from({ length: 20 }, () => t.controller.wake('web', 'test', 'filter'));
+    await settle();
+    t.provider.ready('web');
+    const results = await Promise.all(wakes);
+    expect(new Set(results).size).to.equal(1);
+    expect(t.provider.calls).to.deep.equal(['wake web']);
+  });
+
+  it('records a failed wake, stops what it started, and leaves the backend held', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'not healthy within wakeTimeoutMs 5000 ms: refused');
+    const change = await wake;
+    expect(change).to.deep.equal({ changed: false, error: 'not healthy within wakeTimeoutMs 5000 ms: refused' });
+    expect(t.provider.calls).to.deep.equal(['wake web', 'stop web']);
+    expect(t.state.held.get('web')).to.equal(true);
+    expect(t.controller.status('web')).to.include({ phase: 'scaled_to_zero', lastError: 'not healthy within wakeTimeoutMs 5000 ms: refused' });
+    expect(t.metrics).to.include('stz_wake_failures_total');
+    // The next request tries again.
+    const again = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.ready('web');
+    expect((await again).changed).to.equal(true);
+    expect(t.controller.status('web')).to.include({ phase: 'ready', wakeCount: 2 });
+  });
+
+  it('gives up at once when the replicas die before they are ready', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.die('web', 'the process exited (code 3)');
+    const change = await wake;
+    expect(change.error).to.equal('the process exited (code 3) before becoming healthy');
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+  });
+
+  it('holds the backend again when its replicas die while ready', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.ready('web');
+    await wake;
+    t.provider.die('web', 'the process exited (signal SIGKILL)');
+    await settle();
+    expect(t.state.held.get('web')).to.equal(true);
+    expect(t.controller.status('web')).to.include({ phase: 'scaled_to_zero', lastError: 'the process exited (signal SIGKILL)' });
+  });
+
+  it('scales down in order: hold, publish, drain until nothing is in progress, then stop', async () => {
+    const t = setup([backend('web')]);
+    t.state.held.set('web', false);
+    t.traffic.inProgress = 2;
+    const down = t.controller.scaleToZero('web', 'admin');
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('draining');
+    expect(t.state.log).to.deep.equal(['hold web', 'publish']);
+    await t.clock.advance(300);
+    expect(t.provider.calls, 'not stopped while requests are in progress').to.deep.equal([]);
+    t.traffic.inProgress = 0;
+    await t.clock.advance(200);
+    await down;
+    expect(t.state.log).to.deep.equal(['hold web', 'publish', 'stop web']);
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+  });
+
+  it('stops anyway once the drain timeout passes', async () => {
+    const t = setup([backend('web')]);
+    t.state.held.set('web', false);
+    t.traffic.inProgress = 1;
+    const down = t.controller.scaleToZero('web', 'admin');
+    await t.clock.advance(900);
+    expect(t.provider.calls).to.deep.equal([]);
+    await t.clock.advance(200);
+    await down;
+    expect(t.provider.calls).to.deep.equal(['stop web']);
+  });
+
+  it('runs a wake that races a scale-down after it, never during it', async () => {
+    const t = setup([backend('web')]);
+    t.state.held.set('web', false);
+    t.traffic.inProgress = 1;
+    const down = t.controller.scaleToZero('web', 'idle');
+    await settle();
+    const wake = t.controller.wake('web', 'a request raced the scale-down', 'filter');
+    await t.clock.advance(100);
+    t.traffic.inProgress = 0;
+    await t.clock.advance(200);
+    await down;
+    await settle();
+    t.provider.ready('web');
+    await wake;
+    expect(t.state.log).to.deep.equal(['hold web', 'publish', 'stop web', 'wake web', 'release web', 'publish']);
+    expect(t.controller.status('web')!.phase).to.equal('ready');
+  });
+
+  it('scales down a backend idle for idleAfterMs, and not one with recent traffic', async () => {
+    const t = setup([backend('idle', 'process', 1_000), backend('busy', 'process', 1_000)]);
+    t.state.held.set('idle', false);
+    t.state.held.set('busy', false);
+    t.controller.observe('idle', 'observed_ready', 'test');
+    t.controller.observe('busy', 'observed_ready', 'test');
+    await settle();
+    await t.clock.advance(2_000, 500);
+    t.traffic.activeAt.set('c_busy', t.clock.now() - 10);
+    t.controller.scaleDownIdle();
+    await t.clock.advance(300);
+    expect(t.provider.calls).to.deep.equal(['stop idle']);
+    expect(t.controller.status('busy')!.phase).to.equal('ready');
+  });
+
+  it('takes no silence for idleness while an Envoy has not reported', async () => {
+    const t = setup([backend('idle', 'process', 1_000)]);
+    t.state.held.set('idle', false);
+    t.controller.observe('idle', 'observed_ready', 'test');
+    await t.clock.advance(5_000, 1_000);
+    t.traffic.reportedSince = false;
+    t.controller.scaleDownIdle();
+    await t.clock.advance(500);
+    expect(t.provider.calls).to.deep.equal([]);
+  });
+
+  it('ignores the filter\'s wake call for a manual backend but acts on the admin API', async () => {
+    const t = setup([backend('man', 'manual')]);
+    expect(await t.controller.wake('man', 'filter', 'filter')).to.deep.equal({ changed: false });
+    expect(t.state.held.get('man')).to.equal(true);
+    expect((await t.controller.wake('man', 'admin', 'admin')).changed).to.equal(true);
+    expect(t.state.held.get('man')).to.equal(false);
+    expect(t.provider.calls).to.deep.equal([]);
+  });
+
+  it('follows what it observes: endpoints appearing and going away', async () => {
+    const t = setup([backend('web')]);
+    t.controller.observe('web', 'observed_ready', 'an HPA scaled it up');
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('ready');
+    t.controller.observe('web', 'observed_zero', 'scaled to 0 by hand');
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+    // Observing what is already so changes nothing and logs no error.
+    t.controller.observe('web', 'observed_zero', 'again');
+    await settle();
+    expect(t.errors).to.deep.equal([]);
+  });
+
+  it('answers an unknown backend with UnknownHostError', () => {
+    const t = setup([backend('web')]);
+    expect(() => t.controller.wake('nope', 'x')).to.throw(UnknownHostError, 'no host named "nope" is configured');
+  });
+});

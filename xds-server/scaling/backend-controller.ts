@@ -1,0 +1,331 @@
+// The one place that changes a backend's scaling phase. The admin API, the filter's wake calls, the idle
+// detector and what the provider observes all come here. Operations on one backend run one at a time, in
+// order, so a wake that races a scale-down simply runs after it (the racing request is held meanwhile, and
+// served after). Every phase change goes through the transition table in phases.ts.
+import type { Snapshot } from '../../snapshots/build.ts';
+import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Publisher } from '../publisher.ts';
+import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
+import { transition, type ScalingEvent, type ScalingPhase } from './phases.ts';
+import type { BackendProvider, ScalableBackend } from './provider.ts';
+import type { TrafficMonitor } from './traffic.ts';
+
+export type { ScalingPhase } from './phases.ts';
+export type WakeSource = 'admin' | 'filter';
+
+export interface ScalingStatus {
+  phase: ScalingPhase;
+  since: string;
+  lastError?: string;
+  lastErrorAt?: string;
+  wakeCount: number;
+}
+
+export interface HostChange {
+  changed: boolean;
+  snapshot?: Snapshot;
+  /** Why a wake failed (the backend stays scaled to zero; the next request tries again). */
+  error?: string;
+}
+
+export interface HostController {
+  /** Idempotent "at least one replica": resolves once a snapshot releasing the backend is applied, or with the error. */
+  wake(name: string, reason: string, source?: WakeSource): Promise<HostChange>;
+  /** Holds the backend first (new requests are held), waits for Envoy to apply that, drains, then stops it. */
+  scaleToZero(name: string, reason: string): Promise<HostChange>;
+  /** What a provider or source saw happen without us: endpoints appeared or all went away. */
+  observe(name: string, event: 'observed_ready' | 'observed_zero', why: string): void;
+  status(name: string): ScalingStatus | undefined;
+  /** One pass of the idle detector (also run on a timer). */
+  scaleDownIdle(): void;
+  close(): Promise<void>;
+}
+
+export interface ScalingOptions {
+  /** How long a scale-down waits for requests in progress to finish before stopping anyway. */
+  drainTimeoutMs: number;
+  /** How long a change waits for every Envoy to ACK it before going on regardless. */
+  applyTimeoutMs: number;
+  /** How often idle backends are looked for (0 = never). */
+  idleCheckIntervalMs: number;
+  /** LRS report period; reports older than 3 periods mean "no data", and then nothing is scaled down. */
+  loadReportIntervalMs: number;
+}
+
+export const DEFAULT_SCALING_OPTIONS: ScalingOptions = { drainTimeoutMs: 10_000, applyTimeoutMs: 10_000, idleCheckIntervalMs: 1_000, loadReportIntervalMs: 1_000 };
+
+export interface BackendControllerDeps {
+  state: BackendState;
+  publisher: Pick<Publisher, 'schedule'>;
+  cache: Pick<SnapshotCache, 'waitUntilSettled'>;
+  traffic: Pick<TrafficMonitor, 'touch' | 'lastActiveAt' | 'requestsInProgress' | 'allReportedSince'>;
+  providers: Partial<Record<ScalableBackend['scaleToZero']['workload']['kind'], BackendProvider>>;
+  metrics: Pick<Metrics, 'inc'>;
+  log: Logger;
+  /** Node ids of the connected Envoys (ADS). */
+  connectedNodes: () => string[];
+  clock?: Clock;
+}
+
+export class BackendController implements HostController {
+  private readonly statuses = new Map<string, ScalingStatus>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly wakes = new Map<string, Promise<HostChange>>();
+  private readonly clock: Clock;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly deps: BackendControllerDeps,
+    private readonly options: ScalingOptions = DEFAULT_SCALING_OPTIONS,
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    if (options.idleCheckIntervalMs > 0) {
+      this.idleTimer = setInterval(() => this.scaleDownIdle(), options.idleCheckIntervalMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  /** A backend nobody has acted on yet is in the phase its held state implies. Reading never writes. */
+  status(name: string): ScalingStatus | undefined {
+    const view = this.deps.state.find(name);
+    if (!view) return undefined;
+    return this.statuses.get(name) ?? { phase: view.held ? 'scaled_to_zero' : 'ready', since: view.changedAt, wakeCount: 0 };
+  }
+
+  wake(name: string, reason: string, source: WakeSource = 'admin'): Promise<HostChange> {
+    const view = this.view(name);
+    if (source === 'filter' && !this.provider(view.backend).managesReplicas) {
+      // Manual backends change only through the admin API; the filter's call is noted, not acted on.
+      return Promise.resolve({ changed: false });
+    }
+    const inFlight = this.wakes.get(name);
+    if (inFlight) return inFlight;
+    const run = this.enqueue(name, () => this.doWake(name, reason)).finally(() => this.wakes.delete(name));
+    this.wakes.set(name, run);
+    return run;
+  }
+
+  scaleToZero(name: string, reason: string): Promise<HostChange> {
+    this.view(name);
+    return this.enqueue(name, () => this.doScaleToZero(name, reason));
+  }
+
+  observe(name: string, event: 'observed_ready' | 'observed_zero', why: string): void {
+    if (this.closed || !this.deps.state.find(name)) return;
+    // Behind any operation in flight: a wake that is about to report ready must not be overtaken.
+    void this.enqueue(name, async () => {
+      const phase = this.status(name)!.phase;
+      if (transition(phase, event).ok) {
+        this.apply(name, event);
+        this.deps.log.info(event === 'observed_ready' ? 'backend became ready without a wake from us' : 'backend lost every endpoint', { host: name, why });
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.idleTimer);
+  }
+
+  private async doWake(name: string, reason: string): Promise<HostChange> {
+    if (!this.view(name).held) {
+      if (this.status(name)!.phase === 'scaled_to_zero') this.apply(name, 'observed_ready');
+      return { changed: false };
+    }
+    const backend = this.view(name).backend;
+    const provider = this.provider(backend);
+    // Held while "ready": its endpoints went away and the observation is still queued behind us.
+    if (this.status(name)!.phase === 'ready') this.apply(name, 'observed_zero');
+    this.apply(name, 'wake');
+    const status = this.statuses.get(name);
+    if (status) status.wakeCount += 1;
+    this.deps.metrics.inc('stz_wakes_total', { host: name });
+    this.deps.log.info('waking backend', { host: name, reason, provider: provider.kind });
+    // Watch for the replicas dying from the start on: one that passes its readiness check and dies before
+    // the release is ACKed must not leave the backend "ready" with nothing behind it.
+    let died: Promise<string> | undefined;
+    try {
+      await provider.wake(backend);
+      died = provider.failure(backend);
+      await this.untilReady(provider, backend, died);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (provider.managesReplicas) await provider.stop(backend).catch(() => {});
+      this.apply(name, 'wake_failed', message);
+      this.deps.metrics.inc('stz_wake_failures_total', { host: name });
+      this.deps.log.error('backend did not become ready; held requests get the hold-timeout answer, the next request tries again', { host: name, error: message });
+      return { changed: false, error: message };
+    }
+    try {
+      // The release goes out while the state is persisted (the in-memory change is immediate): should the
+      // write be lost in a crash, the backend is merely held again and the next request wakes it. Endpoints
+      // and clusters go out first and are ACKed before the release (see Publisher).
+      const [, snapshot] = await Promise.all([this.deps.state.setHeld(name, false, reason), this.deps.publisher.schedule({ urgent: true })]);
+      await this.waitApplied(snapshot);
+      this.deps.traffic.touch(backend.clusterName, this.clock.now());
+      this.apply(name, 'became_ready');
+      if (died) this.watchForCrash(name, died);
+      this.deps.log.info('backend ready; held requests released', { host: name });
+      return { changed: true, snapshot };
+    } catch (err) {
+      const message = (err as Error).message;
+      // Whatever the state holds now is what Envoy gets.
+      this.apply(name, this.deps.state.find(name)?.held === false ? 'became_ready' : 'wake_failed', message);
+      void this.deps.publisher.schedule().catch(() => {});
+      this.deps.log.error('wake failed after the backend was ready', { host: name, error: message });
+      throw err;
+    }
+  }
+
+  private async doScaleToZero(name: string, reason: string): Promise<HostChange> {
+    const view = this.view(name);
+    if (this.status(name)!.phase === 'scaled_to_zero') {
+      // Nothing runs (or nothing we know of): only make sure it is held.
+      if (!(await this.deps.state.setHeld(name, true, reason))) return { changed: false };
+      const snapshot = await this.deps.publisher.schedule();
+      await this.waitApplied(snapshot);
+      return { changed: true, snapshot };
+    }
+    const provider = this.provider(view.backend);
+    this.apply(name, 'scale_down');
+    this.deps.log.info('scaling backend to zero', { host: name, reason });
+    let marked = false;
+    try {
+      // Hold first: from the moment Envoy applies this, new requests are held (and wake the backend again).
+      await this.deps.state.setHeld(name, true, reason);
+      marked = true;
+      const snapshot = await this.deps.publisher.schedule();
+      // Once every Envoy has applied the hold, new requests are held: only then may the replicas go.
+      await this.waitApplied(snapshot);
+      if (provider.managesReplicas) {
+        await this.waitDrained(view.backend.clusterName, this.clock.now());
+        await provider.stop(view.backend);
+        this.deps.metrics.inc('stz_scale_downs_total', { host: name });
+      }
+      this.apply(name, 'stopped');
+      return { changed: true, snapshot };
+    } catch (err) {
+      const message = (err as Error).message;
+      this.apply(name, marked || this.deps.state.find(name)?.held ? 'stop_failed' : 'drain_aborted', message);
+      // The hold may be in the state but not yet pushed: push whatever the state holds now.
+      void this.deps.publisher.schedule().catch(() => {});
+      this.deps.log.error('scale-down failed', { host: name, error: message });
+      throw err;
+    }
+  }
+
+  private async untilReady(provider: BackendProvider, backend: ScalableBackend, died: Promise<string> | undefined): Promise<void> {
+    const stop = new AbortController();
+    const ready = provider.waitReady(backend, this.clock.now() + backend.scaleToZero.wakeTimeoutMs, stop.signal);
+    if (!died) return ready;
+    ready.catch(() => {});
+    try {
+      await Promise.race([ready, died.then((reason) => Promise.reject(new Error(`${reason} before becoming healthy`)))]);
+    } finally {
+      stop.abort();
+    }
+  }
+
+  /**
+   * Callers (the admin API, tests, scripts) learn of a change only once every connected Envoy has ACKed or
+   * NACKed what the filter and routes see, so "held" means "Envoy holds from now on".
+   */
+  private async waitApplied(snapshot: Snapshot): Promise<void> {
+    const settled = await this.deps.cache.waitUntilSettled(
+      DEFAULT_GROUP,
+      { extensionConfig: snapshot.versions.extensionConfig, route: snapshot.versions.route },
+      this.options.applyTimeoutMs,
+    );
+    if (!settled) this.deps.log.warn('not every Envoy applied the change in time', { timeoutMs: this.options.applyTimeoutMs });
+  }
+
+  /** Requests that passed the filter before the hold finish before the replicas stop. */
+  private async waitDrained(cluster: string, since: number): Promise<void> {
+    const deadline = this.clock.now() + this.options.drainTimeoutMs;
+    while (this.clock.now() < deadline && !this.closed) {
+      const nodes = this.deps.connectedNodes();
+      if (nodes.length === 0) return;
+      if (this.deps.traffic.allReportedSince(nodes, since) && this.deps.traffic.requestsInProgress(cluster) === 0) return;
+      await this.clock.sleep(Math.min(100, this.options.loadReportIntervalMs));
+    }
+  }
+
+  /** Replicas that die while ready: hold new requests again, so the next one wakes the backend. */
+  private watchForCrash(name: string, died: Promise<string>): void {
+    void died.then((reason) => {
+      // A planned stop (scale-down) has moved the phase on already.
+      if (this.closed || this.statuses.get(name)?.phase !== 'ready') return;
+      this.deps.log.error('backend replicas died while ready; holding its requests until it is woken again', { host: name, reason });
+      void this.enqueue(name, async () => {
+        if (this.statuses.get(name)?.phase !== 'ready') return;
+        await this.deps.state.setHeld(name, true, `crashed: ${reason}`);
+        await this.deps.publisher.schedule();
+        this.apply(name, 'crashed', reason);
+      });
+    });
+  }
+
+  scaleDownIdle(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    const nodes = this.deps.connectedNodes();
+    // Without fresh reports from every connected Envoy, silence is not evidence of idleness.
+    if (!this.deps.traffic.allReportedSince(nodes, now - 3 * this.options.loadReportIntervalMs)) return;
+    for (const view of this.deps.state.scalable()) {
+      const backend = view.backend;
+      if (!this.provider(backend).managesReplicas || backend.scaleToZero.idleAfterMs === 0) continue;
+      const status = this.status(backend.name)!;
+      if (status.phase !== 'ready' || this.queues.has(backend.name)) continue;
+      const lastActive = Math.max(this.deps.traffic.lastActiveAt(backend.clusterName) ?? 0, Date.parse(status.since));
+      if (now - lastActive >= backend.scaleToZero.idleAfterMs) {
+        void this.scaleToZero(backend.name, `no traffic for ${backend.scaleToZero.idleAfterMs} ms`).catch((err: Error) =>
+          this.deps.log.error('idle scale-down failed', { host: backend.name, error: err.message }),
+        );
+      }
+    }
+  }
+
+  private enqueue<T>(name: string, op: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(name) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(op);
+    const settled = run.catch(() => {});
+    this.queues.set(name, settled);
+    void settled.then(() => {
+      if (this.queues.get(name) === settled) this.queues.delete(name);
+    });
+    return run;
+  }
+
+  private view(name: string): BackendView {
+    const view = this.deps.state.find(name);
+    if (!view) throw new UnknownHostError(name);
+    return view;
+  }
+
+  private provider(backend: ScalableBackend): BackendProvider {
+    const provider = this.deps.providers[backend.scaleToZero.workload.kind];
+    if (!provider) throw new Error(`no provider for "${backend.scaleToZero.workload.kind}" backends is running (backend "${backend.name}")`);
+    return provider;
+  }
+
+  /** The only writer of phases: an event the table does not allow is a bug, logged and ignored. */
+  private apply(name: string, event: ScalingEvent, error?: string): void {
+    const current = this.status(name)!;
+    const t = transition(current.phase, event);
+    if (!t.ok) {
+      this.deps.log.error('illegal scaling transition ignored', { host: name, reason: t.reason });
+      return;
+    }
+    const now = new Date(this.clock.now()).toISOString();
+    this.statuses.set(name, {
+      phase: t.next,
+      since: t.next === current.phase ? current.since : now,
+      wakeCount: current.wakeCount,
+      ...(error ? { lastError: error, lastErrorAt: now } : current.lastError ? { lastError: current.lastError, lastErrorAt: current.lastErrorAt! } : {}),
+    });
+  }
+}

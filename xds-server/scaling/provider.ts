@@ -1,0 +1,41 @@
+// What the scaling controller asks of whatever runs a backend's replicas. Two implementations: local
+// processes (file mode) and Kubernetes workloads through their /scale subresource. A manual backend has a
+// provider that does nothing: readiness is the operator's business.
+import type { BackendModel, ScaleToZeroPolicy, WorkloadRef } from '../../model/gateway-model.ts';
+
+/** A backend the controller may scale: one with a scale-to-zero policy. */
+export type ScalableBackend = BackendModel & { scaleToZero: ScaleToZeroPolicy };
+
+export interface BackendProvider {
+  readonly kind: WorkloadRef['kind'];
+  /**
+   * False for manual backends: the control plane neither starts nor stops anything, so it does not drain,
+   * does not scale down on idle, and ignores the filter's wake calls (the admin API still marks).
+   */
+  readonly managesReplicas: boolean;
+  /** At least one replica. Idempotent, and never lowers a replica count someone else set. */
+  wake(backend: ScalableBackend): Promise<void>;
+  /**
+   * Resolves once the backend can take requests (an endpoint answers its readiness check). Rejects with a
+   * reason a user can act on when `deadline` (epoch ms) passes. Stops early when `signal` aborts (the
+   * replicas died, the control plane stops).
+   */
+  waitReady(backend: ScalableBackend, deadline: number, signal: AbortSignal): Promise<void>;
+  /** No replicas, if they are still the ones we set (never fights another writer). */
+  stop(backend: ScalableBackend): Promise<void>;
+  /** Resolves with a reason if the replicas die on their own after a wake (a crashed process). */
+  failure(backend: ScalableBackend): Promise<string> | undefined;
+  close(): Promise<void>;
+}
+
+export class ManualProvider implements BackendProvider {
+  readonly kind = 'manual';
+  readonly managesReplicas = false;
+  async wake(): Promise<void> {}
+  async waitReady(): Promise<void> {}
+  async stop(): Promise<void> {}
+  failure(): undefined {
+    return undefined;
+  }
+  async close(): Promise<void> {}
+}
