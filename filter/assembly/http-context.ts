@@ -1,10 +1,14 @@
 // HTTP context callbacks. The hot path is a request whose host is not listed: one header read into a
-// host-allocated block, in-place normalisation, a table probe, no GC allocation.
+// host-allocated block, in-place normalisation, a table probe, no GC allocation. Only when the applied
+// config lists clusters does a request that no domain matched cost one more host call: its upstream
+// cluster (property xds.cluster_name), read the same way into a host block and probed in place.
 import { DataAction, HeadersAction, LogLevel, MapType, Status, TrailersAction } from "./abi/status";
 import { RawHeaderValue, getHeaderMapValueRaw } from "./abi/http-fields";
+import { RawPropertyValue, encodePropertyPath, getPropertyRaw } from "./abi/properties";
 import { monotonicMs } from "./abi/clocks";
 import { sendLocalResponse } from "./abi/streams";
 import { normaliseAuthorityInPlace } from "./buffer/authority";
+import { HostTable } from "./buffer/host-table";
 import { Decision, decide } from "./buffer/decide";
 import { ReplyKind, buildReply } from "./buffer/replies";
 import { appliedConfig, recordEnd, refreshTicks, registry, tryWake } from "./vm";
@@ -14,7 +18,10 @@ import { logAt, logEnabled } from "./log";
 const AUTHORITY = String.UTF8.encode(":authority");
 const CONTENT_TYPE = String.UTF8.encode("content-type");
 const GRPC_PREFIX = String.UTF8.encode("application/grpc");
+/** The upstream cluster Envoy's route picked for this request (set before the filter chain runs). */
+const CLUSTER_NAME_PATH = encodePropertyPath(["xds", "cluster_name"]);
 const header = new RawHeaderValue();
+const property = new RawPropertyValue();
 
 /** content-type starts with application/grpc (contract; Envoy's own gRPC test is the same prefix). */
 function isGrpcRequest(): bool {
@@ -25,15 +32,26 @@ function isGrpcRequest(): bool {
   return grpc;
 }
 
+/** Index of the listed host whose `clusters` has this request's upstream cluster, or -1. */
+function matchCluster(table: HostTable): i32 {
+  if (getPropertyRaw(CLUSTER_NAME_PATH, property) != Status.Ok) return -1;
+  const index = table.matchCluster(property.ptr, property.len);
+  property.release();
+  return index;
+}
+
 export function onRequestHeaders(contextId: u32): HeadersAction {
   const config = appliedConfig();
   if (config === null) return HeadersAction.Continue;
-  if (getHeaderMapValueRaw(MapType.HttpRequestHeaders, AUTHORITY, header) != Status.Ok) {
-    return HeadersAction.Continue;
+  const table = config.table;
+  let index: i32 = -1;
+  if (getHeaderMapValueRaw(MapType.HttpRequestHeaders, AUTHORITY, header) == Status.Ok) {
+    const hostLen = normaliseAuthorityInPlace(header.ptr, header.len);
+    index = table.match(header.ptr, hostLen);
+    header.release();
   }
-  const hostLen = normaliseAuthorityInPlace(header.ptr, header.len);
-  const index = config.table.match(header.ptr, hostLen);
-  header.release();
+  // A domain match wins; the cluster is read only when some entry lists clusters (file mode never does).
+  if (index < 0 && table.hasClusters()) index = matchCluster(table);
   if (index < 0) return HeadersAction.Continue;
 
   const host = registry.listedHost(index);

@@ -25,6 +25,17 @@ const accepted: Array<[string, string]> = [
   ['an IPv6 literal and an IPv4 address as domains', variant((c) => (c.hosts[0].domains = ['[::1]', '127.0.0.1']))],
   ['two hosts', variant((c) => c.hosts.push(host('other')))],
   ['the same suffix as exact and wildcard', variant((c) => (c.hosts[0].domains = ['demo.example', '*.demo.example']))],
+  // clusters (Gateway API mode: hold by the upstream cluster the route picked)
+  ['domains and clusters together', variant((c) => (c.hosts[0].clusters = ['demo_cluster', 'outbound_8080__demo.ns.svc.cluster.local']))],
+  ['clusters only (domains empty)', variant((c) => Object.assign(c.hosts[0], { domains: [], clusters: ['demo'] }))],
+  ['domains only with an empty clusters list', variant((c) => (c.hosts[0].clusters = []))],
+  ['every allowed cluster character', variant((c) => (c.hosts[0].clusters = ['AZaz09_.:-']))],
+  ['a 255-character cluster name', variant((c) => (c.hosts[0].clusters = ['c'.repeat(255)]))],
+  ['two clusters differing only in case', variant((c) => (c.hosts[0].clusters = ['Demo', 'demo']))],
+  ['a cluster named like a domain of another host', variant((c) => c.hosts.push(host('other', { domains: [], clusters: ['demo.local'] })))],
+  ['two cluster-only hosts', variant((c) => {
+    c.hosts = [host('cold', { domains: [], clusters: ['cold_a', 'cold_b'] }), host('cool', { domains: [], clusters: ['cool'] })];
+  })],
 ];
 
 const rejected: Array<[string, string]> = [
@@ -51,7 +62,24 @@ const rejected: Array<[string, string]> = [
   ['a name ending in a dash', variant((c) => (c.hosts[0].name = 'demo-'))],
   ['a 64-character name', variant((c) => (c.hosts[0].name = 'a'.repeat(64)))],
   ['duplicate host names', variant((c) => c.hosts.push(host('demo', { domains: ['other.local'] })))],
-  ['empty domains', variant((c) => (c.hosts[0].domains = []))],
+  ['empty domains (no clusters)', variant((c) => (c.hosts[0].domains = []))],
+  ['empty domains and empty clusters', variant((c) => Object.assign(c.hosts[0], { domains: [], clusters: [] }))],
+  ['clusters without domains', variant((c) => Object.assign(c.hosts[0], { clusters: ['demo'] }, delete c.hosts[0].domains))],
+  ['clusters not an array', variant((c) => (c.hosts[0].clusters = 'demo_cluster'))],
+  ['clusters null', variant((c) => (c.hosts[0].clusters = null))],
+  ['a cluster that is not a string', variant((c) => (c.hosts[0].clusters = [7]))],
+  ['an empty cluster name', variant((c) => (c.hosts[0].clusters = ['']))],
+  ['a 256-character cluster name', variant((c) => (c.hosts[0].clusters = ['c'.repeat(256)]))],
+  ['a cluster name with a "|" (Istio style, not allowed)', variant((c) => (c.hosts[0].clusters = ['outbound|80||demo']))],
+  ['a cluster name with a space', variant((c) => (c.hosts[0].clusters = ['demo cluster']))],
+  ['a cluster name with a "/"', variant((c) => (c.hosts[0].clusters = ['ns/demo']))],
+  ['a non-ASCII cluster name', variant((c) => (c.hosts[0].clusters = ['démo']))],
+  ['the same cluster twice in one host', variant((c) => (c.hosts[0].clusters = ['demo', 'demo']))],
+  ['the same cluster in two hosts', variant((c) => {
+    c.hosts[0].clusters = ['shared'];
+    c.hosts.push(host('other', { domains: [], clusters: ['shared'] }));
+  })],
+  ['empty domains with clusters of the wrong type', variant((c) => Object.assign(c.hosts[0], { domains: [], clusters: {} }))],
   ['missing domains', variant((c) => delete c.hosts[0].domains)],
   ['a domain with a port', variant((c) => (c.hosts[0].domains = ['demo.local:8080']))],
   ['an upper-case domain', variant((c) => (c.hosts[0].domains = ['Demo.local']))],
@@ -102,6 +130,33 @@ describe('filter config parsing (proxy_on_configure)', () => {
     const vm = new ProxyWasmHost();
     vm.startPlugin(variant((c) => (c.hosts[0].maxHeld = -1)));
     expect(vm.logText()).to.contain('$.hosts[0].maxHeld: must be in 0..100000');
+  });
+
+  it('names a duplicate cluster and the host entry that lists it', () => {
+    const vm = new ProxyWasmHost();
+    vm.startPlugin(variant((c) => {
+      c.hosts[0].clusters = ['shared'];
+      c.hosts.push(host('other', { domains: [], clusters: ['x', 'shared'] }));
+    }));
+    expect(vm.logText()).to.contain('$.hosts[1].clusters[1]: duplicate cluster "shared"');
+  });
+
+  it('says an entry needs a domain or a cluster', () => {
+    const vm = new ProxyWasmHost();
+    vm.startPlugin(variant((c) => Object.assign(c.hosts[0], { domains: [], clusters: [] })));
+    expect(vm.logText()).to.contain('$.hosts[0].domains: must not be empty unless "clusters" lists at least one cluster');
+  });
+
+  it('reports every error of a config at once, clusters included', () => {
+    const vm = new ProxyWasmHost();
+    vm.startPlugin(variant((c) => {
+      c.hosts[0].clusters = ['bad name', 'c'.repeat(256)];
+      c.hosts[0].maxHeld = -1;
+    }));
+    const text = vm.logText();
+    expect(text).to.contain('$.hosts[0].clusters[0]: has an invalid character');
+    expect(text).to.contain('$.hosts[0].clusters[1]: is longer than 255 characters');
+    expect(text).to.contain('$.hosts[0].maxHeld: must be in 0..100000');
   });
 
   it('keeps the last good config when a bad one arrives (NACK leaves the old one in force)', () => {

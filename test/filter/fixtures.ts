@@ -3,6 +3,8 @@
 export interface HostEntry {
   name: string;
   domains: string[];
+  /** Envoy cluster names (contract: optional). */
+  clusters?: string[];
   holdTimeoutMs: number;
   maxHeld: number;
   retryAfterSeconds: number;

@@ -15,7 +15,7 @@ const ENVOY_HOST_FUNCTIONS = new Set([
   'env.proxy_get_header_map_pairs', 'env.proxy_set_effective_context', 'env.proxy_continue_stream',
   'env.proxy_send_local_response', 'env.proxy_get_shared_data', 'env.proxy_set_shared_data',
   'env.proxy_http_call', 'env.proxy_define_metric', 'env.proxy_increment_metric', 'env.proxy_record_metric',
-  'env.proxy_get_metric', 'wasi_snapshot_preview1.clock_time_get',
+  'env.proxy_get_metric', 'env.proxy_get_property', 'wasi_snapshot_preview1.clock_time_get',
 ]);
 
 function tsFiles(dir: string): string[] {

@@ -1,5 +1,6 @@
 // Host -> configured host index, matched on raw bytes so a lookup allocates nothing: exact domains
-// first, then the longest "*.suffix" (contract "Request handling").
+// first, then the longest "*.suffix"; and upstream cluster name -> configured host index, exact only
+// (contract "Request handling").
 
 const DOT: u8 = 0x2e;
 
@@ -18,6 +19,10 @@ class ByteKeyTable {
   private hashes: StaticArray<u32> = new StaticArray<u32>(8);
   private values: StaticArray<i32> = new StaticArray<i32>(8);
   private used: i32 = 0;
+
+  get size(): i32 {
+    return this.used;
+  }
 
   /** False when the key is already present (the caller reports a duplicate). */
   insert(key: string, value: i32): bool {
@@ -76,6 +81,7 @@ class ByteKeyTable {
 export class HostTable {
   private exact: ByteKeyTable = new ByteKeyTable();
   private wildcard: ByteKeyTable = new ByteKeyTable();
+  private clusters: ByteKeyTable = new ByteKeyTable();
 
   /** domain is an exact name or "*.suffix"; false when it is already in the table. */
   add(domain: string, hostIndex: i32): bool {
@@ -95,5 +101,20 @@ export class HostTable {
       }
     }
     return -1;
+  }
+
+  /** cluster is an Envoy cluster name; false when it is already in the table. */
+  addCluster(cluster: string, hostIndex: i32): bool {
+    return this.clusters.insert(cluster, hostIndex);
+  }
+
+  /** True when at least one cluster is listed: only then is a request's cluster worth reading. */
+  hasClusters(): bool {
+    return this.clusters.size > 0;
+  }
+
+  /** Host index for the cluster name at [ptr, ptr+len) (exact, case-sensitive), or -1. */
+  matchCluster(ptr: usize, len: usize): i32 {
+    return this.clusters.find(ptr, len);
   }
 }

@@ -1,9 +1,12 @@
-// The plugin configuration of docs/filter-contract.md, typed and compiled (domains into a HostTable).
+// The plugin configuration of docs/filter-contract.md, typed and compiled (domains and clusters into a
+// HostTable).
 import { HostTable } from "../buffer/host-table";
 
 export class HostConfig {
   name: string = "";
   domains: string[] = [];
+  /** Envoy upstream cluster names (contract: optional, [] when absent). */
+  clusters: string[] = [];
   holdTimeoutMs: i64 = 0;
   maxHeld: i32 = 0;
   retryAfterSeconds: i32 = 0;

@@ -1,5 +1,6 @@
 // Plugin configuration text -> FilterConfig, strictly (docs/filter-contract.md "Plugin configuration"):
-// unknown fields, wrong types, out-of-range numbers, duplicate host names or domains are errors, and
+// unknown fields, wrong types, out-of-range numbers, duplicate host names, domains or clusters, and an
+// entry with neither a domain nor a cluster are errors, and
 // any error makes proxy_on_configure return false so Envoy NACKs the push and keeps the last good one.
 import { JsonKind, JsonValue, MAX_SAFE_INTEGER, parseJson } from "./json";
 import { FilterConfig, HostConfig, WakeConfig } from "./filter-config";
@@ -22,9 +23,10 @@ export const MAX_MAX_HELD: i64 = 100000;
 export const MAX_RETRY_AFTER_SECONDS: i64 = 3600;
 // Not bounded by the contract; chosen so a typo (seconds for milliseconds × 1000) is caught.
 export const MAX_WAKE_MS: i64 = 3600000;
+export const MAX_CLUSTER_NAME_LENGTH: i32 = 255;
 
 const TOP_FIELDS: string[] = ["generation", "hosts", "wake"];
-const HOST_FIELDS: string[] = ["name", "domains", "holdTimeoutMs", "maxHeld", "retryAfterSeconds"];
+const HOST_FIELDS: string[] = ["name", "domains", "clusters", "holdTimeoutMs", "maxHeld", "retryAfterSeconds"];
 const WAKE_FIELDS: string[] = ["cluster", "authority", "pathPrefix", "leaseMs", "timeoutMs"];
 
 class Checker {
@@ -126,6 +128,61 @@ export function domainProblem(domain: string): string {
   return "";
 }
 
+/** Why `cluster` is not a valid cluster entry, or "" when it is: [A-Za-z0-9_.:-], 1..255 characters. */
+export function clusterProblem(cluster: string): string {
+  if (cluster.length == 0) return "must not be empty";
+  if (cluster.length > MAX_CLUSTER_NAME_LENGTH) return "is longer than 255 characters";
+  for (let i = 0; i < cluster.length; i++) {
+    const c = cluster.charCodeAt(i);
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39)) continue;
+    if (c == 0x5f || c == 0x2e || c == 0x3a || c == 0x2d) continue;
+    return "has an invalid character (allowed: A-Z a-z 0-9 _ . : -)";
+  }
+  return "";
+}
+
+/**
+ * Reads the array member `key` of a host entry, checking each string item with `problem` and adding
+ * the valid ones to `out` and the table (`add` returns false on a duplicate). Returns the number of
+ * items, or -1 when the member is absent or not an array (already reported if it is an error).
+ */
+function parseNameList(
+  c: Checker, v: JsonValue, path: string, key: string, required: bool, out: string[],
+  problem: (s: string) => string, add: (config: FilterConfig, s: string, hostIndex: i32) => bool,
+  what: string, config: FilterConfig, hostIndex: i32,
+): i32 {
+  const list = c.member(v, path, key, required);
+  if (list === null) return -1;
+  if (list.kind != JsonKind.Array) {
+    c.add(path + "." + key, "must be an array");
+    return -1;
+  }
+  for (let i = 0; i < list.items.length; i++) {
+    const item = unchecked(list.items[i]);
+    const itemPath = path + "." + key + "[" + i.toString() + "]";
+    if (item.kind != JsonKind.String) {
+      c.add(itemPath, "must be a string");
+      continue;
+    }
+    const p = problem(item.str);
+    if (p.length > 0) {
+      c.add(itemPath, p);
+      continue;
+    }
+    out.push(item.str);
+    if (!add(config, item.str, hostIndex)) c.add(itemPath, "duplicate " + what + ' "' + item.str + '"');
+  }
+  return list.items.length;
+}
+
+function addDomain(config: FilterConfig, domain: string, hostIndex: i32): bool {
+  return config.table.add(domain, hostIndex);
+}
+
+function addCluster(config: FilterConfig, cluster: string, hostIndex: i32): bool {
+  return config.table.addCluster(cluster, hostIndex);
+}
+
 function parseHost(c: Checker, v: JsonValue, path: string, config: FilterConfig): void {
   if (!c.isObject(v, path)) return;
   c.onlyKnownFields(v, path, HOST_FIELDS);
@@ -142,27 +199,14 @@ function parseHost(c: Checker, v: JsonValue, path: string, config: FilterConfig)
   );
   const hostIndex = config.hosts.length;
   if (host.name.length > 0 && !config.addHost(host)) c.add(path + ".name", 'duplicate host name "' + host.name + '"');
-  const domains = c.member(v, path, "domains", true);
-  if (domains === null) return;
-  if (domains.kind != JsonKind.Array) {
-    c.add(path + ".domains", "must be an array");
-    return;
-  }
-  if (domains.items.length == 0) c.add(path + ".domains", "must not be empty");
-  for (let i = 0; i < domains.items.length; i++) {
-    const d = unchecked(domains.items[i]);
-    const dPath = path + ".domains[" + i.toString() + "]";
-    if (d.kind != JsonKind.String) {
-      c.add(dPath, "must be a string");
-      continue;
-    }
-    const problem = domainProblem(d.str);
-    if (problem.length > 0) {
-      c.add(dPath, problem);
-      continue;
-    }
-    host.domains.push(d.str);
-    if (!config.table.add(d.str, hostIndex)) c.add(dPath, 'duplicate domain "' + d.str + '"');
+  const domains = parseNameList(c, v, path, "domains", true, host.domains, domainProblem, addDomain, "domain", config, hostIndex);
+  const clusters = parseNameList(c, v, path, "clusters", false, host.clusters, clusterProblem, addCluster, "cluster", config, hostIndex);
+  // An entry must be reachable: at least one domain or one cluster. (clusters absent counts as empty;
+  // a domains or clusters member of the wrong type is already an error of its own.)
+  const clustersValue = v.get("clusters");
+  const clustersBad = clustersValue !== null && clusters < 0;
+  if (domains == 0 && clusters <= 0 && !clustersBad) {
+    c.add(path + ".domains", 'must not be empty unless "clusters" lists at least one cluster');
   }
 }
 

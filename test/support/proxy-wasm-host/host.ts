@@ -1,7 +1,7 @@
 // A Proxy-Wasm ABI 0.2.1 host emulator that runs the real filter/build/filter.wasm with Node's
 // WebAssembly, implements the host functions the filter imports, and exposes the resulting state
 // (per-context action, continues, local replies, tick periods, metrics, logs, shared data, HTTP
-// calls) for tests to assert on. Behaviour follows proxy-wasm-cpp-host where it matters: the effective
+// calls, property reads) for tests to assert on. Behaviour follows proxy-wasm-cpp-host where it matters: the effective
 // context is reset at every callback, the tick period applies to the effective context's root,
 // setting the effective context to an unknown id is BadArgument, shared data CAS rules.
 import { existsSync, readFileSync } from 'node:fs';
@@ -33,10 +33,36 @@ export interface LocalReply {
   grpcStatus: number | null;
 }
 
+/**
+ * A property path as the ABI carries it (segments joined by NUL bytes, as Envoy splits them):
+ * propertyPath('xds', 'cluster_name') is the attribute `xds.cluster_name`.
+ */
+export function propertyPath(...segments: string[]): string {
+  return segments.join('\0');
+}
+
+/** The property Envoy sets to the upstream cluster its route picked for the request. */
+export const CLUSTER_NAME = propertyPath('xds', 'cluster_name');
+
+export interface RequestOptions {
+  /** Properties this request's context answers proxy_get_property with, keyed by propertyPath(...). */
+  properties?: Record<string, string>;
+}
+
+export interface PropertyRead {
+  /** Context in effect when the filter asked. */
+  contextId: number;
+  /** The path's segments (the wire path split on NUL). */
+  path: string[];
+  status: number;
+}
+
 export interface HttpContext {
   id: number;
   rootId: number;
   requestHeaders: Headers;
+  /** Per-request properties (wire path -> value); absent ones answer NotFound. */
+  properties: Map<string, string>;
   /** Value returned by the last request callback (headers/body/trailers). */
   lastAction: number | undefined;
   continued: number;
@@ -112,6 +138,8 @@ export class ProxyWasmHost {
   readonly streams = new Map<number, HttpContext>();
   readonly logs: LogLine[] = [];
   readonly httpCalls: HttpCall[] = [];
+  /** Every proxy_get_property call, in order. */
+  readonly propertyReads: PropertyRead[] = [];
   /** Resumes + local replies made inside each callback, in order. */
   readonly effectsPerCallback: number[] = [];
 
@@ -156,11 +184,12 @@ export class ProxyWasmHost {
   }
 
   /** New HTTP context under rootId; calls proxy_on_request_headers. */
-  request(rootId: number, headers: Headers | Record<string, string>): HttpContext {
+  request(rootId: number, headers: Headers | Record<string, string>, options: RequestOptions = {}): HttpContext {
     const id = this.nextContextId++;
     const list: Headers = Array.isArray(headers) ? headers : Object.entries(headers);
     const ctx: HttpContext = {
-      id, rootId, requestHeaders: list.map(([k, v]) => [k.toLowerCase(), v]), lastAction: undefined,
+      id, rootId, requestHeaders: list.map(([k, v]) => [k.toLowerCase(), v]),
+      properties: new Map(Object.entries(options.properties ?? {})), lastAction: undefined,
       continued: 0, continueFailures: 0, localReply: undefined, localReplies: 0, done: false,
     };
     this.streams.set(id, ctx);
@@ -349,6 +378,15 @@ export class ProxyWasmHost {
         return Status.Ok;
       },
       proxy_get_header_map_pairs: (): number => Status.NotFound,
+      proxy_get_property: (pathPtr: number, pathLen: number, ptrPtr: number, sizePtr: number): number => {
+        const path = this.readString(pathPtr, pathLen);
+        const contextId = this.contextInEffect();
+        const value = this.streams.get(contextId)?.properties.get(path);
+        const status = value === undefined ? Status.NotFound : Status.Ok;
+        this.propertyReads.push({ contextId, path: path.split('\0'), status });
+        if (value !== undefined) this.returnBytes(Buffer.from(value, 'utf8'), ptrPtr, sizePtr);
+        return status;
+      },
       proxy_set_effective_context: (id: number): number => {
         if (!this.liveContext(id)) return Status.BadArgument;
         this.effective = id;
