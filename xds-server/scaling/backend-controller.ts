@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Publisher } from '../publisher.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
 import { transition, type ScalingEvent, type ScalingPhase } from './phases.ts';
-import type { BackendProvider, ScalableBackend } from './provider.ts';
+import { StopRefusedError, type BackendProvider, type ScalableBackend } from './provider.ts';
 import type { TrafficMonitor } from './traffic.ts';
 
 export type { ScalingPhase } from './phases.ts';
@@ -210,6 +210,16 @@ export class BackendController implements HostController {
       return { changed: true, snapshot };
     } catch (err) {
       const message = (err as Error).message;
+      if (err instanceof StopRefusedError) {
+        // Someone else owns the replicas: serve again, and count this as activity so the idle detector
+        // does not hold and release the backend every check.
+        await this.deps.state.setHeld(name, false, `scale-down refused: ${message}`).catch(() => {});
+        this.deps.traffic.touch(view.backend.clusterName, this.clock.now());
+        const snapshot = await this.deps.publisher.schedule({ urgent: true });
+        this.apply(name, 'stop_refused', message);
+        this.deps.log.warn('scale-down refused; the backend keeps serving', { host: name, reason: message });
+        return { changed: false, snapshot, error: message };
+      }
       this.apply(name, marked || this.deps.state.find(name)?.held ? 'stop_failed' : 'drain_aborted', message);
       // The hold may be in the state but not yet pushed: push whatever the state holds now.
       void this.deps.publisher.schedule().catch(() => {});

@@ -18,6 +18,8 @@ export type ScalingEvent =
   | 'stop_failed'
   /** A scale-down that failed before its mark landed: nothing is held, the backend keeps serving. */
   | 'drain_aborted'
+  /** The provider declined to stop: another writer owns the replicas (an HPA, GitOps); the hold is lifted. */
+  | 'stop_refused'
   /** The replicas died on their own while ready. */
   | 'crashed'
   /** Someone else gave the backend ready endpoints (a user's scale-up, an HPA). */
@@ -30,7 +32,7 @@ export const TRANSITIONS: Readonly<Record<ScalingPhase, Readonly<Partial<Record<
   scaled_to_zero: { wake: 'waking', observed_ready: 'ready' },
   waking: { became_ready: 'ready', wake_failed: 'scaled_to_zero', observed_ready: 'ready' },
   ready: { scale_down: 'draining', crashed: 'scaled_to_zero', observed_zero: 'scaled_to_zero' },
-  draining: { stopped: 'scaled_to_zero', stop_failed: 'scaled_to_zero', drain_aborted: 'ready' },
+  draining: { stopped: 'scaled_to_zero', stop_failed: 'scaled_to_zero', drain_aborted: 'ready', stop_refused: 'ready' },
 };
 
 export type Transition = { ok: true; next: ScalingPhase } | { ok: false; reason: string };
@@ -41,4 +43,4 @@ export function transition(phase: ScalingPhase, event: ScalingEvent): Transition
 }
 
 export const PHASES: readonly ScalingPhase[] = ['scaled_to_zero', 'waking', 'ready', 'draining'];
-export const EVENTS: readonly ScalingEvent[] = ['wake', 'became_ready', 'wake_failed', 'scale_down', 'stopped', 'stop_failed', 'drain_aborted', 'crashed', 'observed_ready', 'observed_zero'];
+export const EVENTS: readonly ScalingEvent[] = ['wake', 'became_ready', 'wake_failed', 'scale_down', 'stopped', 'stop_failed', 'drain_aborted', 'stop_refused', 'crashed', 'observed_ready', 'observed_zero'];

@@ -28,6 +28,12 @@ export interface BackendProvider {
   close(): Promise<void>;
 }
 
+/**
+ * stop() declined on purpose: the replicas are no longer the ones we set, so another writer (a user's HPA, a
+ * GitOps tool) owns them. The backend keeps serving; the controller lifts its hold.
+ */
+export class StopRefusedError extends Error {}
+
 export class ManualProvider implements BackendProvider {
   readonly kind = 'manual';
   readonly managesReplicas = false;

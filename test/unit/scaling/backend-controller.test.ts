@@ -5,7 +5,7 @@ import type { Snapshot } from '../../../snapshots/build.ts';
 import type { DesiredState } from '../../../snapshots/desired-state.ts';
 import { createLogger } from '../../../xds-server/log.ts';
 import { BackendController, type BackendControllerDeps } from '../../../xds-server/scaling/backend-controller.ts';
-import type { BackendProvider, ScalableBackend } from '../../../xds-server/scaling/provider.ts';
+import { StopRefusedError, type BackendProvider, type ScalableBackend } from '../../../xds-server/scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../../../xds-server/state/backend-state.ts';
 import { FakeClock, settle } from '../../support/fake-clock.ts';
 
@@ -295,5 +295,27 @@ describe('BackendController (fake provider, fake clock)', () => {
   it('answers an unknown backend with UnknownHostError', () => {
     const t = setup([backend('web')]);
     expect(() => t.controller.wake('nope', 'x')).to.throw(UnknownHostError, 'no host named "nope" is configured');
+  });
+});
+
+describe('BackendController: a provider that refuses to stop', () => {
+  it('lifts the hold, keeps serving, reports why, and does not try again until idle again', async () => {
+    const t = setup([backend('web', 'process', 1_000)]);
+    t.state.held.set('web', false);
+    t.controller.observe('web', 'observed_ready', 'test');
+    await settle();
+    t.provider.stop = async () => {
+      throw new StopRefusedError('replicas are 3, not the 1 we set');
+    };
+    await t.clock.advance(1_500, 500);
+    t.controller.scaleDownIdle();
+    await t.clock.advance(200);
+    expect(t.controller.status('web')!.lastError).to.equal('replicas are 3, not the 1 we set');
+    expect(t.state.log).to.deep.equal(['hold web', 'publish', 'release web', 'publish']);
+    expect(t.controller.status('web')).to.include({ phase: 'ready', lastError: 'replicas are 3, not the 1 we set' });
+    // Refusal counts as activity: the next check within idleAfterMs does nothing.
+    t.controller.scaleDownIdle();
+    await t.clock.advance(200);
+    expect(t.state.log).to.have.length(4);
   });
 });

@@ -14,6 +14,7 @@ const LEGAL: [ScalingPhase, ScalingEvent, ScalingPhase][] = [
   ['draining', 'stopped', 'scaled_to_zero'],
   ['draining', 'stop_failed', 'scaled_to_zero'],
   ['draining', 'drain_aborted', 'ready'],
+  ['draining', 'stop_refused', 'ready'],
 ];
 
 describe('scaling phases (transitions as data)', () => {

@@ -1,0 +1,162 @@
+// What every mode shares: the admin server (bound first: the filter's wake calls need its real port), the
+// ADS and LRS servers, the snapshot cache and publisher, traffic from load reports, and the backend
+// controller. A mode brings only its BackendState (file marks, or the cluster's truth) and its providers.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import type { WakeTarget } from '../snapshots/desired-state.ts';
+import type { FieldError } from '../snapshots/errors.ts';
+import { createAdminApp } from './admin/app.ts';
+import { AdsEvents } from './ads/events.ts';
+import { AdsService } from './ads/service.ts';
+import { SnapshotCache } from './cache/snapshot-cache.ts';
+import type { Logger } from './log.ts';
+import { LoadReportingService } from './load-reports/lrs-service.ts';
+import { Metrics } from './metrics.ts';
+import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
+import { BackendController, DEFAULT_SCALING_OPTIONS, type ScalingOptions } from './scaling/backend-controller.ts';
+import type { BackendProvider } from './scaling/provider.ts';
+import { TrafficMonitor } from './scaling/traffic.ts';
+import type { BackendState } from './state/backend-state.ts';
+
+/**
+ * How long one Envoy waits before it repeats a wake call for a backend whose requests are still held. Short,
+ * so a failed wake is retried while requests wait (the endpoint is idempotent and single-flight per backend).
+ */
+export const WAKE_LEASE_MS = 1_000;
+
+export interface CoreOptions {
+  xdsAddress?: string;
+  xdsPort?: number;
+  adminAddress?: string;
+  adminPort?: number;
+  adminToken?: string;
+  /** Let the filter call the control plane to wake backends (default true). */
+  wakeCalls?: boolean;
+  /**
+   * The address Envoy uses to reach the admin port for wake calls. Defaults to the admin address, or to
+   * 127.0.0.1 when that is a wildcard (0.0.0.0 / ::), which no Envoy can call.
+   */
+  wakeAddress?: string;
+  publisher?: Partial<PublisherOptions>;
+  scaling?: Partial<ScalingOptions>;
+}
+
+/** What a mode hands the core, built once the wake target (the admin port) is known. */
+export interface ModeParts {
+  state: BackendState;
+  providers: Partial<Record<BackendProvider['kind'], BackendProvider>>;
+  reloadConfig?: () => Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
+  /** Runs after the first publish, with the live pieces (a Kubernetes state starts pushing changes here). */
+  started?: (core: Core) => void | Promise<void>;
+  close?: () => Promise<void>;
+}
+
+export interface Core {
+  xdsPort: number;
+  adminPort: number;
+  adminUrl: string;
+  cache: SnapshotCache;
+  events: AdsEvents;
+  ads: AdsService;
+  metrics: Metrics;
+  publisher: Publisher;
+  hosts: BackendController;
+  traffic: TrafficMonitor;
+  close(): Promise<void>;
+}
+
+function callableAddress(bound: string): string {
+  return bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound;
+}
+
+export async function startCore(options: CoreOptions, log: Logger, buildMode: (wake: WakeTarget | undefined) => Promise<ModeParts>): Promise<Core & { mode: ModeParts }> {
+  let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
+  const adminServer = http.createServer((req, res) => handler(req, res));
+  const adminAddress = options.adminAddress ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    adminServer.once('error', reject);
+    adminServer.listen(options.adminPort ?? 0, adminAddress, () => resolve());
+  });
+  const adminPort = (adminServer.address() as AddressInfo).port;
+  const wake = options.wakeCalls === false ? undefined : { address: options.wakeAddress ?? callableAddress(adminAddress), port: adminPort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000 };
+
+  let mode: ModeParts;
+  try {
+    mode = await buildMode(wake);
+  } catch (err) {
+    adminServer.close();
+    throw err;
+  }
+  const { state } = mode;
+  const events = new AdsEvents();
+  const cache = new SnapshotCache(events);
+  const metrics = new Metrics(events);
+  const publisher = new Publisher(() => state.desired(), cache, log.child('publisher'), { ...DEFAULT_PUBLISHER_OPTIONS, ...options.publisher });
+  await publisher.publishNow();
+  const scalingOptions = { ...DEFAULT_SCALING_OPTIONS, ...options.scaling };
+  const traffic = new TrafficMonitor();
+  const lrs = new LoadReportingService(scalingOptions.loadReportIntervalMs, log.child('lrs'));
+  lrs.on('report', (r) => traffic.record(r));
+  lrs.on('stream-close', (reporter) => traffic.forgetReporter(reporter));
+  const ads = new AdsService(cache, events, log.child('ads'));
+  const hosts = new BackendController(
+    {
+      state,
+      publisher,
+      cache,
+      traffic,
+      providers: mode.providers,
+      metrics,
+      log: log.child('scaling'),
+      connectedNodes: () => ads.connected.map((s) => s.nodeId),
+    },
+    scalingOptions,
+  );
+  metrics.gauge('stz_hosts_scaled_to_zero', () => state.scalable().filter((h) => h.held).length);
+  metrics.gauge('stz_filter_generation', () => state.currentGeneration);
+  metrics.gauge('stz_xds_connected_streams', () => ads.connected.length);
+
+  const grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  ads.register(grpcServer);
+  lrs.register(grpcServer);
+  const xdsAddress = options.xdsAddress ?? '127.0.0.1';
+  const xdsPort = await new Promise<number>((resolve, reject) =>
+    grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+
+  const app = createAdminApp({
+    store: state,
+    hosts,
+    sessions: () => ads.connected,
+    cache,
+    metrics,
+    reloadConfig: mode.reloadConfig ?? (async () => ({ ok: false, errors: [{ path: '', message: 'this control plane reads no config file (Kubernetes mode): change the Gateway API objects instead' }] })),
+    log: log.child('admin'),
+    ...(options.adminToken ? { token: options.adminToken } : {}),
+  });
+  const core: Core = {
+    xdsPort,
+    adminPort,
+    adminUrl: `http://${adminAddress}:${adminPort}`,
+    cache,
+    events,
+    ads,
+    metrics,
+    publisher,
+    hosts,
+    traffic,
+    async close() {
+      await hosts.close();
+      await mode.close?.();
+      publisher.close();
+      grpcServer.forceShutdown();
+      adminServer.closeAllConnections();
+      await new Promise<void>((resolve) => adminServer.close(() => resolve()));
+    },
+  };
+  await mode.started?.(core);
+  handler = app.callback();
+  log.info('control plane started', { xds: `${xdsAddress}:${xdsPort}`, admin: `http://${adminAddress}:${adminPort}`, backends: state.scalable().length });
+  return { ...core, mode };
+}

@@ -1,0 +1,100 @@
+// Kubernetes mode: the cluster is the source (Gateway API objects of our GatewayClass, Services,
+// EndpointSlices, ScaleToZeroPolicies) and workloads scale through their /scale subresource. Everything but
+// the state and the provider is the shared core.
+import { KubeConfig } from '@kubernetes/client-node';
+import { startCore, type Core, type CoreOptions } from '../core.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { ManualProvider } from '../scaling/provider.ts';
+import { DEFAULT_CONTROLLER_NAME, KubernetesState, type KubernetesStateOptions } from './cluster-state.ts';
+import { EventRecorder } from './events.ts';
+import { KubernetesProvider } from './kubernetes-provider.ts';
+import { RestKubeClient, type KubeClient } from './rest.ts';
+import { ScaleClient } from './scale.ts';
+import { StatusWriter } from './status-writer.ts';
+
+export interface KubernetesControlPlaneOptions extends CoreOptions {
+  /** A kubeconfig file; absent: in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
+  kubeconfig?: string;
+  /** Or a ready client (tests). */
+  client?: KubeClient;
+  controllerName?: string;
+  filterWasmPath: string;
+  /** Listener address for Gateways whose spec.addresses names none (default 127.0.0.1). */
+  defaultGatewayAddress?: string;
+  state?: Partial<Pick<KubernetesStateOptions, 'informer' | 'batchMs'>>;
+  /** How often statuses are re-checked and re-written even without a change (default 30 s). */
+  resyncMs?: number;
+  log?: Logger;
+}
+
+export interface KubernetesControlPlane extends Core {
+  state: KubernetesState;
+  statusWriter: StatusWriter;
+  client: KubeClient;
+}
+
+export function kubeClientFrom(kubeconfig: string | undefined): RestKubeClient {
+  const config = new KubeConfig();
+  if (kubeconfig) config.loadFromFile(kubeconfig);
+  else config.loadFromDefault();
+  return new RestKubeClient(config);
+}
+
+export async function startKubernetesControlPlane(options: KubernetesControlPlaneOptions): Promise<KubernetesControlPlane> {
+  const log = options.log ?? createLogger({ module: 'control-plane' });
+  const client = options.client ?? kubeClientFrom(options.kubeconfig);
+  const controllerName = options.controllerName ?? DEFAULT_CONTROLLER_NAME;
+  let state!: KubernetesState;
+  let statusWriter!: StatusWriter;
+  let resync: NodeJS.Timeout | undefined;
+
+  const core = await startCore(options, log, async (wake) => {
+    state = new KubernetesState(client, log.child('kubernetes'), {
+      controllerName,
+      filterWasmPath: options.filterWasmPath,
+      ...(wake ? { wake } : {}),
+      gatewayAddress: () => options.defaultGatewayAddress ?? '127.0.0.1',
+      ...(options.state?.informer ? { informer: options.state.informer } : {}),
+      ...(options.state?.batchMs !== undefined ? { batchMs: options.state.batchMs } : {}),
+    });
+    statusWriter = new StatusWriter(client, (u) => state.informers[informerOf(u.kind)].get(u.namespace, u.name), log.child('status'));
+    state.on('statuses', (updates) => statusWriter.offer(updates));
+    await state.start();
+    const events = new EventRecorder(client, log.child('events'));
+    const provider = new KubernetesProvider(new ScaleClient(client), state, events, log.child('kubernetes-provider'));
+    return {
+      state,
+      providers: { kubernetes: provider, manual: new ManualProvider() },
+      started: (c) => {
+        state.on('changed', (urgent) => void c.publisher.schedule({ urgent }).catch((err: Error) => log.error('publish failed', { error: err.message })));
+        state.on('observed', (name, event, why) => c.hosts.observe(name, event, why));
+        // Anything that changed between the first translation and now.
+        void c.publisher.schedule();
+        resync = setInterval(() => state.resync(), options.resyncMs ?? 30_000);
+        resync.unref();
+      },
+      close: async () => {
+        clearInterval(resync);
+        statusWriter.close();
+        state.stop();
+      },
+    };
+  });
+  log.info('watching the cluster', { controllerName, backends: state.scalable().length });
+  return { ...core, state, statusWriter, client };
+}
+
+function informerOf(kind: string): 'gatewayClasses' | 'gateways' | 'httpRoutes' | 'grpcRoutes' | 'policies' {
+  switch (kind) {
+    case 'GatewayClass':
+      return 'gatewayClasses';
+    case 'Gateway':
+      return 'gateways';
+    case 'HTTPRoute':
+      return 'httpRoutes';
+    case 'GRPCRoute':
+      return 'grpcRoutes';
+    default:
+      return 'policies';
+  }
+}

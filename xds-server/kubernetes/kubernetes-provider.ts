@@ -1,0 +1,80 @@
+// Kubernetes workloads as a BackendProvider: wake and stop through the workload's /scale subresource with
+// guarded writes (ScaleClient), readiness when an endpoint from the backend's EndpointSlices answers our
+// own check (KubernetesState + EndpointVerifier). Replica counts above 0 belong to whoever set them: a user,
+// an HPA, a GitOps tool. We only ever move 0 -> wakeReplicas and wakeReplicas -> 0.
+import type { Logger } from '../log.ts';
+import { StopRefusedError, type BackendProvider, type ScalableBackend } from '../scaling/provider.ts';
+import type { KubernetesState } from './cluster-state.ts';
+import type { EventRecorder } from './events.ts';
+import type { ScaleClient, WorkloadTarget } from './scale.ts';
+
+export class KubernetesProvider implements BackendProvider {
+  readonly kind = 'kubernetes';
+  readonly managesReplicas = true;
+
+  constructor(
+    private readonly scale: ScaleClient,
+    private readonly state: Pick<KubernetesState, 'waitForVerified'>,
+    private readonly events: Pick<EventRecorder, 'record'>,
+    private readonly log: Logger,
+  ) {}
+
+  async wake(backend: ScalableBackend): Promise<void> {
+    const { target, wakeReplicas } = this.workload(backend);
+    const now = await this.scale.read(target);
+    if (now.replicas > 0) {
+      this.log.info('workload already has replicas; waiting for an endpoint to answer', { host: backend.name, workload: describe(target), replicas: now.replicas });
+      return;
+    }
+    const result = await this.scale.setIf(target, 0, wakeReplicas);
+    if (!result.ok) {
+      // Someone else scaled it up in between: fine, that is what we wanted.
+      this.log.info('workload scaled up by another writer meanwhile', { host: backend.name, workload: describe(target), reason: result.reason });
+      return;
+    }
+    this.log.info('scaled workload up from 0', { host: backend.name, workload: describe(target), replicas: wakeReplicas });
+    void this.events.record(involved(target), 'Normal', 'ScaledUpFromZero', `Scaled ${describe(target)} from 0 to ${wakeReplicas} replicas: a request for backend "${backend.name}" is held by Envoy until an endpoint answers`);
+  }
+
+  waitReady(backend: ScalableBackend, deadline: number, signal: AbortSignal): Promise<void> {
+    return this.state.waitForVerified(backend.name, deadline, signal).catch((err: Error) => {
+      if (signal.aborted) throw err;
+      throw new Error(`not ready within wakeTimeoutMs ${backend.scaleToZero.wakeTimeoutMs} ms: ${err.message}`);
+    });
+  }
+
+  async stop(backend: ScalableBackend): Promise<void> {
+    const { target, wakeReplicas } = this.workload(backend);
+    const result = await this.scale.setIf(target, wakeReplicas, 0);
+    if (result.ok) {
+      this.log.info('scaled idle workload to 0', { host: backend.name, workload: describe(target), from: wakeReplicas });
+      void this.events.record(involved(target), 'Normal', 'ScaledToZero', `Scaled ${describe(target)} from ${wakeReplicas} to 0 replicas: backend "${backend.name}" had no traffic; its next request is held and wakes it`);
+      return;
+    }
+    if (result.replicas === 0) return;
+    const message = `${describe(target)} has ${result.replicas} replicas, not the ${wakeReplicas} a wake sets: another writer (an HPA, a GitOps tool, a user) owns them, so it is not scaled to 0`;
+    void this.events.record(involved(target), 'Warning', 'ScaleDownSkipped', message);
+    throw new StopRefusedError(message);
+  }
+
+  failure(): undefined {
+    // Kubernetes restarts what crashes; readiness (EndpointSlices + our check) tells us the rest.
+    return undefined;
+  }
+
+  async close(): Promise<void> {}
+
+  private workload(backend: ScalableBackend): { target: WorkloadTarget; wakeReplicas: number } {
+    const w = backend.scaleToZero.workload;
+    if (w.kind !== 'kubernetes') throw new Error(`backend "${backend.name}" is not a Kubernetes workload`);
+    return { target: w.target, wakeReplicas: w.wakeReplicas };
+  }
+}
+
+function describe(t: WorkloadTarget): string {
+  return `${t.kind} ${t.namespace}/${t.name}`;
+}
+
+function involved(t: WorkloadTarget): { apiVersion: string; kind: string; namespace: string; name: string } {
+  return { apiVersion: t.apiVersion, kind: t.kind, namespace: t.namespace, name: t.name };
+}
