@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (once, then cached) the real Kubernetes control plane that the Kubernetes-mode tests and the local
-# cluster run against: kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes v1.34.10),
+# cluster run against: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes v1.34.10),
 # etcd v3.6.4 and kwok v0.7.0, all pinned by tools/k8s/go.mod and tools/kwok/go.mod (with go.sum), built
 # with the machine's Go from the Go module proxy. Also copies the Gateway API CRDs of the pinned
 # sigs.k8s.io/gateway-api module. Cold: about 6-8 minutes on 2 cores; warm: a second.
@@ -22,7 +22,7 @@ mkdir -p "$bin"
 # The stamp names the pins: a change to either go.sum rebuilds.
 stamp="$(cat tools/k8s/go.sum tools/kwok/go.sum tools/k8s/go.mod tools/kwok/go.mod | sha256sum | cut -c1-16)-$GATEWAY_API_VERSION-$PATCH_ID"
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ]; then
-  for b in kube-apiserver kube-controller-manager kube-scheduler etcd kwok; do [ -x "$bin/$b" ] || rm -f "$out/stamp"; done
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok; do [ -x "$bin/$b" ] || rm -f "$out/stamp"; done
 fi
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ]; then exit 0; fi
 
@@ -44,7 +44,7 @@ cp tools/k8s/go.mod "$src/apiserver.go.mod"
 cp tools/k8s/go.sum "$src/apiserver.go.sum"
 printf '\nreplace k8s.io/kubernetes => %s\n' "$src/kubernetes" >> "$src/apiserver.go.mod"
 (cd tools/k8s && go build -trimpath -modfile "$src/apiserver.go.mod" -o "../../$bin/" k8s.io/kubernetes/cmd/kube-apiserver)
-(cd tools/k8s && go build -trimpath -o "../../$bin/" k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
+(cd tools/k8s && go build -trimpath -o "../../$bin/" k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
 (cd tools/k8s && go build -trimpath -o "../../$bin/etcd" go.etcd.io/etcd/server/v3)
 log "building kwok"
 (cd tools/kwok && go build -trimpath -o "../../$bin/kwok" sigs.k8s.io/kwok/cmd/kwok)

@@ -29,7 +29,7 @@ function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, cluster
     name: model.name,
     domains: [...model.domains],
     routes: model.routes.map((r) => {
-      const route = buildRoute(r, clusterOf);
+      const route = buildRoute(r, clusterOf, held);
       if (anyHeld && !reachesHeld(r, held)) route.typed_per_filter_config = filterDisabled();
       return route;
     }),
@@ -42,8 +42,8 @@ function filterDisabled(): Record<string, unknown> {
   return { [BUFFER_FILTER_NAME]: { '@type': ANY_TYPES.routeFilterConfig, disabled: true } };
 }
 
-function buildRoute(route: RouteModel, clusterOf: ReadonlyMap<string, string>): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, clusterOf) };
+function buildRoute(route: RouteModel, clusterOf: ReadonlyMap<string, string>, held: ReadonlySet<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, clusterOf, held) };
   if (route.requestHeaders) Object.assign(out, headerEdits(route.requestHeaders));
   return out;
 }
@@ -64,14 +64,24 @@ function buildMatch(route: RouteModel): Record<string, unknown> {
   return match;
 }
 
-function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>): Record<string, unknown> {
+function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>, held: ReadonlySet<string>): Record<string, unknown> {
   switch (action.kind) {
     case 'forward': {
       const cluster = (backend: string): string => clusterOf.get(backend) ?? backend;
       const target: Record<string, unknown> =
         action.backends.length === 1
           ? { cluster: cluster(action.backends[0]!.backend) }
-          : { weighted_clusters: { clusters: action.backends.map((b) => ({ name: cluster(b.backend), weight: b.weight })) } };
+          : {
+              weighted_clusters: {
+                // In a split that reaches a held backend, the warm halves still skip the filter (Envoy creates no
+                // Wasm context for a request whose picked ClusterWeight disables it; checked on Envoy 1.40).
+                clusters: action.backends.map((b) => ({
+                  name: cluster(b.backend),
+                  weight: { value: b.weight },
+                  ...(held.has(b.backend) ? {} : { typed_per_filter_config: filterDisabled() }),
+                })),
+              },
+            };
       if (action.timeoutMs !== undefined) target.timeout = millisToDuration(action.timeoutMs);
       return { route: target };
     }

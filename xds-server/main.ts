@@ -1,10 +1,13 @@
 // CLI: tsx xds-server/main.ts --config config/gateway.yaml [--state-dir .state] [--xds-port 18000] [--admin-port 9902]
 //      [--admin-address A] [--wake-address B: where Envoy reaches the admin port for wake calls] [--admin-token-file F]
+//  or: tsx xds-server/main.ts --kubernetes [--kubeconfig F] [--controller-name N] [--gateway-address A] (same ports and flags)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogLevel } from './log.ts';
 import { ConfigFileError, startControlPlane } from './control-plane.ts';
+import { startKubernetesControlPlane } from './kubernetes/control-plane.ts';
+import { DEFAULT_CONTROLLER_NAME } from './kubernetes/cluster-state.ts';
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +21,10 @@ const { values } = parseArgs({
     'admin-token-file': { type: 'string' },
     'wake-address': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
+    kubernetes: { type: 'boolean', default: false },
+    kubeconfig: { type: 'string' },
+    'controller-name': { type: 'string', default: DEFAULT_CONTROLLER_NAME },
+    'gateway-address': { type: 'string', default: '127.0.0.1' },
   },
   strict: true,
 });
@@ -35,33 +42,52 @@ function port(flag: string, value: string): number {
 
 const token = values['admin-token-file'] ? readFileSync(values['admin-token-file'], 'utf8').trim() : process.env.STZ_ADMIN_TOKEN;
 
-try {
-  const cp = await startControlPlane({
-    configPath: path.resolve(values.config),
-    stateDir: path.resolve(values['state-dir']),
-    filterWasmPath: path.resolve(values.filter),
-    xdsAddress: values['xds-address'],
-    xdsPort: port('xds-port', values['xds-port']),
-    adminAddress: values['admin-address'],
-    adminPort: port('admin-port', values['admin-port']),
-    ...(token ? { adminToken: token } : {}),
-    ...(values['wake-address'] ? { wakeAddress: values['wake-address'] } : {}),
-    log,
-  });
-  cp.hostOutput.on('line', (host, line) => log.info('host output', { host, line }));
-  process.on('SIGHUP', () => {
-    cp.reloadConfig().catch((err: Error) => log.error('config reload failed', { error: err.message }));
-  });
+const common = {
+  filterWasmPath: path.resolve(values.filter),
+  xdsAddress: values['xds-address'],
+  xdsPort: port('xds-port', values['xds-port']),
+  adminAddress: values['admin-address'],
+  adminPort: port('admin-port', values['admin-port']),
+  ...(token ? { adminToken: token } : {}),
+  ...(values['wake-address'] ? { wakeAddress: values['wake-address'] } : {}),
+  log,
+};
+
+const onSignals = (close: () => Promise<void>): void => {
   const stop = (): void => {
     log.info('stopping');
-    void cp.close().then(() => process.exit(0));
+    void close().then(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-} catch (err) {
-  if (err instanceof ConfigFileError) {
-    log.error(err.message);
+};
+
+if (values.kubernetes) {
+  try {
+    const cp = await startKubernetesControlPlane({
+      ...common,
+      ...(values.kubeconfig ? { kubeconfig: path.resolve(values.kubeconfig) } : {}),
+      controllerName: values['controller-name'],
+      defaultGatewayAddress: values['gateway-address'],
+    });
+    onSignals(() => cp.close());
+  } catch (err) {
+    log.error('could not start in Kubernetes mode', { error: (err as Error).message });
     process.exit(2);
   }
-  throw err;
+} else {
+  try {
+    const cp = await startControlPlane({ ...common, configPath: path.resolve(values.config), stateDir: path.resolve(values['state-dir']) });
+    cp.hostOutput.on('line', (host, line) => log.info('host output', { host, line }));
+    process.on('SIGHUP', () => {
+      cp.reloadConfig().catch((err: Error) => log.error('config reload failed', { error: err.message }));
+    });
+    onSignals(() => cp.close());
+  } catch (err) {
+    if (err instanceof ConfigFileError) {
+      log.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
 }

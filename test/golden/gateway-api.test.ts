@@ -7,7 +7,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
+import { buildSnapshot } from '../../snapshots/build.ts';
+import { PUSH_ORDER } from '../../snapshots/type-urls.ts';
 import { translate } from '../../sources/kubernetes/translate.ts';
+import { encodeResource } from '../../xds-server/protos/codec.ts';
 import type { Gateway, KubeObject, TranslateInput } from '../../sources/kubernetes/types.ts';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gateway-api');
@@ -63,6 +66,12 @@ describe('Gateway API golden files', () => {
       const rendered = { model: text(out.model), status: text(out.statuses) };
       expect(text(again.model)).to.equal(rendered.model);
       expect(text(again.statuses)).to.equal(rendered.status);
+      // Joined to the next stage: every model builds a consistent snapshot (each backend held, so the filter's
+      // cluster entries are built too) whose resources encode as Envoy's protobuf.
+      const held = new Set(out.model.backends.filter((b) => b.scaleToZero).map((b) => b.name));
+      const snapshot = buildSnapshot({ model: out.model, held, generation: 1, filterWasmPath: '/f.wasm' });
+      if (!snapshot.ok) throw new Error(`${name}: the model does not build: ${JSON.stringify(snapshot.errors)}`);
+      for (const k of PUSH_ORDER) for (const r of snapshot.value.resources[k].values()) encodeResource(k, r);
       for (const kind of ['model', 'status'] as const) {
         const file = path.join(DIR, `${name}.${kind}.yaml`);
         if (UPDATE) {

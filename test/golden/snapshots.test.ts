@@ -14,6 +14,7 @@ import type { DesiredState, WakeTarget } from '../../snapshots/desired-state.ts'
 import { validateGatewayConfig } from '../../sources/file/parse.ts';
 import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import { PUSH_ORDER, TYPE_URLS } from '../../snapshots/type-urls.ts';
+import { encodeResource } from '../../xds-server/protos/codec.ts';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'snapshots');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -49,6 +50,9 @@ function render(input: GoldenInput): Rendered {
   };
   const snapshot = buildSnapshot(state);
   if (!snapshot.ok) return [{ kind: 'error', text: stringify({ errors: snapshot.errors }) }];
+  // Every resource must encode as Envoy's protobuf (a wrapper type spelled as a bare number, say, would
+  // otherwise surface only as a failed push).
+  for (const kind of PUSH_ORDER) for (const r of snapshot.value.resources[kind].values()) encodeResource(kind, r);
   const out = PUSH_ORDER.map((kind) => ({
     type: TYPE_URLS[kind],
     version: snapshot.value.versions[kind],

@@ -1,6 +1,7 @@
 // Kubernetes mode end to end: a real API server, controller-manager, scheduler and etcd, kwok pods with
 // loopback IPs served by local processes, our control plane in Kubernetes mode and the real Envoy.
 import { expect } from 'chai';
+import { grpcEcho, isGrpcError } from '../../upstream/grpc-client.ts';
 import type { KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { eventually } from '../support/eventually.ts';
 import { http1Request } from '../support/http-client.ts';
@@ -9,11 +10,11 @@ import { freePort } from '../support/ports.ts';
 
 const NS = 'shop';
 
-function deployment(name: string, replicas: number, port = 8080, annotations: Record<string, string> = {}): KubeObject {
+function deployment(name: string, replicas: number, annotations: Record<string, string> = {}, namespace = NS, port = 8080): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name, namespace: NS },
+    metadata: { name, namespace },
     spec: {
       replicas,
       selector: { matchLabels: { app: name } },
@@ -25,11 +26,11 @@ function deployment(name: string, replicas: number, port = 8080, annotations: Re
   };
 }
 
-function service(name: string, appProtocol?: string): KubeObject {
+function service(name: string, appProtocol?: string, namespace = NS): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: NS },
+    metadata: { name, namespace },
     spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 8080, ...(appProtocol ? { appProtocol } : {}) }] },
   };
 }
@@ -76,7 +77,7 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
   let port: number;
 
   before(async () => {
-    stack = await startGatewayStack({ podCidr: '127.20.0.1/16' });
+    stack = await startGatewayStack({ controlPlane: { scaling: { idleCheckIntervalMs: 200, loadReportIntervalMs: 200 } } });
     port = await freePort();
     await stack.apply(
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
@@ -140,5 +141,202 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     const host = (await (await stack.adminFetch('/v1/hosts/shop-cart-80')).json()) as { state: string; scaling: { phase: string; wakeCount: number } };
     expect(host.state).to.equal('ready');
     expect(host.scaling.wakeCount).to.equal(1);
+  });
+
+  const replicas = async (name: string, namespace = NS): Promise<number> =>
+    ((await stack.get(`/apis/apps/v1/namespaces/${namespace}/deployments/${name}`)).spec as { replicas?: number }).replicas ?? 0;
+  const hostState = async (name: string): Promise<{ state: string; scaling: { phase: string; wakeCount: number; lastError?: string } }> =>
+    (await (await stack.adminFetch(`/v1/hosts/${name}`)).json()) as { state: string; scaling: { phase: string; wakeCount: number; lastError?: string } };
+  const events = async (reason: string): Promise<{ message: string; involvedObject: { name: string } }[]> =>
+    ((await stack.get(`/api/v1/namespaces/${NS}/events`)) as unknown as { items: { reason: string; message: string; involvedObject: { name: string } }[] }).items.filter((e) => e.reason === reason);
+  const get = (p: number, host: string, path = '/', timeoutMs = 30_000) => http1Request({ port: p, host, path, timeoutMs });
+  const routeParent = async (kind: 'httproutes' | 'grpcroutes', name: string) => {
+    const route = await stack.get(`/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/${kind}/${name}`);
+    return (route.status as { parents?: { controllerName: string; conditions: Condition[] }[] } | undefined)?.parents?.find((p) => p.controllerName === CONTROLLER_NAME);
+  };
+
+  it('scales an idle Deployment back to 0 through /scale, and the next request wakes it again', async () => {
+    await stack.apply(deployment('nap', 0), service('nap'), httpRoute('nap', 'nap.example', [{ name: 'nap' }]), policy('nap', 'nap', { idleAfterMs: 1_500 }));
+    const first = await eventually(async () => {
+      const r = await get(port, 'nap.example', '/one');
+      expect(r.status).to.equal(200);
+      return r;
+    }, { what: 'the route programmed and the first request answered' });
+    expect(JSON.parse(first.body).pod).to.match(/^nap-/);
+    expect(await replicas('nap')).to.equal(1);
+    await eventually(async () => expect(await replicas('nap')).to.equal(0), { timeoutMs: 15_000, what: 'idle scale-down to 0' });
+    await eventually(async () => expect((await hostState('shop-nap-80')).scaling.phase).to.equal('scaled_to_zero'), { what: 'phase scaled_to_zero' });
+    expect((await events('ScaledToZero')).some((e) => e.involvedObject.name === 'nap')).to.equal(true);
+    const second = await get(port, 'nap.example', '/two');
+    expect(second.status).to.equal(200);
+    expect(JSON.parse(second.body)).to.include({ path: '/two' });
+    expect(await replicas('nap')).to.equal(1);
+    expect((await hostState('shop-nap-80')).scaling.wakeCount).to.equal(2);
+  });
+
+  it('holds only what a split rule sends to the cold Service; what goes to the warm one is answered at once', async () => {
+    // The cold pods become Ready but never listen, so the cold backend stays held for the whole test.
+    await stack.apply(
+      deployment('warm', 1),
+      service('warm'),
+      deployment('cold', 0, { 'stz.test/pod-server': 'off' }),
+      service('cold'),
+      httpRoute('split', 'split.example', [{ name: 'cold', weight: 1 }, { name: 'warm', weight: 1 }]),
+      policy('cold', 'cold', { holdTimeoutMs: 1_500, wakeTimeoutMs: 20_000 }),
+    );
+    await eventually(async () => {
+      const r = await get(port, 'split.example', '/probe', 3_000);
+      expect(r.status).to.equal(200);
+    }, { what: 'the warm half answering' });
+    const started = Date.now();
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const t0 = Date.now();
+        const r = await get(port, 'split.example', `/r/${i}`, 10_000);
+        return { ...r, ms: Date.now() - t0 };
+      }),
+    );
+    const warm = replies.filter((r) => r.status === 200);
+    const held = replies.filter((r) => r.status === 503);
+    expect(warm.length + held.length, JSON.stringify(replies.map((r) => [r.status, r.body.slice(0, 80)]))).to.equal(30);
+    expect(warm.length).to.be.greaterThan(0);
+    expect(held.length).to.be.greaterThan(0);
+    for (const r of warm) {
+      expect(JSON.parse(r.body).pod).to.match(/^warm-/);
+      expect(r.ms, 'a warm answer is not held').to.be.below(1_000);
+    }
+    for (const r of held) {
+      expect(r.headers['x-scale-to-zero']).to.equal('timeout');
+      expect(JSON.parse(r.body)).to.include({ error: 'hold_timeout', host: 'shop-cold-80' });
+      expect(r.ms).to.be.at.least(1_400);
+    }
+    expect(Date.now() - started).to.be.below(9_000);
+    // Woken in Kubernetes (a Ready pod), but its endpoint never answered: still held, nothing thrown at it.
+    expect(await replicas('cold')).to.equal(1);
+    expect((await hostState('shop-cold-80')).state).to.equal('scaled_to_zero');
+  });
+
+  it('releases nothing to a pod that is Ready but not listening, and releases the moment it answers', async () => {
+    await stack.apply(deployment('slow', 0, { 'stz.test/pod-server': 'off' }), service('slow'), httpRoute('slow', 'slow.example', [{ name: 'slow' }]), policy('slow', 'slow'));
+    await eventually(async () => {
+      const parent = await routeParent('httproutes', 'slow');
+      expect(condition(parent?.conditions, 'Accepted')?.status).to.equal('True');
+    }, { what: 'route accepted' });
+    let answered: { status: number; body: string } | undefined;
+    const pending = get(port, 'slow.example', '/waited', 30_000).then((r) => (answered = r));
+    const pod = await eventually(async () => {
+      const pods = (await stack.get(`/api/v1/namespaces/${NS}/pods?labelSelector=app%3Dslow`)) as unknown as { items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] };
+      const ready = pods.items.find((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      if (!ready) throw new Error('no Ready pod yet');
+      return ready.metadata.name;
+    }, { timeoutMs: 15_000, what: 'the woken pod Ready' });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(answered, 'answered although the pod does not listen').to.equal(undefined);
+    // The process starts listening.
+    await stack.client.request('PATCH', `/api/v1/namespaces/${NS}/pods/${pod}`, { metadata: { annotations: { 'stz.test/pod-server': 'on' } } }, 'application/merge-patch+json');
+    const reply = await pending;
+    expect(reply.status).to.equal(200);
+    expect(JSON.parse(reply.body)).to.include({ pod, path: '/waited' });
+  });
+
+  it('refuses a cross-namespace backend without a ReferenceGrant (ResolvedRefs False, 500), and routes once one exists', async () => {
+    await stack.apply(
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'other' } },
+      deployment('far', 1, {}, 'other'),
+      service('far', undefined, 'other'),
+      httpRoute('far', 'far.example', [{ name: 'far', namespace: 'other' }]),
+    );
+    await eventually(async () => {
+      const parent = await routeParent('httproutes', 'far');
+      expect(condition(parent?.conditions, 'ResolvedRefs')).to.include({ status: 'False', reason: 'RefNotPermitted' });
+      const r = await get(port, 'far.example');
+      expect(r.status).to.equal(500);
+    }, { what: 'RefNotPermitted and a 500' });
+    await stack.apply({
+      apiVersion: 'gateway.networking.k8s.io/v1beta1',
+      kind: 'ReferenceGrant',
+      metadata: { name: 'from-shop', namespace: 'other' },
+      spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: NS }], to: [{ group: '', kind: 'Service' }] },
+    });
+    await eventually(async () => {
+      const parent = await routeParent('httproutes', 'far');
+      expect(condition(parent?.conditions, 'ResolvedRefs')?.status).to.equal('True');
+      const r = await get(port, 'far.example', '/x');
+      expect(r.status).to.equal(200);
+      expect(JSON.parse(r.body)).to.include({ namespace: 'other' });
+    }, { what: 'resolved and routed after the grant' });
+  });
+
+  it("does not fight a user's HPA: woken from 0, the HPA owns 1..N, and idle does not scale it down", async () => {
+    await stack.apply(
+      deployment('busy', 0),
+      service('busy'),
+      httpRoute('busy', 'busy.example', [{ name: 'busy' }]),
+      policy('busy', 'busy', { idleAfterMs: 3_000 }),
+      {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'busy', namespace: NS },
+        spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'busy' }, minReplicas: 2, maxReplicas: 4 },
+      },
+    );
+    const first = await eventually(async () => {
+      const r = await get(port, 'busy.example', '/first');
+      expect(r.status).to.equal(200);
+      return r;
+    }, { what: 'woken from 0 and answered' });
+    expect(JSON.parse(first.body).pod).to.match(/^busy-/);
+    await eventually(async () => expect(await replicas('busy')).to.equal(2), { timeoutMs: 15_000, what: 'the HPA raising replicas to its minimum' });
+    await eventually(async () => expect((await events('ScaleDownSkipped')).some((e) => e.involvedObject.name === 'busy')).to.equal(true), { timeoutMs: 15_000, what: 'an idle scale-down declined with an Event' });
+    expect(await replicas('busy')).to.equal(2);
+    const state = await hostState('shop-busy-80');
+    expect(state.state).to.equal('ready');
+    expect(state.scaling.lastError).to.match(/another writer/);
+    const t0 = Date.now();
+    const again = await get(port, 'busy.example', '/again');
+    expect(again.status).to.equal(200);
+    expect(Date.now() - t0).to.be.below(1_000);
+  });
+
+  it('holds gRPC calls through a GRPCRoute, wakes once, and answers every call from the pod', async () => {
+    await stack.apply(deployment('greeter', 0, { 'stz.test/pod-server': 'grpc' }), service('greeter'), policy('greeter', 'greeter'), {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GRPCRoute',
+      metadata: { name: 'greeter', namespace: NS },
+      spec: {
+        parentRefs: [{ name: 'gw' }],
+        hostnames: ['grpc.example'],
+        rules: [{ matches: [{ method: { service: 'stz.demo.v1.Echo', method: 'Echo' } }], backendRefs: [{ name: 'greeter', port: 80 }] }],
+      },
+    });
+    await eventually(async () => {
+      const parent = await routeParent('grpcroutes', 'greeter');
+      expect(condition(parent?.conditions, 'Accepted')?.status).to.equal('True');
+    }, { what: 'GRPCRoute accepted' });
+    const generation = (await stack.get(`/apis/apps/v1/namespaces/${NS}/deployments/greeter`)).metadata.generation!;
+    const calls = await Promise.all(Array.from({ length: 50 }, (_, i) => grpcEcho(`127.0.0.1:${port}`, 'grpc.example', `hello ${i}`, Buffer.alloc(0), 30_000)));
+    for (const [i, c] of calls.entries()) {
+      if (isGrpcError(c)) throw new Error(`call ${i}: ${JSON.stringify(c)}`);
+      expect(c.message).to.equal(`hello ${i}`);
+      expect(c.upstream).to.match(/^shop\/greeter-/);
+    }
+    const after = await stack.get(`/apis/apps/v1/namespaces/${NS}/deployments/greeter`);
+    expect(after.metadata.generation).to.equal(generation + 1);
+    expect((after.spec as { replicas: number }).replicas).to.equal(1);
+  });
+
+  it('loses no update when the API server restarts and cuts every watch', async () => {
+    await stack.cluster.restartApiServer();
+    // Made as soon as the API server is back, while our informers are still reconnecting.
+    await stack.apply(deployment('late', 1), service('late'), httpRoute('late', 'late.example', [{ name: 'late' }]));
+    await eventually(async () => {
+      const r = await get(port, 'late.example', '/after-restart', 3_000);
+      expect(r.status).to.equal(200);
+      expect(JSON.parse(r.body).pod).to.match(/^late-/);
+    }, { timeoutMs: 30_000, what: 'the route made after the restart served' });
+    // And a change to an object the control plane already knew.
+    await stack.apply(httpRoute('late', 'later.example', [{ name: 'late' }]));
+    await eventually(async () => expect((await get(port, 'later.example', '/', 3_000)).status).to.equal(200), { timeoutMs: 20_000, what: 'the changed hostname served' });
+    expect((await get(port, 'late.example', '/', 3_000)).status).to.equal(404);
   });
 });

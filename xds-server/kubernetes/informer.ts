@@ -147,6 +147,7 @@ export class Informer<T extends KubeObject = KubeObject> extends EventEmitter<In
         this.emit('change');
       };
       const onDone = (err: unknown): void => {
+        if (this.stopped) return finish('closed');
         if (err instanceof KubeApiError && err.status === 410) finish('gone');
         else if ((err as { statusCode?: number } | null)?.statusCode === 410) finish('gone');
         else finish(err ? 'error' : 'closed', err ? String((err as Error).message ?? err) : undefined);

@@ -68,6 +68,11 @@ export interface KubeCluster {
   applyCrds(dir?: string): Promise<string[]>;
   /** Components that exited on their own since start (empty while healthy). */
   exited(): string[];
+  /**
+   * Kills kube-apiserver (SIGKILL: every watch is cut mid-stream, as in a crash) and starts it again with the
+   * same flags and certificates; resolves once /readyz answers. `whileDown` runs in between.
+   */
+  restartApiServer(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -323,6 +328,23 @@ class ClusterImpl implements KubeCluster {
     return proc;
   }
 
+  apiServerArgs: string[] = [];
+
+  async restartApiServer(whileDown?: () => Promise<void>): Promise<void> {
+    const old = this.procs.find((p) => p.name === 'kube-apiserver' && p.exit === undefined);
+    if (!old) throw new Error('kube-apiserver is not running');
+    this.procs.splice(this.procs.indexOf(old), 1);
+    await stopProc(old, 0);
+    await whileDown?.();
+    const next = this.spawn('kube-apiserver', this.apiServerArgs);
+    const ca = await readFile(this.caPath);
+    await this.waitFor('kube-apiserver /readyz after a restart', Date.now() + 60_000, next, async () => {
+      const r = await httpGet(`${this.server}/readyz`, { ca, token: this.token });
+      if (r.status === 200) return true;
+      throw new Error(`/readyz: ${r.status}`);
+    });
+  }
+
   exited(): string[] {
     return this.procs.filter((p) => p.exit !== undefined && !this.stopping).map((p) => `${p.name} (${p.exit?.signal ?? `exit ${p.exit?.code}`})`);
   }
@@ -532,7 +554,7 @@ async function startInto(cluster: ClusterImpl, nodeCount: number, deadline: numb
 
   // kube-apiserver
   const certDir = path.join(dir, 'apiserver-certs');
-  const apiserver = cluster.spawn('kube-apiserver', [
+  cluster.apiServerArgs = [
     `--etcd-servers=${etcdUrl}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
@@ -547,7 +569,8 @@ async function startInto(cluster: ClusterImpl, nodeCount: number, deadline: numb
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     '--allow-privileged=true',
     '--profiling=false',
-  ]);
+  ];
+  const apiserver = cluster.spawn('kube-apiserver', cluster.apiServerArgs);
   cluster.server = `https://127.0.0.1:${apiPort}`;
   // The API server writes a self-signed serving cert for 127.0.0.1 followed by the CA that signed it.
   const servingCert = path.join(certDir, 'apiserver.crt');
@@ -588,6 +611,8 @@ async function startInto(cluster: ClusterImpl, nodeCount: number, deadline: numb
     `--secure-port=${kcmPort}`,
     `--cert-dir=${path.join(dir, 'kcm-certs')}`,
     '--profiling=false',
+    // Tests watch an HPA act (the default sync period is 15 s).
+    '--horizontal-pod-autoscaler-sync-period=1s',
   ]);
   cluster.spawn('kube-scheduler', [
     `--kubeconfig=${cluster.kubeconfigPath}`,

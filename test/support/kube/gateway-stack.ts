@@ -30,7 +30,8 @@ export interface GatewayStack {
 }
 
 export interface GatewayStackOptions {
-  podCidr: string;
+  /** Default: a free range the cluster harness picks. */
+  podCidr?: string;
   controlPlane?: Partial<KubernetesControlPlaneOptions>;
 }
 
@@ -61,7 +62,7 @@ export function objectPath(obj: Pick<KubeObject, 'apiVersion' | 'kind' | 'metada
 
 export async function startGatewayStack(options: GatewayStackOptions): Promise<GatewayStack> {
   assertFilterBuilt();
-  const cluster = await startKubeCluster({ podCidr: options.podCidr });
+  const cluster = await startKubeCluster(options.podCidr ? { podCidr: options.podCidr } : {});
   const cleanup: (() => Promise<void>)[] = [() => cluster.stop()];
   const closeAll = async (): Promise<void> => {
     for (const c of cleanup.reverse()) await c().catch(() => {});

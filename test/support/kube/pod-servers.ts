@@ -4,12 +4,15 @@
 // or starts terminating. It never binds or dials anything outside 127.0.0.0/8.
 //
 // Each server answers every request with 200 and JSON {pod, namespace, podIP, port, path, method, host,
-// protocol}. A pod annotated `stz.test/pod-server: "off"` gets no server (Ready but refusing connections).
+// protocol}. A pod annotated `stz.test/pod-server: "off"` gets no server (Ready but refusing connections);
+// one annotated `stz.test/pod-server: "grpc"` gets the demo upstream's gRPC echo and health services instead
+// (upstream/server.ts), whose echo replies name the pod as `upstream: "<namespace>/<pod>"`.
 import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as k8s from '@kubernetes/client-node';
+import { startUpstream, type Upstream } from '../../../upstream/server.ts';
 
 export const POD_SERVER_ANNOTATION = 'stz.test/pod-server';
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -69,6 +72,7 @@ interface Desired {
   uid: string;
   ip: string;
   ports: number[];
+  mode: 'http' | 'grpc';
 }
 
 class PodServer {
@@ -171,7 +175,27 @@ function desiredFor(pod: k8s.V1Pod): Desired | undefined {
   if (!isLoopbackIPv4(ip)) return undefined;
   const ports = (pod.spec?.containers[0]?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort);
   if (ports.length === 0) return undefined;
-  return { namespace: meta.namespace, pod: meta.name, uid: meta.uid, ip, ports };
+  const mode = meta.annotations?.[POD_SERVER_ANNOTATION] === 'grpc' ? 'grpc' : 'http';
+  return { namespace: meta.namespace, pod: meta.name, uid: meta.uid, ip, ports, mode };
+}
+
+/** The demo upstream's gRPC services on the pod's IP and port (its HTTP side on a free port of the same IP). */
+class GrpcPodServer {
+  readonly info: PodServerInfo;
+  private upstream: Upstream | undefined;
+
+  constructor(d: Desired, port: number) {
+    this.info = { namespace: d.namespace, pod: d.pod, uid: d.uid, ip: d.ip, port, url: `grpc://${d.ip}:${port}`, requests: 0 };
+  }
+
+  async listen(): Promise<void> {
+    if (!isLoopbackIPv4(this.info.ip)) throw new Error(`refusing to bind non-loopback ${this.info.ip}`);
+    this.upstream = await startUpstream({ host: this.info.ip, grpcPort: this.info.port, httpPort: 0, id: `${this.info.namespace}/${this.info.pod}` });
+  }
+
+  async close(): Promise<void> {
+    await this.upstream?.close();
+  }
 }
 
 class PodServersImpl implements PodServers {
@@ -180,7 +204,7 @@ class PodServersImpl implements PodServers {
   /** Pods by namespace/name, as last seen by each watch. */
   private readonly pods = new Map<string, k8s.V1Pod>();
   /** Running servers by pod uid. */
-  private readonly running = new Map<string, PodServer[]>();
+  private readonly running = new Map<string, (PodServer | GrpcPodServer)[]>();
   private readonly aborts = new Set<AbortController>();
   private stopped = false;
   private reconciling: Promise<void> | undefined;
@@ -380,10 +404,10 @@ class PodServersImpl implements PodServers {
     let failed = false;
     for (const [uid, d] of desired) {
       if (this.running.has(uid) || this.stopped) continue;
-      const servers: PodServer[] = [];
+      const servers: (PodServer | GrpcPodServer)[] = [];
       try {
         for (const port of d.ports) {
-          const s = new PodServer(d, port);
+          const s = d.mode === 'grpc' ? new GrpcPodServer(d, port) : new PodServer(d, port);
           await s.listen();
           servers.push(s);
         }
