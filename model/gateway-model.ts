@@ -149,4 +149,6 @@ export interface ScaleToZeroPolicy {
   wakeTimeoutMs: number;
   /** No traffic for this long scales the backend back to zero (0 = never). */
   idleAfterMs: number;
+  /** The object that declared the policy, where the runtime reports what only it can see (Kubernetes). */
+  declaredBy?: { kind: string; namespace: string; name: string };
 }

@@ -7,7 +7,7 @@
 // Gateway reaches yet, or that does not exist, is reported with the Service itself as the ancestor (a
 // policy's target is also an ancestor), so every outcome is visible somewhere.
 import type { HealthCheck, ScaleToZeroPolicy as ScaleToZeroModel } from '../../model/gateway-model.ts';
-import { COND, CORE_GROUP, GATEWAY_GROUP, REASON, SERVICE_KIND } from './api.ts';
+import { COND, CORE_GROUP, GATEWAY_GROUP, REASON, SERVICE_KIND, POLICY_KIND } from './api.ts';
 import { cond, mergeConditions, type DesiredCondition } from './conditions.ts';
 import { compareAge, compareStrings, namespaceOf, objectKey } from './objects.ts';
 import type { ParentReference, PolicyAncestorStatus, ScaleToZeroPolicy, Service } from './types.ts';
@@ -134,6 +134,7 @@ export function scaleToZeroModel(policy: ScaleToZeroPolicy): ScaleToZeroModel {
     health: healthCheck(policy),
     wakeTimeoutMs: get('wakeTimeoutMs'),
     idleAfterMs: get('idleAfterMs'),
+    declaredBy: { kind: POLICY_KIND, namespace: namespaceOf(policy), name: policy.metadata.name },
   };
 }
 
@@ -149,11 +150,16 @@ function healthCheck(policy: ScaleToZeroPolicy): HealthCheck {
  * The policy's status.ancestors: other controllers' entries as they are, then ours. `reach` maps
  * "{namespace}/{service}" to the keys of our Gateways that route to it.
  */
+/** Condition types the runtime sets on a policy (through TranslateInput.runtimeConditions). */
+export const RUNTIME_CONDITIONS = ['WorkloadScalable', 'ReplicasOwned'] as const;
+
 export function policyStatus(
   outcome: PolicyOutcome,
   reach: ReadonlyMap<string, ReadonlySet<string>>,
   controllerName: string,
   now: string,
+  /** What only the runtime can see (the workload cannot be scaled, another writer owns its replicas). */
+  runtime: readonly DesiredCondition[] = [],
 ): { ancestors: PolicyAncestorStatus[] } {
   const { policy } = outcome;
   const namespace = namespaceOf(policy);
@@ -187,13 +193,13 @@ export function policyStatus(
       ...all.filter((a) => a.ref.kind === 'Gateway').sort((a, b) => compareStrings(refKey(a.ref), refKey(b.ref))),
       ...all.filter((a) => a.ref.kind !== 'Gateway'),
     ];
-    for (const { ref, targets } of ordered) ours.set(refKey(ref), { ref, conditions: [ancestorCondition(targets)] });
+    for (const { ref, targets } of ordered) ours.set(refKey(ref), { ref, conditions: [ancestorCondition(targets), ...runtime] });
   }
 
   const room = Math.max(0, MAX_ANCESTORS - foreign.length);
   const mine = [...ours.values()].slice(0, room).map(({ ref, conditions }): PolicyAncestorStatus => {
     const before = previous.find((a) => a.controllerName === controllerName && refKey(normalRef(a.ancestorRef, namespace)) === refKey(ref));
-    return { ancestorRef: ref, controllerName, conditions: mergeConditions(before?.conditions, conditions, [COND.Accepted], policy.metadata.generation, now) };
+    return { ancestorRef: ref, controllerName, conditions: mergeConditions(before?.conditions, conditions, [COND.Accepted, ...RUNTIME_CONDITIONS], policy.metadata.generation, now) };
   });
   return { ancestors: [...foreign, ...mine] };
 }

@@ -60,7 +60,7 @@ export function translate(input: TranslateInput): TranslateOutput {
     if (status) statuses.push(update(served.route.route, served.route.kind, status));
   }
   for (const outcome of policies.outcomes) {
-    statuses.push(update(outcome.policy, POLICY_KIND, policyStatus(outcome, reach, input.controllerName, input.now), POLICY_API_VERSION));
+    statuses.push(update(outcome.policy, POLICY_KIND, policyStatus(outcome, reach, input.controllerName, input.now, input.runtimeConditions?.get(`${outcome.policy.metadata.namespace ?? ''}/${outcome.policy.metadata.name}`)), POLICY_API_VERSION));
   }
 
   const model: GatewayModel = { listeners: built.listeners, backends };

@@ -2,6 +2,7 @@
 // as the fields it reads. Every field is optional unless the API server guarantees it: the translation never
 // trusts that a CRD's schema was installed, and must not crash on an object it did not validate.
 import type { GatewayModel } from '../../model/gateway-model.ts';
+import type { DesiredCondition } from './conditions.ts';
 
 export interface ObjectMeta {
   name: string;
@@ -279,6 +280,8 @@ export interface TranslateInput {
   gatewayAddress(gateway: Gateway): string | undefined;
   /** Written to our GatewayClasses' status.supportedFeatures; default CORE_SUPPORTED_FEATURES. */
   supportedFeatures?: string[];
+  /** Conditions the runtime reports on a policy, by "namespace/name" (see RUNTIME_CONDITIONS). */
+  runtimeConditions?: ReadonlyMap<string, readonly DesiredCondition[]>;
 }
 
 /** The whole status subresource an object should have; the caller writes it (and may skip it if unchanged). */

@@ -155,6 +155,44 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     return (route.status as { parents?: { controllerName: string; conditions: Condition[] }[] } | undefined)?.parents?.find((p) => p.controllerName === CONTROLLER_NAME);
   };
 
+  const policyAncestors = async (name: string): Promise<{ conditions: Condition[] }[]> =>
+    ((await stack.get(`/apis/scaletozero.dev/v1alpha1/namespaces/${NS}/scaletozeropolicies/${name}`)).status as { ancestors?: { conditions: Condition[] }[] } | undefined)?.ancestors ?? [];
+
+  it('refuses a bad ScaleToZeroPolicy at the API server, with a message that names the field', async () => {
+    const refused = async (spec: Record<string, unknown>): Promise<string> => {
+      try {
+        await stack.client.request('POST', `/apis/scaletozero.dev/v1alpha1/namespaces/${NS}/scaletozeropolicies`, { apiVersion: 'scaletozero.dev/v1alpha1', kind: 'ScaleToZeroPolicy', metadata: { name: 'bad', namespace: NS }, spec });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error(`accepted: ${JSON.stringify(spec)}`);
+    };
+    const target = { targetRefs: [{ group: '', kind: 'Service', name: 'x' }], scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'x' } };
+    expect(await refused({ ...target, holdTimeoutMs: 0 })).to.match(/holdTimeoutMs/);
+    expect(await refused({ ...target, targetRefs: [{ group: 'apps', kind: 'Deployment', name: 'x' }] })).to.match(/targetRefs must be core Services/);
+    expect(await refused({ ...target, readinessProbe: { httpGet: { path: '/h' }, tcpSocket: {} } })).to.match(/exactly one of httpGet, grpc, tcpSocket/);
+    expect(await refused({ targetRefs: target.targetRefs })).to.match(/scaleTargetRef/);
+    expect(await refused({ ...target, wakeReplicas: 0 })).to.match(/wakeReplicas/);
+  });
+
+  it('says on the policy and in an Event when its workload cannot be scaled, and answers held requests with the hold timeout', async () => {
+    await stack.apply(
+      service('ghost'),
+      policy('ghost', 'ghost', { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'no-such-deployment' }, holdTimeoutMs: 1_500 }),
+      httpRoute('ghost', 'ghost.example', [{ name: 'ghost' }]),
+    );
+    await eventually(async () => expect((await stack.adminFetch('/v1/hosts/shop-ghost-80')).status).to.equal(200), { what: 'the policy in force' });
+    const reply = await get(port, 'ghost.example');
+    expect(reply.status).to.equal(503);
+    expect(reply.headers['x-scale-to-zero']).to.equal('timeout');
+    await eventually(async () => {
+      const conditions = (await policyAncestors('ghost'))[0]?.conditions;
+      expect(condition(conditions, 'WorkloadScalable')).to.include({ status: 'False', reason: 'ScaleTargetUnusable' });
+      expect((await events('ScaleTargetUnusable')).some((e) => /no-such-deployment does not exist/.test(e.message))).to.equal(true);
+    }, { what: 'WorkloadScalable False and a Warning Event' });
+    expect((await hostState('shop-ghost-80')).scaling.lastError).to.match(/Deployment shop\/no-such-deployment does not exist/);
+  });
+
   it('scales an idle Deployment back to 0 through /scale, and the next request wakes it again', async () => {
     await stack.apply(deployment('nap', 0), service('nap'), httpRoute('nap', 'nap.example', [{ name: 'nap' }]), policy('nap', 'nap', { idleAfterMs: 1_500 }));
     const first = await eventually(async () => {
@@ -181,13 +219,14 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
       service('warm'),
       deployment('cold', 0, { 'stz.test/pod-server': 'off' }),
       service('cold'),
-      httpRoute('split', 'split.example', [{ name: 'cold', weight: 1 }, { name: 'warm', weight: 1 }]),
       policy('cold', 'cold', { holdTimeoutMs: 1_500, wakeTimeoutMs: 20_000 }),
+      httpRoute('split', 'split.example', [{ name: 'cold', weight: 1 }, { name: 'warm', weight: 1 }]),
     );
     await eventually(async () => {
+      expect((await stack.adminFetch('/v1/hosts/shop-cold-80')).status, 'the policy is in force').to.equal(200);
       const r = await get(port, 'split.example', '/probe', 3_000);
       expect(r.status).to.equal(200);
-    }, { what: 'the warm half answering' });
+    }, { what: 'the policy in force and the warm half answering' });
     const started = Date.now();
     const replies = await Promise.all(
       Array.from({ length: 30 }, async (_, i) => {
@@ -292,6 +331,10 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     const state = await hostState('shop-busy-80');
     expect(state.state).to.equal('ready');
     expect(state.scaling.lastError).to.match(/another writer/);
+    await eventually(async () => {
+      const conditions = (await policyAncestors('busy'))[0]?.conditions;
+      expect(condition(conditions, 'ReplicasOwned')).to.include({ status: 'False', reason: 'OtherWriter' });
+    }, { what: 'the conflict on the policy status' });
     const t0 = Date.now();
     const again = await get(port, 'busy.example', '/again');
     expect(again.status).to.equal(200);

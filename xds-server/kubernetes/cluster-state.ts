@@ -9,6 +9,7 @@ import type { Endpoint, GatewayModel } from '../../model/gateway-model.ts';
 import type { DesiredState, WakeTarget } from '../../snapshots/desired-state.ts';
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
 import { canonicalJson } from '../../snapshots/version.ts';
+import type { DesiredCondition } from '../../sources/kubernetes/conditions.ts';
 import { translate, type StatusUpdate, type TranslateInput } from '../../sources/kubernetes/translate.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -71,6 +72,8 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
   private started = false;
   private lastFingerprint = '';
   private readonly readyWaiters = new Map<string, Set<() => void>>();
+  /** Conditions only the runtime can see, by policy "namespace/name" then type. */
+  private readonly runtimeConditions = new Map<string, Map<string, DesiredCondition>>();
 
   constructor(
     client: KubeClient,
@@ -169,6 +172,17 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     });
   }
 
+  /** Reports on a policy what only the runtime sees (a workload that cannot be scaled, another writer). */
+  setPolicyCondition(policy: { namespace: string; name: string }, condition: DesiredCondition): void {
+    const key = `${policy.namespace}/${policy.name}`;
+    let byType = this.runtimeConditions.get(key);
+    if (!byType) this.runtimeConditions.set(key, (byType = new Map()));
+    const before = byType.get(condition.type);
+    if (before && before.status === condition.status && before.reason === condition.reason && before.message === condition.message) return;
+    byType.set(condition.type, condition);
+    this.scheduleRecompute();
+  }
+
   /** Translates again even without a change, so a failed status write is retried. */
   resync(): void {
     this.recompute();
@@ -210,6 +224,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
       namespaces: list('namespaces'),
       policies: list('policies'),
       gatewayAddress: (gw) => this.options.gatewayAddress(gw),
+      runtimeConditions: new Map([...this.runtimeConditions].map(([k, byType]) => [k, [...byType.values()]])),
     };
   }
 

@@ -5,6 +5,7 @@
 import type { Logger } from '../log.ts';
 import { StopRefusedError, type BackendProvider, type ScalableBackend } from '../scaling/provider.ts';
 import type { KubernetesState } from './cluster-state.ts';
+import { ScaleTargetError } from './scale.ts';
 import type { EventRecorder } from './events.ts';
 import type { ScaleClient, WorkloadTarget } from './scale.ts';
 
@@ -14,24 +15,26 @@ export class KubernetesProvider implements BackendProvider {
 
   constructor(
     private readonly scale: ScaleClient,
-    private readonly state: Pick<KubernetesState, 'waitForVerified'>,
+    private readonly state: Pick<KubernetesState, 'waitForVerified' | 'setPolicyCondition'>,
     private readonly events: Pick<EventRecorder, 'record'>,
     private readonly log: Logger,
   ) {}
 
   async wake(backend: ScalableBackend): Promise<void> {
     const { target, wakeReplicas } = this.workload(backend);
-    const now = await this.scale.read(target);
+    const now = await this.reported(backend, () => this.scale.read(target));
+    this.report(backend, 'WorkloadScalable', true, 'Scalable', `${describe(target)} has a /scale subresource the control plane may use`);
     if (now.replicas > 0) {
       this.log.info('workload already has replicas; waiting for an endpoint to answer', { host: backend.name, workload: describe(target), replicas: now.replicas });
       return;
     }
-    const result = await this.scale.setIf(target, 0, wakeReplicas);
+    const result = await this.reported(backend, () => this.scale.setIf(target, 0, wakeReplicas));
     if (!result.ok) {
       // Someone else scaled it up in between: fine, that is what we wanted.
       this.log.info('workload scaled up by another writer meanwhile', { host: backend.name, workload: describe(target), reason: result.reason });
       return;
     }
+    this.report(backend, 'ReplicasOwned', true, 'ScaledFromZero', `woken from 0 to ${wakeReplicas} replicas; above that they belong to whoever sets them`);
     this.log.info('scaled workload up from 0', { host: backend.name, workload: describe(target), replicas: wakeReplicas });
     void this.events.record(involved(target), 'Normal', 'ScaledUpFromZero', `Scaled ${describe(target)} from 0 to ${wakeReplicas} replicas: a request for backend "${backend.name}" is held by Envoy until an endpoint answers`);
   }
@@ -45,8 +48,9 @@ export class KubernetesProvider implements BackendProvider {
 
   async stop(backend: ScalableBackend): Promise<void> {
     const { target, wakeReplicas } = this.workload(backend);
-    const result = await this.scale.setIf(target, wakeReplicas, 0);
+    const result = await this.reported(backend, () => this.scale.setIf(target, wakeReplicas, 0));
     if (result.ok) {
+      this.report(backend, 'ReplicasOwned', true, 'ScaledToZero', `scaled to 0 after ${backend.scaleToZero.idleAfterMs} ms without traffic (or by the admin API)`);
       this.log.info('scaled idle workload to 0', { host: backend.name, workload: describe(target), from: wakeReplicas });
       void this.events.record(involved(target), 'Normal', 'ScaledToZero', `Scaled ${describe(target)} from ${wakeReplicas} to 0 replicas: backend "${backend.name}" had no traffic; its next request is held and wakes it`);
       return;
@@ -54,6 +58,7 @@ export class KubernetesProvider implements BackendProvider {
     if (result.replicas === 0) return;
     const message = `${describe(target)} has ${result.replicas} replicas, not the ${wakeReplicas} a wake sets: another writer (an HPA, a GitOps tool, a user) owns them, so it is not scaled to 0`;
     void this.events.record(involved(target), 'Warning', 'ScaleDownSkipped', message);
+    this.report(backend, 'ReplicasOwned', false, 'OtherWriter', message);
     throw new StopRefusedError(message);
   }
 
@@ -63,6 +68,25 @@ export class KubernetesProvider implements BackendProvider {
   }
 
   async close(): Promise<void> {}
+
+  /** A workload that cannot be scaled at all is the user's to fix: say so on the policy and in an Event. */
+  private async reported<T>(backend: ScalableBackend, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof ScaleTargetError) {
+        this.report(backend, 'WorkloadScalable', false, 'ScaleTargetUnusable', err.message);
+        const by = backend.scaleToZero.declaredBy;
+        if (by) void this.events.record({ apiVersion: 'scaletozero.dev/v1alpha1', kind: by.kind, namespace: by.namespace, name: by.name }, 'Warning', 'ScaleTargetUnusable', err.message);
+      }
+      throw err;
+    }
+  }
+
+  private report(backend: ScalableBackend, type: string, status: boolean, reason: string, message: string): void {
+    const by = backend.scaleToZero.declaredBy;
+    if (by) this.state.setPolicyCondition(by, { type, status, reason, message });
+  }
 
   private workload(backend: ScalableBackend): { target: WorkloadTarget; wakeReplicas: number } {
     const w = backend.scaleToZero.workload;

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
+import { RestKubeClient } from '../../../xds-server/kubernetes/rest.ts';
 import { parseAllDocuments, stringify } from 'yaml';
 import { freePort } from '../ports.ts';
 
@@ -400,11 +401,15 @@ class ClusterImpl implements KubeCluster {
         if (obj && typeof obj === 'object' && obj.kind) objects.push(obj);
       }
     }
-    const client = k8s.KubernetesObjectApi.makeApiClient(this.kubeConfig());
+    // Raw JSON, not client-node's typed KubernetesObjectApi: its model serialiser drops fields it does not
+    // know at nested schema levels (defaults and x-kubernetes-validations vanished from our CRD that way).
+    const client = new RestKubeClient(this.kubeConfig(), FIELD_MANAGER);
     const crdNames: string[] = [];
     for (const obj of objects) {
-      await client.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
-      if (obj.kind === 'CustomResourceDefinition' && obj.metadata?.name) crdNames.push(obj.metadata.name);
+      if (obj.kind !== 'CustomResourceDefinition' || !obj.metadata?.name) throw new Error(`applyCrds: ${dir} holds a ${obj.kind}, not only CRDs`);
+      const name = obj.metadata.name;
+      await client.request('PATCH', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}?fieldManager=${FIELD_MANAGER}&force=true`, obj, 'application/apply-patch+yaml');
+      crdNames.push(name);
     }
     const ext = this.kubeConfig().makeApiClient(k8s.ApiextensionsV1Api);
     const deadline = Date.now() + 30_000;
