@@ -43,7 +43,7 @@ function filterDisabled(): Record<string, unknown> {
 }
 
 function buildRoute(route: RouteModel, clusterOf: ReadonlyMap<string, string>, held: ReadonlySet<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, clusterOf, held) };
+  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, clusterOf, held, route.match.path) };
   if (route.requestHeaders) Object.assign(out, headerEdits(route.requestHeaders));
   return out;
 }
@@ -64,7 +64,7 @@ function buildMatch(route: RouteModel): Record<string, unknown> {
   return match;
 }
 
-function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>, held: ReadonlySet<string>): Record<string, unknown> {
+function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>, held: ReadonlySet<string>, matched: RouteModel['match']['path']): Record<string, unknown> {
   switch (action.kind) {
     case 'forward': {
       const cluster = (backend: string): string => clusterOf.get(backend) ?? backend;
@@ -91,12 +91,27 @@ function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>
       if (action.hostname) redirect.host_redirect = action.hostname;
       if (action.port !== undefined) redirect.port_redirect = action.port;
       if (action.path?.kind === 'full') redirect.path_redirect = action.path.value;
-      if (action.path?.kind === 'prefix') redirect.prefix_rewrite = action.path.value;
+      if (action.path?.kind === 'prefix') redirect.regex_rewrite = replacePrefix(matched, action.path.value);
       return { redirect };
     }
     case 'respond':
       return { direct_response: { status: action.status, ...(action.body !== undefined ? { body: { inline_string: action.body } } : {}) } };
   }
+}
+
+/**
+ * Gateway API's ReplacePrefixMatch replaces the path segments the route's prefix matched. Envoy's
+ * prefix_rewrite swaps characters, not segments ("/foo" -> "/" makes "/foo/bar" into "//bar"), so the
+ * rewrite is a regex on segment boundaries: "/foo" -> "/xyz" gives "/foo/bar" -> "/xyz/bar" and
+ * "/foo" -> "/xyz"; "/foo" -> "/" gives "/bar"; "/" -> "/xyz" gives "/xyz/foo/bar".
+ */
+function replacePrefix(matched: RouteModel['match']['path'], replacement: string): Record<string, unknown> {
+  const prefix = matched.kind === 'prefix' ? matched.value.replace(/\/+$/, '') : matched.value;
+  const target = replacement.replace(/\/+$/, '');
+  const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  if (prefix === '') return { pattern: { regex: '^/(.*)' }, substitution: `${target}/\\1` };
+  if (target === '') return { pattern: { regex: `^${escaped}/?(.*)` }, substitution: '/\\1' };
+  return { pattern: { regex: `^${escaped}(/.*)?` }, substitution: `${target}\\1` };
 }
 
 const REDIRECT_CODES: Record<301 | 302 | 303 | 307 | 308, string> = {

@@ -77,7 +77,8 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
   let port: number;
 
   before(async () => {
-    stack = await startGatewayStack({ controlPlane: { scaling: { idleCheckIntervalMs: 200, loadReportIntervalMs: 200 } } });
+    // Short informer backoff: the API server restart test must not wait out a 30 s retry.
+    stack = await startGatewayStack({ controlPlane: { scaling: { idleCheckIntervalMs: 200, loadReportIntervalMs: 200 }, state: { informer: { backoffMaxMs: 1_000 } } } });
     port = await freePort();
     await stack.apply(
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
@@ -182,8 +183,12 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
       httpRoute('ghost', 'ghost.example', [{ name: 'ghost' }]),
     );
     await eventually(async () => expect((await stack.adminFetch('/v1/hosts/shop-ghost-80')).status).to.equal(200), { what: 'the policy in force' });
-    const reply = await get(port, 'ghost.example');
-    expect(reply.status).to.equal(503);
+    // 404 until Envoy has the route.
+    const reply = await eventually(async () => {
+      const r = await get(port, 'ghost.example');
+      expect(r.status).to.equal(503);
+      return r;
+    }, { what: 'a held request answered with the hold timeout' });
     expect(reply.headers['x-scale-to-zero']).to.equal('timeout');
     await eventually(async () => {
       const conditions = (await policyAncestors('ghost'))[0]?.conditions;
@@ -311,7 +316,7 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
       deployment('busy', 0),
       service('busy'),
       httpRoute('busy', 'busy.example', [{ name: 'busy' }]),
-      policy('busy', 'busy', { idleAfterMs: 3_000 }),
+      policy('busy', 'busy', { idleAfterMs: 5_000 }),
       {
         apiVersion: 'autoscaling/v2',
         kind: 'HorizontalPodAutoscaler',
@@ -326,7 +331,7 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     }, { what: 'woken from 0 and answered' });
     expect(JSON.parse(first.body).pod).to.match(/^busy-/);
     await eventually(async () => expect(await replicas('busy')).to.equal(2), { timeoutMs: 15_000, what: 'the HPA raising replicas to its minimum' });
-    await eventually(async () => expect((await events('ScaleDownSkipped')).some((e) => e.involvedObject.name === 'busy')).to.equal(true), { timeoutMs: 15_000, what: 'an idle scale-down declined with an Event' });
+    await eventually(async () => expect((await events('ScaleDownSkipped')).some((e) => e.involvedObject.name === 'busy')).to.equal(true), { timeoutMs: 20_000, what: 'an idle scale-down declined with an Event' });
     expect(await replicas('busy')).to.equal(2);
     const state = await hostState('shop-busy-80');
     expect(state.state).to.equal('ready');
@@ -366,6 +371,31 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     const after = await stack.get(`/apis/apps/v1/namespaces/${NS}/deployments/greeter`);
     expect(after.metadata.generation).to.equal(generation + 1);
     expect((after.spec as { replicas: number }).replicas).to.equal(1);
+  });
+
+  it('redirects with ReplacePrefixMatch by whole path segments (RequestRedirect)', async () => {
+    await stack.apply({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name: 'moved', namespace: NS },
+      spec: {
+        parentRefs: [{ name: 'gw' }],
+        hostnames: ['moved.example'],
+        rules: [
+          { matches: [{ path: { type: 'PathPrefix', value: '/old' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' }, statusCode: 301 } }] },
+          { matches: [{ path: { type: 'PathPrefix', value: '/gone' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } } }] },
+        ],
+      },
+    });
+    const location = async (path: string): Promise<string> => {
+      const r = await get(port, 'moved.example', path, 3_000);
+      expect(r.status, `${path}: ${r.body}`).to.be.oneOf([301, 302]);
+      return new URL(String(r.headers.location)).pathname;
+    };
+    await eventually(async () => expect(await location('/old/a/b')).to.equal('/new/a/b'), { what: 'the redirect route programmed' });
+    expect(await location('/old')).to.equal('/new');
+    expect(await location('/gone/x')).to.equal('/x');
+    expect(await location('/gone')).to.equal('/');
   });
 
   it('loses no update when the API server restarts and cuts every watch', async () => {

@@ -86,6 +86,12 @@ export function createAdminApp(deps: AdminDeps): Koa {
   });
 
   const json = (h: BackendView): Record<string, unknown> => hostJson(h, deps.hosts.status(h.backend.name));
+  /** After an await the backend may be gone (a config reload, a deleted Service): answer 404, not 500. */
+  const current = (name: string): Record<string, unknown> => {
+    const h = deps.store.find(name);
+    if (!h) throw notFound(new UnknownHostError(name).message);
+    return json(h);
+  };
   router.get('/v1/hosts', (ctx) => {
     ctx.body = { hosts: deps.store.scalable().map(json) };
   });
@@ -96,14 +102,14 @@ export function createAdminApp(deps: AdminDeps): Koa {
     const name = findHost(deps.store, ctx.params.name!).backend.name;
     const body = checkHostActionBody(await readJsonBody(ctx));
     const change = await deps.hosts.scaleToZero(name, body.reason ?? 'admin API');
-    ctx.body = { host: json(deps.store.find(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
+    ctx.body = { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps) };
   });
   router.post('/v1/hosts/:name/wake', async (ctx) => {
     const name = findHost(deps.store, ctx.params.name!).backend.name;
     const body = checkHostActionBody(await readJsonBody(ctx));
     const change = await deps.hosts.wake(name, body.reason ?? 'admin API', 'admin');
     if (change.error) throw new AdminError(503, 'wake_failed', `host "${name}" did not become ready: ${change.error}`, undefined, { 'retry-after': '1' });
-    ctx.body = { host: json(deps.store.find(name)!), changed: change.changed, snapshot: snapshotSummary(deps) };
+    ctx.body = { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps) };
   });
   // The filter's wake call. No token (Envoy does not carry one), so it is limited to known hosts and
   // rate limited: it cannot be used to wake arbitrary hosts or to probe quickly for names.

@@ -14,6 +14,7 @@ import { translate, type StatusUpdate, type TranslateInput } from '../../sources
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { ScalableBackend } from '../scaling/provider.ts';
+import { workloadKey } from './scale.ts';
 import type { BackendState, BackendView } from '../state/backend-state.ts';
 import { EndpointVerifier } from './endpoint-verifier.ts';
 import { DEFAULT_INFORMER_OPTIONS, Informer, type InformerOptions } from './informer.ts';
@@ -72,6 +73,10 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
   private started = false;
   private lastFingerprint = '';
   private readonly readyWaiters = new Map<string, Set<() => void>>();
+  /** Called after every translation (afterStop waits on it). */
+  private readonly afterRecompute = new Set<() => void>();
+  /** setHeld's own change: not something observed. */
+  private selfChange: string | undefined;
   /** Conditions only the runtime can see, by policy "namespace/name" then type. */
   private readonly runtimeConditions = new Map<string, Map<string, DesiredCondition>>();
 
@@ -114,6 +119,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
   }
 
   stop(): void {
+    this.started = false;
     clearTimeout(this.timer);
     for (const informer of Object.values(this.informers)) informer.stop();
     this.verifier.close();
@@ -134,7 +140,12 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     if (held) this.draining.add(name);
     else this.draining.delete(name);
     const before = this.held.has(name);
-    this.recompute(reason);
+    this.selfChange = name;
+    try {
+      this.recompute(reason);
+    } finally {
+      this.selfChange = undefined;
+    }
     return this.held.has(name) !== before;
   }
 
@@ -170,6 +181,35 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
       });
       waiters.add(done);
     });
+  }
+
+  /**
+   * After a workload was scaled to 0: resolves once no backend it serves has a verified endpoint left (its
+   * pods left the EndpointSlices), or after `timeoutMs`; then those backends are held because they have no
+   * endpoint, no longer because they drain (so a scale-up by someone else releases them by itself).
+   */
+  async afterStop(workload: string, timeoutMs: number): Promise<void> {
+    const mine = (): ScalableBackend[] => this.scalable().map((v) => v.backend).filter((b) => b.scaleToZero.workload.kind === 'kubernetes' && workloadKey(b.scaleToZero.workload.target) === workload);
+    const gone = (): boolean => mine().every((b) => this.verifier.verified(b.name).length === 0);
+    if (!gone()) {
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (!gone()) return;
+          clearTimeout(timer);
+          this.afterRecompute.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          this.afterRecompute.delete(check);
+          this.log.warn('pods of a workload scaled to 0 still listed as ready; a wake may meet them', { workload, waitedMs: timeoutMs });
+          resolve();
+        }, timeoutMs);
+        timer.unref();
+        this.afterRecompute.add(check);
+      });
+    }
+    for (const b of mine()) this.draining.delete(b.name);
+    this.scheduleRecompute();
   }
 
   /** Reports on a policy what only the runtime sees (a workload that cannot be scaled, another writer). */
@@ -251,7 +291,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
       const wasHeld = previousHeld.has(b.name);
       if (!this.changedAt.has(b.name) || isHeld !== wasHeld) this.changedAt.set(b.name, now);
       views.set(b.name, { backend: b, held: isHeld, changedAt: this.changedAt.get(b.name)!, ...(reason ? { reason } : {}) });
-      if (isHeld !== wasHeld && this.scalableViews.has(b.name)) {
+      if (isHeld !== wasHeld && this.scalableViews.has(b.name) && this.selfChange !== b.name) {
         released ||= !isHeld;
         const why = isHeld ? (this.draining.has(b.name) ? 'draining for a scale-down' : 'no endpoint answers any more') : `endpoints answer: ${endpointList(b.endpoints)}`;
         this.emit('observed', b.name, isHeld ? 'observed_zero' : 'observed_ready', why);
@@ -267,6 +307,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
       this.lastFingerprint = fingerprint;
       this.emit('changed', released);
     }
+    for (const check of [...this.afterRecompute]) check();
   }
 
   private wakeWaiters(name: string): void {

@@ -14,8 +14,12 @@ export interface InvolvedObject {
 
 export const EVENT_SOURCE = 'envoy-scale-to-zero';
 
+/** The same Warning for the same object is recorded once per this period (a refusal repeats every idle check). */
+const WARNING_REPEAT_MS = 5 * 60_000;
+
 export class EventRecorder {
   private seq = 0;
+  private readonly lastWarning = new Map<string, number>();
 
   constructor(
     private readonly client: KubeClient,
@@ -24,6 +28,13 @@ export class EventRecorder {
   ) {}
 
   async record(object: InvolvedObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    if (type === 'Warning') {
+      const key = `${object.kind}/${object.namespace}/${object.name}/${reason}/${message}`;
+      const last = this.lastWarning.get(key);
+      if (last !== undefined && this.now() - last < WARNING_REPEAT_MS) return;
+      this.lastWarning.set(key, this.now());
+      if (this.lastWarning.size > 10_000) this.lastWarning.clear();
+    }
     const time = new Date(this.now()).toISOString();
     this.seq += 1;
     const body = {

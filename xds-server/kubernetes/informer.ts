@@ -37,8 +37,12 @@ export class Informer<T extends KubeObject = KubeObject> extends EventEmitter<In
   private stopped = false;
   private handle: WatchHandle | undefined;
   private failures = 0;
+  /** Events (bookmarks included, errors not) the current watch has carried. */
+  private delivered = 0;
   private readonly clock: Clock;
   private readonly random: () => number;
+  /** Ends the watchdog and backoff sleeps on stop(). */
+  private readonly stopAll = new AbortController();
   /** Counts for tests and metrics. */
   readonly stats = { lists: 0, watches: 0, relistsOnGone: 0, watchdogRestarts: 0, errors: 0 };
 
@@ -73,6 +77,7 @@ export class Informer<T extends KubeObject = KubeObject> extends EventEmitter<In
   stop(): void {
     this.stopped = true;
     this.handle?.abort();
+    this.stopAll.abort();
   }
 
   /** Resolves once the first list has landed. */
@@ -87,16 +92,17 @@ export class Informer<T extends KubeObject = KubeObject> extends EventEmitter<In
         if (needList) await this.relist();
         needList = false;
         const startedAt = this.clock.now();
-        let ended = await this.watchOnce();
-        // A server that ends every watch at once must not be asked again in a tight loop.
-        if (ended === 'closed' && this.clock.now() - startedAt < 1_000) ended = 'error';
+        this.delivered = 0;
+        const ended = await this.watchOnce();
+        // A watch that worked for a while (or carried events) proves the connection: earlier failures are
+        // forgiven. One that ends at once, however it ends, must not be retried in a tight loop.
+        const worked = this.delivered > 0 || this.clock.now() - startedAt >= 1_000;
+        if (worked) this.failures = 0;
         if (ended === 'gone') {
           this.stats.relistsOnGone += 1;
           needList = true;
         }
-        // A watch the server ended normally resumes at once from the last version seen.
-        if (ended === 'closed' || ended === 'gone') this.failures = 0;
-        if (ended === 'error') await this.backoff('watch failed');
+        if (ended === 'error' || !worked) await this.backoff(ended === 'gone' ? 'the watch was refused with 410 right after a list' : 'watch failed');
       } catch (err) {
         this.stats.errors += 1;
         if (err instanceof KubeApiError && err.status === 410) needList = true;
@@ -123,9 +129,11 @@ export class Informer<T extends KubeObject = KubeObject> extends EventEmitter<In
     return new Promise((resolve) => {
       let settled = false;
       let lastActivity = this.clock.now();
+      const watchdog = new AbortController();
       const finish = (how: 'closed' | 'gone' | 'error', why?: string): void => {
         if (settled) return;
         settled = true;
+        watchdog.abort();
         this.handle?.abort();
         this.handle = undefined;
         if (how === 'error' && why) this.log.warn('watch ended with an error; resuming', { path: this.path, error: why });
@@ -134,6 +142,7 @@ export class Informer<T extends KubeObject = KubeObject> extends EventEmitter<In
       const onEvent = (type: WatchEventType, object: KubeObject): void => {
         lastActivity = this.clock.now();
         if (settled) return;
+        if (type !== 'ERROR') this.delivered += 1;
         if (type === 'ERROR') {
           const status = object as unknown as { code?: number; message?: string };
           // 410: the version we asked for is compacted away; only a fresh list can catch up.
@@ -162,7 +171,8 @@ export class Informer<T extends KubeObject = KubeObject> extends EventEmitter<In
       );
       void (async () => {
         while (!settled && !this.stopped) {
-          await this.clock.sleep(Math.max(10, Math.floor(this.options.watchdogMs / 4)));
+          await this.clock.sleep(Math.max(10, Math.floor(this.options.watchdogMs / 4)), watchdog.signal);
+          if (this.stopped) break;
           if (!settled && this.clock.now() - lastActivity >= this.options.watchdogMs) {
             this.stats.watchdogRestarts += 1;
             this.log.warn('watch silent for too long; replacing it', { path: this.path, silentMs: this.clock.now() - lastActivity });
@@ -180,6 +190,6 @@ export class Informer<T extends KubeObject = KubeObject> extends EventEmitter<In
     const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffInitialMs * 2 ** (this.failures - 1));
     const delay = Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
     this.emit('retry', reason, delay);
-    await this.clock.sleep(delay);
+    await this.clock.sleep(delay, this.stopAll.signal);
   }
 }

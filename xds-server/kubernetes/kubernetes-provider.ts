@@ -5,24 +5,37 @@
 import type { Logger } from '../log.ts';
 import { StopRefusedError, type BackendProvider, type ScalableBackend } from '../scaling/provider.ts';
 import type { KubernetesState } from './cluster-state.ts';
-import { ScaleTargetError } from './scale.ts';
 import type { EventRecorder } from './events.ts';
-import type { ScaleClient, WorkloadTarget } from './scale.ts';
+import { ScaleTargetError, workloadKey, type ScaleClient, type WorkloadTarget } from './scale.ts';
 
 export class KubernetesProvider implements BackendProvider {
   readonly kind = 'kubernetes';
   readonly managesReplicas = true;
+  readonly stopsFailedWakes = false;
+  /** Workload uids seen, so Events name the object `kubectl describe` shows them on. */
+  private readonly uids = new Map<string, string>();
 
   constructor(
     private readonly scale: ScaleClient,
-    private readonly state: Pick<KubernetesState, 'waitForVerified' | 'setPolicyCondition'>,
+    private readonly state: Pick<KubernetesState, 'waitForVerified' | 'setPolicyCondition' | 'afterStop'>,
     private readonly events: Pick<EventRecorder, 'record'>,
     private readonly log: Logger,
   ) {}
 
+  workloadKey(backend: ScalableBackend): string {
+    const { target } = this.workload(backend);
+    return workloadKey(target);
+  }
+
+  async stopRefusal(backend: ScalableBackend): Promise<string | undefined> {
+    const { target, wakeReplicas } = this.workload(backend);
+    const now = await this.read(backend, target);
+    return now.replicas === 0 || now.replicas === wakeReplicas ? undefined : this.otherWriter(target, now.replicas, wakeReplicas, backend);
+  }
+
   async wake(backend: ScalableBackend): Promise<void> {
     const { target, wakeReplicas } = this.workload(backend);
-    const now = await this.reported(backend, () => this.scale.read(target));
+    const now = await this.read(backend, target);
     this.report(backend, 'WorkloadScalable', true, 'Scalable', `${describe(target)} has a /scale subresource the control plane may use`);
     if (now.replicas > 0) {
       this.log.info('workload already has replicas; waiting for an endpoint to answer', { host: backend.name, workload: describe(target), replicas: now.replicas });
@@ -36,7 +49,7 @@ export class KubernetesProvider implements BackendProvider {
     }
     this.report(backend, 'ReplicasOwned', true, 'ScaledFromZero', `woken from 0 to ${wakeReplicas} replicas; above that they belong to whoever sets them`);
     this.log.info('scaled workload up from 0', { host: backend.name, workload: describe(target), replicas: wakeReplicas });
-    void this.events.record(involved(target), 'Normal', 'ScaledUpFromZero', `Scaled ${describe(target)} from 0 to ${wakeReplicas} replicas: a request for backend "${backend.name}" is held by Envoy until an endpoint answers`);
+    void this.events.record(this.involved(target), 'Normal', 'ScaledUpFromZero', `Scaled ${describe(target)} from 0 to ${wakeReplicas} replicas: a request for backend "${backend.name}" is held by Envoy until an endpoint answers`);
   }
 
   waitReady(backend: ScalableBackend, deadline: number, signal: AbortSignal): Promise<void> {
@@ -51,15 +64,15 @@ export class KubernetesProvider implements BackendProvider {
     const result = await this.reported(backend, () => this.scale.setIf(target, wakeReplicas, 0));
     if (result.ok) {
       this.report(backend, 'ReplicasOwned', true, 'ScaledToZero', `scaled to 0 after ${backend.scaleToZero.idleAfterMs} ms without traffic (or by the admin API)`);
+      // Until the old pods leave the EndpointSlices, a wake queued behind this stop would find their
+      // endpoints still verified and release held requests to pods being killed.
+      await this.state.afterStop(workloadKey(target), STOP_SETTLE_MS);
       this.log.info('scaled idle workload to 0', { host: backend.name, workload: describe(target), from: wakeReplicas });
-      void this.events.record(involved(target), 'Normal', 'ScaledToZero', `Scaled ${describe(target)} from ${wakeReplicas} to 0 replicas: backend "${backend.name}" had no traffic; its next request is held and wakes it`);
+      void this.events.record(this.involved(target), 'Normal', 'ScaledToZero', `Scaled ${describe(target)} from ${wakeReplicas} to 0 replicas: backend "${backend.name}" had no traffic; its next request is held and wakes it`);
       return;
     }
     if (result.replicas === 0) return;
-    const message = `${describe(target)} has ${result.replicas} replicas, not the ${wakeReplicas} a wake sets: another writer (an HPA, a GitOps tool, a user) owns them, so it is not scaled to 0`;
-    void this.events.record(involved(target), 'Warning', 'ScaleDownSkipped', message);
-    this.report(backend, 'ReplicasOwned', false, 'OtherWriter', message);
-    throw new StopRefusedError(message);
+    throw new StopRefusedError(this.otherWriter(target, result.replicas, wakeReplicas, backend));
   }
 
   failure(): undefined {
@@ -68,6 +81,24 @@ export class KubernetesProvider implements BackendProvider {
   }
 
   async close(): Promise<void> {}
+
+  private async read(backend: ScalableBackend, target: WorkloadTarget): Promise<{ replicas: number }> {
+    const now = await this.reported(backend, () => this.scale.read(target));
+    if (now.uid) this.uids.set(workloadKey(target), now.uid);
+    return now;
+  }
+
+  private otherWriter(target: WorkloadTarget, replicas: number, wakeReplicas: number, backend?: ScalableBackend): string {
+    const message = `${describe(target)} has ${replicas} replicas, not the ${wakeReplicas} a wake sets: another writer (an HPA, a GitOps tool, a user) owns them, so it is not scaled to 0`;
+    void this.events.record(this.involved(target), 'Warning', 'ScaleDownSkipped', message);
+    if (backend) this.report(backend, 'ReplicasOwned', false, 'OtherWriter', message);
+    return message;
+  }
+
+  private involved(t: WorkloadTarget): { apiVersion: string; kind: string; namespace: string; name: string; uid?: string } {
+    const uid = this.uids.get(workloadKey(t));
+    return { apiVersion: t.apiVersion, kind: t.kind, namespace: t.namespace, name: t.name, ...(uid ? { uid } : {}) };
+  }
 
   /** A workload that cannot be scaled at all is the user's to fix: say so on the policy and in an Event. */
   private async reported<T>(backend: ScalableBackend, op: () => Promise<T>): Promise<T> {
@@ -99,6 +130,5 @@ function describe(t: WorkloadTarget): string {
   return `${t.kind} ${t.namespace}/${t.name}`;
 }
 
-function involved(t: WorkloadTarget): { apiVersion: string; kind: string; namespace: string; name: string } {
-  return { apiVersion: t.apiVersion, kind: t.kind, namespace: t.namespace, name: t.name };
-}
+/** How long a stop waits for the old pods to leave the EndpointSlices. */
+const STOP_SETTLE_MS = 30_000;

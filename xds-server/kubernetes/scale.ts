@@ -17,9 +17,16 @@ export interface ScaleReading {
   replicas: number;
   /** status.replicas: what exists. */
   current: number;
+  /** The workload's uid (a Scale carries its parent's), for Events that `kubectl describe` shows. */
+  uid?: string;
 }
 
 export type GuardedResult = { ok: true } | { ok: false; replicas: number; reason: string };
+
+/** One workload, whichever backends (Service ports) it serves. */
+export function workloadKey(t: WorkloadTarget): string {
+  return `k8s/${t.namespace}/${t.apiVersion}/${t.kind}/${t.name}`;
+}
 
 /** The workload cannot be scaled at all: not found, not scalable, or we may not. */
 export class ScaleTargetError extends Error {}
@@ -33,13 +40,13 @@ export class ScaleClient {
 
   async read(target: WorkloadTarget): Promise<ScaleReading> {
     const path = await this.scalePath(target);
-    let scale: { spec?: { replicas?: number }; status?: { replicas?: number } };
+    let scale: { metadata?: { uid?: string }; spec?: { replicas?: number }; status?: { replicas?: number } };
     try {
       scale = (await this.client.get(path)) as typeof scale;
     } catch (err) {
       throw this.explain(err, target);
     }
-    return { replicas: scale.spec?.replicas ?? 0, current: scale.status?.replicas ?? 0 };
+    return { replicas: scale.spec?.replicas ?? 0, current: scale.status?.replicas ?? 0, ...(scale.metadata?.uid ? { uid: scale.metadata.uid } : {}) };
   }
 
   /**

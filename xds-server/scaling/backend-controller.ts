@@ -1,7 +1,8 @@
 // The one place that changes a backend's scaling phase. The admin API, the filter's wake calls, the idle
-// detector and what the provider observes all come here. Operations on one backend run one at a time, in
-// order, so a wake that races a scale-down simply runs after it (the racing request is held meanwhile, and
-// served after). Every phase change goes through the transition table in phases.ts.
+// detector and what the provider observes all come here. Operations on one workload (all the backends it
+// serves: one Kubernetes workload may sit behind several Service ports) run one at a time, in order, so a
+// wake that races a scale-down simply runs after it (the racing request is held meanwhile, and served
+// after). Every phase change goes through the transition table in phases.ts.
 import type { Snapshot } from '../../snapshots/build.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
@@ -104,20 +105,24 @@ export class BackendController implements HostController {
     }
     const inFlight = this.wakes.get(name);
     if (inFlight) return inFlight;
-    const run = this.enqueue(name, () => this.doWake(name, reason)).finally(() => this.wakes.delete(name));
+    const run = this.enqueue(this.queueKey(view), () => this.doWake(name, reason)).finally(() => this.wakes.delete(name));
     this.wakes.set(name, run);
     return run;
   }
 
   scaleToZero(name: string, reason: string): Promise<HostChange> {
-    this.view(name);
-    return this.enqueue(name, () => this.doScaleToZero(name, reason));
+    return this.enqueue(this.queueKey(this.view(name)), () => this.doScaleToZero(name, reason));
   }
 
-  observe(name: string, event: 'observed_ready' | 'observed_zero', why: string): void {
-    if (this.closed || !this.deps.state.find(name)) return;
-    // Behind any operation in flight: a wake that is about to report ready must not be overtaken.
-    void this.enqueue(name, async () => {
+  observe(name: string, _event: 'observed_ready' | 'observed_zero', why: string): void {
+    const view = this.deps.state.find(name);
+    if (this.closed || !view) return;
+    // Behind any operation in flight: a wake that is about to report ready must not be overtaken. What is
+    // applied is what the state says when it runs, not what it said when this was queued.
+    void this.enqueue(this.queueKey(view), async () => {
+      const now = this.deps.state.find(name);
+      if (!now) return;
+      const event = now.held ? 'observed_zero' : 'observed_ready';
       const phase = this.status(name)!.phase;
       if (transition(phase, event).ok) {
         this.apply(name, event);
@@ -154,7 +159,7 @@ export class BackendController implements HostController {
       await this.untilReady(provider, backend, died);
     } catch (err) {
       const message = (err as Error).message;
-      if (provider.managesReplicas) await provider.stop(backend).catch(() => {});
+      if (provider.managesReplicas && provider.stopsFailedWakes) await provider.stop(backend).catch(() => {});
       this.apply(name, 'wake_failed', message);
       this.deps.metrics.inc('stz_wake_failures_total', { host: name });
       this.deps.log.error('backend did not become ready; held requests get the hold-timeout answer, the next request tries again', { host: name, error: message });
@@ -191,33 +196,39 @@ export class BackendController implements HostController {
       return { changed: true, snapshot };
     }
     const provider = this.provider(view.backend);
+    // Asked before anything is held: a refusal must not cost a hold and a drain every idle period.
+    const refusal = provider.managesReplicas ? await provider.stopRefusal?.(view.backend) : undefined;
+    if (refusal !== undefined) {
+      this.refused(view, refusal);
+      return { changed: false, error: refusal };
+    }
+    // Every backend of the same workload loses its replicas too: hold and drain them all.
+    const group = [view, ...this.siblings(view)];
     this.apply(name, 'scale_down');
-    this.deps.log.info('scaling backend to zero', { host: name, reason });
+    this.deps.log.info('scaling backend to zero', { host: name, reason, ...(group.length > 1 ? { alsoHeld: group.slice(1).map((v) => v.backend.name) } : {}) });
     let marked = false;
     try {
       // Hold first: from the moment Envoy applies this, new requests are held (and wake the backend again).
-      await this.deps.state.setHeld(name, true, reason);
+      for (const v of group) await this.deps.state.setHeld(v.backend.name, true, v === view ? reason : `shares its workload with "${name}": ${reason}`);
       marked = true;
       const snapshot = await this.deps.publisher.schedule();
       // Once every Envoy has applied the hold, new requests are held: only then may the replicas go.
       await this.waitApplied(snapshot);
       if (provider.managesReplicas) {
-        await this.waitDrained(view.backend.clusterName, this.clock.now());
+        await this.waitDrained(group.map((v) => v.backend.clusterName), this.clock.now());
         await provider.stop(view.backend);
         this.deps.metrics.inc('stz_scale_downs_total', { host: name });
       }
       this.apply(name, 'stopped');
+      for (const v of group.slice(1)) if (this.status(v.backend.name)!.phase === 'ready') this.apply(v.backend.name, 'observed_zero');
       return { changed: true, snapshot };
     } catch (err) {
       const message = (err as Error).message;
       if (err instanceof StopRefusedError) {
-        // Someone else owns the replicas: serve again, and count this as activity so the idle detector
-        // does not hold and release the backend every check.
-        await this.deps.state.setHeld(name, false, `scale-down refused: ${message}`).catch(() => {});
-        this.deps.traffic.touch(view.backend.clusterName, this.clock.now());
-        const snapshot = await this.deps.publisher.schedule({ urgent: true });
         this.apply(name, 'stop_refused', message);
-        this.deps.log.warn('scale-down refused; the backend keeps serving', { host: name, reason: message });
+        for (const v of group) await this.deps.state.setHeld(v.backend.name, false, `scale-down refused: ${message}`).catch(() => {});
+        this.refused(view, message);
+        const snapshot = await this.deps.publisher.schedule({ urgent: true });
         return { changed: false, snapshot, error: message };
       }
       this.apply(name, marked || this.deps.state.find(name)?.held ? 'stop_failed' : 'drain_aborted', message);
@@ -226,6 +237,26 @@ export class BackendController implements HostController {
       this.deps.log.error('scale-down failed', { host: name, error: message });
       throw err;
     }
+  }
+
+  /** Someone else owns the replicas: keep serving, and count it as activity so idle does not retry every check. */
+  private refused(view: BackendView, why: string): void {
+    for (const v of [view, ...this.siblings(view)]) this.deps.traffic.touch(v.backend.clusterName, this.clock.now());
+    const status = this.statuses.get(view.backend.name);
+    if (status) Object.assign(status, { lastError: why, lastErrorAt: new Date(this.clock.now()).toISOString() });
+    else this.statuses.set(view.backend.name, { ...this.status(view.backend.name)!, lastError: why, lastErrorAt: new Date(this.clock.now()).toISOString() });
+    this.deps.log.warn('scale-down refused; the backend keeps serving', { host: view.backend.name, reason: why });
+  }
+
+  /** The other scalable backends served by the same workload. */
+  private siblings(view: BackendView): BackendView[] {
+    const key = this.queueKey(view);
+    return this.deps.state.scalable().filter((v) => v.backend.name !== view.backend.name && this.queueKey(v) === key);
+  }
+
+  private queueKey(view: BackendView): string {
+    const provider = this.deps.providers[view.backend.scaleToZero.workload.kind];
+    return provider ? provider.workloadKey(view.backend) : `backend/${view.backend.name}`;
   }
 
   private async untilReady(provider: BackendProvider, backend: ScalableBackend, died: Promise<string> | undefined): Promise<void> {
@@ -254,12 +285,12 @@ export class BackendController implements HostController {
   }
 
   /** Requests that passed the filter before the hold finish before the replicas stop. */
-  private async waitDrained(cluster: string, since: number): Promise<void> {
+  private async waitDrained(clusters: readonly string[], since: number): Promise<void> {
     const deadline = this.clock.now() + this.options.drainTimeoutMs;
     while (this.clock.now() < deadline && !this.closed) {
       const nodes = this.deps.connectedNodes();
       if (nodes.length === 0) return;
-      if (this.deps.traffic.allReportedSince(nodes, since) && this.deps.traffic.requestsInProgress(cluster) === 0) return;
+      if (this.deps.traffic.allReportedSince(nodes, since) && clusters.every((c) => this.deps.traffic.requestsInProgress(c) === 0)) return;
       await this.clock.sleep(Math.min(100, this.options.loadReportIntervalMs));
     }
   }
@@ -270,7 +301,9 @@ export class BackendController implements HostController {
       // A planned stop (scale-down) has moved the phase on already.
       if (this.closed || this.statuses.get(name)?.phase !== 'ready') return;
       this.deps.log.error('backend replicas died while ready; holding its requests until it is woken again', { host: name, reason });
-      void this.enqueue(name, async () => {
+      const view = this.deps.state.find(name);
+      if (!view) return;
+      void this.enqueue(this.queueKey(view), async () => {
         if (this.statuses.get(name)?.phase !== 'ready') return;
         await this.deps.state.setHeld(name, true, `crashed: ${reason}`);
         await this.deps.publisher.schedule();
@@ -289,9 +322,14 @@ export class BackendController implements HostController {
       const backend = view.backend;
       if (!this.provider(backend).managesReplicas || backend.scaleToZero.idleAfterMs === 0) continue;
       const status = this.status(backend.name)!;
-      if (status.phase !== 'ready' || this.queues.has(backend.name)) continue;
-      const lastActive = Math.max(this.deps.traffic.lastActiveAt(backend.clusterName) ?? 0, Date.parse(status.since));
-      if (now - lastActive >= backend.scaleToZero.idleAfterMs) {
+      if (status.phase !== 'ready' || this.queues.has(this.queueKey(view))) continue;
+      const idle = (v: BackendView): boolean => {
+        const since = Date.parse(this.status(v.backend.name)!.since);
+        const lastActive = Math.max(this.deps.traffic.lastActiveAt(v.backend.clusterName) ?? 0, since);
+        return v.backend.scaleToZero.idleAfterMs > 0 && now - lastActive >= v.backend.scaleToZero.idleAfterMs;
+      };
+      // A workload behind several backends goes only when every one of them is idle.
+      if (idle(view) && this.siblings(view).every(idle)) {
         void this.scaleToZero(backend.name, `no traffic for ${backend.scaleToZero.idleAfterMs} ms`).catch((err: Error) =>
           this.deps.log.error('idle scale-down failed', { host: backend.name, error: err.message }),
         );

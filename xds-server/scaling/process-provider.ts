@@ -23,6 +23,7 @@ export interface ProcessProviderOptions {
 export class ProcessProvider implements BackendProvider {
   readonly kind = 'process';
   readonly managesReplicas = true;
+  readonly stopsFailedWakes = true;
   private readonly running = new Map<string, Running>();
   private readonly clock: Clock;
   private closed = false;
@@ -33,6 +34,10 @@ export class ProcessProvider implements BackendProvider {
     private readonly options: ProcessProviderOptions = { probeIntervalMs: 2 },
   ) {
     this.clock = options.clock ?? systemClock;
+  }
+
+  workloadKey(host: ScalableBackend): string {
+    return `process/${host.name}`;
   }
 
   async wake(host: ScalableBackend): Promise<void> {

@@ -13,8 +13,21 @@ export interface BackendProvider {
    * does not scale down on idle, and ignores the filter's wake calls (the admin API still marks).
    */
   readonly managesReplicas: boolean;
+  /**
+   * Undo a wake that did not become ready. True for local processes (they are ours alone); false for
+   * Kubernetes, where a slow start (an image pull) would otherwise be scaled down and up again forever, and
+   * the replicas may not even be ours: there the idle detector decides later.
+   */
+  readonly stopsFailedWakes: boolean;
+  /** Replicas that several backends share (one workload behind several Service ports) have one key. */
+  workloadKey(backend: ScalableBackend): string;
   /** At least one replica. Idempotent, and never lowers a replica count someone else set. */
   wake(backend: ScalableBackend): Promise<void>;
+  /**
+   * Why stop() would refuse now (another writer owns the replicas), checked before anything is held; or
+   * undefined. Optional: stop() still decides.
+   */
+  stopRefusal?(backend: ScalableBackend): Promise<string | undefined>;
   /**
    * Resolves once the backend can take requests (an endpoint answers its readiness check). Rejects with a
    * reason a user can act on when `deadline` (epoch ms) passes. Stops early when `signal` aborts (the
@@ -37,6 +50,10 @@ export class StopRefusedError extends Error {}
 export class ManualProvider implements BackendProvider {
   readonly kind = 'manual';
   readonly managesReplicas = false;
+  readonly stopsFailedWakes = false;
+  workloadKey(backend: ScalableBackend): string {
+    return `manual/${backend.name}`;
+  }
   async wake(): Promise<void> {}
   async waitReady(): Promise<void> {}
   async stop(): Promise<void> {}

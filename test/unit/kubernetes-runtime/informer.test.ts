@@ -101,7 +101,7 @@ describe('Informer (list + watch that survives)', () => {
     t.informer.start();
     await settle();
     t.api.current.send('ERROR', { code: 410, message: 'too old resource version: 2 (80)' });
-    await settle();
+    await t.clock.advance(200, 50);
     expect(t.api.listCalls).to.equal(2);
     expect(t.informer.stats.relistsOnGone).to.equal(1);
     expect(names(t.informer)).to.deep.equal(['a']);
@@ -133,6 +133,49 @@ describe('Informer (list + watch that survives)', () => {
     await t.informer.waitForSync();
     expect(t.api.listCalls).to.equal(2);
     t.informer.stop();
+  });
+
+  it('does not loop hot when every watch is refused with 410 at once: it lists again, with growing backoff', async () => {
+    const t = setup();
+    t.informer.start();
+    await settle();
+    for (let round = 0; round < 5; round++) {
+      t.api.current.send('ERROR', { code: 410, message: 'too old' });
+      await t.clock.advance(1_000, 50);
+    }
+    await t.clock.advance(500, 50);
+    expect(t.retries).to.deep.equal([100, 200, 400, 800, 1_000]);
+    expect(t.api.listCalls, 'the first list and one per refusal, each after its backoff').to.equal(6);
+    t.informer.stop();
+  });
+
+  it('forgives earlier failures once a watch has worked', async () => {
+    const t = setup();
+    t.informer.start();
+    await settle();
+    for (let i = 0; i < 4; i++) {
+      t.api.current.end(new Error('connection refused'));
+      await t.clock.advance(1_000, 50);
+    }
+    t.api.current.send('ADDED', obj('a', '3'));
+    t.api.current.end(new Error('connection reset'));
+    await t.clock.advance(1_000, 50);
+    expect(t.retries).to.deep.equal([100, 200, 400, 800, 100]);
+    t.informer.stop();
+  });
+
+  it('stops: no list and no watch after stop(), and no sleeper left behind', async () => {
+    const t = setup();
+    t.informer.start();
+    await settle();
+    t.informer.stop();
+    await settle();
+    const { listCalls } = t.api;
+    const watches = t.api.watches.length;
+    await t.clock.advance(30_000, 1_000);
+    expect(t.api.listCalls).to.equal(listCalls);
+    expect(t.api.watches.length).to.equal(watches);
+    expect(t.clock.pendingSleepers).to.equal(0);
   });
 
   it('replaces a watch that carried nothing, not even a bookmark, for the watchdog period', async () => {

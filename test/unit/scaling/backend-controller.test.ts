@@ -5,11 +5,11 @@ import type { Snapshot } from '../../../snapshots/build.ts';
 import type { DesiredState } from '../../../snapshots/desired-state.ts';
 import { createLogger } from '../../../xds-server/log.ts';
 import { BackendController, type BackendControllerDeps } from '../../../xds-server/scaling/backend-controller.ts';
-import { StopRefusedError, type BackendProvider, type ScalableBackend } from '../../../xds-server/scaling/provider.ts';
+import { ManualProvider, StopRefusedError, type BackendProvider, type ScalableBackend } from '../../../xds-server/scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../../../xds-server/state/backend-state.ts';
 import { FakeClock, settle } from '../../support/fake-clock.ts';
 
-function backend(name: string, kind: 'process' | 'manual' = 'process', idleAfterMs = 60_000): ScalableBackend {
+function backend(name: string, kind: 'process' | 'manual' = 'process', idleAfterMs = 60_000, workload = name): ScalableBackend {
   return {
     name,
     clusterName: `c_${name}`,
@@ -18,7 +18,7 @@ function backend(name: string, kind: 'process' | 'manual' = 'process', idleAfter
     scaleToZero: {
       buffer: { holdTimeoutMs: 30_000, maxHeld: 10, retryAfterSeconds: 1 },
       exclusiveDomains: [`${name}.test`],
-      workload: kind === 'process' ? { kind: 'process', command: ['true'] } : { kind: 'manual' },
+      workload: kind === 'process' ? { kind: 'process', command: ['true'], env: { WORKLOAD: workload } } : { kind: 'manual' },
       health: { kind: 'tcp', timeoutMs: 100 },
       wakeTimeoutMs: 5_000,
       idleAfterMs,
@@ -56,6 +56,15 @@ class FakeState implements BackendState {
 class FakeProvider implements BackendProvider {
   readonly kind = 'process';
   readonly managesReplicas = true;
+  stopsFailedWakes = true;
+  refusal: string | undefined;
+  workloadKey(b: ScalableBackend): string {
+    const w = b.scaleToZero.workload;
+    return w.kind === 'process' ? `w/${w.env?.WORKLOAD}` : `m/${b.name}`;
+  }
+  async stopRefusal(): Promise<string | undefined> {
+    return this.refusal;
+  }
   readonly calls: string[] = [];
   private pending = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   private deaths = new Map<string, (reason: string) => void>();
@@ -117,7 +126,7 @@ function setup(backends: ScalableBackend[], overrides: Partial<BackendController
       requestsInProgress: () => traffic.inProgress,
       allReportedSince: () => traffic.reportedSince,
     },
-    providers: { process: provider, manual: { ...provider, kind: 'manual', managesReplicas: false, waitReady: async () => {}, wake: async () => {}, stop: async () => {}, failure: () => undefined, close: async () => {} } },
+    providers: { process: provider, manual: new ManualProvider() },
     metrics: { inc: (name: string) => void metrics.push(name) },
     log: createLogger({ write: (line) => (line.includes('"level":"error"') ? errors.push(line) : undefined) }),
     connectedNodes: () => ['envoy-1'],
@@ -280,9 +289,11 @@ describe('BackendController (fake provider, fake clock)', () => {
 
   it('follows what it observes: endpoints appearing and going away', async () => {
     const t = setup([backend('web')]);
+    t.state.held.set('web', false);
     t.controller.observe('web', 'observed_ready', 'an HPA scaled it up');
     await settle();
     expect(t.controller.status('web')!.phase).to.equal('ready');
+    t.state.held.set('web', true);
     t.controller.observe('web', 'observed_zero', 'scaled to 0 by hand');
     await settle();
     expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
@@ -299,7 +310,7 @@ describe('BackendController (fake provider, fake clock)', () => {
 });
 
 describe('BackendController: a provider that refuses to stop', () => {
-  it('lifts the hold, keeps serving, reports why, and does not try again until idle again', async () => {
+  it('lifts the hold when stop() refuses, keeps serving, reports why, and does not try again until idle again', async () => {
     const t = setup([backend('web', 'process', 1_000)]);
     t.state.held.set('web', false);
     t.controller.observe('web', 'observed_ready', 'test');
@@ -313,9 +324,93 @@ describe('BackendController: a provider that refuses to stop', () => {
     expect(t.controller.status('web')!.lastError).to.equal('replicas are 3, not the 1 we set');
     expect(t.state.log).to.deep.equal(['hold web', 'publish', 'release web', 'publish']);
     expect(t.controller.status('web')).to.include({ phase: 'ready', lastError: 'replicas are 3, not the 1 we set' });
+    expect(t.errors, 'no illegal transition on the way').to.deep.equal([]);
     // Refusal counts as activity: the next check within idleAfterMs does nothing.
     t.controller.scaleDownIdle();
     await t.clock.advance(200);
     expect(t.state.log).to.have.length(4);
+  });
+});
+
+describe('BackendController: Kubernetes-like providers', () => {
+  it('does not stop anything after a failed wake when the provider says so (the replicas may not be ours)', async () => {
+    const t = setup([backend('web')]);
+    t.provider.stopsFailedWakes = false;
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'no endpoint answered within the wake timeout');
+    expect((await wake).error).to.equal('no endpoint answered within the wake timeout');
+    expect(t.provider.calls).to.deep.equal(['wake web']);
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+  });
+
+  it('asks the provider before holding: a refusal costs no hold, no drain, no stop', async () => {
+    const t = setup([backend('web', 'process', 1_000)]);
+    t.state.held.set('web', false);
+    t.controller.observe('web', 'observed_ready', 'test');
+    await settle();
+    t.provider.refusal = 'Deployment shop/web has 3 replicas, not the 1 a wake sets';
+    const change = await t.controller.scaleToZero('web', 'idle');
+    expect(change).to.deep.equal({ changed: false, error: 'Deployment shop/web has 3 replicas, not the 1 a wake sets' });
+    expect(t.state.log).to.deep.equal([]);
+    expect(t.provider.calls).to.deep.equal([]);
+    expect(t.controller.status('web')).to.include({ phase: 'ready', lastError: 'Deployment shop/web has 3 replicas, not the 1 a wake sets' });
+  });
+
+  it('holds and drains every backend of a shared workload before stopping it once; idle only when all are idle', async () => {
+    const t = setup([backend('web-80', 'process', 1_000, 'web'), backend('web-9090', 'process', 1_000, 'web'), backend('other', 'process', 1_000)]);
+    for (const n of ['web-80', 'web-9090', 'other']) {
+      t.state.held.set(n, false);
+      t.controller.observe(n, 'observed_ready', 'test');
+    }
+    await settle();
+    await t.clock.advance(2_000, 500);
+    t.traffic.activeAt.set('c_web-9090', t.clock.now() - 10);
+    t.controller.scaleDownIdle();
+    await t.clock.advance(300);
+    expect(t.provider.calls, 'web-9090 is busy, so its workload stays; "other" is idle').to.deep.equal(['stop other']);
+    t.traffic.inProgress = 1;
+    const down = t.controller.scaleToZero('web-80', 'admin');
+    await settle();
+    expect(t.state.log.slice(-3)).to.deep.equal(['hold web-80', 'hold web-9090', 'publish']);
+    await t.clock.advance(300);
+    expect(t.provider.calls, 'not while a shared backend still has requests in progress').to.deep.equal(['stop other']);
+    t.traffic.inProgress = 0;
+    await t.clock.advance(200);
+    await down;
+    expect(t.provider.calls).to.deep.equal(['stop other', 'stop web-80']);
+    expect(t.controller.status('web-80')!.phase).to.equal('scaled_to_zero');
+    expect(t.controller.status('web-9090')!.phase).to.equal('scaled_to_zero');
+    expect(t.errors).to.deep.equal([]);
+  });
+
+  it('applies what the state says when a queued observation runs, not what it said when queued', async () => {
+    const t = setup([backend('web')]);
+    t.controller.observe('web', 'observed_ready', 'endpoints answered');
+    // Before the queued observation runs, the endpoints went away again.
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+    t.state.held.set('web', false);
+    t.controller.observe('web', 'observed_zero', 'stale');
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('ready');
+  });
+
+  it('leaves draining even when the publish after a refused stop fails', async () => {
+    const t = setup([backend('web')]);
+    t.state.held.set('web', false);
+    t.controller.observe('web', 'observed_ready', 'test');
+    await settle();
+    let publishes = 0;
+    (t.controller as unknown as { deps: BackendControllerDeps }).deps.publisher.schedule = async () => {
+      publishes += 1;
+      if (publishes > 1) throw new Error('snapshot refused');
+      return snapshot(publishes);
+    };
+    t.provider.stop = async () => {
+      throw new StopRefusedError('replicas are 2, not 1');
+    };
+    await t.controller.scaleToZero('web', 'admin').catch(() => {});
+    expect(t.controller.status('web')!.phase).to.equal('ready');
   });
 });
