@@ -59,7 +59,12 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
     });
     statusWriter = new StatusWriter(client, (u) => state.informers[informerOf(u.kind)].get(u.namespace, u.name), log.child('status'));
     state.on('statuses', (updates) => statusWriter.offer(updates));
-    await state.start();
+    try {
+      await state.start();
+    } catch (err) {
+      state.stop();
+      throw err;
+    }
     const events = new EventRecorder(client, log.child('events'));
     const provider = new KubernetesProvider(new ScaleClient(client), state, events, log.child('kubernetes-provider'));
     return {
