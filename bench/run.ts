@@ -1,5 +1,5 @@
 // `npm run bench`: the benchmark harness. Runs the scenarios (pass-through A/B, release latency, memory
-// with held requests), then writes bench/results/<out>.json (the data model) and <out>.md (its rendering).
+// with held requests, cold start in file mode and in Kubernetes mode), then writes bench/results/<out>.json (the data model) and <out>.md (its rendering).
 // Every wait is bounded; every process it starts is stopped by its pid, also on Ctrl-C.
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENVOY_BIN, assertEnvoyInstalled } from '../envoy-bootstrap/envoy.ts';
-import { SCHEMA_VERSION, type BenchResults, type UpstreamKind } from './lib/model.ts';
+import { READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, type BenchResults, type UpstreamKind } from './lib/model.ts';
 import { renderMarkdown } from './lib/render-markdown.ts';
 import { startedPids } from './lib/stack.ts';
 import { QuietGate, ensureWrk, machineFacts, sleep } from './lib/system.ts';
@@ -17,17 +17,19 @@ import { runMemory } from './scenarios/memory.ts';
 import { runPassthrough } from './scenarios/passthrough.ts';
 import { runRelease } from './scenarios/release.ts';
 import { runColdStart } from './scenarios/cold-start.ts';
+import { assertKubeColdStartRunnable, runKubeColdStart } from './scenarios/kube-cold-start.ts';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.join(BENCH_DIR, '..');
-const SCENARIOS = ['passthrough', 'release', 'memory', 'cold-start'] as const;
+const SCENARIOS = ['passthrough', 'release', 'memory', 'cold-start', 'kube-cold-start'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 /** Other processes' CPU (% of one core) under which the machine counts as quiet enough to measure. */
 const QUIET_PERCENT = 10;
 
 const HELP = `Usage: npm run bench -- [options]
 
-  --only LIST            scenarios to run, comma-separated: ${SCENARIOS.join(',')} (default: all)
+  --only LIST            scenarios to run, comma-separated: ${SCENARIOS.join(',')} (default: all);
+                         kube-cold-start always runs cold-start too, so both modes come from one run
   --rounds N             pass-through rounds per variant (default 5)
   --duration S           seconds per pass-through round (default 8)
   --warmup S             warm-up seconds per variant (default 2)
@@ -36,6 +38,9 @@ const HELP = `Usage: npm run bench -- [options]
   --thousand-rounds N    release rounds with 1,000 held requests, per upstream (default 3)
   --big N                held requests in the memory scenario's big hold (default 10000)
   --cold-rounds N        cold starts through the process scaler (default 10)
+  --kube-rounds N        cold starts in Kubernetes mode, after 1 warm-up (default 20, at most 200)
+  --kube-state-batch-ms N     experiment: the control plane's watch-event batch in Kubernetes mode (product: 5)
+  --kube-urgent-quiet-ms N    experiment: the publisher's wait before an urgent push (product: 1)
   --quick                a fast smoke run: 1 × 3 s rounds, 5 single rounds, 1 thousand round, big 2000
   --no-pin               do not pin processes to CPUs with taskset
   --out NAME             results file name in bench/results/ (default: latest for a full default run, else partial)
@@ -54,6 +59,9 @@ const { values } = parseArgs({
     connections: { type: 'string' },
     'single-rounds': { type: 'string' },
     'cold-rounds': { type: 'string' },
+    'kube-rounds': { type: 'string' },
+    'kube-state-batch-ms': { type: 'string' },
+    'kube-urgent-quiet-ms': { type: 'string' },
     'thousand-rounds': { type: 'string' },
     big: { type: 'string' },
     quick: { type: 'boolean', default: false },
@@ -81,6 +89,16 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   return n;
 }
 
+function nonNegativeInt(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    process.stderr.write(`--${name} must be a non-negative integer, got "${raw}"\n${HELP}`);
+    process.exit(2);
+  }
+  return n;
+}
+
 const quick = values.quick;
 const opts = {
   rounds: positiveInt('rounds', values.rounds, quick ? 1 : 5),
@@ -89,11 +107,16 @@ const opts = {
   connections: positiveInt('connections', values.connections, 32),
   singleRounds: positiveInt('single-rounds', values['single-rounds'], quick ? 5 : 30),
   coldRounds: positiveInt('cold-rounds', values['cold-rounds'], quick ? 3 : 10),
+  kubeRounds: Math.min(200, positiveInt('kube-rounds', values['kube-rounds'], quick ? 3 : 20)),
   thousandRounds: positiveInt('thousand-rounds', values['thousand-rounds'], quick ? 1 : 3),
   big: positiveInt('big', values.big, quick ? 2000 : 10_000),
   filterWaitS: positiveInt('filter-wait', values['filter-wait'], 600),
   quietWaitS: positiveInt('quiet-wait', values['quiet-wait'], 180),
   pin: !values['no-pin'],
+  kubeTuning: {
+    ...(values['kube-state-batch-ms'] !== undefined ? { stateBatchMs: nonNegativeInt('kube-state-batch-ms', values['kube-state-batch-ms']) } : {}),
+    ...(values['kube-urgent-quiet-ms'] !== undefined ? { publisherUrgentQuietMs: nonNegativeInt('kube-urgent-quiet-ms', values['kube-urgent-quiet-ms']) } : {}),
+  },
 };
 const only = (values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 for (const s of only) {
@@ -102,9 +125,11 @@ for (const s of only) {
     process.exit(2);
   }
 }
+// The Kubernetes cold start is reported beside the file-mode one: both come from the same run.
+if (only.includes('kube-cold-start') && !only.includes('cold-start')) only.push('cold-start');
 const scenarios = SCENARIOS.filter((s) => only.includes(s));
 // Only a full run with the default sizes may replace latest.*: that is what the README links to.
-const isFullDefaultRun = scenarios.length === SCENARIOS.length && !quick && ['rounds', 'duration', 'warmup', 'connections', 'single-rounds', 'thousand-rounds', 'big', 'cold-rounds'].every((k) => values[k as keyof typeof values] === undefined) && !values['no-pin'];
+const isFullDefaultRun = scenarios.length === SCENARIOS.length && !quick && ['rounds', 'duration', 'warmup', 'connections', 'single-rounds', 'thousand-rounds', 'big', 'cold-rounds', 'kube-rounds', 'kube-state-batch-ms', 'kube-urgent-quiet-ms'].every((k) => values[k as keyof typeof values] === undefined) && !values['no-pin'];
 const outName = values.out ?? (isFullDefaultRun ? 'latest' : 'partial');
 if (!/^[A-Za-z0-9._-]+$/.test(outName)) {
   process.stderr.write(`--out must be a plain file name, got "${outName}"\n`);
@@ -164,12 +189,14 @@ async function main(): Promise<void> {
     if (!/^[A-Za-z0-9._-]+$/.test(values.render)) throw new Error(`--render must be a plain file name, got "${values.render}"`);
     const base = path.join(BENCH_DIR, 'results', values.render);
     const data = JSON.parse(await readFile(`${base}.json`, 'utf8')) as BenchResults;
-    if (data.schemaVersion !== SCHEMA_VERSION) throw new Error(`${base}.json has schema ${data.schemaVersion}; this renderer reads ${SCHEMA_VERSION}`);
+    if (!READABLE_SCHEMA_VERSIONS.includes(data.schemaVersion)) throw new Error(`${base}.json has schema ${data.schemaVersion}; this renderer reads ${READABLE_SCHEMA_VERSIONS.join(', ')}`);
     await writeAtomically(`${base}.md`, renderMarkdown(data));
     log(`rendered bench/results/${values.render}.md`);
     return;
   }
   assertEnvoyInstalled();
+  // Before anything is measured: a missing binary must not cost the minutes of the other scenarios.
+  if (scenarios.includes('kube-cold-start')) assertKubeColdStartRunnable();
   const filterWasmPath = process.env.STZ_FILTER_WASM ?? path.join(REPO_ROOT, 'filter', 'build', 'filter.wasm');
   await waitForFilter(filterWasmPath, opts.filterWaitS);
   const wrkBin = scenarios.includes('passthrough') ? await ensureWrk(log) : 'wrk';
@@ -228,6 +255,13 @@ async function main(): Promise<void> {
     log(`4. cold start through the process scaler: ${opts.coldRounds} rounds`);
     results.coldStart = await runColdStart({ filterWasmPath, rounds: opts.coldRounds, log });
     log(`   ready → first byte p50 ${results.coldStart.readyToFirstByteMs.p50.toFixed(1)} ms`);
+  }
+  if (scenarios.includes('kube-cold-start')) {
+    await waitQuiet('kube-cold-start');
+    log(`5. cold start in Kubernetes mode (local API server, kwok, pod servers): 1 warm-up + ${opts.kubeRounds} rounds`);
+    if (Object.keys(opts.kubeTuning).length > 0) notes.push(`kube-cold-start: experiment with control-plane options that are not the product's defaults: ${JSON.stringify(opts.kubeTuning)}`);
+    results.kubeColdStart = await runKubeColdStart({ filterWasmPath, rounds: opts.kubeRounds, tuning: opts.kubeTuning, log, notes });
+    log(`   EndpointSlice ready → request at upstream p50 ${results.kubeColdStart.sliceReadyToAtUpstreamMs.p50.toFixed(1)} ms, p99 ${results.kubeColdStart.sliceReadyToAtUpstreamMs.p99.toFixed(1)} ms`);
   }
 
   const finishedAt = new Date().toISOString();

@@ -1,7 +1,7 @@
 // Renders the results model as bench/results/latest.md. Reads only the model: every number shown is in
 // latest.json; the prose here only explains what the numbers mean.
-import type { BenchResults, ReleaseCase, TargetCheck } from './model.ts';
-import { median } from './stats.ts';
+import type { BenchResults, ColdStartResult, KubeColdStartResult, ReleaseCase, TargetCheck } from './model.ts';
+import { median, type Distribution } from './stats.ts';
 
 type Cell = string | number | boolean | null | undefined;
 
@@ -180,29 +180,146 @@ export function renderMarkdown(r: BenchResults): string {
       'The demo upstream (Node) is stopped; one request arrives; the control plane starts the process, health-checks it every 2 ms, pushes the release, and the held request goes through. Envoy `--concurrency 2`. *ready → first byte* runs from the upstream\'s own `readyAt` (printed when both its ports accept) to the first response byte at the client: what the gateway adds after the backend is up. *request → first byte* includes the backend\'s own start-up.',
       '',
     );
+    if (c.readyToAtUpstreamMs) out.push('*ready → at upstream* ends when the upstream parses the held request\'s head (its `receivedAt`, returned in the reply body; both ends are stamped in the upstream process).', '');
+    const dist = (label: string, d: Distribution): (string | number)[] => [label, d.count, round(d.p50), round(d.p90), round(d.p99), round(d.max)];
     out.push(
       table(
-        ['measure', 'rounds', 'p50', 'p90', 'max'],
+        ['measure', 'rounds', 'p50', 'p90', 'p99', 'max'],
         [
-          ['ready → first byte (ms)', c.readyToFirstByteMs.count, round(c.readyToFirstByteMs.p50), round(c.readyToFirstByteMs.p90), round(c.readyToFirstByteMs.max)],
-          ['request → first byte (ms)', c.requestToFirstByteMs.count, round(c.requestToFirstByteMs.p50), round(c.requestToFirstByteMs.p90), round(c.requestToFirstByteMs.max)],
+          ...(c.readyToAtUpstreamMs ? [dist('ready → at upstream (ms)', c.readyToAtUpstreamMs)] : []),
+          dist('ready → first byte (ms)', c.readyToFirstByteMs),
+          dist('request → first byte (ms)', c.requestToFirstByteMs),
         ],
       ),
       '',
     );
     out.push(
       table(
-        ['round', 'ready → release published (ms)', 'ready → first byte (ms)', 'request → first byte (ms)', 'status'],
-        c.rounds.map((x, i) => [i + 1, x.readyToReleaseMs === null ? null : round(x.readyToReleaseMs), round(x.readyToFirstByteMs), round(x.requestToFirstByteMs), x.status]),
+        ['round', 'ready → release published (ms)', 'ready → at upstream (ms)', 'ready → first byte (ms)', 'request → first byte (ms)', 'status'],
+        c.rounds.map((x, i) => [i + 1, x.readyToReleaseMs === null ? null : round(x.readyToReleaseMs), x.readyToAtUpstreamMs === null || x.readyToAtUpstreamMs === undefined ? null : round(x.readyToAtUpstreamMs), round(x.readyToFirstByteMs), round(x.requestToFirstByteMs), x.status]),
       ),
       '',
     );
   }
 
+  if (r.kubeColdStart) renderKubeColdStart(out, r.kubeColdStart, r.coldStart);
+
   out.push('## Notes', '');
   if (r.notes.length === 0) out.push('Nothing unusual was recorded during the run.', '');
   else out.push(...r.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
+}
+
+const MILESTONE_LABELS: Record<string, string> = {
+  requestSent: 'request sent',
+  wakeCall: 'wake call at the control plane',
+  scaledUp: 'API server answered the /scale write',
+  podCreated: 'pod created (watch)',
+  podScheduled: 'pod scheduled (watch)',
+  podReady: 'pod Running + Ready (watch)',
+  listening: 'pod server listening',
+  sliceReady: 'EndpointSlice lists it ready (benchmark watch)',
+  cpSliceReady: "EndpointSlice in the control plane's informer",
+  probeAccepted: "verifier's TCP check accepted by the pod",
+  verified: 'verifier: endpoint answers',
+  stateReleased: "state's urgent 'changed' (publish scheduled)",
+  endpointsPublished: 'endpoints snapshot set (phase 1)',
+  endpointsAcked: 'Envoy ACKed the endpoints (EDS)',
+  releasePublished: 'release snapshot set (phase 2)',
+  releaseSent: 'release ECDS response sent',
+  releaseAcked: 'Envoy ACKed the release (ECDS)',
+  envoyConnected: "Envoy's upstream connection accepted by the pod",
+  atUpstream: 'held request at the pod',
+  firstByte: 'first byte at the client',
+};
+
+function renderKubeColdStart(out: string[], k: KubeColdStartResult, file: ColdStartResult | undefined): void {
+  const st = k.settings;
+  out.push('## 5. Cold start in Kubernetes mode', '');
+  out.push(
+    `A Deployment at 0 replicas behind an HTTPRoute with a ScaleToZeroPolicy, on a local Kubernetes ${st.kubernetesVersion} (etcd, kube-apiserver, kube-controller-manager, kube-scheduler; kwok fakes the node and gives pods loopback IPs from ${st.podCidr}). ` +
+      'Each Ready pod is served by an in-process server (test/support/kube/pod-servers.ts). Our control plane runs in Kubernetes mode in the benchmark process; Envoy `--concurrency ' +
+      `${st.envoyConcurrency}\`. Per round: one request is held, Envoy's wake call scales the Deployment to 1, the pod turns Ready, the request goes through; then the host is scaled back to 0 through the admin API and the next round waits until no pod, endpoint or pod server is left. ` +
+      `${st.warmupRounds} warm-up round(s) not counted. Each request is sent at least ${st.wakeSpacingMs} ms after the previous wake call, because the filter sends a backend's wake call at most once per 1 s lease and otherwise waits for its next 100 ms check. ` +
+      `${st.productDefaults ? 'Product settings as shipped' : '**Experiment: control-plane settings changed from the product\'s defaults**'}: the verifier checks every ${st.verifierFirstIntervalMs} ms at first, the state batches watch events for ${st.stateBatchMs} ms, an urgent publish waits ${st.publisherUrgentQuietMs} ms, and endpoints are pushed and ACKed before the release (two-phase publish).`,
+    '',
+  );
+  out.push(
+    'Every stamp is epoch ms in the benchmark process. *EndpointSlice ready*: the benchmark\'s own watch on endpointslices delivers a slice that lists the pod\'s endpoint with `ready: true`. ' +
+      '*At the pod*: Node\'s `http.server.request.start` diagnostics channel for the pod server (request head parsed, as the demo upstream\'s `receivedAt`). *Listening*: pod-servers\' `listening` event. ' +
+      'The control plane\'s steps come from listeners on its own informer, verifier and ADS events; TCP accepts at the pod from the `net.server.socket` diagnostics channel.',
+    '',
+  );
+  const w = k.watchDelay;
+  out.push(
+    `A watch delivers a change some time after the API server commits it. Against ${w.samples} of the benchmark's own writes (PATCH of a ConfigMap), its watch delivered the change ` +
+      `${ms(w.sentToEventMs.p50)} ms (p50; max ${ms(w.sentToEventMs.max)}) after the PATCH was sent and ${ms(w.answeredToEventMs.p50)} ms (p50; range ${ms(w.answeredToEventMs.min)} to ${ms(w.answeredToEventMs.max)}) after its answer arrived. ` +
+      'The commit happens inside the PATCH, so a watch event comes at most the first figure after it; since it comes with the writer\'s own answer, it is most likely much closer. ' +
+      '*EndpointSlice ready* is therefore stamped up to that much after the EndpointSlice controller\'s write committed. The control plane\'s informer (a separate watch in the same process) pays the same delay, which is in what a user waits but not in the measured interval.',
+    '',
+  );
+  if (k.recomputeMs) {
+    out.push(
+      `One full translation of the cluster in the control plane (\`KubernetesState.resync()\`, what each batch of watch events, each verified endpoint and each \`setHeld\` runs) took ${ms(k.recomputeMs.p50)} ms (p50; max ${ms(k.recomputeMs.max)}) while idle; ` +
+        `building the xDS snapshot from the desired state (each publish) took ${ms(k.snapshotBuildMs.p50)} ms (p50; max ${ms(k.snapshotBuildMs.max)}).`,
+      '',
+    );
+  }
+  out.push('### File mode and Kubernetes mode side by side', '');
+  const row = (label: string, d: Distribution | null | undefined): (string | number | null)[] => (d ? [label, d.count, round(d.p50), round(d.p90), round(d.p99), round(d.max)] : [label, null, null, null, null, null]);
+  const rows: (string | number | null)[][] = [
+    row('**Kubernetes: EndpointSlice ready → request at the pod**', k.sliceReadyToAtUpstreamMs),
+    row("Kubernetes: EndpointSlice in the control plane's informer → request at the pod", k.cpSliceReadyToAtUpstreamMs),
+    row('Kubernetes: pod server listening → request at the pod', k.listeningToAtUpstreamMs),
+    row('File mode: upstream ready (`readyAt`) → request at the upstream', file?.readyToAtUpstreamMs),
+    row('Kubernetes: EndpointSlice ready → first byte at the client', k.sliceReadyToFirstByteMs),
+    row('File mode: upstream ready → first byte at the client', file?.readyToFirstByteMs),
+    row('Kubernetes: request sent → first byte (whole cold start)', k.requestToFirstByteMs),
+    row('File mode: request sent → first byte (whole cold start, process start-up included)', file?.requestToFirstByteMs),
+  ];
+  out.push(table(['measure (ms)', 'rounds', 'p50', 'p90', 'p99', 'max'], rows), '');
+  out.push(
+    'Nearest-rank percentiles: with fewer than 100 rounds, p99 is the maximum. File mode\'s *ready* is the process accepting on its ports (the control plane then finds it with its own 2 ms health checks); ' +
+      'Kubernetes mode\'s *EndpointSlice ready* comes after the pod is Ready and listening, and the control plane still checks the endpoint itself before releasing, so *listening → request* is the like-for-like comparison with file mode.',
+    '',
+  );
+  out.push('### Where the time goes (median over rounds of each step)', '');
+  out.push(
+    table(
+      ['from', 'to', 'median (ms)', 'max (ms)', 'rounds'],
+      k.steps.map((x) => [MILESTONE_LABELS[x.from] ?? x.from, MILESTONE_LABELS[x.to] ?? x.to, ms(x.medianMs), ms(x.maxMs), x.rounds]),
+    ),
+    '',
+  );
+  out.push('The first rows follow the path in order; the last rows run beside it. A negative step means the two happen in the other order (for example, Envoy applies the release and sends the request on before its ACK reaches the control plane).', '');
+  out.push('### Every round (ms after the request was sent)', '');
+  const keys = ['wakeCall', 'podReady', 'listening', 'sliceReady', 'cpSliceReady', 'verified', 'endpointsAcked', 'releaseSent', 'atUpstream', 'firstByte'] as const;
+  out.push(
+    table(
+      ['round', 'pod', ...keys.map((x) => MILESTONE_LABELS[x]!), 'slice ready → at pod', 'largest event-loop delay in between', 'other processes CPU', 'status'],
+      k.rounds.map((x) => [x.round, x.pod, ...keys.map((key) => ms(x.milestones[key])), ms(x.sliceReadyToAtUpstreamMs), ms(x.loopDelayMaxMs), x.otherCpuPercent === undefined ? null : `${x.otherCpuPercent} %`, x.status]),
+    ),
+    '',
+  );
+  if (k.discarded?.length) {
+    out.push(
+      `${k.discarded.length} round(s) were measured again because processes outside the benchmark used more than half a core during them (kept in the JSON under \`kubeColdStart.discarded\`): ` +
+        k.discarded.map((d) => `slice ready → at pod ${ms(d.result.sliceReadyToAtUpstreamMs)} ms while ${d.reason}`).join('; ') +
+        '.',
+      '',
+    );
+  }
+  out.push(
+    '*Largest event-loop delay in between*: `perf_hooks.monitorEventLoopDelay` (1 ms resolution) of the benchmark process, which also runs the control plane and the pod servers, reset when the slice turned ready and read when the request reached the pod. ' +
+      'The local Kubernetes processes, Envoy and this process share the machine\'s CPUs, so a slow round usually shows a larger delay here.',
+    '',
+  );
+  if (k.rounds.some((x) => x.wakeApiCalls?.length)) {
+    out.push('The control plane\'s API calls on the Deployment from the wake call to the answer of its /scale write (ms after the wake call reached the control plane):', '');
+    out.push(table(['round', 'calls'], k.rounds.map((x) => [x.round, (x.wakeApiCalls ?? []).map((c) => `${c.call} ${ms(c.answeredMs)}`).join('; ')])), '');
+  }
+  if (k.controlPlaneWarnings.length > 0) out.push(`Control-plane warnings during the measurement: ${k.controlPlaneWarnings.map((l) => `\`${l.slice(0, 200)}\``).join(' ')}`, '');
+  else out.push(`No control-plane warning during the measurement${k.controlPlaneSetupWarnings ? ` (${k.controlPlaneSetupWarnings} while the stack started, e.g. CRD storage still initializing)` : ''}.`, '');
 }
 
 function medianOf(c: ReleaseCase, key: 'pushSentMs' | 'ackMs'): number | null {

@@ -8,9 +8,11 @@ export const TARGETS = {
   releaseP99IssueMs: 20,
   releaseP99GoalMs: 15,
   coldStartP50GoalMs: 25,
+  /** The issue: "from a Ready pod (EndpointSlice updated) to the held request at the upstream ... <= 25 ms p50". */
+  kubeColdStartP50IssueMs: 25,
 } as const;
 
-export function evaluateTargets(r: Pick<BenchResults, 'passthrough' | 'release' | 'memory' | 'coldStart'>): TargetCheck[] {
+export function evaluateTargets(r: Pick<BenchResults, 'passthrough' | 'release' | 'memory' | 'coldStart' | 'kubeColdStart'>): TargetCheck[] {
   const out: TargetCheck[] = [];
   if (r.coldStart) {
     out.push({
@@ -22,6 +24,19 @@ export function evaluateTargets(r: Pick<BenchResults, 'passthrough' | 'release' 
       measured: Math.round(r.coldStart.readyToFirstByteMs.p50 * 10) / 10,
       unit: 'ms',
       pass: r.coldStart.readyToFirstByteMs.p50 <= TARGETS.coldStartP50GoalMs,
+    });
+  }
+  if (r.kubeColdStart) {
+    const p50 = r.kubeColdStart.sliceReadyToAtUpstreamMs.p50;
+    out.push({
+      id: 'kube-cold-start.slice-ready-to-upstream.p50.issue',
+      scenario: 'kube-cold-start',
+      level: 'issue',
+      description: 'Kubernetes cold start: EndpointSlice lists the pod ready → held request at the pod, p50',
+      target: `≤ ${TARGETS.kubeColdStartP50IssueMs} ms`,
+      measured: Math.round(p50 * 10) / 10,
+      unit: 'ms',
+      pass: p50 <= TARGETS.kubeColdStartP50IssueMs,
     });
   }
   if (r.passthrough) {

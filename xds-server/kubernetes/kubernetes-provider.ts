@@ -35,16 +35,13 @@ export class KubernetesProvider implements BackendProvider {
 
   async wake(backend: ScalableBackend): Promise<void> {
     const { target, wakeReplicas } = this.workload(backend);
-    const now = await this.read(backend, target);
-    this.report(backend, 'WorkloadScalable', true, 'Scalable', `${describe(target)} has a /scale subresource the control plane may use`);
-    if (now.replicas > 0) {
-      this.log.info('workload already has replicas; waiting for an endpoint to answer', { host: backend.name, workload: describe(target), replicas: now.replicas });
-      return;
-    }
+    // One read and a guarded write (the read is inside setIf): a cold start waits on both.
     const result = await this.reported(backend, () => this.scale.setIf(target, 0, wakeReplicas));
+    if (result.uid) this.uids.set(workloadKey(target), result.uid);
+    this.report(backend, 'WorkloadScalable', true, 'Scalable', `${describe(target)} has a /scale subresource the control plane may use`);
     if (!result.ok) {
-      // Someone else scaled it up in between: fine, that is what we wanted.
-      this.log.info('workload scaled up by another writer meanwhile', { host: backend.name, workload: describe(target), reason: result.reason });
+      // Replicas above 0 (someone else's, or a wake by another replica of ours): wait for an endpoint.
+      this.log.info('workload already has replicas; waiting for an endpoint to answer', { host: backend.name, workload: describe(target), replicas: result.replicas });
       return;
     }
     this.report(backend, 'ReplicasOwned', true, 'ScaledFromZero', `woken from 0 to ${wakeReplicas} replicas; above that they belong to whoever sets them`);

@@ -21,7 +21,7 @@ export interface ScaleReading {
   uid?: string;
 }
 
-export type GuardedResult = { ok: true } | { ok: false; replicas: number; reason: string };
+export type GuardedResult = { ok: true; uid?: string } | { ok: false; replicas: number; reason: string; uid?: string };
 
 /** One workload, whichever backends (Service ports) it serves. */
 export function workloadKey(t: WorkloadTarget): string {
@@ -59,14 +59,15 @@ export class ScaleClient {
   async setIf(target: WorkloadTarget, from: number, to: number): Promise<GuardedResult> {
     const path = await this.scalePath(target);
     for (let attempt = 0; ; attempt++) {
-      let scale: { metadata?: { resourceVersion?: string }; spec?: { replicas?: number } };
+      let scale: { metadata?: { resourceVersion?: string; uid?: string }; spec?: { replicas?: number } };
       try {
         scale = (await this.client.get(path)) as typeof scale;
       } catch (err) {
         throw this.explain(err, target);
       }
       const replicas = scale.spec?.replicas ?? 0;
-      if (replicas !== from) return { ok: false, replicas, reason: `replicas are ${replicas}, not ${from}` };
+      const uid = scale.metadata?.uid ? { uid: scale.metadata.uid } : {};
+      if (replicas !== from) return { ok: false, replicas, reason: `replicas are ${replicas}, not ${from}`, ...uid };
       try {
         await this.client.request(
           'PATCH',
@@ -74,7 +75,7 @@ export class ScaleClient {
           { metadata: { resourceVersion: scale.metadata?.resourceVersion }, spec: { replicas: to } },
           'application/merge-patch+json',
         );
-        return { ok: true };
+        return { ok: true, ...uid };
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 409 && attempt < 5) continue;
         throw this.explain(err, target);
