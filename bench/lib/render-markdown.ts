@@ -241,7 +241,7 @@ function renderKubeColdStart(out: string[], k: KubeColdStartResult, file: ColdSt
       'Each Ready pod is served by an in-process server (test/support/kube/pod-servers.ts). Our control plane runs in Kubernetes mode in the benchmark process; Envoy `--concurrency ' +
       `${st.envoyConcurrency}\`. Per round: one request is held, Envoy's wake call scales the Deployment to 1, the pod turns Ready, the request goes through; then the host is scaled back to 0 through the admin API and the next round waits until no pod, endpoint or pod server is left. ` +
       `${st.warmupRounds} warm-up round(s) not counted. Each request is sent at least ${st.wakeSpacingMs} ms after the previous wake call, because the filter sends a backend's wake call at most once per 1 s lease and otherwise waits for its next 100 ms check. ` +
-      `${st.productDefaults ? 'Product settings as shipped' : '**Experiment: control-plane settings changed from the product\'s defaults**'}: the verifier checks every ${st.verifierFirstIntervalMs} ms at first, the state batches watch events for ${st.stateBatchMs} ms, an urgent publish waits ${st.publisherUrgentQuietMs} ms, and endpoints are pushed and ACKed before the release (two-phase publish).`,
+      `${st.productDefaults ? 'Product settings as shipped' : '**Experiment: control-plane settings changed from the product\'s defaults**'}: the verifier checks every ${st.verifierFirstIntervalMs} ms at first, the state batches watch events for ${st.stateBatchMs} ms (EndpointSlice changes: none, translated at the next event-loop turn), an urgent publish waits ${st.publisherUrgentQuietMs} ms, and endpoints are pushed and ACKed before the release (two-phase publish).`,
     '',
   );
   out.push(
