@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { routeByPreface } from './protocol-sniff.ts';
 import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
@@ -57,7 +58,7 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-export const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+export { HTTP2_PREFACE } from './protocol-sniff.ts';
 export const MAX_DELAY_MS = 30_000;
 const DEFAULT_MAX_RECORDED = 10_000;
 let instanceCounter = 0;
@@ -211,37 +212,10 @@ class UpstreamImpl implements Upstream {
     this.events.emit('request', entry);
   }
 
-  /**
-   * Picks HTTP/2 or HTTP/1.1 by the connection's first bytes. We only commit
-   * once the bytes seen either diverge from the h2 preface or contain all of
-   * it, because a client may well send the preface in several segments.
-   */
   private route(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    // A peer vanishing mid-connection must not become an uncaught exception.
-    socket.on('error', () => {});
-
-    let seen: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, HTTP2_PREFACE.length);
-      const prefaceSoFar = seen.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
-      if (prefaceSoFar && seen.length < HTTP2_PREFACE.length) return;
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.pause();
-      socket.unshift(seen);
-      (prefaceSoFar ? this.h2Server : this.h1Server).emit('connection', socket);
-      // Both servers attach their own readers; resuming replays the bytes we
-      // already took off the wire before any new ones.
-      process.nextTick(() => socket.resume());
-    };
-    const onEnd = (): void => {
-      socket.destroy();
-    };
-    socket.on('data', onData);
-    socket.once('end', onEnd);
+    routeByPreface(socket, this.h1Server, this.h2Server);
   }
 
   private handleHttp(req: AnyRequest, res: AnyResponse): void {

@@ -12,10 +12,10 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as k8s from '@kubernetes/client-node';
+import { routeByPreface } from '../../../upstream/protocol-sniff.ts';
 import { startUpstream, type Upstream } from '../../../upstream/server.ts';
 
 export const POD_SERVER_ANNOTATION = 'stz.test/pod-server';
-const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 export interface PodServerInfo {
   namespace: string;
@@ -120,24 +120,11 @@ class PodServer {
     this.front = net.createServer({ noDelay: true }, (socket) => this.route(socket));
   }
 
-  /** HTTP/2 prior knowledge or HTTP/1.1, by the connection's first bytes (as upstream/server.ts). */
+  /** HTTP/2 prior knowledge or HTTP/1.1, by the connection's first bytes. */
   private route(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    socket.on('error', () => {});
-    let seen: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, HTTP2_PREFACE.length);
-      const prefaceSoFar = seen.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
-      if (prefaceSoFar && seen.length < HTTP2_PREFACE.length) return;
-      socket.off('data', onData);
-      socket.pause();
-      socket.unshift(seen);
-      (prefaceSoFar ? this.h2 : this.h1).emit('connection', socket);
-      process.nextTick(() => socket.resume());
-    };
-    socket.on('data', onData);
+    routeByPreface(socket, this.h1, this.h2);
   }
 
   listen(): Promise<void> {
