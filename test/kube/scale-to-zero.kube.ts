@@ -346,8 +346,8 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     expect(Date.now() - t0).to.be.below(1_000);
   });
 
-  it('holds gRPC calls through a GRPCRoute, wakes once, and answers every call from the pod', async () => {
-    await stack.apply(deployment('greeter', 0, { 'stz.test/pod-server': 'grpc' }), service('greeter'), policy('greeter', 'greeter'), {
+  it('holds gRPC calls through a GRPCRoute, wakes once, answers every call from the pod, and wakes again after idling to 0', async () => {
+    await stack.apply(deployment('greeter', 0, { 'stz.test/pod-server': 'grpc' }), service('greeter'), policy('greeter', 'greeter', { idleAfterMs: 1_500 }), {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'GRPCRoute',
       metadata: { name: 'greeter', namespace: NS },
@@ -371,6 +371,12 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     const after = await stack.get(`/apis/apps/v1/namespaces/${NS}/deployments/greeter`);
     expect(after.metadata.generation).to.equal(generation + 1);
     expect((after.spec as { replicas: number }).replicas).to.equal(1);
+    // Idle: back to 0, and the next call wakes it again.
+    await eventually(async () => expect(await replicas('greeter')).to.equal(0), { timeoutMs: 15_000, what: 'idle scale-down of the gRPC backend' });
+    const again = await grpcEcho(`127.0.0.1:${port}`, 'grpc.example', 'again', Buffer.alloc(0), 30_000);
+    if (isGrpcError(again)) throw new Error(`call after the scale-down: ${JSON.stringify(again)}`);
+    expect(again.message).to.equal('again');
+    expect((await hostState('shop-greeter-80')).scaling.wakeCount).to.equal(2);
   });
 
   it('redirects with ReplacePrefixMatch by whole path segments (RequestRedirect)', async () => {
