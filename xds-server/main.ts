@@ -1,6 +1,7 @@
 // CLI: tsx xds-server/main.ts --config config/gateway.yaml [--state-dir .state] [--xds-port 18000] [--admin-port 9902]
 //      [--admin-address A] [--wake-address B: where Envoy reaches the admin port for wake calls] [--admin-token-file F]
-//  or: tsx xds-server/main.ts --kubernetes [--kubeconfig F] [--controller-name N] [--gateway-address A] (same ports and flags)
+//  or: tsx xds-server/main.ts --kubernetes [--kubeconfig F] [--controller-name N] [--gateway-address A | --gateway-address-pool 127.X.0.0/16]
+//      (same ports and flags)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     kubeconfig: { type: 'string' },
     'controller-name': { type: 'string', default: DEFAULT_CONTROLLER_NAME },
     'gateway-address': { type: 'string', default: '127.0.0.1' },
+    'gateway-address-pool': { type: 'string' },
   },
   strict: true,
 });
@@ -69,6 +71,7 @@ if (values.kubernetes) {
       ...(values.kubeconfig ? { kubeconfig: path.resolve(values.kubeconfig) } : {}),
       controllerName: values['controller-name'],
       defaultGatewayAddress: values['gateway-address'],
+      ...(values['gateway-address-pool'] ? { gatewayAddressPool: values['gateway-address-pool'] } : {}),
     });
     onSignals(() => cp.close());
   } catch (err) {

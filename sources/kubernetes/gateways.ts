@@ -163,8 +163,10 @@ export function gatewayVerdict(g: GatewayInfo): { accepted: boolean; reason: str
   if (g.rejected) return { accepted: false, ...g.rejected };
   if (g.listeners.length === 0) return { accepted: false, reason: REASON.ListenersNotValid, message: 'the Gateway has no listeners' };
   const bad = g.listeners.filter((l) => l.rejected);
+  // The Gateway itself is sound: it stays Accepted (the spec allows ListenersNotValid with True) and is not
+  // Programmed while no listener is valid. Each listener's own conditions say what is wrong with it.
   if (bad.length === g.listeners.length) {
-    return { accepted: false, reason: REASON.ListenersNotValid, message: `no valid listener: ${describe(bad)}` };
+    return { accepted: true, reason: REASON.ListenersNotValid, message: `no valid listener: ${describe(bad)}` };
   }
   if (bad.length > 0) return { accepted: true, reason: REASON.ListenersNotValid, message: `some listeners are not valid: ${describe(bad)}` };
   return { accepted: true, reason: REASON.Accepted, message: 'Gateway is accepted' };
@@ -174,9 +176,9 @@ function describe(listeners: readonly ListenerInfo[]): string {
   return listeners.map((l) => `${l.spec.name} (${l.rejected!.reason})`).join(', ');
 }
 
-/** The Gateway carries traffic: accepted, with an address. */
+/** The Gateway carries traffic: accepted, with an address and at least one valid Listener. */
 export function gatewayProgrammable(g: GatewayInfo): boolean {
-  return gatewayVerdict(g).accepted && g.address !== undefined;
+  return gatewayVerdict(g).accepted && g.address !== undefined && g.listeners.some((l) => !l.rejected);
 }
 
 /** The Listener carries traffic: its Gateway does and it is accepted. */

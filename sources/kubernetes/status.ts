@@ -22,7 +22,9 @@ export function gatewayStatus(g: GatewayInfo, attached: ReadonlyMap<ListenerInfo
       ? cond(COND.Programmed, true, REASON.Programmed, `listening on ${g.address}`)
       : !verdict.accepted
         ? cond(COND.Programmed, false, REASON.Invalid, 'the Gateway is not accepted')
-        : cond(COND.Programmed, false, REASON.AddressNotAssigned, 'no address has been assigned to the Gateway yet'),
+        : g.listeners.every((l) => l.rejected)
+          ? cond(COND.Programmed, false, REASON.Invalid, 'no listener of the Gateway is valid')
+          : cond(COND.Programmed, false, REASON.AddressNotAssigned, 'no address has been assigned to the Gateway yet'),
   ];
   const generation = g.gateway.metadata.generation;
   const previous = g.gateway.status;

@@ -14,6 +14,7 @@ import { translate, type StatusUpdate, type TranslateInput } from '../../sources
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { ScalableBackend } from '../scaling/provider.ts';
+import type { GatewayRef } from './address-pool.ts';
 import { workloadKey } from './scale.ts';
 import type { BackendState, BackendView } from '../state/backend-state.ts';
 import { EndpointVerifier } from './endpoint-verifier.ts';
@@ -41,8 +42,8 @@ export interface KubernetesStateOptions {
   controllerName: string;
   filterWasmPath: string;
   wake?: WakeTarget;
-  /** The listener address of a Gateway whose spec names none. */
-  gatewayAddress: (gateway: { metadata: { namespace?: string; name: string } }) => string | undefined;
+  /** The listener address of a Gateway whose spec names none, given every Gateway there is. */
+  gatewayAddress: (gateway: GatewayRef, all: readonly GatewayRef[]) => string | undefined;
   informer?: Partial<InformerOptions>;
   verifier?: EndpointVerifier;
   clock?: Clock;
@@ -256,6 +257,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
 
   private input(): TranslateInput {
     const list = <T>(kind: WatchedKind): T[] => this.informers[kind].list() as unknown as T[];
+    const gateways = list<GatewayRef>('gateways');
     return {
       controllerName: this.options.controllerName,
       now: new Date(this.clock.now()).toISOString(),
@@ -268,7 +270,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
       endpointSlices: list('endpointSlices'),
       namespaces: list('namespaces'),
       policies: list('policies'),
-      gatewayAddress: (gw) => this.options.gatewayAddress(gw),
+      gatewayAddress: (gw) => this.options.gatewayAddress(gw, gateways),
       runtimeConditions: new Map([...this.runtimeConditions].map(([k, byType]) => [k, [...byType.values()]])),
     };
   }

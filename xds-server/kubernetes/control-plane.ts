@@ -6,6 +6,7 @@ import { startCore, type Core, type CoreOptions } from '../core.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { ManualProvider } from '../scaling/provider.ts';
 import { DEFAULT_CONTROLLER_NAME, KubernetesState, type KubernetesStateOptions } from './cluster-state.ts';
+import { assignAddresses, keyOf, parsePool } from './address-pool.ts';
 import { EventRecorder } from './events.ts';
 import { KubernetesProvider } from './kubernetes-provider.ts';
 import { RestKubeClient, type KubeClient } from './rest.ts';
@@ -21,6 +22,8 @@ export interface KubernetesControlPlaneOptions extends CoreOptions {
   filterWasmPath: string;
   /** Listener address for Gateways whose spec.addresses names none (default 127.0.0.1). */
   defaultGatewayAddress?: string;
+  /** Instead: a distinct address per Gateway from this loopback range (e.g. 127.50.0.0/16). */
+  gatewayAddressPool?: string;
   state?: Partial<Pick<KubernetesStateOptions, 'informer' | 'batchMs'>>;
   /** How often statuses are re-checked and re-written even without a change (default 30 s). */
   resyncMs?: number;
@@ -49,11 +52,12 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
   let resync: NodeJS.Timeout | undefined;
 
   const core = await startCore(options, log, async (wake) => {
+    const pool = options.gatewayAddressPool ? parsePool(options.gatewayAddressPool) : undefined;
     state = new KubernetesState(client, log.child('kubernetes'), {
       controllerName,
       filterWasmPath: options.filterWasmPath,
       ...(wake ? { wake } : {}),
-      gatewayAddress: () => options.defaultGatewayAddress ?? '127.0.0.1',
+      gatewayAddress: (gw, all) => (pool ? assignAddresses(pool, all).get(keyOf(gw)) : (options.defaultGatewayAddress ?? '127.0.0.1')),
       ...(options.state?.informer ? { informer: options.state.informer } : {}),
       ...(options.state?.batchMs !== undefined ? { batchMs: options.state.batchMs } : {}),
     });

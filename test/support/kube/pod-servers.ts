@@ -7,6 +7,12 @@
 // protocol}. A pod annotated `stz.test/pod-server: "off"` gets no server (Ready but refusing connections);
 // one annotated `stz.test/pod-server: "grpc"` gets the demo upstream's gRPC echo and health services instead
 // (upstream/server.ts), whose echo replies name the pod as `upstream: "<namespace>/<pod>"`.
+//
+// A pod with a container whose image contains `echo-basic` (the Gateway API conformance suite's backend) is
+// served as that image would serve it instead, whatever its containerPorts (echo-basic.ts): on HTTP_PORT
+// (3000) and H2C_PORT (3001), or gRPC on HTTP_PORT when GRPC_ECHO_SERVER is set, with POD_NAME, NAMESPACE and
+// the other env taken from the pod spec (downward-API fieldRefs resolved from the pod). Its echo log lines
+// ("Echoing back request made to <path> to client (<addr>)") are emitted as 'echo-log' events.
 import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
@@ -14,8 +20,21 @@ import * as net from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { routeByPreface } from '../../../upstream/protocol-sniff.ts';
 import { startUpstream, type Upstream } from '../../../upstream/server.ts';
+import {
+  EchoBasicGrpcServer,
+  EchoBasicHttpServer,
+  echoBasicConfig,
+  type EchoBasicListenerKind,
+  type EchoContext,
+} from './echo-basic.ts';
 
 export const POD_SERVER_ANNOTATION = 'stz.test/pod-server';
+
+/**
+ * http: the JSON pod reply over HTTP/1.1 and h2c; grpc: the demo upstream's gRPC services; echo-http,
+ * echo-h2c, echo-grpc: the echo-basic stand-in's HTTP_PORT, H2C_PORT and gRPC listeners.
+ */
+export type PodServerKind = 'http' | 'grpc' | EchoBasicListenerKind;
 
 export interface PodServerInfo {
   namespace: string;
@@ -23,7 +42,8 @@ export interface PodServerInfo {
   uid: string;
   ip: string;
   port: number;
-  /** http://ip:port */
+  kind: PodServerKind;
+  /** http://ip:port, or grpc://ip:port for the gRPC kinds. */
   url: string;
   /** Requests answered so far. */
   requests: number;
@@ -47,8 +67,17 @@ export interface PodServersOptions {
   log?: (line: string) => void;
 }
 
+export interface EchoLogLine {
+  namespace: string;
+  pod: string;
+  line: string;
+}
+
 export interface PodServers {
-  /** 'listening' and 'closed' with a PodServerInfo; 'error' with an Error (bind failures, watch errors). */
+  /**
+   * 'listening' and 'closed' with a PodServerInfo; 'error' with an Error (bind failures, watch errors);
+   * 'echo-log' with an EchoLogLine for each request an echo-basic pod echoes.
+   */
   readonly events: EventEmitter;
   /** Resolves once every watch has listed (and the servers for already-ready pods are up). */
   readonly synced: Promise<void>;
@@ -71,11 +100,26 @@ interface Desired {
   pod: string;
   uid: string;
   ip: string;
-  ports: number[];
-  mode: 'http' | 'grpc';
+  /** One server per entry, in order. */
+  servers: { kind: PodServerKind; port: number }[];
+  /** For echo-basic pods: what the echo reports. */
+  echo?: EchoContext;
+  /** For echo-basic pods: env it could not resolve, ports it could not use, listeners it does not serve. */
+  problems?: string[];
 }
 
-class PodServer {
+interface Served {
+  readonly info: PodServerInfo;
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function serverInfo(d: Desired, kind: PodServerKind, port: number): PodServerInfo {
+  const scheme = kind === 'grpc' || kind === 'echo-grpc' ? 'grpc' : 'http';
+  return { namespace: d.namespace, pod: d.pod, uid: d.uid, ip: d.ip, port, kind, url: `${scheme}://${d.ip}:${port}`, requests: 0 };
+}
+
+class PodServer implements Served {
   readonly info: PodServerInfo;
   private readonly front: net.Server;
   private readonly h1: http.Server;
@@ -84,7 +128,7 @@ class PodServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
 
   constructor(d: Desired, port: number) {
-    this.info = { namespace: d.namespace, pod: d.pod, uid: d.uid, ip: d.ip, port, url: `http://${d.ip}:${port}`, requests: 0 };
+    this.info = serverInfo(d, 'http', port);
     const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
       req.resume();
       req.on('error', () => {});
@@ -160,19 +204,22 @@ function desiredFor(pod: k8s.V1Pod): Desired | undefined {
   if (!pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return undefined;
   const ip = pod.status.podIP;
   if (!isLoopbackIPv4(ip)) return undefined;
+  const base = { namespace: meta.namespace, pod: meta.name, uid: meta.uid, ip };
+  const echo = echoBasicConfig(pod);
+  if (echo) return { ...base, servers: echo.listeners, echo: echo.context, problems: echo.problems };
   const ports = (pod.spec?.containers[0]?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort);
   if (ports.length === 0) return undefined;
-  const mode = meta.annotations?.[POD_SERVER_ANNOTATION] === 'grpc' ? 'grpc' : 'http';
-  return { namespace: meta.namespace, pod: meta.name, uid: meta.uid, ip, ports, mode };
+  const kind: PodServerKind = meta.annotations?.[POD_SERVER_ANNOTATION] === 'grpc' ? 'grpc' : 'http';
+  return { ...base, servers: ports.map((port) => ({ kind, port })) };
 }
 
 /** The demo upstream's gRPC services on the pod's IP and port (its HTTP side on a free port of the same IP). */
-class GrpcPodServer {
+class GrpcPodServer implements Served {
   readonly info: PodServerInfo;
   private upstream: Upstream | undefined;
 
   constructor(d: Desired, port: number) {
-    this.info = { namespace: d.namespace, pod: d.pod, uid: d.uid, ip: d.ip, port, url: `grpc://${d.ip}:${port}`, requests: 0 };
+    this.info = serverInfo(d, 'grpc', port);
   }
 
   async listen(): Promise<void> {
@@ -185,13 +232,42 @@ class GrpcPodServer {
   }
 }
 
+/** One listener of the echo-basic stand-in (echo-basic.ts). */
+class EchoBasicPodServer implements Served {
+  readonly info: PodServerInfo;
+  private readonly server: EchoBasicHttpServer | EchoBasicGrpcServer;
+
+  constructor(d: Desired, kind: EchoBasicListenerKind, port: number, events: EventEmitter) {
+    this.info = serverInfo(d, kind, port);
+    const context = d.echo ?? { namespace: d.namespace, ingress: '', service: '', pod: d.pod };
+    const onRequest = (): void => void this.info.requests++;
+    if (kind === 'echo-grpc') {
+      this.server = new EchoBasicGrpcServer({ host: d.ip, port, context, onRequest });
+    } else {
+      const onEchoLog = (line: string): void => void events.emit('echo-log', { namespace: d.namespace, pod: d.pod, line } satisfies EchoLogLine);
+      this.server = new EchoBasicHttpServer({ host: d.ip, port, kind, context, onRequest, onEchoLog });
+    }
+  }
+
+  async listen(): Promise<void> {
+    if (!isLoopbackIPv4(this.info.ip)) throw new Error(`refusing to bind non-loopback ${this.info.ip}`);
+    await this.server.listen();
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
+  }
+}
+
 class PodServersImpl implements PodServers {
   readonly events = new EventEmitter();
   synced: Promise<void> = Promise.resolve();
   /** Pods by namespace/name, as last seen by each watch. */
   private readonly pods = new Map<string, k8s.V1Pod>();
   /** Running servers by pod uid. */
-  private readonly running = new Map<string, (PodServer | GrpcPodServer)[]>();
+  private readonly running = new Map<string, Served[]>();
+  /** Pods whose echo-basic problems were logged. */
+  private readonly reported = new Set<string>();
   private readonly aborts = new Set<AbortController>();
   private stopped = false;
   private reconciling: Promise<void> | undefined;
@@ -379,7 +455,10 @@ class PodServersImpl implements PodServers {
     }
     for (const [uid, servers] of [...this.running]) {
       const d = desired.get(uid);
-      const same = d && servers.length === d.ports.length && servers.every((s, i) => s.info.ip === d.ip && s.info.port === d.ports[i]);
+      const same =
+        d &&
+        servers.length === d.servers.length &&
+        servers.every((s, i) => s.info.ip === d.ip && s.info.port === d.servers[i]!.port && s.info.kind === d.servers[i]!.kind);
       if (same) continue;
       this.running.delete(uid);
       await Promise.all(servers.map((s) => s.close()));
@@ -388,20 +467,27 @@ class PodServersImpl implements PodServers {
         this.events.emit('closed', { ...s.info });
       }
     }
+    for (const uid of [...this.reported]) if (!desired.has(uid)) this.reported.delete(uid);
     let failed = false;
     for (const [uid, d] of desired) {
       if (this.running.has(uid) || this.stopped) continue;
-      const servers: (PodServer | GrpcPodServer)[] = [];
+      if (d.problems?.length && !this.reported.has(uid)) {
+        this.reported.add(uid);
+        this.log(`[pod-servers] echo-basic pod ${d.namespace}/${d.pod}: ${d.problems.join('; ')}`);
+      }
+      const servers: Served[] = [];
       try {
-        for (const port of d.ports) {
-          const s = d.mode === 'grpc' ? new GrpcPodServer(d, port) : new PodServer(d, port);
+        for (const { kind, port } of d.servers) {
+          const s =
+            kind === 'http' ? new PodServer(d, port) : kind === 'grpc' ? new GrpcPodServer(d, port) : new EchoBasicPodServer(d, kind, port, this.events);
           await s.listen();
           servers.push(s);
         }
       } catch (err) {
         await Promise.all(servers.map((s) => s.close()));
         failed = true;
-        this.events.emit('error', new Error(`pod ${d.namespace}/${d.pod}: cannot listen on ${d.ip} ports ${d.ports.join(',')}: ${(err as Error).message}`));
+        const ports = d.servers.map((s) => s.port).join(',');
+        this.events.emit('error', new Error(`pod ${d.namespace}/${d.pod}: cannot listen on ${d.ip} ports ${ports}: ${(err as Error).message}`));
         continue;
       }
       this.running.set(uid, servers);
