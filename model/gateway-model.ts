@@ -25,6 +25,30 @@ export interface ListenerModel {
   /** Name of its RDS route configuration (unique). */
   routeConfigName: string;
   virtualHosts: VirtualHostModel[];
+  /** TLS termination (Kubernetes HTTPS listeners); absent: plaintext. File mode never sets it. */
+  tls?: ListenerTlsModel;
+}
+
+/** TLS termination: one Envoy filter chain per entry, all sharing the listener's route table. */
+export interface ListenerTlsModel {
+  /** Most specific first: exact server names, then wildcards, then the default (no server names), if any. */
+  filterChains: TlsFilterChainModel[];
+}
+
+export interface TlsFilterChainModel {
+  /**
+   * SNI names this chain answers (lower-case, exact or `*.suffix`); empty: the default chain (any other SNI,
+   * or none). Unique across the listener's chains; at most one default.
+   */
+  serverNames: string[];
+  /** Non-empty; at most one per key type (Envoy picks by the client's signature algorithms). */
+  certificates: TlsCertificateModel[];
+}
+
+/** Inline PEM, already checked to parse and to belong together. Never logged. */
+export interface TlsCertificateModel {
+  certificateChain: string;
+  privateKey: string;
 }
 
 export interface VirtualHostModel {

@@ -1,25 +1,51 @@
 import { MIN_STREAM_IDLE_TIMEOUT_MS, STREAM_IDLE_MARGIN_MS } from './defaults.ts';
 import type { DesiredState } from './desired-state.ts';
-import type { ListenerModel } from '../model/gateway-model.ts';
+import type { ListenerModel, TlsFilterChainModel } from '../model/gateway-model.ts';
 import { BUFFER_FILTER_NAME } from './names.ts';
 import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
 export function buildListeners(state: DesiredState): Resource[] {
-  return state.model.listeners.map((listener) => ({
-    name: listener.name,
-    address: socketAddress(listener.address, listener.port),
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: httpConnectionManager(state, listener),
-          },
-        ],
+  return state.model.listeners.map((listener): Resource => {
+    const hcm = (): Record<string, unknown>[] => [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(state, listener) }];
+    if (!listener.tls) return { name: listener.name, address: socketAddress(listener.address, listener.port), filter_chains: [{ filters: hcm() }] };
+    return {
+      name: listener.name,
+      address: socketAddress(listener.address, listener.port),
+      // Reads the ClientHello's SNI (and ALPN) so a filter chain can be picked by server name.
+      listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': ANY_TYPES.tlsInspector } }],
+      // Envoy picks the chain with the most specific matching server name; the chain without one takes the rest.
+      filter_chains: listener.tls.filterChains.map((chain) => tlsFilterChain(chain, hcm())),
+    };
+  });
+}
+
+function tlsFilterChain(chain: TlsFilterChainModel, filters: Record<string, unknown>[]): Record<string, unknown> {
+  return {
+    name: chain.serverNames.length > 0 ? `tls_${chain.serverNames.join('_')}` : 'tls_default',
+    ...(chain.serverNames.length > 0 ? { filter_chain_match: { server_names: [...chain.serverNames] } } : {}),
+    transport_socket: {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': ANY_TYPES.downstreamTlsContext,
+        common_tls_context: {
+          tls_certificates: chain.certificates.map((c) => ({ certificate_chain: { inline_string: c.certificateChain }, private_key: { inline_string: c.privateKey } })),
+          // HTTP/2 (and so gRPC) over TLS by ALPN; the HCM's AUTO codec follows what was negotiated.
+          alpn_protocols: ['h2', 'http/1.1'],
+        },
       },
-    ],
-  }));
+    },
+    filters,
+  };
+}
+
+/** A copy of a resource with every private key replaced, for anything a person reads (admin API, logs). */
+export function redactSecrets<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => redactSecrets(v)) as T;
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, k === 'private_key' ? { inline_string: '[redacted]' } : redactSecrets(v)]),
+  ) as T;
 }
 
 function httpConnectionManager(state: DesiredState, listener: ListenerModel): Record<string, unknown> {

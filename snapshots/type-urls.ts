@@ -32,4 +32,6 @@ export const ANY_TYPES = {
   routeFilterConfig: 'type.googleapis.com/envoy.config.route.v3.FilterConfig',
   httpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
   stringValue: 'type.googleapis.com/google.protobuf.StringValue',
+  tlsInspector: 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+  downstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
 } as const;

@@ -11,6 +11,7 @@ export const POLICY_KIND = 'ScaleToZeroPolicy';
 
 export const CORE_GROUP = '';
 export const SERVICE_KIND = 'Service';
+export const SECRET_KIND = 'Secret';
 
 export type RouteKind = 'HTTPRoute' | 'GRPCRoute';
 export const ROUTE_KINDS: readonly RouteKind[] = ['HTTPRoute', 'GRPCRoute'];
@@ -49,6 +50,7 @@ export const REASON = {
   InvalidRouteKinds: 'InvalidRouteKinds',
   InvalidCertificateRef: 'InvalidCertificateRef',
   HostnameConflict: 'HostnameConflict',
+  ProtocolConflict: 'ProtocolConflict',
   NoConflicts: 'NoConflicts',
   // Route
   NotAllowedByListeners: 'NotAllowedByListeners',

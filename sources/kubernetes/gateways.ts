@@ -2,6 +2,8 @@
 // Gateway's address, and each Listener's verdict (protocol, route kinds, conflicts, port).
 import { isIP } from 'node:net';
 import { GATEWAY_GROUP, REASON, ROUTE_KINDS, type RouteKind } from './api.ts';
+import type { TlsCertificateModel } from '../../model/gateway-model.ts';
+import { resolveCertificateRefs, secretIndex, type SecretIndex } from './certificates.ts';
 import { ANY_HOST } from './hostnames.ts';
 import { compareAge, compareStrings, namespaceOf, objectKey } from './objects.ts';
 import type { Gateway, GatewayClass, Listener, TranslateInput } from './types.ts';
@@ -23,8 +25,15 @@ export interface ListenerInfo {
   invalidKinds: string[];
   /** Why the Listener is not Accepted; undefined when it is. */
   rejected: { reason: string; message: string } | undefined;
-  /** True when a Conflicted condition must say so. */
+  /** True when a Conflicted condition must say so (the reason is `rejected.reason`). */
   conflicted: boolean;
+  /** HTTPS: the certificates to terminate TLS with, once every certificateRef resolved. */
+  certificates: TlsCertificateModel[] | undefined;
+  /**
+   * Why a reference of the Listener (a certificateRef) does not resolve: ResolvedRefs=False with this
+   * reason, and the Listener is not programmed (it stays Accepted).
+   */
+  unresolved: { reason: string; message: string } | undefined;
 }
 
 export interface GatewayInfo {
@@ -52,22 +61,24 @@ export function classifyGatewayClasses(input: TranslateInput): ClassVerdict[] {
 }
 
 /** Route kinds each Listener protocol carries. TLS, TCP and UDP carry kinds we do not implement. */
+const SERVED_PROTOCOLS = new Set(['HTTP', 'HTTPS']);
 const KINDS_BY_PROTOCOL: Record<string, readonly RouteKind[]> = { HTTP: ROUTE_KINDS, HTTPS: ROUTE_KINDS };
 
 export function analyseGateways(input: TranslateInput, classes: readonly ClassVerdict[]): GatewayInfo[] {
   const byName = new Map(classes.map((c) => [c.cls.metadata.name, c]));
+  const secrets = secretIndex(input.secrets);
   const infos = input.gateways
     .filter((g) => byName.has(g.spec?.gatewayClassName))
     .sort(compareAge)
-    .map((gateway) => analyseGateway(input, gateway, byName.get(gateway.spec.gatewayClassName)!));
+    .map((gateway) => analyseGateway(input, secrets, gateway, byName.get(gateway.spec.gatewayClassName)!));
   claimPorts(infos);
   return infos;
 }
 
-function analyseGateway(input: TranslateInput, gateway: Gateway, cls: ClassVerdict): GatewayInfo {
+function analyseGateway(input: TranslateInput, secrets: SecretIndex, gateway: Gateway, cls: ClassVerdict): GatewayInfo {
   const namespace = namespaceOf(gateway);
-  const listeners = (gateway.spec.listeners ?? []).map(analyseListener);
-  markHostnameConflicts(listeners);
+  const listeners = (gateway.spec.listeners ?? []).map((l) => analyseListener(l, namespace, secrets, input.referenceGrants));
+  markConflicts(listeners);
   const { address, problem } = gatewayAddress(input, gateway);
   let rejected: GatewayInfo['rejected'];
   if (!cls.accepted) rejected = { reason: REASON.Invalid, message: `GatewayClass "${cls.cls.metadata.name}" is not accepted` };
@@ -75,7 +86,7 @@ function analyseGateway(input: TranslateInput, gateway: Gateway, cls: ClassVerdi
   return { gateway, namespace, name: gateway.metadata.name, key: objectKey(gateway), address, rejected, listeners };
 }
 
-function analyseListener(spec: Listener): ListenerInfo {
+function analyseListener(spec: Listener, namespace: string, secrets: SecretIndex, grants: TranslateInput['referenceGrants']): ListenerInfo {
   const carried = KINDS_BY_PROTOCOL[spec.protocol] ?? [];
   const kinds: RouteKind[] = [];
   const invalidKinds: string[] = [];
@@ -90,34 +101,63 @@ function analyseListener(spec: Listener): ListenerInfo {
     kinds.push(...carried);
   }
   const hostname = spec.hostname ? spec.hostname.toLowerCase() : undefined;
-  const rejected =
-    spec.protocol === 'HTTP'
-      ? undefined
-      : { reason: REASON.UnsupportedProtocol, message: `protocol ${spec.protocol} is not supported: this controller serves HTTP listeners only` };
-  return { spec, hostname, kinds, invalidKinds, rejected, conflicted: false };
+  const info: ListenerInfo = { spec, hostname, kinds, invalidKinds, rejected: undefined, conflicted: false, certificates: undefined, unresolved: undefined };
+  if (!SERVED_PROTOCOLS.has(spec.protocol)) {
+    info.rejected = { reason: REASON.UnsupportedProtocol, message: `protocol ${spec.protocol} is not supported: this controller serves HTTP and HTTPS listeners only` };
+  } else if (spec.protocol === 'HTTPS') {
+    const mode = spec.tls?.mode ?? 'Terminate';
+    if (mode !== 'Terminate') {
+      info.rejected = { reason: REASON.UnsupportedProtocol, message: `tls.mode ${mode} is not supported on HTTPS listeners: only Terminate is` };
+    } else {
+      const tls = resolveCertificateRefs(spec.tls ?? {}, namespace, secrets, grants);
+      if (tls.ok) info.certificates = tls.certificates;
+      else info.unresolved = { reason: tls.reason, message: tls.message };
+    }
+  }
+  return info;
 }
 
 /**
- * HTTP Listeners of one Gateway on the same port must differ in host name. Indistinct ones are all refused
- * (Gateway API: "The implementation MUST NOT pick one conflicting Listener as the winner").
+ * Listeners of one Gateway on the same port must agree on the protocol (one Envoy listener either terminates
+ * TLS or does not) and differ in host name. Conflicting ones are all refused (Gateway API: "The
+ * implementation MUST NOT pick one conflicting Listener as the winner").
  */
-function markHostnameConflicts(listeners: ListenerInfo[]): void {
-  const groups = new Map<string, ListenerInfo[]>();
+function markConflicts(listeners: ListenerInfo[]): void {
+  const byPort = new Map<number, ListenerInfo[]>();
   for (const l of listeners) {
-    if (l.spec.protocol !== 'HTTP') continue;
-    const key = `${l.spec.port}|${l.hostname ?? ANY_HOST}`;
-    groups.set(key, [...(groups.get(key) ?? []), l]);
+    if (!SERVED_PROTOCOLS.has(l.spec.protocol)) continue;
+    byPort.set(l.spec.port, [...(byPort.get(l.spec.port) ?? []), l]);
   }
-  for (const group of groups.values()) {
-    if (group.length < 2) continue;
-    for (const l of group) {
-      l.conflicted = true;
-      l.rejected = {
-        reason: REASON.HostnameConflict,
-        message: `listeners ${group.map((g) => g.spec.name).join(', ')} share port ${l.spec.port} and hostname "${l.hostname ?? ''}"`,
-      };
+  for (const [port, onPort] of byPort) {
+    const protocols = [...new Set(onPort.map((l) => l.spec.protocol))].sort();
+    if (protocols.length > 1) {
+      for (const l of onPort) {
+        l.conflicted = true;
+        l.rejected = { reason: REASON.ProtocolConflict, message: `listeners ${onPort.map((g) => g.spec.name).join(', ')} share port ${port} with different protocols (${protocols.join(', ')})` };
+      }
+      continue;
+    }
+    const groups = new Map<string, ListenerInfo[]>();
+    for (const l of onPort) {
+      const key = l.hostname ?? ANY_HOST;
+      groups.set(key, [...(groups.get(key) ?? []), l]);
+    }
+    for (const group of groups.values()) {
+      if (group.length < 2) continue;
+      for (const l of group) {
+        l.conflicted = true;
+        l.rejected = {
+          reason: REASON.HostnameConflict,
+          message: `listeners ${group.map((g) => g.spec.name).join(', ')} share port ${l.spec.port} and hostname "${l.hostname ?? ''}"`,
+        };
+      }
     }
   }
+}
+
+/** Accepted and every reference resolved: the Listener can carry traffic once its Gateway does. */
+export function listenerUsable(l: ListenerInfo): boolean {
+  return l.rejected === undefined && l.unresolved === undefined;
 }
 
 /**
@@ -162,7 +202,7 @@ function claimPorts(gateways: readonly GatewayInfo[]): void {
 export function gatewayVerdict(g: GatewayInfo): { accepted: boolean; reason: string; message: string } {
   if (g.rejected) return { accepted: false, ...g.rejected };
   if (g.listeners.length === 0) return { accepted: false, reason: REASON.ListenersNotValid, message: 'the Gateway has no listeners' };
-  const bad = g.listeners.filter((l) => l.rejected);
+  const bad = g.listeners.filter((l) => !listenerUsable(l));
   // The Gateway itself is sound: it stays Accepted (the spec allows ListenersNotValid with True) and is not
   // Programmed while no listener is valid. Each listener's own conditions say what is wrong with it.
   if (bad.length === g.listeners.length) {
@@ -173,17 +213,17 @@ export function gatewayVerdict(g: GatewayInfo): { accepted: boolean; reason: str
 }
 
 function describe(listeners: readonly ListenerInfo[]): string {
-  return listeners.map((l) => `${l.spec.name} (${l.rejected!.reason})`).join(', ');
+  return listeners.map((l) => `${l.spec.name} (${(l.rejected ?? l.unresolved)!.reason})`).join(', ');
 }
 
 /** The Gateway carries traffic: accepted, with an address and at least one valid Listener. */
 export function gatewayProgrammable(g: GatewayInfo): boolean {
-  return gatewayVerdict(g).accepted && g.address !== undefined && g.listeners.some((l) => !l.rejected);
+  return gatewayVerdict(g).accepted && g.address !== undefined && g.listeners.some(listenerUsable);
 }
 
-/** The Listener carries traffic: its Gateway does and it is accepted. */
+/** The Listener carries traffic: its Gateway does, and it is accepted with its references resolved. */
 export function listenerProgrammable(g: GatewayInfo, l: ListenerInfo): boolean {
-  return gatewayProgrammable(g) && l.rejected === undefined;
+  return gatewayProgrammable(g) && listenerUsable(l);
 }
 
 /** Ports of a Gateway's programmable Listeners, ascending. */

@@ -4,7 +4,7 @@ import { COND, GATEWAY_GROUP, REASON } from './api.ts';
 import type { ParentResult } from './attachment.ts';
 import { cond, mergeConditions, type DesiredCondition } from './conditions.ts';
 import type { ClassVerdict, GatewayInfo, ListenerInfo } from './gateways.ts';
-import { gatewayProgrammable, gatewayVerdict } from './gateways.ts';
+import { gatewayProgrammable, gatewayVerdict, listenerUsable } from './gateways.ts';
 import type { RouteInfo } from './routes.ts';
 import type { ListenerStatus, ParentReference, RouteParentStatus } from './types.ts';
 
@@ -22,7 +22,7 @@ export function gatewayStatus(g: GatewayInfo, attached: ReadonlyMap<ListenerInfo
       ? cond(COND.Programmed, true, REASON.Programmed, `listening on ${g.address}`)
       : !verdict.accepted
         ? cond(COND.Programmed, false, REASON.Invalid, 'the Gateway is not accepted')
-        : g.listeners.every((l) => l.rejected)
+        : g.listeners.every((l) => !listenerUsable(l))
           ? cond(COND.Programmed, false, REASON.Invalid, 'no listener of the Gateway is valid')
           : cond(COND.Programmed, false, REASON.AddressNotAssigned, 'no address has been assigned to the Gateway yet'),
   ];
@@ -53,19 +53,20 @@ function listenerConditions(g: GatewayInfo, l: ListenerInfo, gatewayProgrammed: 
     : cond(COND.Accepted, true, REASON.Accepted, 'listener is accepted');
   let programmed: DesiredCondition;
   if (l.rejected) programmed = cond(COND.Programmed, false, REASON.Invalid, 'listener is not accepted');
+  else if (l.unresolved) programmed = cond(COND.Programmed, false, REASON.Invalid, 'a reference of the listener does not resolve (see ResolvedRefs)');
   else if (gatewayProgrammed) programmed = cond(COND.Programmed, true, REASON.Programmed, `listening on ${g.address}:${l.spec.port}`);
   else if (gatewayVerdict(g).accepted) programmed = cond(COND.Programmed, false, REASON.Pending, 'waiting for an address for the Gateway');
   else programmed = cond(COND.Programmed, false, REASON.Invalid, 'the Gateway is not accepted');
   let resolved: DesiredCondition;
   if (l.invalidKinds.length > 0) {
     resolved = cond(COND.ResolvedRefs, false, REASON.InvalidRouteKinds, `route kinds not supported on protocol ${l.spec.protocol}: ${l.invalidKinds.join(', ')}`);
-  } else if (l.spec.protocol === 'HTTPS') {
-    resolved = cond(COND.ResolvedRefs, false, REASON.InvalidCertificateRef, 'certificate references are not resolved: this controller does not terminate TLS');
+  } else if (l.unresolved) {
+    resolved = cond(COND.ResolvedRefs, false, l.unresolved.reason, l.unresolved.message);
   } else {
     resolved = cond(COND.ResolvedRefs, true, REASON.ResolvedRefs, 'all references are resolved');
   }
   const conflicted = l.conflicted
-    ? cond(COND.Conflicted, true, REASON.HostnameConflict, l.rejected?.message ?? 'hostname conflict')
+    ? cond(COND.Conflicted, true, l.rejected?.reason ?? REASON.HostnameConflict, l.rejected?.message ?? 'hostname conflict')
     : cond(COND.Conflicted, false, REASON.NoConflicts, 'no conflicts');
   return [accepted, programmed, resolved, conflicted];
 }

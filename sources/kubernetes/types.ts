@@ -57,11 +57,25 @@ export interface Listener {
   hostname?: string;
   port: number;
   protocol: string;
-  tls?: unknown;
+  tls?: GatewayTLSConfig;
   allowedRoutes?: {
     namespaces?: { from?: string; selector?: LabelSelector };
     kinds?: RouteGroupKind[];
   };
+}
+
+export interface SecretObjectReference {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface GatewayTLSConfig {
+  /** Terminate (the default) or Passthrough. */
+  mode?: string;
+  certificateRefs?: SecretObjectReference[];
+  options?: Record<string, string>;
 }
 
 export interface GatewayAddress {
@@ -206,6 +220,12 @@ export interface ServicePort {
   targetPort?: number | string;
 }
 
+/** Only what a certificateRef needs; `data` values are base64. Never logged, never put into a status. */
+export interface Secret extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+}
+
 export interface Service extends KubeObject {
   spec: { ports?: ServicePort[]; type?: string; clusterIP?: string };
 }
@@ -271,6 +291,8 @@ export interface TranslateInput {
   httpRoutes: HTTPRoute[];
   grpcRoutes: GRPCRoute[];
   referenceGrants: ReferenceGrant[];
+  /** Secrets a Listener's tls.certificateRefs may name (kubernetes.io/tls: `tls.crt`, `tls.key`). */
+  secrets: Secret[];
   services: Service[];
   endpointSlices: EndpointSlice[];
   /** Namespaces with their labels, for allowedRoutes selectors. */

@@ -8,7 +8,7 @@
 //    serve it: all of those whose host name covers the domain (a Route naming `foo.example.com` comes
 //    before one naming `*.example.com` for `foo.example.com`, and both serve it);
 //  - within a domain, routes are in Gateway API precedence order (precedence.ts).
-import type { ListenerModel, RouteAction, RouteModel, VirtualHostModel } from '../../model/gateway-model.ts';
+import type { ListenerModel, ListenerTlsModel, RouteAction, RouteModel, TlsFilterChainModel, VirtualHostModel } from '../../model/gateway-model.ts';
 import type { ParentResult } from './attachment.ts';
 import type { BackendUse, RefResolution } from './backends.ts';
 import { redirectPort } from './filters.ts';
@@ -47,17 +47,36 @@ export function buildListeners(gateways: readonly GatewayInfo[], routes: readonl
   for (const g of gateways) {
     for (const port of programmablePorts(g)) {
       const own = g.listeners.filter((l) => l.spec.port === port && listenerProgrammable(g, l));
+      const tls = listenerTls(own);
       out.listeners.push({
         name: listenerName(g.namespace, g.name, port),
         address: g.address!,
         port,
         routeConfigName: routeConfigName(g.namespace, g.name, port),
         virtualHosts: virtualHosts(g, port, own, routes, out),
+        ...(tls ? { tls } : {}),
       });
     }
   }
   out.listeners.sort((a, b) => compareStrings(a.name, b.name));
   return out;
+}
+
+/**
+ * HTTPS Listeners on one port (conflicts leave only one protocol per port): a filter chain per Listener,
+ * matched on SNI by its hostname, the one without a hostname as the default. All chains share the route
+ * table, where Listener isolation already holds per domain.
+ */
+function listenerTls(own: readonly ListenerInfo[]): ListenerTlsModel | undefined {
+  const https = own.filter((l) => l.spec.protocol === 'HTTPS' && l.certificates !== undefined);
+  if (https.length === 0) return undefined;
+  const chains: TlsFilterChainModel[] = https.map((l) => ({
+    serverNames: l.hostname !== undefined ? [l.hostname] : [],
+    certificates: l.certificates!.map((c) => ({ ...c })),
+  }));
+  const rank = (c: TlsFilterChainModel): number => (c.serverNames.length === 0 ? 2 : c.serverNames[0]!.startsWith('*.') ? 1 : 0);
+  chains.sort((a, b) => rank(a) - rank(b) || compareStrings(a.serverNames[0] ?? '', b.serverNames[0] ?? ''));
+  return { filterChains: chains };
 }
 
 function virtualHosts(g: GatewayInfo, port: number, own: readonly ListenerInfo[], routes: readonly ServedRoute[], out: ListenersBuild): VirtualHostModel[] {

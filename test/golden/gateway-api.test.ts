@@ -38,6 +38,7 @@ function input(golden: GoldenInput): TranslateInput {
     httpRoutes: of('HTTPRoute'),
     grpcRoutes: of('GRPCRoute'),
     referenceGrants: of('ReferenceGrant'),
+    secrets: of('Secret'),
     services: of('Service'),
     endpointSlices: of('EndpointSlice'),
     namespaces: of('Namespace'),

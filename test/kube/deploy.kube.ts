@@ -504,13 +504,16 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     expect(refused, 'refused').to.deep.equal([]);
   });
 
-  it('...and denied what it must not do: Secrets, deletes, workload writes other than /scale, route specs, ConfigMaps, RBAC, other API groups', async () => {
+  it('...and denied what it must not do: a get of a Secret (list/watch is allowed, for HTTPS certificates), Secret writes, deletes, workload writes other than /scale, route specs, ConfigMaps, RBAC, other API groups', async () => {
     const ns = APP_NS;
     const mustNot: ResourceQuestion[] = [
+      // Secrets: list + watch only (the informer of HTTPS listeners' certificateRefs); never a single get, never a write.
       { verb: 'get', group: '', resource: 'secrets', namespace: ns },
-      { verb: 'list', group: '', resource: 'secrets' },
-      { verb: 'watch', group: '', resource: 'secrets', namespace: NAMESPACE },
       { verb: 'get', group: '', resource: 'secrets', namespace: NAMESPACE, name: 'control-plane-admin-token' },
+      { verb: 'create', group: '', resource: 'secrets', namespace: ns },
+      { verb: 'patch', group: '', resource: 'secrets', namespace: ns },
+      { verb: 'update', group: '', resource: 'secrets', namespace: ns },
+      { verb: 'delete', group: '', resource: 'secrets', namespace: ns },
       { verb: 'delete', group: 'apps', resource: 'deployments', namespace: ns },
       { verb: 'delete', group: 'apps', resource: 'statefulsets', namespace: ns },
       { verb: 'patch', group: 'apps', resource: 'deployments', namespace: ns },
@@ -561,7 +564,7 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     for (const q of mustNot) if ((await canI(sa.client, q)).allowed) allowed.push(describeQuestion(q));
     expect(allowed, 'allowed but must not be').to.deep.equal([]);
     // And for real, not only as a question: the API answers 403.
-    for (const p of [`/api/v1/namespaces/${NAMESPACE}/secrets`, `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/gateway`]) {
+    for (const p of [`/api/v1/namespaces/${NAMESPACE}/secrets/control-plane-admin-token`, `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/gateway`]) {
       const err = await sa.client.get(p).then(
         () => undefined,
         (e: unknown) => e as { status?: number },

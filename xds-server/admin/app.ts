@@ -5,6 +5,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Snapshot } from '../../snapshots/build.ts';
 import type { FieldError } from '../../snapshots/errors.ts';
+import { redactSecrets } from '../../snapshots/listeners.ts';
 import { PUSH_ORDER, TYPE_URLS } from '../../snapshots/type-urls.ts';
 import type { StreamSession } from '../ads/stream-session.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
@@ -185,6 +186,7 @@ function snapshotSummary(deps: AdminDeps): Record<string, unknown> {
 function snapshotJson(snapshot: Snapshot): Record<string, unknown> {
   return {
     versions: snapshot.versions,
-    resources: Object.fromEntries(PUSH_ORDER.map((kind) => [TYPE_URLS[kind], [...snapshot.resources[kind].values()]])),
+    // TLS private keys (Kubernetes HTTPS listeners) never leave through the admin API.
+    resources: Object.fromEntries(PUSH_ORDER.map((kind) => [TYPE_URLS[kind], [...snapshot.resources[kind].values()].map((r) => redactSecrets(r))])),
   };
 }

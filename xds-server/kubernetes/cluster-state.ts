@@ -1,5 +1,5 @@
 // Kubernetes mode's BackendState: everything comes from the cluster. Informers keep the Gateway API objects,
-// Services, EndpointSlices, Namespaces and our policies; each change re-runs the pure translation
+// Services, EndpointSlices, Namespaces, Secrets (HTTPS certificates) and our policies; each change re-runs the pure translation
 // (sources/kubernetes) into the model. Which backends are held is derived, never stored: a backend with a
 // scale-to-zero policy is held while none of its endpoints has answered our readiness check (or while this
 // replica is draining it for a scale-down). So any replica of the control plane, and this one after a
@@ -28,6 +28,8 @@ export const WATCHED = {
   httpRoutes: '/apis/gateway.networking.k8s.io/v1/httproutes',
   grpcRoutes: '/apis/gateway.networking.k8s.io/v1/grpcroutes',
   referenceGrants: '/apis/gateway.networking.k8s.io/v1beta1/referencegrants',
+  /** HTTPS Listeners' certificateRefs (sources/kubernetes/certificates.ts). */
+  secrets: '/api/v1/secrets',
   services: '/api/v1/services',
   endpointSlices: '/apis/discovery.k8s.io/v1/endpointslices',
   namespaces: '/api/v1/namespaces',
@@ -266,6 +268,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
       httpRoutes: list('httpRoutes'),
       grpcRoutes: list('grpcRoutes'),
       referenceGrants: list('referenceGrants'),
+      secrets: list('secrets'),
       services: list('services'),
       endpointSlices: list('endpointSlices'),
       namespaces: list('namespaces'),

@@ -29,6 +29,8 @@ const ENTRY_FILES = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/wasm/v3/wasm.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'google/protobuf/wrappers.proto',
 ];
 

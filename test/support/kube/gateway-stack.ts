@@ -47,6 +47,7 @@ const PLURAL: Record<string, string> = {
   HTTPRoute: 'httproutes',
   GRPCRoute: 'grpcroutes',
   ReferenceGrant: 'referencegrants',
+  Secret: 'secrets',
   ScaleToZeroPolicy: 'scaletozeropolicies',
   EndpointSlice: 'endpointslices',
   HorizontalPodAutoscaler: 'horizontalpodautoscalers',
