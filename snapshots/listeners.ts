@@ -53,8 +53,6 @@ function httpConnectionManager(state: DesiredState, listener: ListenerModel): Re
     '@type': ANY_TYPES.hcm,
     stat_prefix: 'gateway',
     codec_type: 'AUTO',
-    // Virtual host domains are listed without ports; the filter strips the port the same way.
-    strip_any_host_port: true,
     stream_idle_timeout: millisToDuration(streamIdleTimeoutMs(state)),
     rds: { route_config_name: listener.routeConfigName, config_source: adsConfigSource() },
     http_filters: [

@@ -11,7 +11,13 @@ export function buildRoutes(state: DesiredState): Resource[] {
 }
 
 function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, clusterOf: ReadonlyMap<string, string>): Resource {
-  return { name: listener.routeConfigName, virtual_hosts: listener.virtualHosts.map((vh) => virtualHost(vh, held, clusterOf)) };
+  return {
+    name: listener.routeConfigName,
+    // Virtual host domains are listed without ports (the filter ignores the port the same way). Ignoring it
+    // in matching, rather than stripping it from the request, forwards the Host header untouched.
+    ignore_port_in_host_matching: true,
+    virtual_hosts: listener.virtualHosts.map((vh) => virtualHost(vh, held, clusterOf)),
+  };
 }
 
 /** A route can reach a held backend: the filter must run for it. */

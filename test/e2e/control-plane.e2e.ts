@@ -34,6 +34,12 @@ describe('control plane driving a real Envoy', function () {
     expect(echo).to.include({ path: '/hello?x=1', protocol: 'HTTP/1.1', upstream: 'upstream-a' });
   });
 
+  it('matches a Host with a port to its domain and forwards the Host header untouched', async () => {
+    const reply = await http1Request({ port: stack.port, host: 'web.test:8443', path: '/port' });
+    expect(reply.status).to.equal(200);
+    expect(JSON.parse(reply.body)).to.include({ path: '/port', authority: 'web.test:8443' });
+  });
+
   it('routes HTTP/2 to an h2c upstream and answers 404 for an unknown host', async () => {
     const h2 = new Http2Connection(stack.port);
     try {
