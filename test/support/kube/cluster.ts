@@ -618,6 +618,9 @@ async function startInto(cluster: ClusterImpl, nodeCount: number, deadline: numb
     '--profiling=false',
     // Tests watch an HPA act (the default sync period is 15 s).
     '--horizontal-pod-autoscaler-sync-period=1s',
+    // kwok's node heartbeats can lapse on a loaded 2-core machine; the node lifecycle controller would then
+    // mark every pod NotReady (seen in a long conformance run) and kwok never marks them Ready again.
+    '--node-monitor-grace-period=10m',
   ]);
   cluster.spawn('kube-scheduler', [
     `--kubeconfig=${cluster.kubeconfigPath}`,
