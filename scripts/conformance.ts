@@ -40,6 +40,17 @@ async function main(): Promise<number> {
   const started = Date.now();
   const cluster = await startKubeCluster({ log: (l) => cpLog.write(`${l}\n`) });
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
+  // Ctrl-C (or a CI timeout) stops the suite and everything the harness started.
+  let suite: ReturnType<typeof spawn> | undefined;
+  const stop = (): void => {
+    suite?.kill('SIGTERM');
+    void (async () => {
+      for (const c of [...cleanup].reverse()) await c().catch(() => {});
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   try {
     await cluster.applyCrds();
     const client = new RestKubeClient(cluster.kubeConfig(), 'stz-conformance');
@@ -90,6 +101,7 @@ async function main(): Promise<number> {
     const suiteLog = createWriteStream(path.join(logDir, 'suite.log'));
     const code = await new Promise<number>((resolve) => {
       const child = spawn(path.join(KUBE_BIN_DIR, 'gateway-conformance.test'), args, { cwd: logDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath } });
+      suite = child;
       for (const s of [child.stdout, child.stderr]) {
         s.on('data', (chunk: Buffer) => {
           suiteLog.write(chunk);
