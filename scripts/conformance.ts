@@ -7,6 +7,7 @@
 //   --profiles GATEWAY-HTTP,GATEWAY-GRPC   --run-test NAME   --skip-tests A,B   --report FILE   --debug
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, startEnvoy } from '../envoy-bootstrap/envoy.ts';
@@ -50,7 +51,20 @@ mkdirSync(logDir, { recursive: true });
 const cpLog = createWriteStream(path.join(logDir, 'control-plane.log'));
 const say = (line: string): void => void process.stderr.write(`[conformance] ${line}\n`);
 
+/** The suite's Gateways listen on ports 80 and 443: say so plainly when this process may not bind them. */
+async function assertLowPortsBindable(): Promise<void> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`cannot bind 127.50.0.1:80 (${err.code}): the conformance suite's Gateways use ports 80 and 443; run as root, grant CAP_NET_BIND_SERVICE, or lower net.ipv4.ip_unprivileged_port_start`)),
+    );
+    server.listen(80, '127.50.0.1', () => resolve());
+  });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 async function main(): Promise<number> {
+  await assertLowPortsBindable();
   const started = Date.now();
   const cluster = await startKubeCluster({ log: (l) => cpLog.write(`${l}\n`) });
   const cleanup: (() => Promise<unknown>)[] = [() => cluster.stop()];
