@@ -108,7 +108,9 @@ async function main(): Promise<number> {
     }, 'application/apply-patch+yaml');
     say(`harness up in ${((Date.now() - started) / 1000).toFixed(1)} s; running the suite (logs: ${logDir})`);
 
-    mkdirSync(path.dirname(values.report), { recursive: true });
+    // The suite runs in the log directory: a relative report path is the caller's, resolved here.
+    const report = path.resolve(values.report);
+    mkdirSync(path.dirname(report), { recursive: true });
     const args = [
       '-test.v',
       '-test.timeout=90m',
@@ -116,7 +118,7 @@ async function main(): Promise<number> {
       `-gateway-class=${GATEWAY_CLASS}`,
       `-conformance-profiles=${values.profiles}`,
       `-supported-features=${values['supported-features']}`,
-      `-report-output=${values.report}`,
+      `-report-output=${report}`,
       '-organization=envoy-scale-to-zero',
       '-project=envoy-scale-to-zero',
       '-url=https://example.invalid/envoy-scale-to-zero',
@@ -138,7 +140,7 @@ async function main(): Promise<number> {
       }
       child.once('exit', (c) => resolve(c ?? 1));
     });
-    say(`suite finished with exit code ${code} after ${((Date.now() - started) / 1000).toFixed(0)} s; report: ${values.report}`);
+    say(`suite finished with exit code ${code} after ${((Date.now() - started) / 1000).toFixed(0)} s; report: ${report}`);
     return code;
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => {});
