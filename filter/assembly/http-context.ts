@@ -3,8 +3,9 @@
 // config lists clusters does a request that no domain matched cost one more host call: its upstream
 // cluster (property xds.cluster_name), read the same way into a host block and probed in place.
 import { DataAction, HeadersAction, LogLevel, MapType, Status, TrailersAction } from "./abi/status";
-import { RawHeaderValue, getHeaderMapValueRaw } from "./abi/http-fields";
-import { RawPropertyValue, encodePropertyPath, getPropertyRaw } from "./abi/properties";
+import { getHeaderMapValueRaw } from "./abi/http-fields";
+import { HostValue } from "./abi/memory";
+import { encodePropertyPath, getPropertyRaw } from "./abi/properties";
 import { monotonicMs } from "./abi/clocks";
 import { sendLocalResponse } from "./abi/streams";
 import { normaliseAuthorityInPlace } from "./buffer/authority";
@@ -20,8 +21,8 @@ const CONTENT_TYPE = String.UTF8.encode("content-type");
 const GRPC_PREFIX = String.UTF8.encode("application/grpc");
 /** The upstream cluster Envoy's route picked for this request (set before the filter chain runs). */
 const CLUSTER_NAME_PATH = encodePropertyPath(["xds", "cluster_name"]);
-const header = new RawHeaderValue();
-const property = new RawPropertyValue();
+const header = new HostValue();
+const property = new HostValue();
 
 /** content-type starts with application/grpc (contract; Envoy's own gRPC test is the same prefix). */
 function isGrpcRequest(): bool {

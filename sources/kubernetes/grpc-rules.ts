@@ -4,20 +4,11 @@
 // implementation-specific (it would need a regular expression the model cannot carry): the rule is dropped.
 // Forwarded calls get no upstream timeout (model timeoutMs 0): gRPC streams may live for hours.
 import { addHeaderEdits, emptyEdits, hasEdits, headerMatches, type Parsed } from './filters.ts';
-import type { MatchSpec, RuleSpec } from './rules.ts';
+import { ruleBase, type MatchSpec, type RuleSpec } from './rules.ts';
 import type { GRPCRouteMatch, GRPCRouteRule } from './types.ts';
 
 export function grpcRuleSpec(rule: GRPCRouteRule, index: number): RuleSpec {
-  const base: RuleSpec = {
-    index,
-    name: rule.name,
-    matches: [],
-    unsupported: undefined,
-    redirect: undefined,
-    requestHeaders: undefined,
-    backendRefs: rule.backendRefs ?? [],
-    timeoutMs: 0,
-  };
+  const base = ruleBase(rule, index, 0);
   const problem = (reason: string): RuleSpec => ({ ...base, unsupported: reason });
 
   const sources = rule.matches && rule.matches.length > 0 ? rule.matches : [{}];

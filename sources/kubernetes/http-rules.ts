@@ -3,23 +3,14 @@
 // other filters, per-backend filters) makes the rule unsupported: it is dropped, never half-served.
 import { parseDuration } from './durations.ts';
 import { addHeaderEdits, emptyEdits, hasEdits, headerMatches, redirectSpec, type Parsed, type RedirectSpec } from './filters.ts';
-import type { MatchSpec, RuleSpec } from './rules.ts';
+import { ruleBase, type MatchSpec, type RuleSpec } from './rules.ts';
 import type { HTTPRouteMatch, HTTPRouteRule } from './types.ts';
 
 /** The default match (HTTPRouteRule.matches): PathPrefix "/", every request. */
 const MATCH_ALL: HTTPRouteMatch = { path: { type: 'PathPrefix', value: '/' } };
 
 export function httpRuleSpec(rule: HTTPRouteRule, index: number): RuleSpec {
-  const base: RuleSpec = {
-    index,
-    name: rule.name,
-    matches: [],
-    unsupported: undefined,
-    redirect: undefined,
-    requestHeaders: undefined,
-    backendRefs: rule.backendRefs ?? [],
-    timeoutMs: undefined,
-  };
+  const base = ruleBase(rule, index, undefined);
   const problem = (reason: string): RuleSpec => ({ ...base, unsupported: reason });
 
   const sources = rule.matches && rule.matches.length > 0 ? rule.matches : [MATCH_ALL];

@@ -22,6 +22,20 @@ export interface RuleSpec {
   timeoutMs: number | undefined;
 }
 
+/** A rule with nothing decided yet: no matches, no filters, the rule's own backendRefs and name. */
+export function ruleBase(rule: { name?: string; backendRefs?: BackendRef[] }, index: number, timeoutMs: number | undefined): RuleSpec {
+  return {
+    index,
+    name: rule.name,
+    matches: [],
+    unsupported: undefined,
+    redirect: undefined,
+    requestHeaders: undefined,
+    backendRefs: rule.backendRefs ?? [],
+    timeoutMs,
+  };
+}
+
 /** How the rule is named in status messages. */
 export function describeRule(rule: RuleSpec): string {
   return rule.name ? `${rule.index} ("${rule.name}")` : `${rule.index}`;

@@ -19,7 +19,7 @@ import { workloadKey } from './scale.ts';
 import type { BackendState, BackendView } from '../state/backend-state.ts';
 import { EndpointVerifier } from './endpoint-verifier.ts';
 import { DEFAULT_INFORMER_OPTIONS, Informer, type InformerOptions } from './informer.ts';
-import type { KubeClient, KubeObject } from './rest.ts';
+import type { KubeClient } from './rest.ts';
 
 /** Collection paths of everything the translation reads (the RBAC in deploy/ grants list + watch on exactly these). */
 export const WATCHED = {
@@ -322,11 +322,6 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
 
   private wakeWaiters(name: string): void {
     for (const done of [...(this.readyWaiters.get(name) ?? [])]) done();
-  }
-
-  /** For logs and tests. */
-  objects(kind: WatchedKind): KubeObject[] {
-    return this.informers[kind].list();
   }
 }
 

@@ -1,6 +1,6 @@
 // Spec section "HTTP fields".
 import { MapType, Status } from "./status";
-import { freeHostBlock, takeString } from "./memory";
+import { HostValue, freeHostBlock, takeString } from "./memory";
 import { deserializePairs } from "./header-map-codec";
 
 @external("env", "proxy_get_header_map_value")
@@ -14,38 +14,14 @@ export declare function proxy_get_header_map_pairs(mapType: u32, returnDataPtr: 
 const VALUE_PTR_SLOT: usize = memory.data(4);
 const VALUE_SIZE_SLOT: usize = memory.data(4);
 
-/**
- * A header value left in place in a host-allocated block, for the hot path: the caller reads
- * [ptr, ptr+len) and must call `release()`. status NotFound = header absent (ptr 0).
- */
-export class RawHeaderValue {
-  status: Status = Status.NotFound;
-  ptr: usize = 0;
-  len: usize = 0;
-
-  release(): void {
-    freeHostBlock(this.ptr);
-    this.ptr = 0;
-    this.len = 0;
-  }
-}
-
 /** Fills `out` (reused by the caller, so no allocation per request) with the value of a header. */
-export function getHeaderMapValueRaw(mapType: MapType, key: ArrayBuffer, out: RawHeaderValue): Status {
+export function getHeaderMapValueRaw(mapType: MapType, key: ArrayBuffer, out: HostValue): Status {
   store<u32>(VALUE_PTR_SLOT, 0);
   store<u32>(VALUE_SIZE_SLOT, 0);
   const status = <Status>proxy_get_header_map_value(
     mapType, changetype<usize>(key), <usize>key.byteLength, VALUE_PTR_SLOT, VALUE_SIZE_SLOT,
   );
-  out.status = status;
-  if (status == Status.Ok) {
-    out.ptr = <usize>load<u32>(VALUE_PTR_SLOT);
-    out.len = <usize>load<u32>(VALUE_SIZE_SLOT);
-  } else {
-    out.ptr = 0;
-    out.len = 0;
-  }
-  return status;
+  return out.take(status, VALUE_PTR_SLOT, VALUE_SIZE_SLOT);
 }
 
 /** The value of one header as a string, or null when absent or unreadable. */

@@ -3,6 +3,40 @@
 // Those blocks come from the raw allocator (heap.alloc), not the GC, so a host-returned value costs no
 // GC pressure and can be read in place on the hot path and freed right after.
 
+import { Status } from "./status";
+
+/**
+ * A value the host returned, left in place in its block for the hot path: the caller reads [ptr, ptr+len)
+ * and must call `release()`. status NotFound = nothing there (ptr 0). Reused by its caller, so a lookup
+ * allocates nothing per request.
+ */
+export class HostValue {
+  status: Status = Status.NotFound;
+  ptr: usize = 0;
+  len: usize = 0;
+
+  /** Takes what a host call wrote into its return slots; a block returned with a failed status is freed. */
+  take(status: Status, ptrSlot: usize, sizeSlot: usize): Status {
+    this.status = status;
+    const ptr = <usize>load<u32>(ptrSlot);
+    if (status == Status.Ok) {
+      this.ptr = ptr;
+      this.len = <usize>load<u32>(sizeSlot);
+    } else {
+      freeHostBlock(ptr);
+      this.ptr = 0;
+      this.len = 0;
+    }
+    return status;
+  }
+
+  release(): void {
+    freeHostBlock(this.ptr);
+    this.ptr = 0;
+    this.len = 0;
+  }
+}
+
 export function proxy_on_memory_allocate(size: usize): usize {
   return heap.alloc(size);
 }

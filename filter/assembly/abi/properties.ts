@@ -2,7 +2,7 @@
 // (Envoy splits the path on '\0': the attribute `xds.cluster_name` is the path "xds\0cluster_name").
 // Envoy returns a string property as its raw bytes, in a block from proxy_on_memory_allocate.
 import { Status } from "./status";
-import { freeHostBlock } from "./memory";
+import { HostValue } from "./memory";
 
 @external("env", "proxy_get_property")
 export declare function proxy_get_property(
@@ -17,39 +17,12 @@ export function encodePropertyPath(segments: string[]): ArrayBuffer {
   return String.UTF8.encode(segments.join("\0"));
 }
 
-/**
- * A property value left in place in a host-allocated block, for the hot path: the caller reads
- * [ptr, ptr+len) and must call `release()`. status NotFound = no such property here (ptr 0).
- */
-export class RawPropertyValue {
-  status: Status = Status.NotFound;
-  ptr: usize = 0;
-  len: usize = 0;
-
-  release(): void {
-    freeHostBlock(this.ptr);
-    this.ptr = 0;
-    this.len = 0;
-  }
-}
-
 /** Fills `out` (reused by the caller, so no allocation per request) with the value at `path`. */
-export function getPropertyRaw(path: ArrayBuffer, out: RawPropertyValue): Status {
+export function getPropertyRaw(path: ArrayBuffer, out: HostValue): Status {
   store<u32>(VALUE_PTR_SLOT, 0);
   store<u32>(VALUE_SIZE_SLOT, 0);
   const status = <Status>proxy_get_property(
     changetype<usize>(path), <usize>path.byteLength, VALUE_PTR_SLOT, VALUE_SIZE_SLOT,
   );
-  out.status = status;
-  const ptr = <usize>load<u32>(VALUE_PTR_SLOT);
-  if (status == Status.Ok) {
-    out.ptr = ptr;
-    out.len = <usize>load<u32>(VALUE_SIZE_SLOT);
-  } else {
-    // A host that allocated and then failed must not leak the block.
-    freeHostBlock(ptr);
-    out.ptr = 0;
-    out.len = 0;
-  }
-  return status;
+  return out.take(status, VALUE_PTR_SLOT, VALUE_SIZE_SLOT);
 }
