@@ -183,13 +183,15 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
       httpRoute('ghost', 'ghost.example', [{ name: 'ghost' }]),
     );
     await eventually(async () => expect((await stack.adminFetch('/v1/hosts/shop-ghost-80')).status).to.equal(200), { what: 'the policy in force' });
-    // 404 until Envoy has the route.
+    // 404 until Envoy has the route; then, for as long as the route is applied before the filter config that
+    // lists its backend (RDS is pushed before ECDS), a plain 503 from Envoy. Wait for the filter's answer.
     const reply = await eventually(async () => {
       const r = await get(port, 'ghost.example');
       expect(r.status).to.equal(503);
+      expect(r.headers['x-scale-to-zero']).to.equal('timeout');
       return r;
     }, { what: 'a held request answered with the hold timeout' });
-    expect(reply.headers['x-scale-to-zero']).to.equal('timeout');
+    expect(JSON.parse(reply.body)).to.include({ error: 'hold_timeout', host: 'shop-ghost-80' });
     await eventually(async () => {
       const conditions = (await policyAncestors('ghost'))[0]?.conditions;
       expect(condition(conditions, 'WorkloadScalable')).to.include({ status: 'False', reason: 'ScaleTargetUnusable' });
