@@ -5,13 +5,22 @@ import { BUFFER_FILTER_NAME } from './names.ts';
 import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
+/**
+ * Envoy sets SO_REUSEPORT by default, so a second Envoy given the same gateway port binds it too and the kernel
+ * splits connections between the two, silently (e.g. a second `npm start`). Without it, the second Envoy's
+ * listener fails to bind and is NACKed, which the control plane logs and shows in /v1/nodes. Envoy's workers
+ * then share one listen socket, which is how Envoy ran before reuse_port became its default.
+ */
+const EXCLUSIVE_PORT = { enable_reuse_port: { value: false } } as const;
+
 export function buildListeners(state: DesiredState): Resource[] {
   return state.model.listeners.map((listener): Resource => {
     const hcm = (): Record<string, unknown>[] => [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(state, listener) }];
-    if (!listener.tls) return { name: listener.name, address: socketAddress(listener.address, listener.port), filter_chains: [{ filters: hcm() }] };
+    if (!listener.tls) return { name: listener.name, address: socketAddress(listener.address, listener.port), ...EXCLUSIVE_PORT, filter_chains: [{ filters: hcm() }] };
     return {
       name: listener.name,
       address: socketAddress(listener.address, listener.port),
+      ...EXCLUSIVE_PORT,
       // Reads the ClientHello's SNI (and ALPN) so a filter chain can be picked by server name.
       listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': ANY_TYPES.tlsInspector } }],
       // Envoy picks the chain with the most specific matching server name; the chain without one takes the rest.
