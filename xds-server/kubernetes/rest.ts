@@ -44,12 +44,18 @@ export interface WatchHandle {
   abort(): void;
 }
 
+/** Per-call options; a call that must fit into a deadline (leader election) says how long it may take. */
+export interface CallOptions {
+  /** Default 30 s. */
+  timeoutMs?: number;
+}
+
 /** What the informers and writers need from the API: easy to fake in unit tests. */
 export interface KubeClient {
-  get(path: string): Promise<KubeObject>;
+  get(path: string, options?: CallOptions): Promise<KubeObject>;
   list(path: string): Promise<ObjectList>;
   watch(path: string, resourceVersion: string, onEvent: (type: WatchEventType, object: KubeObject) => void, onDone: (err: unknown) => void): Promise<WatchHandle>;
-  request(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body: unknown, contentType?: string): Promise<KubeObject>;
+  request(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body: unknown, contentType?: string, options?: CallOptions): Promise<KubeObject>;
 }
 
 /** How long the server keeps one watch open before it ends it (we then resume from the last version). */
@@ -74,8 +80,8 @@ export class RestKubeClient implements KubeClient {
     return cluster.server.replace(/\/+$/, '');
   }
 
-  async get(path: string): Promise<KubeObject> {
-    return (await this.send('GET', path)) as KubeObject;
+  async get(path: string, options: CallOptions = {}): Promise<KubeObject> {
+    return (await this.send('GET', path, undefined, undefined, options.timeoutMs)) as KubeObject;
   }
 
   async list(path: string): Promise<ObjectList> {
@@ -83,8 +89,8 @@ export class RestKubeClient implements KubeClient {
     return { items: body.items ?? [], resourceVersion: body.metadata?.resourceVersion ?? '' };
   }
 
-  async request(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body: unknown, contentType = 'application/json'): Promise<KubeObject> {
-    return (await this.send(method, path, body, contentType)) as KubeObject;
+  async request(method: 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body: unknown, contentType = 'application/json', options: CallOptions = {}): Promise<KubeObject> {
+    return (await this.send(method, path, body, contentType, options.timeoutMs)) as KubeObject;
   }
 
   async watch(path: string, resourceVersion: string, onEvent: (type: WatchEventType, object: KubeObject) => void, onDone: (err: unknown) => void): Promise<WatchHandle> {
@@ -97,7 +103,7 @@ export class RestKubeClient implements KubeClient {
     return { abort: () => controller.abort() };
   }
 
-  private async send(method: string, path: string, body?: unknown, contentType?: string): Promise<unknown> {
+  private async send(method: string, path: string, body?: unknown, contentType?: string, timeoutMs = 30_000): Promise<unknown> {
     const url = this.server + path;
     const ctx = new RequestContext(url, method as HttpMethod);
     await this.config.applySecurityAuthentication(ctx);
@@ -109,7 +115,7 @@ export class RestKubeClient implements KubeClient {
       headers,
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       ...(dispatcher ? { dispatcher } : {}),
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.text();
     let parsed: unknown;
