@@ -1,8 +1,10 @@
 // CLI: tsx xds-server/main.ts --config config/gateway.yaml [--state-dir .state] [--xds-port 18000] [--admin-port 9902]
 //      [--admin-address A] [--wake-address B: where Envoy reaches the admin port for wake calls] [--admin-token-file F]
 //  or: tsx xds-server/main.ts --kubernetes [--kubeconfig F] [--controller-name N] [--gateway-address A | --gateway-address-pool 127.X.0.0/16]
+//      [--leader-election-namespace NS (default $POD_NAMESPACE; none: single replica)] [--leader-election-id ID (default $POD_NAME)]
 //      (same ports and flags)
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogLevel } from './log.ts';
@@ -27,6 +29,8 @@ const { values } = parseArgs({
     'controller-name': { type: 'string', default: DEFAULT_CONTROLLER_NAME },
     'gateway-address': { type: 'string', default: '127.0.0.1' },
     'gateway-address-pool': { type: 'string' },
+    'leader-election-namespace': { type: 'string' },
+    'leader-election-id': { type: 'string' },
   },
   strict: true,
 });
@@ -65,6 +69,10 @@ const onSignals = (close: () => Promise<void>): void => {
 };
 
 if (values.kubernetes) {
+  // In a cluster the Deployment passes its namespace and pod name (downward API): replicas then elect a
+  // leader for the once-only writes. Outside one, without the flag, this process is the only replica.
+  const leaseNamespace = values['leader-election-namespace'] ?? process.env.POD_NAMESPACE;
+  const identity = values['leader-election-id'] ?? process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
   try {
     const cp = await startKubernetesControlPlane({
       ...common,
@@ -72,6 +80,7 @@ if (values.kubernetes) {
       controllerName: values['controller-name'],
       defaultGatewayAddress: values['gateway-address'],
       ...(values['gateway-address-pool'] ? { gatewayAddressPool: values['gateway-address-pool'] } : {}),
+      ...(leaseNamespace ? { leaderElection: { namespace: leaseNamespace, identity } } : {}),
     });
     onSignals(() => cp.close());
   } catch (err) {

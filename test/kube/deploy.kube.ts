@@ -36,6 +36,7 @@ import { BUFFER_FILTER_NAME, CONTROL_PLANE_CLUSTER } from '../../snapshots/names
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
 import { DEFAULT_CONTROLLER_NAME, WATCHED } from '../../xds-server/kubernetes/cluster-state.ts';
 import { startKubernetesControlPlane, type KubernetesControlPlane } from '../../xds-server/kubernetes/control-plane.ts';
+import { LEASE_VERBS } from '../../xds-server/kubernetes/leader-election.ts';
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { FIELD_MANAGER } from '../../xds-server/kubernetes/scale.ts';
 import { statusPath } from '../../xds-server/kubernetes/status-writer.ts';
@@ -221,6 +222,8 @@ describe('deploy/: the manifests, read', function () {
         'ServiceAccount/envoy-scale-to-zero',
         'ClusterRole/envoy-scale-to-zero',
         'ClusterRoleBinding/envoy-scale-to-zero',
+        'Role/envoy-scale-to-zero-leader-election',
+        'RoleBinding/envoy-scale-to-zero-leader-election',
         'ConfigMap/gateway-bootstrap-<hash>',
         'Deployment/control-plane',
         'Service/control-plane',
@@ -332,8 +335,20 @@ describe('deploy/: the manifests, read', function () {
     const binding = find(objects, 'ClusterRoleBinding', 'envoy-scale-to-zero');
     expect(binding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'envoy-scale-to-zero' });
     expect(binding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE }]);
-    // No other binding, no Role: the ServiceAccount has this and the defaults every authenticated user has.
-    expect(objects.filter((o) => /Role(Binding)?$/.test(o.kind!)).map(id).sort()).to.deep.equal(['ClusterRole/envoy-scale-to-zero', 'ClusterRoleBinding/envoy-scale-to-zero']);
+    // The Lease, in the control plane's own namespace only.
+    const leaseRole = find(objects, 'Role', 'envoy-scale-to-zero-leader-election');
+    expect(leaseRole.metadata.namespace).to.equal(NAMESPACE);
+    expect(grants(leaseRole)).to.deep.equal(LEASE_VERBS.map((v) => `coordination.k8s.io|leases|${v}`).sort());
+    const leaseBinding = find(objects, 'RoleBinding', 'envoy-scale-to-zero-leader-election');
+    expect(leaseBinding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'envoy-scale-to-zero-leader-election' });
+    expect(leaseBinding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE }]);
+    // No other binding: the ServiceAccount has these and the defaults every authenticated user has.
+    expect(objects.filter((o) => /Role(Binding)?$/.test(o.kind!)).map(id).sort()).to.deep.equal([
+      'ClusterRole/envoy-scale-to-zero',
+      'ClusterRoleBinding/envoy-scale-to-zero',
+      `Role/${NAMESPACE}/envoy-scale-to-zero-leader-election`,
+      `RoleBinding/${NAMESPACE}/envoy-scale-to-zero-leader-election`,
+    ]);
   });
 
   it('the control plane image copies every directory xds-server/main.ts imports, and runs it with tsx', () => {
@@ -497,6 +512,8 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       questions.push(verb === 'list' || verb === 'watch' ? q : { ...q, namespace: APP_NS, name: APP });
     }
     expect(questions.length).to.equal(permissionsTheCodeNeeds().length);
+    // Leader election: the Lease in the control plane's own namespace.
+    for (const verb of LEASE_VERBS) questions.push({ verb, group: 'coordination.k8s.io', resource: 'leases', namespace: NAMESPACE, name: 'scale-to-zero-control-plane' });
     const refused: string[] = [];
     for (const q of questions) if (!(await canI(sa.client, q)).allowed) refused.push(describeQuestion(q));
     // API discovery of a workload's group/version (how the scale client finds a /scale): system:discovery.
@@ -545,6 +562,10 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       { verb: 'delete', group: '', resource: 'namespaces' },
       { verb: 'patch', group: 'discovery.k8s.io', resource: 'endpointslices', namespace: ns },
       { verb: 'delete', group: '', resource: 'events', namespace: ns },
+      // Leases: only in its own namespace, never deleted (another controller's Lease is not ours to take).
+      { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: ns },
+      { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
+      { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace: NAMESPACE },
       { verb: 'patch', group: '', resource: 'events', namespace: ns },
       { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: ns },
       { verb: 'create', group: '', resource: 'serviceaccounts', subresource: 'token', namespace: NAMESPACE, name: SERVICE_ACCOUNT },
@@ -554,7 +575,6 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       { verb: 'get', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace: ns },
       { verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
       { verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
-      { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: NAMESPACE },
       { verb: 'create', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
       { verb: 'patch', group: '', resource: 'nodes' },
       // A custom resource's /scale needs the extra grant documented in deploy/rbac.yaml.
@@ -578,8 +598,13 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     expect(applied.code, applied.stderr).to.equal(0);
     pods = startPodServers({ kubeConfig: cluster.kubeConfig(), namespaces: [APP_NS] });
     await pods.synced;
-    const cpArgs = flags(podSpec(find(deployObjects, 'Deployment', 'control-plane')).containers[0]!.args!);
+    const cpContainer = podSpec(find(deployObjects, 'Deployment', 'control-plane')).containers[0]!;
+    const cpArgs = flags(cpContainer.args!);
+    // As in the pod: its namespace and name from the downward API turn leader election on (main.ts).
+    const fieldRefs = Object.fromEntries((cpContainer.env ?? []).map((e) => [e.name, (e.valueFrom as { fieldRef?: { fieldPath?: string } } | undefined)?.fieldRef?.fieldPath]));
+    expect(fieldRefs).to.include({ POD_NAMESPACE: 'metadata.namespace', POD_NAME: 'metadata.name' });
     cp = await startKubernetesControlPlane({
+      leaderElection: { namespace: NAMESPACE, identity: 'control-plane-test-pod' },
       client: sa.client,
       filterWasmPath: FILTER_WASM,
       wakeAddress: cpArgs.get('wake-address')!,
@@ -610,7 +635,10 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       },
       { timeoutMs: 30_000, intervalMs: 100, what: 'statuses written by the ServiceAccount' },
     );
-    // Written by this control plane (nothing else that writes statuses has run yet).
+    // Written by this control plane (nothing else that writes statuses has run yet), as the Lease's holder.
+    expect(cp.isLeader()).to.equal(true);
+    const lease = await admin.get(`/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/scale-to-zero-control-plane`);
+    expect((lease.spec as { holderIdentity: string }).holderIdentity).to.equal('control-plane-test-pod');
     expect(cp.statusWriter.stats.writes).to.be.greaterThanOrEqual(4);
     expect(cp.statusWriter.stats.failures).to.equal(0);
   });

@@ -4,11 +4,13 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { startCore, type Core, type CoreOptions } from '../core.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { systemClock } from '../clock.ts';
 import { ManualProvider } from '../scaling/provider.ts';
 import { DEFAULT_CONTROLLER_NAME, KubernetesState, type KubernetesStateOptions } from './cluster-state.ts';
 import { assignAddresses, keyOf, parsePool } from './address-pool.ts';
 import { EventRecorder } from './events.ts';
 import { KubernetesProvider } from './kubernetes-provider.ts';
+import { KubernetesLeaseStore, LeaderElector, type LeaderElectionTiming } from './leader-election.ts';
 import { RestKubeClient, type KubeClient } from './rest.ts';
 import { ScaleClient } from './scale.ts';
 import { StatusWriter } from './status-writer.ts';
@@ -27,13 +29,33 @@ export interface KubernetesControlPlaneOptions extends CoreOptions {
   state?: Partial<Pick<KubernetesStateOptions, 'informer' | 'batchMs'>>;
   /** How often statuses are re-checked and re-written even without a change (default 30 s). */
   resyncMs?: number;
+  /**
+   * Several replicas: the once-only writes (statuses) are made by the holder of this Lease only. Absent: this
+   * process is the only replica and always writes.
+   */
+  leaderElection?: LeaderElectionOptions;
   log?: Logger;
 }
+
+export interface LeaderElectionOptions {
+  /** Where the Lease lives (the control plane's own namespace). */
+  namespace: string;
+  /** Default scale-to-zero-control-plane. */
+  name?: string;
+  /** Unique per replica (the pod name). */
+  identity: string;
+  timing?: Partial<LeaderElectionTiming>;
+}
+
+export const DEFAULT_LEASE_NAME = 'scale-to-zero-control-plane';
 
 export interface KubernetesControlPlane extends Core {
   state: KubernetesState;
   statusWriter: StatusWriter;
   client: KubeClient;
+  /** True while this replica takes the once-only decisions (always, without leader election). */
+  isLeader(): boolean;
+  elector?: LeaderElector;
 }
 
 export function kubeClientFrom(kubeconfig: string | undefined): RestKubeClient {
@@ -50,6 +72,22 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
   let state!: KubernetesState;
   let statusWriter!: StatusWriter;
   let resync: NodeJS.Timeout | undefined;
+  const electionStop = new AbortController();
+  let electionDone: Promise<void> | undefined;
+  const elector = options.leaderElection
+    ? new LeaderElector({
+        identity: options.leaderElection.identity,
+        store: new KubernetesLeaseStore(client, options.leaderElection.namespace, options.leaderElection.name ?? DEFAULT_LEASE_NAME),
+        clock: systemClock,
+        log: log.child('leader-election'),
+        ...(options.leaderElection.timing ? { timing: options.leaderElection.timing } : {}),
+        // A new leader writes every status it computes now; one that stopped leading has already stopped writing.
+        onChange: (leading) => {
+          if (leading && state) state.resync();
+        },
+      })
+    : undefined;
+  const isLeader = (): boolean => elector?.isLeader() ?? true;
 
   const core = await startCore(options, log, async (wake) => {
     const pool = options.gatewayAddressPool ? parsePool(options.gatewayAddressPool) : undefined;
@@ -61,7 +99,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
       ...(options.state?.informer ? { informer: options.state.informer } : {}),
       ...(options.state?.batchMs !== undefined ? { batchMs: options.state.batchMs } : {}),
     });
-    statusWriter = new StatusWriter(client, (u) => state.informers[informerOf(u.kind)].get(u.namespace, u.name), log.child('status'));
+    statusWriter = new StatusWriter(client, (u) => state.informers[informerOf(u.kind)].get(u.namespace, u.name), log.child('status'), isLeader);
     state.on('statuses', (updates) => statusWriter.offer(updates));
     try {
       await state.start();
@@ -81,16 +119,24 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
         void c.publisher.schedule();
         resync = setInterval(() => state.resync(), options.resyncMs ?? 30_000);
         resync.unref();
+        if (elector) electionDone = elector.run(electionStop.signal);
       },
       close: async () => {
         clearInterval(resync);
+        // Stop acting first, then hand the Lease over (released), so a successor need not wait out its duration.
+        electionStop.abort();
+        await electionDone;
         statusWriter.close();
         state.stop();
       },
     };
   });
-  log.info('watching the cluster', { controllerName, backends: state.scalable().length });
-  return { ...core, state, statusWriter, client };
+  log.info('watching the cluster', {
+    controllerName,
+    backends: state.scalable().length,
+    leaderElection: options.leaderElection ? `${options.leaderElection.namespace}/${options.leaderElection.name ?? DEFAULT_LEASE_NAME} as ${options.leaderElection.identity}` : 'off (single replica)',
+  });
+  return { ...core, state, statusWriter, client, isLeader, ...(elector ? { elector } : {}) };
 }
 
 function informerOf(kind: string): 'gatewayClasses' | 'gateways' | 'httpRoutes' | 'grpcRoutes' | 'policies' {

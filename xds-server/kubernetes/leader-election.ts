@@ -217,6 +217,9 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
+/** What KubernetesLeaseStore does with Leases (deploy/rbac.yaml grants exactly this, in one namespace). */
+export const LEASE_VERBS = ['get', 'create', 'update'] as const;
+
 /** The Lease as a coordination.k8s.io/v1 object in one namespace. */
 export class KubernetesLeaseStore implements LeaseStore {
   constructor(

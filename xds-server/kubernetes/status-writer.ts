@@ -2,6 +2,8 @@
 // lastTransitionTime), as a merge patch on the status subresource carrying the resourceVersion it was
 // computed from: a concurrent change makes the API server refuse (409), and the next translation, which
 // sees that change, writes again. One write per object at a time; a burst of translations coalesces.
+// With several replicas only the leader writes (`mayWrite`); the others drop what they are offered, and a new
+// leader re-translates everything (KubernetesState.resync) and offers it again.
 import { canonicalJson } from '../../snapshots/version.ts';
 import type { StatusUpdate } from '../../sources/kubernetes/translate.ts';
 import type { Logger } from '../log.ts';
@@ -38,9 +40,14 @@ export class StatusWriter {
     /** The object as the informer has it now (for its status and resourceVersion). */
     private readonly current: (update: StatusUpdate) => KubeObject | undefined,
     private readonly log: Logger,
+    private readonly mayWrite: () => boolean = () => true,
   ) {}
 
   offer(updates: readonly StatusUpdate[]): void {
+    if (!this.mayWrite()) {
+      this.pending.clear();
+      return;
+    }
     for (const u of updates) {
       const obj = this.current(u);
       if (!obj) continue;
@@ -62,6 +69,10 @@ export class StatusWriter {
     this.running = true;
     try {
       while (!this.closed && this.pending.size > 0) {
+        if (!this.mayWrite()) {
+          this.pending.clear();
+          break;
+        }
         const [k, update] = this.pending.entries().next().value as [string, StatusUpdate];
         this.pending.delete(k);
         const obj = this.current(update);
