@@ -54,6 +54,14 @@ function httpConnectionManager(state: DesiredState, listener: ListenerModel): Re
     stat_prefix: 'gateway',
     codec_type: 'AUTO',
     stream_idle_timeout: millisToDuration(streamIdleTimeoutMs(state)),
+    // WebSocket upgrades on every route (Envoy refuses them with 403 otherwise). An upgraded stream runs
+    // through the same filters: the buffer filter holds it like any request while the backend is cold.
+    upgrade_configs: [{ upgrade_type: 'websocket' }],
+    // HTTP/1.0 clients (ApacheBench, old health checkers) are served rather than answered 426.
+    http_protocol_options: {
+      accept_http_10: true,
+      ...(listener.http10DefaultHost !== undefined ? { default_host_for_http_10: listener.http10DefaultHost } : {}),
+    },
     rds: { route_config_name: listener.routeConfigName, config_source: adsConfigSource() },
     http_filters: [
       {
