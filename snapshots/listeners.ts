@@ -5,6 +5,8 @@ import { BUFFER_FILTER_NAME } from './names.ts';
 import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
+export const MISSING_HOST_MESSAGE = 'request without a Host header: this gateway routes requests by their Host; send one\n';
+
 export function buildListeners(state: DesiredState): Resource[] {
   return state.model.listeners.map((listener): Resource => {
     const hcm = (): Record<string, unknown>[] => [{ name: 'envoy.filters.network.http_connection_manager', typed_config: httpConnectionManager(state, listener) }];
@@ -69,6 +71,23 @@ function httpConnectionManager(state: DesiredState, listener: ListenerModel): Re
     http_protocol_options: {
       accept_http_10: true,
       ...(listener.http10DefaultHost !== undefined ? { default_host_for_http_10: listener.http10DefaultHost } : {}),
+    },
+    // Envoy answers a request without Host (HTTP/1.0 with no http10DefaultHost, or HTTP/1.1) with a bare 400;
+    // say why.
+    local_reply_config: {
+      mappers: [
+        {
+          filter: {
+            and_filter: {
+              filters: [
+                { status_code_filter: { comparison: { op: 'EQ', value: { default_value: 400, runtime_key: 'stz.missing_host_status' } } } },
+                { header_filter: { header: { name: ':authority', present_match: true, invert_match: true } } },
+              ],
+            },
+          },
+          body: { inline_string: MISSING_HOST_MESSAGE },
+        },
+      ],
     },
     rds: { route_config_name: listener.routeConfigName, config_source: adsConfigSource() },
     http_filters: [

@@ -5,6 +5,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { expect } from 'chai';
+import { MISSING_HOST_MESSAGE } from '../../snapshots/listeners.ts';
 import { eventually } from '../support/eventually.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
@@ -202,4 +203,22 @@ describe('HTTP/1.0 and Expect: 100-continue on a real Envoy', function () {
       }
     });
   }
+
+  describe('without listener.http10DefaultHost', () => {
+    let bare: Stack;
+    before(async () => {
+      bare = await startStack({ config: (u) => ({ hosts: [{ name: 'web', domains: ['web.test'], endpoints: [{ address: '127.0.0.1', port: u.httpPort }] }] }) });
+    });
+    after(async () => {
+      await bare?.close();
+    });
+
+    it('answers HTTP/1.0 without Host 400 with a body that says why, and serves HTTP/1.0 with Host', async () => {
+      const missing = await rawRequest(bare.port, http10('/no-host'));
+      expect(missing.status).to.equal(400);
+      expect(missing.body).to.equal(MISSING_HOST_MESSAGE);
+      const withHost = await rawRequest(bare.port, http10('/host', 'web.test'));
+      expect(withHost.status).to.equal(200);
+    });
+  });
 });
