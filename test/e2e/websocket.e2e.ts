@@ -61,6 +61,7 @@ describe('WebSockets through a real Envoy', function () {
             streamIdleTimeoutMs: 1_000,
           },
           { name: 'short', domains: ['short.test'], endpoints: [{ address: '127.0.0.1', port: u.httpPort }], requestTimeoutMs: 1_000 },
+          { name: 'quiet', domains: ['quiet.test'], endpoints: [{ address: '127.0.0.1', port: u.httpPort }], streamIdleTimeoutMs: 1_000 },
           {
             name: 'idle',
             domains: ['idle.test'],
@@ -137,6 +138,24 @@ describe('WebSockets through a real Envoy', function () {
     expect((await roundTrip(ws, 'still here')).data.toString()).to.equal('still here');
     ws.close(1000);
     expect(await closed(ws)).to.equal(1000);
+  });
+
+  it('closes a WebSocket silent for longer than the host stream idle timeout; one that keeps talking stays open', async () => {
+    const silent = track(connect(stack.port, 'quiet.test'));
+    const talking = track(connect(stack.port, 'quiet.test'));
+    await Promise.all([silent.opened, talking.opened]);
+    const silentClosed = closed(silent.ws);
+    // 2.5 s, a message every 300 ms on one socket, nothing on the other (idle timeout 1 s).
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await roundTrip(talking.ws, `ping ${i}`)).data.toString()).to.equal(`ping ${i}`);
+    }
+    expect(silent.ws.readyState).to.equal(WebSocket.CLOSED);
+    // Envoy resets the stream: no close frame, so the client sees an abnormal closure.
+    expect(await silentClosed).to.equal(1006);
+    expect(talking.ws.readyState).to.equal(WebSocket.OPEN);
+    talking.ws.close(1000);
+    await closed(talking.ws);
   });
 
   it('counts an open WebSocket as traffic: the host is not scaled down on idle until it closes', async () => {
