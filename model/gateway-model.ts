@@ -27,6 +27,11 @@ export interface ListenerModel {
   virtualHosts: VirtualHostModel[];
   /** TLS termination (Kubernetes HTTPS listeners); absent: plaintext. File mode never sets it. */
   tls?: ListenerTlsModel;
+  /**
+   * The Host an HTTP/1.0 request without a Host header is routed by (HTTP/1.0 is accepted on every listener).
+   * Absent: such a request is answered 400 by Envoy.
+   */
+  http10DefaultHost?: string;
 }
 
 /** TLS termination: one Envoy filter chain per entry, all sharing the listener's route table. */
@@ -97,8 +102,17 @@ export type RouteAction =
       kind: 'forward';
       /** Non-empty; weights are relative (Envoy's weighted clusters); a single backend may have any weight. */
       backends: WeightedBackend[];
-      /** Upstream request timeout; 0 = none (long gRPC streams); absent = Envoy's default (15 s). */
+      /**
+       * Upstream request timeout, from the end of the request to the end of the answer (a WebSocket, whose
+       * request never ends, is not bound by it); 0 = none (long gRPC streams); absent = Envoy's default (15 s).
+       * Time a request is held by the buffer filter does not count: the timer starts in the router, after it.
+       */
       timeoutMs?: number;
+      /**
+       * How long the stream may go without a byte either way; 0 = none; absent = the listener's own
+       * (at least 5 min). While a backend is held, the route uses at least its hold timeout plus a margin.
+       */
+      idleTimeoutMs?: number;
     }
   | {
       kind: 'redirect';

@@ -17,6 +17,18 @@ export const DEFAULT_WAKE_TIMEOUT_MS = 60_000;
 // traffic does not pay a cold start every few minutes.
 export const DEFAULT_IDLE_AFTER_MS = 900_000;
 
+/**
+ * Upstream request timeout of an HTTP host: Envoy's own default, now stated. gRPC hosts have none by default
+ * (streams may live for hours). Time held by the filter does not count.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+/** Envoy's default stream idle timeout (5 min): a stream (a WebSocket too) silent for this long is closed. */
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
+
+/** Downstream HTTP/2 flow-control windows: they bound what a client can push into a held stream. */
+export const HTTP2_STREAM_WINDOW_BYTES = 1_048_576;
+export const HTTP2_CONNECTION_WINDOW_BYTES = 16_777_216;
+
 /** Held requests must outlive Envoy's own per-stream idle timer (5 min by default), or Envoy would answer them first. */
 export const STREAM_IDLE_MARGIN_MS = 30_000;
 export const MIN_STREAM_IDLE_TIMEOUT_MS = 300_000;

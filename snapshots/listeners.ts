@@ -1,4 +1,4 @@
-import { MIN_STREAM_IDLE_TIMEOUT_MS, STREAM_IDLE_MARGIN_MS } from './defaults.ts';
+import { HTTP2_CONNECTION_WINDOW_BYTES, HTTP2_STREAM_WINDOW_BYTES, MIN_STREAM_IDLE_TIMEOUT_MS, STREAM_IDLE_MARGIN_MS } from './defaults.ts';
 import type { DesiredState } from './desired-state.ts';
 import type { ListenerModel, TlsFilterChainModel } from '../model/gateway-model.ts';
 import { BUFFER_FILTER_NAME } from './names.ts';
@@ -12,6 +12,7 @@ import { ANY_TYPES } from './type-urls.ts';
  * then share one listen socket, which is how Envoy ran before reuse_port became its default.
  */
 const EXCLUSIVE_PORT = { enable_reuse_port: { value: false } } as const;
+export const MISSING_HOST_MESSAGE = 'request without a Host header: this gateway routes requests by their Host; send one\n';
 
 export function buildListeners(state: DesiredState): Resource[] {
   return state.model.listeners.map((listener): Resource => {
@@ -63,6 +64,39 @@ function httpConnectionManager(state: DesiredState, listener: ListenerModel): Re
     stat_prefix: 'gateway',
     codec_type: 'AUTO',
     stream_idle_timeout: millisToDuration(streamIdleTimeoutMs(state)),
+    // WebSocket upgrades on every route (Envoy refuses them with 403 otherwise). An upgraded stream runs
+    // through the same filters: the buffer filter holds it like any request while the backend is cold.
+    upgrade_configs: [{ upgrade_type: 'websocket' }],
+    // A held request's body is buffered by Envoy up to the connection's buffer limit (1 MiB, Envoy's default),
+    // then Envoy stops reading (HTTP/1.1) or stops granting flow-control window (HTTP/2). Envoy's default
+    // HTTP/2 stream window (256 MiB) would let a client push that much more into a held stream; 1 MiB bounds
+    // a held HTTP/2 request like an HTTP/1.1 one (about 2 MiB), and still leaves room for fast uploads.
+    http2_protocol_options: {
+      initial_stream_window_size: { value: HTTP2_STREAM_WINDOW_BYTES },
+      initial_connection_window_size: { value: HTTP2_CONNECTION_WINDOW_BYTES },
+    },
+    // HTTP/1.0 clients (ApacheBench, old health checkers) are served rather than answered 426.
+    http_protocol_options: {
+      accept_http_10: true,
+      ...(listener.http10DefaultHost !== undefined ? { default_host_for_http_10: listener.http10DefaultHost } : {}),
+    },
+    // Envoy answers a request without Host (HTTP/1.0 with no http10DefaultHost, or HTTP/1.1) with a bare 400;
+    // say why.
+    local_reply_config: {
+      mappers: [
+        {
+          filter: {
+            and_filter: {
+              filters: [
+                { status_code_filter: { comparison: { op: 'EQ', value: { default_value: 400, runtime_key: 'stz.missing_host_status' } } } },
+                { header_filter: { header: { name: ':authority', present_match: true, invert_match: true } } },
+              ],
+            },
+          },
+          body: { inline_string: MISSING_HOST_MESSAGE },
+        },
+      ],
+    },
     rds: { route_config_name: listener.routeConfigName, config_source: adsConfigSource() },
     http_filters: [
       {

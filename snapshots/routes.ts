@@ -1,22 +1,32 @@
 import type { HeaderEdits, ListenerModel, RouteAction, RouteModel, VirtualHostModel } from '../model/gateway-model.ts';
 import type { DesiredState } from './desired-state.ts';
+import { STREAM_IDLE_MARGIN_MS } from './defaults.ts';
 import { millisToDuration } from './listeners.ts';
 import { BUFFER_FILTER_NAME } from './names.ts';
 import type { Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
-export function buildRoutes(state: DesiredState): Resource[] {
-  const clusterOf = new Map(state.model.backends.map((b) => [b.name, b.clusterName]));
-  return state.model.listeners.map((listener) => routeConfig(listener, state.held, clusterOf));
+/** What a route needs to know about backends: their cluster, and how long one of their requests may be held. */
+interface Backends {
+  clusterOf: ReadonlyMap<string, string>;
+  holdTimeoutMs: ReadonlyMap<string, number>;
 }
 
-function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, clusterOf: ReadonlyMap<string, string>): Resource {
+export function buildRoutes(state: DesiredState): Resource[] {
+  const backends: Backends = {
+    clusterOf: new Map(state.model.backends.map((b) => [b.name, b.clusterName])),
+    holdTimeoutMs: new Map(state.model.backends.map((b) => [b.name, b.scaleToZero?.buffer.holdTimeoutMs ?? 0])),
+  };
+  return state.model.listeners.map((listener) => routeConfig(listener, state.held, backends));
+}
+
+function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, backends: Backends): Resource {
   return {
     name: listener.routeConfigName,
     // Virtual host domains are listed without ports (the filter ignores the port the same way). Ignoring it
     // in matching, rather than stripping it from the request, forwards the Host header untouched.
     ignore_port_in_host_matching: true,
-    virtual_hosts: listener.virtualHosts.map((vh) => virtualHost(vh, held, clusterOf)),
+    virtual_hosts: listener.virtualHosts.map((vh) => virtualHost(vh, held, backends)),
   };
 }
 
@@ -29,13 +39,13 @@ function reachesHeld(route: RouteModel, held: ReadonlySet<string>): boolean {
 // Gateway enables its Wasm filters per route): a route we forget to mark still holds for a cold backend
 // instead of forwarding to nothing. Switched off, Envoy does not even create the Wasm context: the hot path
 // of a ready backend costs nothing. A whole virtual host is switched off when none of its routes needs it.
-function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, clusterOf: ReadonlyMap<string, string>): Record<string, unknown> {
+function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, backends: Backends): Record<string, unknown> {
   const anyHeld = model.routes.some((r) => reachesHeld(r, held));
   const vh: Record<string, unknown> = {
     name: model.name,
     domains: [...model.domains],
     routes: model.routes.map((r) => {
-      const route = buildRoute(r, clusterOf, held);
+      const route = buildRoute(r, backends, held);
       if (anyHeld && !reachesHeld(r, held)) route.typed_per_filter_config = filterDisabled();
       return route;
     }),
@@ -48,8 +58,8 @@ function filterDisabled(): Record<string, unknown> {
   return { [BUFFER_FILTER_NAME]: { '@type': ANY_TYPES.routeFilterConfig, disabled: true } };
 }
 
-function buildRoute(route: RouteModel, clusterOf: ReadonlyMap<string, string>, held: ReadonlySet<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, clusterOf, held, route.match.path) };
+function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, backends, held, route.match.path) };
   if (route.requestHeaders) Object.assign(out, headerEdits(route.requestHeaders));
   return out;
 }
@@ -70,10 +80,10 @@ function buildMatch(route: RouteModel): Record<string, unknown> {
   return match;
 }
 
-function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>, held: ReadonlySet<string>, matched: RouteModel['match']['path']): Record<string, unknown> {
+function buildAction(action: RouteAction, backends: Backends, held: ReadonlySet<string>, matched: RouteModel['match']['path']): Record<string, unknown> {
   switch (action.kind) {
     case 'forward': {
-      const cluster = (backend: string): string => clusterOf.get(backend) ?? backend;
+      const cluster = (backend: string): string => backends.clusterOf.get(backend) ?? backend;
       const target: Record<string, unknown> =
         action.backends.length === 1
           ? { cluster: cluster(action.backends[0]!.backend) }
@@ -89,6 +99,8 @@ function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>
               },
             };
       if (action.timeoutMs !== undefined) target.timeout = millisToDuration(action.timeoutMs);
+      const idle = routeIdleTimeoutMs(action, backends, held);
+      if (idle !== undefined) target.idle_timeout = millisToDuration(idle);
       return { route: target };
     }
     case 'redirect': {
@@ -103,6 +115,19 @@ function buildAction(action: RouteAction, clusterOf: ReadonlyMap<string, string>
     case 'respond':
       return { direct_response: { status: action.status, ...(action.body !== undefined ? { body: { inline_string: action.body } } : {}) } };
   }
+}
+
+/**
+ * Envoy arms a route's idle timer when the HCM decodes the request headers, before the buffer filter holds
+ * it: a route that can reach a held backend gets at least that backend's hold timeout plus a margin, or a
+ * short idle timeout would cut held requests (the request timeout needs no such care: it starts in the
+ * router, after the filter let the request go). The route goes back to the configured value on wake; streams
+ * that were held keep the longer one.
+ */
+function routeIdleTimeoutMs(action: Extract<RouteAction, { kind: 'forward' }>, backends: Backends, held: ReadonlySet<string>): number | undefined {
+  if (action.idleTimeoutMs === undefined || action.idleTimeoutMs === 0) return action.idleTimeoutMs;
+  const longestHold = Math.max(0, ...action.backends.filter((b) => held.has(b.backend)).map((b) => backends.holdTimeoutMs.get(b.backend) ?? 0));
+  return longestHold === 0 ? action.idleTimeoutMs : Math.max(action.idleTimeoutMs, longestHold + STREAM_IDLE_MARGIN_MS);
 }
 
 /**

@@ -6,6 +6,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
+import { WebSocketServer } from 'ws';
 import { HealthImplementation } from 'grpc-health-check';
 import {
   ECHO_METHOD_PATH,
@@ -60,6 +61,8 @@ export interface Upstream {
 
 export { HTTP2_PREFACE } from './protocol-sniff.ts';
 export const MAX_DELAY_MS = 30_000;
+/** A WebSocket upgrade to this path (HTTP/1.1) opens an echo: every message comes back as sent. */
+export const WEBSOCKET_ECHO_PATH = '/ws';
 const DEFAULT_MAX_RECORDED = 10_000;
 let instanceCounter = 0;
 const RECORDED_HEADERS = ['content-type', 'x-request-id', 'x-test-id'] as const;
@@ -125,6 +128,7 @@ class UpstreamImpl implements Upstream {
   private readonly h1Server: http.Server;
   private readonly h2Server: http2.Http2Server;
   private readonly grpcServer: grpc.Server;
+  private readonly wsServer = new WebSocketServer({ noServer: true });
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -138,6 +142,7 @@ class UpstreamImpl implements Upstream {
     // Longer than Node's 5 s default so a pooling proxy in front (Envoy) is
     // unlikely to reuse a connection in the instant we decide to close it.
     this.h1Server.keepAliveTimeout = 75_000;
+    this.h1Server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
 
     this.h2Server = http2.createServer(onRequest);
     this.h2Server.on('session', (session: http2.ServerHttp2Session) => {
@@ -197,6 +202,7 @@ class UpstreamImpl implements Upstream {
       this.frontServer.close(() => resolve());
     });
     for (const session of this.sessions) session.destroy();
+    for (const client of this.wsServer.clients) client.terminate();
     for (const socket of this.sockets) socket.destroy();
     // forceShutdown cancels in-flight calls instead of waiting on them, which
     // is what a test teardown wants.
@@ -283,6 +289,30 @@ class UpstreamImpl implements Upstream {
         return;
       }
       send();
+    });
+  }
+
+  /** Records the upgrade like a request (body 0 bytes), then echoes each message, text as text and binary as binary. */
+  private handleUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://upstream.invalid');
+    if (url.pathname !== WEBSOCKET_ECHO_PATH || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    this.record({
+      upstream: this.id,
+      protocol: 'HTTP/1.1',
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      authority: headerValue(req.headers.host) ?? '',
+      headers: pickHeaders((name) => headerValue(req.headers[name])),
+      bodyBytes: 0,
+      bodySha256: sha256Hex(Buffer.alloc(0)),
+      receivedAt: epochNowMs(),
+    });
+    this.wsServer.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => {});
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
     });
   }
 

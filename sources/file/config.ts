@@ -27,11 +27,17 @@ export interface HostConfig {
   wakeTimeoutMs: number;
   /** No traffic for this long scales the host back to zero (0 = never). */
   idleAfterMs: number;
+  /** Upstream request timeout (0 = none); time held by the filter does not count. */
+  requestTimeoutMs: number;
+  /** A stream with no bytes either way for this long is closed (0 = none); never shorter than a hold. */
+  streamIdleTimeoutMs: number;
 }
 
 export interface ListenerConfig {
   address: string;
   port: number;
+  /** Host an HTTP/1.0 request without a Host header is routed by; absent: Envoy answers it 400. */
+  http10DefaultHost?: string;
 }
 
 export interface GatewayConfig {

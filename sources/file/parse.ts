@@ -9,6 +9,8 @@ import {
   DEFAULT_HEALTH_PATH,
   DEFAULT_HEALTH_TIMEOUT_MS,
   DEFAULT_IDLE_AFTER_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   DEFAULT_WAKE_TIMEOUT_MS,
 } from '../../snapshots/defaults.ts';
 import type { GatewayConfig, HealthCheck, HostConfig, Protocol, ScalerConfig } from './config.ts';
@@ -32,6 +34,10 @@ export const BUFFER_POLICY_SCHEMA = {
   },
 } as const;
 
+// Up to a day; 0 switches the timeout off.
+const requestTimeoutMs = { type: 'integer', minimum: 0, maximum: 86_400_000 } as const;
+const streamIdleTimeoutMs = { type: 'integer', minimum: 0, maximum: 86_400_000 } as const;
+
 export const ENDPOINT_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -48,12 +54,16 @@ const GATEWAY_CONFIG_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       required: ['port'],
-      properties: { address, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+      properties: {
+        address,
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        http10DefaultHost: { type: 'string', maxLength: 253, pattern: DOMAIN_PATTERN },
+      },
     },
     defaults: {
       type: 'object',
       additionalProperties: false,
-      properties: { buffer: BUFFER_POLICY_SCHEMA },
+      properties: { buffer: BUFFER_POLICY_SCHEMA, requestTimeoutMs, streamIdleTimeoutMs },
     },
     hosts: {
       type: 'array',
@@ -105,6 +115,8 @@ const GATEWAY_CONFIG_SCHEMA = {
           },
           wakeTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
           idleAfterMs: { type: 'integer', minimum: 0, maximum: 604_800_000 },
+          requestTimeoutMs,
+          streamIdleTimeoutMs,
         },
       },
     },
@@ -127,10 +139,13 @@ interface RawHost {
   health?: { path?: string; grpcService?: string; timeoutMs?: number };
   wakeTimeoutMs?: number;
   idleAfterMs?: number;
+  requestTimeoutMs?: number;
+  streamIdleTimeoutMs?: number;
 }
+interface RawDefaults { buffer?: RawBuffer; requestTimeoutMs?: number; streamIdleTimeoutMs?: number }
 interface RawConfig {
-  listener: { address?: string; port: number };
-  defaults?: { buffer?: RawBuffer };
+  listener: { address?: string; port: number; http10DefaultHost?: string };
+  defaults?: RawDefaults;
   hosts: RawHost[];
 }
 
@@ -173,17 +188,20 @@ export function validateGatewayConfig(data: unknown): Result<GatewayConfig> {
       errors.push({ path: `/hosts/${i}/health/grpcService`, message: 'only a gRPC host has a gRPC health service; use path' });
     }
   });
+  if (raw.listener.http10DefaultHost?.startsWith('*.')) {
+    errors.push({ path: '/listener/http10DefaultHost', message: 'must be a host name, not a wildcard: it becomes the Host of HTTP/1.0 requests that have none' });
+  }
   if (errors.length > 0) return { ok: false, errors };
 
-  const defaults = { ...DEFAULT_BUFFER, ...raw.defaults?.buffer };
-  const hosts: HostConfig[] = raw.hosts.map((h) => normaliseHost(h, defaults));
+  const hosts: HostConfig[] = raw.hosts.map((h) => normaliseHost(h, raw.defaults ?? {}));
+  const listener = { address: raw.listener.address ?? '127.0.0.1', port: raw.listener.port };
   return {
     ok: true,
-    value: { listener: { address: raw.listener.address ?? '127.0.0.1', port: raw.listener.port }, hosts },
+    value: { listener: raw.listener.http10DefaultHost !== undefined ? { ...listener, http10DefaultHost: raw.listener.http10DefaultHost } : listener, hosts },
   };
 }
 
-function normaliseHost(h: RawHost, defaultBuffer: typeof DEFAULT_BUFFER): HostConfig {
+function normaliseHost(h: RawHost, defaults: RawDefaults): HostConfig {
   const protocol = h.protocol ?? 'http1';
   const health: HealthCheck =
     protocol === 'grpc'
@@ -195,11 +213,15 @@ function normaliseHost(h: RawHost, defaultBuffer: typeof DEFAULT_BUFFER): HostCo
     protocol,
     endpoints: h.endpoints.map((e) => ({ address: e.address, port: e.port })),
     initialState: h.initialState ?? 'ready',
-    buffer: { ...defaultBuffer, ...h.buffer },
+    buffer: { ...DEFAULT_BUFFER, ...defaults.buffer, ...h.buffer },
     scaler: h.scaler ?? { kind: 'manual' },
     health,
     wakeTimeoutMs: h.wakeTimeoutMs ?? DEFAULT_WAKE_TIMEOUT_MS,
     idleAfterMs: h.idleAfterMs ?? DEFAULT_IDLE_AFTER_MS,
+    // gRPC streams may live for hours: no request timeout unless the host itself asks for one (the file-wide
+    // default is for HTTP hosts).
+    requestTimeoutMs: h.requestTimeoutMs ?? (protocol === 'grpc' ? 0 : (defaults.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)),
+    streamIdleTimeoutMs: h.streamIdleTimeoutMs ?? defaults.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   };
 }
 

@@ -15,6 +15,7 @@ export function fileConfigToModel(config: GatewayConfig): GatewayModel {
         address: config.listener.address,
         port: config.listener.port,
         routeConfigName: FILE_ROUTE_CONFIG_NAME,
+        ...(config.listener.http10DefaultHost !== undefined ? { http10DefaultHost: config.listener.http10DefaultHost } : {}),
         virtualHosts: [...config.hosts].sort((a, b) => a.name.localeCompare(b.name)).map(virtualHost),
       },
     ],
@@ -34,8 +35,7 @@ function virtualHost(host: HostConfig): VirtualHostModel {
       {
         name: `host_${host.name}`,
         match: { path: { kind: 'prefix', value: '/' } },
-        // gRPC streams may live long; HTTP keeps Envoy's 15 s default route timeout.
-        action: { kind: 'forward', backends: [{ backend: host.name, weight: 1 }], ...(host.protocol === 'grpc' ? { timeoutMs: 0 } : {}) },
+        action: { kind: 'forward', backends: [{ backend: host.name, weight: 1 }], timeoutMs: host.requestTimeoutMs, idleTimeoutMs: host.streamIdleTimeoutMs },
       },
     ],
   };

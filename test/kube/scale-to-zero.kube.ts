@@ -1,6 +1,7 @@
 // Kubernetes mode end to end: a real API server, controller-manager, scheduler and etcd, kwok pods with
 // loopback IPs served by local processes, our control plane in Kubernetes mode and the real Envoy.
 import { expect } from 'chai';
+import WebSocket from 'ws';
 import { grpcEcho, isGrpcError } from '../../upstream/grpc-client.ts';
 import type { KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { eventually } from '../support/eventually.ts';
@@ -217,6 +218,33 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     expect(JSON.parse(second.body)).to.include({ path: '/two' });
     expect(await replicas('nap')).to.equal(1);
     expect((await hostState('shop-nap-80')).scaling.wakeCount).to.equal(2);
+  });
+
+  it('holds a WebSocket upgrade through an HTTPRoute to a Deployment at 0, scales it up once, and echoes from the pod', async () => {
+    await stack.apply(deployment('chat', 0), service('chat'), httpRoute('chat', 'chat.example', [{ name: 'chat' }]), policy('chat', 'chat'));
+    // A plain request first only to know the route is programmed would wake the Deployment; wait for the
+    // route in Envoy's config instead.
+    await eventually(async () => {
+      const dump = await (await stack.envoy.admin('/config_dump?resource=dynamic_route_configs')).text();
+      if (!dump.includes('chat.example')) throw new Error('route not in Envoy yet');
+    }, { what: 'the chat route in Envoy' });
+    expect(await replicas('chat')).to.equal(0);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/live`, { headers: { host: 'chat.example' }, handshakeTimeout: 60_000 });
+    try {
+      const opened = new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode}`)));
+        ws.once('error', reject);
+      });
+      await opened;
+      expect(await replicas('chat')).to.equal(1);
+      const echoed = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+      ws.send('hello pod');
+      expect(await echoed).to.equal('hello pod');
+      expect((await hostState('shop-chat-80')).scaling.wakeCount).to.equal(1);
+    } finally {
+      ws.terminate();
+    }
   });
 
   it('holds only what a split rule sends to the cold Service; what goes to the warm one is answered at once', async () => {

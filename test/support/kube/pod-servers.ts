@@ -4,8 +4,9 @@
 // or starts terminating. It never binds or dials anything outside 127.0.0.0/8.
 //
 // Each server answers every request with 200 and JSON {pod, namespace, podIP, port, path, method, host,
-// protocol}. A pod annotated `stz.test/pod-server: "off"` gets no server (Ready but refusing connections);
-// one annotated `stz.test/pod-server: "grpc"` gets the demo upstream's gRPC echo and health services instead
+// protocol}; a WebSocket upgrade (HTTP/1.1) to any path echoes every message back. A pod annotated
+// `stz.test/pod-server: "off"` gets no server (Ready but refusing connections); one annotated
+// `stz.test/pod-server: "grpc"` gets the demo upstream's gRPC echo and health services instead
 // (upstream/server.ts), whose echo replies name the pod as `upstream: "<namespace>/<pod>"`.
 //
 // A pod with a container whose image contains `echo-basic` (the Gateway API conformance suite's backend) is
@@ -18,6 +19,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as k8s from '@kubernetes/client-node';
+import { WebSocketServer } from 'ws';
 import { routeByPreface } from '../../../upstream/protocol-sniff.ts';
 import { startUpstream, type Upstream } from '../../../upstream/server.ts';
 import {
@@ -126,6 +128,7 @@ class PodServer implements Served {
   private readonly h2: http2.Http2Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly ws = new WebSocketServer({ noServer: true });
 
   constructor(d: Desired, port: number) {
     this.info = serverInfo(d, 'http', port);
@@ -155,6 +158,14 @@ class PodServer implements Served {
     };
     this.h1 = http.createServer(onRequest);
     this.h1.keepAliveTimeout = 75_000;
+    this.h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return void socket.destroy();
+      this.info.requests++;
+      this.ws.handleUpgrade(req, socket, head, (client) => {
+        client.on('error', () => {});
+        client.on('message', (data, binary) => client.send(data, { binary }));
+      });
+    });
     this.h2 = http2.createServer(onRequest);
     this.h2.on('session', (s: http2.ServerHttp2Session) => {
       this.sessions.add(s);
@@ -185,6 +196,7 @@ class PodServer implements Served {
   close(): Promise<void> {
     const closed = new Promise<void>((resolve) => (this.front.listening ? this.front.close(() => resolve()) : resolve()));
     for (const s of this.sessions) s.destroy();
+    for (const c of this.ws.clients) c.terminate();
     for (const s of this.sockets) s.destroy();
     return closed;
   }
