@@ -128,6 +128,13 @@ export function drainWork(currentId: u32): i32 {
     switched = true;
     if (req.state == HoldState.Releasing) {
       if (continueRequest() == Status.Ok) m.released.increment(1);
+    } else if (req.state == HoldState.Failing) {
+      const reply = buildReply(
+        ReplyKind.WakeFailed, req.host.name, req.failureRetryAfterSeconds, req.isGrpc, req.failureReason,
+      );
+      if (sendLocalResponse(reply.statusCode, reply.details, reply.body, reply.headers, <u32>reply.grpcStatus) == Status.Ok) {
+        m.wakeFailed.increment(1);
+      }
     } else {
       const host = req.host;
       const reply = buildReply(ReplyKind.Timeout, host.name, host.retryAfterSeconds, req.isGrpc);
@@ -153,7 +160,7 @@ export function periodicCheck(currentId: u32): void {
   const hosts = registry.hosts;
   for (let i = 0; i < hosts.length; i++) {
     const h = unchecked(hosts[i]);
-    if (h.listed && h.waiting.size > 0) tryWake(h, now, currentId);
+    if (h.listed && !h.failed && h.waiting.size > 0) tryWake(h, now, currentId);
   }
 }
 
