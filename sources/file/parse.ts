@@ -109,7 +109,7 @@ const GATEWAY_CONFIG_SCHEMA = {
             },
           },
           wakeTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
-          wakeFailureBackoffMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
+          wakeFailureBackoffMs: { type: 'integer', minimum: 1000, maximum: 3_600_000 },
           idleAfterMs: { type: 'integer', minimum: 0, maximum: 604_800_000 },
         },
       },
