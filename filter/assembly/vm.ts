@@ -20,6 +20,7 @@ import { HeldRegistry, HeldRequest, HoldState, HostHold } from "./buffer/held-re
 import { ReplyKind, buildReply } from "./buffer/replies";
 import {
   encodeLease, encodeSharedConfig, parseDecimal, parseLeaseExpiry, sharedConfigGeneration, sharedConfigJson,
+  sharedConfigText,
 } from "./buffer/shared-records";
 import { metrics } from "./metrics";
 import { logAt, logEnabled } from "./log";
@@ -192,7 +193,7 @@ function writeIfNewer(key: string, value: string, generation: i64, isConfig: boo
 /** Publishes an accepted config so VMs that never see its on_configure (old code) can apply it. */
 export function publishConfig(config: FilterConfig): void {
   // Config first, generation second: a reader that sees the generation finds that config or newer.
-  writeIfNewer(CONFIG_KEY, encodeSharedConfig(config.generation, config.json), config.generation, true);
+  writeIfNewer(CONFIG_KEY, encodeSharedConfig(config.generation, sharedConfigText(config)), config.generation, true);
   writeIfNewer(CONFIG_GENERATION_KEY, config.generation.toString(), config.generation, false);
 }
 

@@ -114,17 +114,21 @@ describe('failed wakes', () => {
     }
   });
 
-  it('a worker that learns of the failure from shared data answers what it holds too', () => {
+  it('publishes the shared-data record without the failure, so a VM of an older build can still read it', () => {
     const shared = { sharedData: new SharedDataStore(), stats: new StatsStore(), clock: new MonotonicClock() };
     const a = new ProxyWasmHost(shared);
     const b = new ProxyWasmHost(shared);
-    const ra = a.startPlugin(config(1, [host('demo')]));
-    b.startPlugin(config(1, [host('demo')]));
-    const ctx = a.request(ra.rootId, { ':authority': 'demo.local' });
-    // Only b sees the new config's on_configure; a reads it from shared data on its next check.
-    b.startPlugin(config(2, [host('demo', failed())]));
+    const ra = a.startPlugin(config(1, [host('demo'), host('gone')]));
+    const demo = a.request(ra.rootId, { ':authority': 'demo.local' });
+    const gone = a.request(ra.rootId, { ':authority': 'gone.local' });
+    // Only b sees the new config's on_configure (a stands for a VM whose code was replaced).
+    b.startPlugin(config(2, [host('demo', failed())], wake()));
+    const record = shared.sharedData.getText('scale_to_zero.config')!;
+    expect(record).to.equal(`2\n${JSON.stringify(config(2, [host('demo')], wake()))}`);
     a.runFor(250);
-    expect(ctx.localReply?.statusCode).to.equal(503);
-    expect(JSON.parse(ctx.localReply!.body).error).to.equal('wake_failed');
+    // What the record says still applies (gone is released); the failed host is held as before the change.
+    expect(gone.continued).to.equal(1);
+    expect(demo.continued).to.equal(0);
+    expect(demo.localReply).to.equal(undefined);
   });
 });

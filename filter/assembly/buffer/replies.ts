@@ -1,4 +1,5 @@
 // The local reply of docs/filter-contract.md "Request handling", as a plain value.
+import { jsonEscape } from "./json-text";
 
 export const enum ReplyKind {
   Timeout = 0,
@@ -59,26 +60,3 @@ export function buildReply(
   return r;
 }
 
-const HEX = "0123456789abcdef";
-
-/** The text of a JSON string literal for `s` (quotes, backslashes and control characters escaped). */
-export function jsonEscape(s: string): string {
-  let plain = true;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c == 0x22 || c == 0x5c) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) return s;
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c == 0x22) out += '\\"';
-    else if (c == 0x5c) out += "\\\\";
-    else if (c < 0x20) out += "\\u00" + HEX.charAt(c >> 4) + HEX.charAt(c & 15);
-    else out += s.charAt(i);
-  }
-  return out;
-}
