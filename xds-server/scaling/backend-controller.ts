@@ -221,7 +221,14 @@ export class BackendController implements HostController {
       backoffMs,
     });
     void this.clock.sleep(backoffMs, backoff.stop.signal).then(() => {
-      if (!backoff.stop.signal.aborted && !this.closed) void this.enqueue(this.queueKey(this.view(name)), () => this.endBackoff(name, backoff));
+      if (backoff.stop.signal.aborted || this.closed) return;
+      const view = this.deps.state.find(name);
+      if (!view) {
+        // The backend is gone from the config: nothing to lift.
+        if (this.backoffs.get(name) === backoff) this.backoffs.delete(name);
+        return;
+      }
+      void this.enqueue(this.queueKey(view), () => this.endBackoff(name, backoff));
     });
     try {
       const retryAfterSeconds = Math.min(MAX_RETRY_AFTER_SECONDS, Math.ceil(backoffMs / 1000));

@@ -256,6 +256,18 @@ describe('BackendController (fake provider, fake clock)', () => {
     expect(t.state.failures.has('web')).to.equal(true);
   });
 
+  it('ends the backoff quietly when the backend was removed from the config meanwhile', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'boom');
+    await wake;
+    t.state.backends.splice(0, 1);
+    await t.clock.advance(11_000, 1_000);
+    expect(t.errors.filter((e) => !e.includes('did not become ready'))).to.deep.equal([]);
+    expect(t.clock.pendingSleepers).to.equal(0);
+  });
+
   it('makes a long or multi-line reason a short one-line one for the filter, keeping the full one in the status', async () => {
     const t = setup([backend('web')]);
     const wake = t.controller.wake('web', 'test', 'filter');
