@@ -39,6 +39,10 @@ describe('failed wakes on a real Envoy', function () {
           host('exits', [process.execPath, '-e', 'process.exit(3)']),
           host('exits-grpc', [process.execPath, '-e', 'process.exit(4)'], { protocol: 'grpc' }),
           host('unhealthy', [process.execPath, '-e', 'setInterval(() => {}, 1000)'], { wakeTimeoutMs: 1_000 }),
+          host('many', [process.execPath, '-e', 'setInterval(() => {}, 1000)'], {
+            wakeTimeoutMs: 4_000,
+            buffer: { holdTimeoutMs: HOLD_TIMEOUT_MS, maxHeld: 2000, retryAfterSeconds: 1 },
+          }),
         ],
       }),
     });
@@ -116,5 +120,28 @@ describe('failed wakes on a real Envoy', function () {
     expect(reply.headers['x-scale-to-zero']).to.equal('wake_failed');
     expect((JSON.parse(reply.body) as { message: string }).message).to.match(/not healthy within wakeTimeoutMs 1000 ms/);
     await eventually(async () => expect(stack.cp.processes.isRunning('unhealthy')).to.equal(false), { what: 'the process to be stopped' });
+  });
+
+  it('answers 1,200 held requests on two workers when the wake fails, paced, and Envoy stays up', async () => {
+    const conns = Array.from({ length: 4 }, () => new Http2Connection(stack.port));
+    try {
+      const all = Promise.all(
+        Array.from({ length: 1_200 }, (_, i) => conns[i % conns.length]!.request({ host: 'many.test', path: `/r/${i}`, timeoutMs: 60_000 })),
+      );
+      // All held before the wake gives up (wakeTimeoutMs 4 s): far more per worker than one callback survives.
+      await eventually(async () => expect((await stack.envoy.stats('scale_to_zero')).get('wasmcustom.scale_to_zero.held')).to.equal(1_200), {
+        what: '1,200 requests held',
+        timeoutMs: 3_500,
+        intervalMs: 50,
+      });
+      const replies = await all;
+      expect(replies.filter((r) => r.status === 503 && r.headers['x-scale-to-zero'] === 'wake_failed')).to.have.length(1_200);
+      expect(stack.envoy.isRunning()).to.equal(true);
+      const stats = await stack.envoy.stats('scale_to_zero');
+      expect(stats.get('wasmcustom.scale_to_zero.held')).to.equal(0);
+      expect(stats.get('wasmcustom.scale_to_zero.wake_failed')).to.be.at.least(1_200);
+    } finally {
+      for (const c of conns) c.close();
+    }
   });
 });

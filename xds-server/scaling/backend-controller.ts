@@ -240,9 +240,18 @@ export class BackendController implements HostController {
     }
   }
 
+  /** Lifts the failure and waits until Envoy applied that, so `scaled_to_zero` means "requests are held again". */
   private async endBackoff(name: string, backoff: Backoff): Promise<void> {
     if (this.backoffs.get(name) !== backoff || this.status(name)?.phase !== 'failed') return;
-    this.apply(name, 'backoff_over');
+    this.backoffs.delete(name);
+    try {
+      await this.deps.state.setWakeFailure(name, undefined);
+      await this.waitApplied(await this.deps.publisher.schedule({ urgent: true }));
+    } catch (err) {
+      this.deps.log.error('could not lift a failed wake', { host: name, error: (err as Error).message });
+    } finally {
+      this.apply(name, 'backoff_over');
+    }
     this.deps.log.info('backoff after a failed wake is over; the next request wakes the backend again', { host: name });
   }
 

@@ -256,6 +256,24 @@ describe('BackendController (fake provider, fake clock)', () => {
     expect(t.state.failures.has('web')).to.equal(true);
   });
 
+  it('ends the backoff only once Envoy applied the lifted failure, so "scaled_to_zero" means held again', async () => {
+    let settle_: (ok: boolean) => void = () => {};
+    const b = backend('web');
+    b.scaleToZero.wakeFailureBackoffMs = 1_000;
+    const t = setup([b], { cache: { waitUntilSettled: () => new Promise<boolean>((r) => (settle_ = r)) } });
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'boom');
+    await wake;
+    await t.clock.advance(1_100);
+    expect(t.state.failures.has('web')).to.equal(false);
+    expect(t.published.at(-1)).to.deep.equal({ urgent: true });
+    expect(t.controller.status('web')!.phase).to.equal('failed');
+    settle_(true);
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+  });
+
   it('ends the backoff quietly when the backend was removed from the config meanwhile', async () => {
     const t = setup([backend('web')]);
     const wake = t.controller.wake('web', 'test', 'filter');
