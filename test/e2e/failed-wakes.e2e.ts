@@ -39,6 +39,7 @@ describe('failed wakes on a real Envoy', function () {
           host('exits', [process.execPath, '-e', 'process.exit(3)']),
           host('exits-grpc', [process.execPath, '-e', 'process.exit(4)'], { protocol: 'grpc' }),
           host('unhealthy', [process.execPath, '-e', 'setInterval(() => {}, 1000)'], { wakeTimeoutMs: 1_000 }),
+          host('missing', ['/nonexistent/stz-no-such-command']),
           host('many', [process.execPath, '-e', 'setInterval(() => {}, 1000)'], {
             wakeTimeoutMs: 4_000,
             buffer: { holdTimeoutMs: HOLD_TIMEOUT_MS, maxHeld: 2000, retryAfterSeconds: 1 },
@@ -111,6 +112,14 @@ describe('failed wakes on a real Envoy', function () {
     } finally {
       h2.close();
     }
+  });
+
+  it('answers at once when the command cannot be started at all', async () => {
+    const { value: reply, ms } = await timed(() => get('missing'));
+    expect(ms).to.be.below(HOLD_TIMEOUT_MS / 3);
+    expect(reply.status).to.equal(503);
+    expect(reply.headers['x-scale-to-zero']).to.equal('wake_failed');
+    expect((JSON.parse(reply.body) as { message: string }).message).to.contain('could not start ["/nonexistent/stz-no-such-command"]').and.contain('ENOENT');
   });
 
   it('answers held requests when the host is not healthy within wakeTimeoutMs, with that reason', async () => {
