@@ -185,6 +185,11 @@ export interface ScaleToZeroPolicy {
   health: HealthCheck;
   /** A woken backend that is not ready within this time gives up; held requests get the timeout answer. */
   wakeTimeoutMs: number;
+  /**
+   * After a failed wake the filter answers the backend's requests at once, with the reason, for this long;
+   * then the next request wakes it again. Absent: DEFAULT_WAKE_FAILURE_BACKOFF_MS.
+   */
+  wakeFailureBackoffMs?: number;
   /** No traffic for this long scales the backend back to zero (0 = never). */
   idleAfterMs: number;
   /** The object that declared the policy, where the runtime reports what only it can see (Kubernetes). */

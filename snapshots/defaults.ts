@@ -13,6 +13,9 @@ export const DEFAULT_HEALTH_PATH = '/healthz';
 export const DEFAULT_GRPC_SERVICE = '';
 export const DEFAULT_HEALTH_TIMEOUT_MS = 1_000;
 export const DEFAULT_WAKE_TIMEOUT_MS = 60_000;
+// After a failed wake: long enough that a command failing at once is not restarted for every request,
+// short enough that a fixed problem (a port freed, a file restored) is retried soon.
+export const DEFAULT_WAKE_FAILURE_BACKOFF_MS = 10_000;
 // 15 minutes of silence before a host is scaled back to zero; long enough that bursty daytime
 // traffic does not pay a cold start every few minutes.
 export const DEFAULT_IDLE_AFTER_MS = 900_000;

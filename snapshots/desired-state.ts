@@ -10,6 +10,14 @@ export interface WakeTarget {
   timeoutMs: number;
 }
 
+/** A held backend whose last wake failed: the filter answers its requests at once until this is lifted. */
+export interface WakeFailure {
+  /** Short, one line (filter/assembly/config/rules.ts toFailureReason). */
+  reason: string;
+  /** What the answers' Retry-After says: the rest of the backoff, rounded up. */
+  retryAfterSeconds: number;
+}
+
 export interface DesiredState {
   model: GatewayModel;
   /** Names of backends that are scaled to zero now (the filter holds their requests). */
@@ -19,4 +27,6 @@ export interface DesiredState {
   /** Absolute path of filter.wasm, as Envoy will read it. */
   filterWasmPath: string;
   wake?: WakeTarget;
+  /** Held backends whose last wake failed, by name (absent: none). */
+  wakeFailures?: ReadonlyMap<string, WakeFailure>;
 }

@@ -61,6 +61,14 @@ export function onRequestHeaders(contextId: u32): HeadersAction {
   const grpc = isGrpcRequest();
   const m = metrics();
 
+  if (decision == Decision.WakeFailed) {
+    const reply = buildReply(ReplyKind.WakeFailed, host.name, host.failureRetryAfterSeconds, grpc, host.failureReason);
+    sendLocalResponse(reply.statusCode, reply.details, reply.body, reply.headers, <u32>reply.grpcStatus);
+    m.wakeFailed.increment(1);
+    if (logEnabled(LogLevel.Debug)) logAt(LogLevel.Debug, contextId, "wake failed for host " + host.name);
+    return HeadersAction.StopIteration;
+  }
+
   if (decision == Decision.Overflow) {
     const reply = buildReply(ReplyKind.Overflow, host.name, host.retryAfterSeconds, grpc);
     sendLocalResponse(reply.statusCode, reply.details, reply.body, reply.headers, <u32>reply.grpcStatus);

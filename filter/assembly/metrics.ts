@@ -10,6 +10,7 @@ export const OVERFLOWED = "scale_to_zero.overflowed";
 export const CANCELLED = "scale_to_zero.cancelled";
 export const HOLD_TIME_MS = "scale_to_zero.hold_time_ms";
 export const WAKE_CALLS = "scale_to_zero.wake_calls";
+export const WAKE_FAILED = "scale_to_zero.wake_failed";
 
 export function hostHeldName(host: string): string {
   return "scale_to_zero.host." + host + ".held";
@@ -23,6 +24,7 @@ export class FilterMetrics {
   cancelled: Metric = defineMetric(MetricType.Counter, CANCELLED);
   holdTimeMs: Metric = defineMetric(MetricType.Histogram, HOLD_TIME_MS);
   wakeCalls: Metric = defineMetric(MetricType.Counter, WAKE_CALLS);
+  wakeFailed: Metric = defineMetric(MetricType.Counter, WAKE_FAILED);
   private hostHeld: Map<string, Metric> = new Map<string, Metric>();
 
   /** Per-host gauge, defined the first time this VM holds a request for the host. */

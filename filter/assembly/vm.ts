@@ -20,6 +20,7 @@ import { HeldRegistry, HeldRequest, HoldState, HostHold } from "./buffer/held-re
 import { ReplyKind, buildReply } from "./buffer/replies";
 import {
   encodeLease, encodeSharedConfig, parseDecimal, parseLeaseExpiry, sharedConfigGeneration, sharedConfigJson,
+  sharedConfigText,
 } from "./buffer/shared-records";
 import { metrics } from "./metrics";
 import { logAt, logEnabled } from "./log";
@@ -128,6 +129,13 @@ export function drainWork(currentId: u32): i32 {
     switched = true;
     if (req.state == HoldState.Releasing) {
       if (continueRequest() == Status.Ok) m.released.increment(1);
+    } else if (req.state == HoldState.Failing) {
+      const reply = buildReply(
+        ReplyKind.WakeFailed, req.host.name, req.failureRetryAfterSeconds, req.isGrpc, req.failureReason,
+      );
+      if (sendLocalResponse(reply.statusCode, reply.details, reply.body, reply.headers, <u32>reply.grpcStatus) == Status.Ok) {
+        m.wakeFailed.increment(1);
+      }
     } else {
       const host = req.host;
       const reply = buildReply(ReplyKind.Timeout, host.name, host.retryAfterSeconds, req.isGrpc);
@@ -153,7 +161,7 @@ export function periodicCheck(currentId: u32): void {
   const hosts = registry.hosts;
   for (let i = 0; i < hosts.length; i++) {
     const h = unchecked(hosts[i]);
-    if (h.listed && h.waiting.size > 0) tryWake(h, now, currentId);
+    if (h.listed && !h.failed && h.waiting.size > 0) tryWake(h, now, currentId);
   }
 }
 
@@ -185,7 +193,7 @@ function writeIfNewer(key: string, value: string, generation: i64, isConfig: boo
 /** Publishes an accepted config so VMs that never see its on_configure (old code) can apply it. */
 export function publishConfig(config: FilterConfig): void {
   // Config first, generation second: a reader that sees the generation finds that config or newer.
-  writeIfNewer(CONFIG_KEY, encodeSharedConfig(config.generation, config.json), config.generation, true);
+  writeIfNewer(CONFIG_KEY, encodeSharedConfig(config.generation, sharedConfigText(config)), config.generation, true);
   writeIfNewer(CONFIG_GENERATION_KEY, config.generation.toString(), config.generation, false);
 }
 

@@ -25,6 +25,8 @@ export interface HostConfig {
   health: HealthCheck;
   /** A woken host that is not healthy within this time gives up; held requests get the timeout answer. */
   wakeTimeoutMs: number;
+  /** After a failed wake, requests are answered at once (with the reason) for this long; then the next one wakes it again. */
+  wakeFailureBackoffMs: number;
   /** No traffic for this long scales the host back to zero (0 = never). */
   idleAfterMs: number;
   /** Upstream request timeout (0 = none); time held by the filter does not count. */

@@ -9,11 +9,15 @@ import {
   DEFAULT_HEALTH_PATH,
   DEFAULT_HEALTH_TIMEOUT_MS,
   DEFAULT_IDLE_AFTER_MS,
+  DEFAULT_WAKE_FAILURE_BACKOFF_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   DEFAULT_WAKE_TIMEOUT_MS,
 } from '../../snapshots/defaults.ts';
 import type { GatewayConfig, HealthCheck, HostConfig, Protocol, ScalerConfig } from './config.ts';
+import {
+  MAX_HOLD_TIMEOUT_MS, MAX_MAX_HELD, MAX_RETRY_AFTER_SECONDS, MIN_HOLD_TIMEOUT_MS, MIN_MAX_HELD, MIN_RETRY_AFTER_SECONDS,
+} from '../../filter/assembly/config/rules.ts';
 import type { FieldError, Result } from '../../snapshots/errors.ts';
 import { fieldErrorsFromAjv } from '../../snapshots/schema-errors.ts';
 
@@ -28,9 +32,10 @@ export const BUFFER_POLICY_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    holdTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
-    maxHeld: { type: 'integer', minimum: 0, maximum: 100_000 },
-    retryAfterSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+    // The filter's own bounds (one source: filter/assembly/config/rules.ts).
+    holdTimeoutMs: { type: 'integer', minimum: MIN_HOLD_TIMEOUT_MS, maximum: MAX_HOLD_TIMEOUT_MS },
+    maxHeld: { type: 'integer', minimum: MIN_MAX_HELD, maximum: MAX_MAX_HELD },
+    retryAfterSeconds: { type: 'integer', minimum: MIN_RETRY_AFTER_SECONDS, maximum: MAX_RETRY_AFTER_SECONDS },
   },
 } as const;
 
@@ -114,6 +119,7 @@ const GATEWAY_CONFIG_SCHEMA = {
             },
           },
           wakeTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+          wakeFailureBackoffMs: { type: 'integer', minimum: 1000, maximum: 3_600_000 },
           idleAfterMs: { type: 'integer', minimum: 0, maximum: 604_800_000 },
           requestTimeoutMs,
           streamIdleTimeoutMs,
@@ -138,6 +144,7 @@ interface RawHost {
   scaler?: ScalerConfig;
   health?: { path?: string; grpcService?: string; timeoutMs?: number };
   wakeTimeoutMs?: number;
+  wakeFailureBackoffMs?: number;
   idleAfterMs?: number;
   requestTimeoutMs?: number;
   streamIdleTimeoutMs?: number;
@@ -217,6 +224,7 @@ function normaliseHost(h: RawHost, defaults: RawDefaults): HostConfig {
     scaler: h.scaler ?? { kind: 'manual' },
     health,
     wakeTimeoutMs: h.wakeTimeoutMs ?? DEFAULT_WAKE_TIMEOUT_MS,
+    wakeFailureBackoffMs: h.wakeFailureBackoffMs ?? DEFAULT_WAKE_FAILURE_BACKOFF_MS,
     idleAfterMs: h.idleAfterMs ?? DEFAULT_IDLE_AFTER_MS,
     // gRPC streams may live for hours: no request timeout unless the host itself asks for one (the file-wide
     // default is for HTTP hosts).

@@ -53,6 +53,7 @@ function backend(host: HostConfig): BackendModel {
       workload: host.scaler.kind === 'process' ? { ...host.scaler, command: [...host.scaler.command] } : { kind: 'manual' },
       health: host.health,
       wakeTimeoutMs: host.wakeTimeoutMs,
+      wakeFailureBackoffMs: host.wakeFailureBackoffMs,
       idleAfterMs: host.idleAfterMs,
     },
   };

@@ -7,6 +7,9 @@
 // Gateway reaches yet, or that does not exist, is reported with the Service itself as the ancestor (a
 // policy's target is also an ancestor), so every outcome is visible somewhere.
 import type { HealthCheck, ScaleToZeroPolicy as ScaleToZeroModel } from '../../model/gateway-model.ts';
+import {
+  MAX_HOLD_TIMEOUT_MS, MAX_MAX_HELD, MAX_RETRY_AFTER_SECONDS, MIN_HOLD_TIMEOUT_MS, MIN_MAX_HELD, MIN_RETRY_AFTER_SECONDS,
+} from '../../filter/assembly/config/rules.ts';
 import { COND, CORE_GROUP, GATEWAY_GROUP, REASON, SERVICE_KIND, POLICY_KIND } from './api.ts';
 import { cond, mergeConditions, type DesiredCondition } from './conditions.ts';
 import { compareAge, compareStrings, namespaceOf, objectKey } from './objects.ts';
@@ -15,9 +18,10 @@ import type { ParentReference, PolicyAncestorStatus, ScaleToZeroPolicy, Service 
 /** Defaults and bounds, the same as the CRD's schema (deploy/crds/scaletozero.dev_scaletozeropolicies.yaml). */
 export const POLICY_FIELDS = {
   wakeReplicas: { min: 1, max: 1000, default: 1 },
-  holdTimeoutMs: { min: 1, max: 3_600_000, default: 30_000 },
-  maxHeld: { min: 0, max: 100_000, default: 1000 },
-  retryAfterSeconds: { min: 0, max: 3600, default: 5 },
+  // The buffer bounds are the filter's own (filter/assembly/config/rules.ts).
+  holdTimeoutMs: { min: MIN_HOLD_TIMEOUT_MS, max: MAX_HOLD_TIMEOUT_MS, default: 30_000 },
+  maxHeld: { min: MIN_MAX_HELD, max: MAX_MAX_HELD, default: 1000 },
+  retryAfterSeconds: { min: MIN_RETRY_AFTER_SECONDS, max: MAX_RETRY_AFTER_SECONDS, default: 5 },
   wakeTimeoutMs: { min: 1, max: 3_600_000, default: 60_000 },
   idleAfterMs: { min: 0, max: 604_800_000, default: 900_000 },
 } as const;

@@ -8,6 +8,8 @@ export interface HostEntry {
   holdTimeoutMs: number;
   maxHeld: number;
   retryAfterSeconds: number;
+  /** The host's last wake failed (contract "Failed wakes"). */
+  failure?: { reason: string; retryAfterSeconds: number };
 }
 
 export interface WakeEntry {
@@ -57,4 +59,5 @@ export const OVERFLOWED = 'scale_to_zero.overflowed';
 export const CANCELLED = 'scale_to_zero.cancelled';
 export const HOLD_TIME_MS = 'scale_to_zero.hold_time_ms';
 export const WAKE_CALLS = 'scale_to_zero.wake_calls';
+export const WAKE_FAILED = 'scale_to_zero.wake_failed';
 export const hostHeld = (name: string): string => `scale_to_zero.host.${name}.held`;

@@ -1,9 +1,12 @@
 // Cross-VM behaviour through Envoy's process-wide shared data: the wake lease (contract `wake`) and the
 // newest config published for VMs that never see its on_configure (a VM whose code was replaced).
 // Two ProxyWasmHost instances sharing one store, stats and clock stand for two Envoy workers.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { Action, MonotonicClock, ProxyWasmHost, SharedDataStore, StatsStore } from '../support/proxy-wasm-host/index.ts';
-import { HELD, RELEASED, WAKE_CALLS, config, host, wake } from './fixtures.ts';
+import { Action, CLUSTER_NAME, MonotonicClock, ProxyWasmHost, SharedDataStore, StatsStore } from '../support/proxy-wasm-host/index.ts';
+import { HELD, RELEASED, WAKE_CALLS, config, host, hostHeld, wake } from './fixtures.ts';
 
 function twoWorkers() {
   const shared = { sharedData: new SharedDataStore(), stats: new StatsStore(), clock: new MonotonicClock() };
@@ -125,5 +128,61 @@ describe('config published in shared data', () => {
     a.runFor(500);
     expect(ctx.continued).to.equal(0);
     expect(a.logText()).to.contain('ignoring unreadable config generation 4');
+  });
+});
+
+// The record version 1 of docs/filter-contract.md "Shared data", frozen: these bytes were written by the
+// filter.wasm built before any later change to the record (commit 08a8913) for the configuration they hold,
+// with one request held for "demo" at the test host's clock start. Never regenerate them: a build that cannot
+// read them, or writes something else for the same configuration, breaks code upgrades (a VM of the older
+// build reads what the newer one writes, and the other way round).
+describe('shared-data record version 1 (frozen fixture)', () => {
+  const FIXTURE = fileURLToPath(new URL('./fixtures/shared-data-v1/', import.meta.url));
+  const frozen = (key: string): Buffer => readFileSync(path.join(FIXTURE, key));
+  const frozenConfigJson = (): string => {
+    const text = frozen('scale_to_zero.config').toString('utf8');
+    return text.slice(text.indexOf('\n') + 1);
+  };
+
+  it('the current reader applies a frozen record: releases what it no longer lists, matches its domains and clusters', () => {
+    const { a, sharedData } = twoWorkers();
+    const r = a.startPlugin(config(1, [host('demo'), host('old')]));
+    const old = a.request(r.rootId, { ':authority': 'old.local' });
+    const demo = a.request(r.rootId, { ':authority': 'demo.local' });
+    for (const key of ['scale_to_zero.config', 'scale_to_zero.config.generation']) sharedData.set(key, frozen(key), 0);
+    a.runFor(250);
+    expect(a.logText()).to.contain('applied generation 1764500000123 listing 2 host(s)');
+    expect(old.continued).to.equal(1);
+    expect(demo.continued).to.equal(0);
+    expect(a.request(r.rootId, { ':authority': 'x.demo.example' }).lastAction).to.equal(Action.StopAllIterationAndWatermark);
+    const shop = a.request(r.rootId, { ':authority': 'shop.invalid' }, { properties: { [CLUSTER_NAME]: 'shop_v2' } });
+    expect(shop.lastAction).to.equal(Action.StopAllIterationAndWatermark);
+    expect(a.metric(hostHeld('shop'))).to.equal(1);
+  });
+
+  it('the current reader honours a frozen wake lease until it expires', () => {
+    const { a, sharedData, clock } = twoWorkers();
+    sharedData.set('scale_to_zero.wake.demo', frozen('scale_to_zero.wake.demo'), 0);
+    const lease = Number(frozen('scale_to_zero.wake.demo').toString('utf8'));
+    expect(lease).to.be.greaterThan(clock.nowMs);
+    const r = a.startPlugin(frozenConfigJson());
+    a.request(r.rootId, { ':authority': 'demo.local' });
+    expect(a.httpCalls).to.have.length(0);
+    a.runFor(lease - clock.nowMs + 150);
+    expect(a.httpCalls).to.have.length(1);
+  });
+
+  it('the current writer writes the frozen bytes for the same configuration, with or without a failed wake', () => {
+    const cfg = JSON.parse(frozenConfigJson()) as { hosts: { failure?: unknown }[] };
+    const withFailure = { ...cfg, hosts: cfg.hosts.map((h, i) => (i === 0 ? { ...h, failure: { reason: 'boom "quoted"', retryAfterSeconds: 9 } } : h)) };
+    for (const text of [frozenConfigJson(), JSON.stringify(withFailure)]) {
+      const { a, sharedData } = twoWorkers();
+      const r = a.startPlugin(text);
+      expect(r.ok, a.logText()).to.equal(true);
+      if (!text.includes('failure')) a.request(r.rootId, { ':authority': 'demo.local' });
+      expect(sharedData.get('scale_to_zero.config')!.value.equals(frozen('scale_to_zero.config')), text).to.equal(true);
+      expect(sharedData.get('scale_to_zero.config.generation')!.value.equals(frozen('scale_to_zero.config.generation'))).to.equal(true);
+      if (!text.includes('failure')) expect(sharedData.get('scale_to_zero.wake.demo')!.value.equals(frozen('scale_to_zero.wake.demo'))).to.equal(true);
+    }
   });
 });

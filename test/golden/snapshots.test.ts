@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
 import { buildSnapshot } from '../../snapshots/build.ts';
 import type { GatewayModel } from '../../model/gateway-model.ts';
-import type { DesiredState, WakeTarget } from '../../snapshots/desired-state.ts';
+import type { DesiredState, WakeFailure, WakeTarget } from '../../snapshots/desired-state.ts';
 import { validateGatewayConfig } from '../../sources/file/parse.ts';
 import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import { PUSH_ORDER, TYPE_URLS } from '../../snapshots/type-urls.ts';
@@ -26,6 +26,7 @@ interface GoldenInput {
   generation?: number;
   filterWasmPath?: string;
   wake?: WakeTarget;
+  wakeFailures?: Record<string, WakeFailure>;
 }
 
 type Rendered = { kind: 'out' | 'error' | 'model'; text: string }[];
@@ -47,6 +48,7 @@ function render(input: GoldenInput): Rendered {
     generation: input.generation ?? 1,
     filterWasmPath: input.filterWasmPath ?? '/opt/stz/filter.wasm',
     ...(input.wake ? { wake: input.wake } : {}),
+    ...(input.wakeFailures ? { wakeFailures: new Map(Object.entries(input.wakeFailures)) } : {}),
   };
   const snapshot = buildSnapshot(state);
   if (!snapshot.ok) return [{ kind: 'error', text: stringify({ errors: snapshot.errors }) }];

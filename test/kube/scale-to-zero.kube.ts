@@ -177,7 +177,7 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     expect(await refused({ ...target, wakeReplicas: 0 })).to.match(/wakeReplicas/);
   });
 
-  it('says on the policy and in an Event when its workload cannot be scaled, and answers held requests with the hold timeout', async () => {
+  it('says on the policy and in an Event when its workload cannot be scaled, and answers held requests with that reason at once', async () => {
     await stack.apply(
       service('ghost'),
       policy('ghost', 'ghost', { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'no-such-deployment' }, holdTimeoutMs: 1_500 }),
@@ -186,13 +186,16 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     await eventually(async () => expect((await stack.adminFetch('/v1/hosts/shop-ghost-80')).status).to.equal(200), { what: 'the policy in force' });
     // 404 until Envoy has the route; then, for as long as the route is applied before the filter config that
     // lists its backend (RDS is pushed before ECDS), a plain 503 from Envoy. Wait for the filter's answer.
+    // The refused scale write fails the wake at once: the held request gets the reason, not the hold timeout.
     const reply = await eventually(async () => {
       const r = await get(port, 'ghost.example');
       expect(r.status).to.equal(503);
-      expect(r.headers['x-scale-to-zero']).to.equal('timeout');
+      expect(r.headers['x-scale-to-zero']).to.equal('wake_failed');
       return r;
-    }, { what: 'a held request answered with the hold timeout' });
-    expect(JSON.parse(reply.body)).to.include({ error: 'hold_timeout', host: 'shop-ghost-80' });
+    }, { what: 'a held request answered with the failed wake' });
+    const body = JSON.parse(reply.body) as { error: string; host: string; message: string };
+    expect(body).to.include({ error: 'wake_failed', host: 'shop-ghost-80' });
+    expect(body.message).to.match(/Deployment shop\/no-such-deployment does not exist/);
     await eventually(async () => {
       const conditions = (await policyAncestors('ghost'))[0]?.conditions;
       expect(condition(conditions, 'WorkloadScalable')).to.include({ status: 'False', reason: 'ScaleTargetUnusable' });

@@ -6,7 +6,7 @@
 // restart, sees the same truth, and nothing is lost in a local file.
 import { EventEmitter } from 'node:events';
 import type { Endpoint, GatewayModel } from '../../model/gateway-model.ts';
-import type { DesiredState, WakeTarget } from '../../snapshots/desired-state.ts';
+import type { DesiredState, WakeFailure, WakeTarget } from '../../snapshots/desired-state.ts';
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
 import { canonicalJson } from '../../snapshots/version.ts';
 import type { DesiredCondition } from '../../sources/kubernetes/conditions.ts';
@@ -68,6 +68,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
   private model: GatewayModel = { listeners: [], backends: [] };
   private scalableViews = new Map<string, BackendView>();
   private held = new Set<string>();
+  private readonly wakeFailures = new Map<string, WakeFailure>();
   private readonly draining = new Set<string>();
   private readonly changedAt = new Map<string, string>();
   private generation: number;
@@ -155,9 +156,19 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     return this.held.has(name) !== before;
   }
 
+  async setWakeFailure(name: string, failure: WakeFailure | undefined): Promise<boolean> {
+    const current = this.wakeFailures.get(name);
+    if (current?.reason === failure?.reason && current?.retryAfterSeconds === failure?.retryAfterSeconds) return false;
+    if (failure) this.wakeFailures.set(name, { ...failure });
+    else this.wakeFailures.delete(name);
+    this.recompute();
+    return true;
+  }
+
   desired(): DesiredState {
     const state: DesiredState = { model: this.model, held: new Set(this.held), generation: this.generation, filterWasmPath: this.options.filterWasmPath };
     if (this.options.wake) state.wake = this.options.wake;
+    if (this.wakeFailures.size > 0) state.wakeFailures = new Map(this.wakeFailures);
     return state;
   }
 

@@ -36,7 +36,10 @@ export class KubernetesProvider implements BackendProvider {
   async wake(backend: ScalableBackend): Promise<void> {
     const { target, wakeReplicas } = this.workload(backend);
     // One read and a guarded write (the read is inside setIf): a cold start waits on both.
-    const result = await this.reported(backend, () => this.scale.setIf(target, 0, wakeReplicas));
+    // The reason is what held requests are answered with: name the workload whatever went wrong.
+    const result = await this.reported(backend, () => this.scale.setIf(target, 0, wakeReplicas)).catch((err: Error) => {
+      throw err instanceof ScaleTargetError ? err : new Error(`could not scale ${describe(target)} up from 0: ${err.message}`);
+    });
     if (result.uid) this.uids.set(workloadKey(target), result.uid);
     this.report(backend, 'WorkloadScalable', true, 'Scalable', `${describe(target)} has a /scale subresource the control plane may use`);
     if (!result.ok) {

@@ -3,7 +3,9 @@
 // serves: one Kubernetes workload may sit behind several Service ports) run one at a time, in order, so a
 // wake that races a scale-down simply runs after it (the racing request is held meanwhile, and served
 // after). Every phase change goes through the transition table in phases.ts.
+import { MAX_RETRY_AFTER_SECONDS, toFailureReason } from '../../filter/assembly/config/rules.ts';
 import type { Snapshot } from '../../snapshots/build.ts';
+import { DEFAULT_WAKE_FAILURE_BACKOFF_MS } from '../../snapshots/defaults.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -71,8 +73,17 @@ export interface BackendControllerDeps {
   clock?: Clock;
 }
 
+/** A failed wake's backoff: the filter answers the backend's requests at once until `until`. */
+interface Backoff {
+  until: number;
+  reason: string;
+  /** Aborts the timer that ends it. */
+  stop: AbortController;
+}
+
 export class BackendController implements HostController {
   private readonly statuses = new Map<string, ScalingStatus>();
+  private readonly backoffs = new Map<string, Backoff>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly wakes = new Map<string, Promise<HostChange>>();
   private readonly clock: Clock;
@@ -105,7 +116,7 @@ export class BackendController implements HostController {
     }
     const inFlight = this.wakes.get(name);
     if (inFlight) return inFlight;
-    const run = this.enqueue(this.queueKey(view), () => this.doWake(name, reason)).finally(() => this.wakes.delete(name));
+    const run = this.enqueue(this.queueKey(view), () => this.doWake(name, reason, source)).finally(() => this.wakes.delete(name));
     this.wakes.set(name, run);
     return run;
   }
@@ -134,15 +145,22 @@ export class BackendController implements HostController {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.idleTimer);
+    for (const b of this.backoffs.values()) b.stop.abort();
   }
 
-  private async doWake(name: string, reason: string): Promise<HostChange> {
+  private async doWake(name: string, reason: string, source: WakeSource): Promise<HostChange> {
     if (!this.view(name).held) {
-      if (this.status(name)!.phase === 'scaled_to_zero') this.apply(name, 'observed_ready');
+      const phase = this.status(name)!.phase;
+      if (phase === 'scaled_to_zero' || phase === 'failed') this.apply(name, 'observed_ready');
       return { changed: false };
     }
     const backend = this.view(name).backend;
     const provider = this.provider(backend);
+    const backoff = this.backoffs.get(name);
+    if (backoff && source === 'filter' && this.clock.now() < backoff.until) {
+      // A worker that has not applied the failure yet: the backoff holds for it too. An admin wake goes on.
+      return { changed: false, error: `the last wake failed (${backoff.reason}); the next one is tried after ${new Date(backoff.until).toISOString()}` };
+    }
     // Held while "ready": its endpoints went away and the observation is still queued behind us.
     if (this.status(name)!.phase === 'ready') this.apply(name, 'observed_zero');
     this.apply(name, 'wake');
@@ -160,9 +178,7 @@ export class BackendController implements HostController {
     } catch (err) {
       const message = (err as Error).message;
       if (provider.managesReplicas && provider.stopsFailedWakes) await provider.stop(backend).catch(() => {});
-      this.apply(name, 'wake_failed', message);
-      this.deps.metrics.inc('stz_wake_failures_total', { host: name });
-      this.deps.log.error('backend did not become ready; held requests get the hold-timeout answer, the next request tries again', { host: name, error: message });
+      await this.failWake(backend, message);
       return { changed: false, error: message };
     }
     try {
@@ -179,16 +195,82 @@ export class BackendController implements HostController {
     } catch (err) {
       const message = (err as Error).message;
       // Whatever the state holds now is what Envoy gets.
-      this.apply(name, this.deps.state.find(name)?.held === false ? 'became_ready' : 'wake_failed', message);
+      if (this.deps.state.find(name)?.held === false) this.apply(name, 'became_ready', message);
+      else await this.failWake(backend, message);
       void this.deps.publisher.schedule().catch(() => {});
       this.deps.log.error('wake failed after the backend was ready', { host: name, error: message });
       throw err;
     }
   }
 
+  /**
+   * The wake failed: tell the filter, so what it holds is answered now with the reason (not at holdTimeoutMs)
+   * and what arrives is answered at once, until the backoff ends and the next request wakes the backend again.
+   */
+  private async failWake(backend: ScalableBackend, message: string): Promise<void> {
+    const name = backend.name;
+    const backoffMs = backend.scaleToZero.wakeFailureBackoffMs ?? DEFAULT_WAKE_FAILURE_BACKOFF_MS;
+    this.apply(name, 'wake_failed', message);
+    this.deps.metrics.inc('stz_wake_failures_total', { host: name });
+    this.backoffs.get(name)?.stop.abort();
+    const backoff: Backoff = { until: this.clock.now() + backoffMs, reason: message, stop: new AbortController() };
+    this.backoffs.set(name, backoff);
+    this.deps.log.error('backend did not become ready; held requests are answered now with the reason, the next request tries again after the backoff', {
+      host: name,
+      error: message,
+      backoffMs,
+    });
+    void this.clock.sleep(backoffMs, backoff.stop.signal).then(() => {
+      if (backoff.stop.signal.aborted || this.closed) return;
+      const view = this.deps.state.find(name);
+      if (!view) {
+        // The backend is gone from the config: nothing to lift.
+        if (this.backoffs.get(name) === backoff) this.backoffs.delete(name);
+        return;
+      }
+      void this.enqueue(this.queueKey(view), () => this.endBackoff(name, backoff));
+    });
+    try {
+      const retryAfterSeconds = Math.min(MAX_RETRY_AFTER_SECONDS, Math.ceil(backoffMs / 1000));
+      await this.deps.state.setWakeFailure(name, { reason: toFailureReason(message), retryAfterSeconds });
+      await this.deps.publisher.schedule({ urgent: true });
+    } catch (err) {
+      // The held requests then get the hold-timeout answer, as they would have anyway.
+      this.deps.log.error('could not push the failed wake to Envoy', { host: name, error: (err as Error).message });
+    }
+  }
+
+  /** Lifts the failure and waits until Envoy applied that, so `scaled_to_zero` means "requests are held again". */
+  private async endBackoff(name: string, backoff: Backoff): Promise<void> {
+    if (this.backoffs.get(name) !== backoff || this.status(name)?.phase !== 'failed') return;
+    this.backoffs.delete(name);
+    try {
+      await this.deps.state.setWakeFailure(name, undefined);
+      await this.waitApplied(await this.deps.publisher.schedule({ urgent: true }));
+    } catch (err) {
+      this.deps.log.error('could not lift a failed wake', { host: name, error: (err as Error).message });
+    } finally {
+      this.apply(name, 'backoff_over');
+    }
+    this.deps.log.info('backoff after a failed wake is over; the next request wakes the backend again', { host: name });
+  }
+
+  /** Leaving `failed` (any way) lifts the failure the filter sees. */
+  private liftFailure(name: string): void {
+    const backoff = this.backoffs.get(name);
+    if (!backoff) return;
+    backoff.stop.abort();
+    this.backoffs.delete(name);
+    void this.deps.state
+      .setWakeFailure(name, undefined)
+      .then((changed) => (changed ? this.deps.publisher.schedule({ urgent: true }) : undefined))
+      .catch((err: Error) => this.deps.log.error('could not lift a failed wake', { host: name, error: err.message }));
+  }
+
   private async doScaleToZero(name: string, reason: string): Promise<HostChange> {
     const view = this.view(name);
-    if (this.status(name)!.phase === 'scaled_to_zero') {
+    const phase = this.status(name)!.phase;
+    if (phase === 'scaled_to_zero' || phase === 'failed') {
       // Nothing runs (or nothing we know of): only make sure it is held.
       if (!(await this.deps.state.setHeld(name, true, reason))) return { changed: false };
       const snapshot = await this.deps.publisher.schedule();
@@ -369,6 +451,7 @@ export class BackendController implements HostController {
       return;
     }
     const now = new Date(this.clock.now()).toISOString();
+    if (current.phase === 'failed' && t.next !== 'failed') this.liftFailure(name);
     this.statuses.set(name, {
       phase: t.next,
       since: t.next === current.phase ? current.since : now,

@@ -1,6 +1,6 @@
 // The port between the scaling controller and whichever source owns "which backends are held now": the
 // file store (marks persisted in the state directory) or the Kubernetes state (derived from the cluster).
-import type { DesiredState } from '../../snapshots/desired-state.ts';
+import type { DesiredState, WakeFailure } from '../../snapshots/desired-state.ts';
 import type { ScalableBackend } from '../scaling/provider.ts';
 
 export interface BackendView {
@@ -20,6 +20,11 @@ export interface BackendState {
    * the returned promise first yields, so a caller may publish while it is persisted.
    */
   setHeld(name: string, held: boolean, reason?: string): Promise<boolean>;
+  /**
+   * Reports a held backend's failed wake to the filter (undefined lifts it). Not persisted: after a restart
+   * the next request simply tries again. Returns false when nothing changed; same timing as setHeld.
+   */
+  setWakeFailure(name: string, failure: WakeFailure | undefined): Promise<boolean>;
   desired(): DesiredState;
   readonly currentGeneration: number;
 }

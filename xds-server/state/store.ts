@@ -2,7 +2,7 @@
 // through here, is persisted (callers await it; a wake publishes while the write runs), and bumps the
 // filter generation when (and only when) what the filter sees changes.
 import type { GatewayModel } from '../../model/gateway-model.ts';
-import type { DesiredState, WakeTarget } from '../../snapshots/desired-state.ts';
+import type { DesiredState, WakeFailure, WakeTarget } from '../../snapshots/desired-state.ts';
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
 import { canonicalJson } from '../../snapshots/version.ts';
 import type { GatewayConfig, HostConfig } from '../../sources/file/config.ts';
@@ -24,6 +24,7 @@ export class GatewayStore implements BackendState {
   private config: GatewayConfig;
   private model: GatewayModel;
   private readonly marks = new Map<string, PersistedHostState>();
+  private readonly wakeFailures = new Map<string, WakeFailure>();
   private generation: number;
   private saving: Promise<void> = Promise.resolve();
 
@@ -50,6 +51,7 @@ export class GatewayStore implements BackendState {
       filterWasmPath: this.options.filterWasmPath,
     };
     if (this.options.wake) state.wake = this.options.wake;
+    if (this.wakeFailures.size > 0) state.wakeFailures = new Map(this.wakeFailures);
     return state;
   }
 
@@ -86,6 +88,17 @@ export class GatewayStore implements BackendState {
     if (current?.scaledToZero === scaledToZero) return false;
     await this.change(() => {
       this.marks.set(name, { scaledToZero, changedAt: new Date().toISOString(), ...(reason ? { reason } : {}) });
+    });
+    return true;
+  }
+
+  async setWakeFailure(name: string, failure: WakeFailure | undefined): Promise<boolean> {
+    if (!this.config.hosts.some((h) => h.name === name)) throw new UnknownHostError(name);
+    const current = this.wakeFailures.get(name);
+    if (current?.reason === failure?.reason && current?.retryAfterSeconds === failure?.retryAfterSeconds) return false;
+    await this.change(() => {
+      if (failure) this.wakeFailures.set(name, { ...failure });
+      else this.wakeFailures.delete(name);
     });
     return true;
   }

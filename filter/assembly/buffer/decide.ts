@@ -8,10 +8,13 @@ export const enum Decision {
   Hold = 1,
   /** Listed but already holding maxHeld on this worker: answer at once. */
   Overflow = 2,
+  /** Listed with a failed wake: answer at once with the reason (the control plane lifts it after its backoff). */
+  WakeFailed = 3,
 }
 
 export function decide(host: HostHold | null): Decision {
   if (host === null) return Decision.Pass;
+  if (host.failed) return Decision.WakeFailed;
   if (host.count >= host.maxHeld) return Decision.Overflow;
   return Decision.Hold;
 }

@@ -14,6 +14,8 @@ export const enum HoldState {
   Releasing = 1,
   /** Held too long: queued for the timeout reply. */
   TimingOut = 2,
+  /** Its host's wake failed: queued for the wake-failed reply. */
+  Failing = 3,
 }
 
 /** One host's share of this worker's held requests, plus the parameters of the newest config. */
@@ -24,6 +26,10 @@ export class HostHold {
   retryAfterSeconds: i32 = 0;
   /** Listed by the config applied now. */
   listed: bool = false;
+  /** The applied config reports this host's last wake failed: its requests are answered at once. */
+  failed: bool = false;
+  failureReason: string = "";
+  failureRetryAfterSeconds: i32 = 0;
   /** Requests held now for this host on this worker, including those queued for release/timeout. */
   count: i32 = 0;
   /** Ids still in state Held, in hold order (Set iterates in insertion order). */
@@ -38,6 +44,9 @@ export class HostHold {
 
 export class HeldRequest {
   state: HoldState = HoldState.Held;
+  /** Set when queued as Failing. */
+  failureReason: string = "";
+  failureRetryAfterSeconds: i32 = 0;
   constructor(
     public contextId: u32,
     public host: HostHold,
@@ -88,6 +97,9 @@ export class HeldRegistry {
       hold.holdTimeoutMs = h.holdTimeoutMs;
       hold.maxHeld = h.maxHeld;
       hold.retryAfterSeconds = h.retryAfterSeconds;
+      hold.failed = h.failed;
+      hold.failureReason = h.failureReason;
+      hold.failureRetryAfterSeconds = h.failureRetryAfterSeconds;
       hold.listed = true;
       unchecked((listed[i] = hold));
     }
@@ -97,11 +109,15 @@ export class HeldRegistry {
       const hold = unchecked(this.hosts[i]);
       if (config.indexOfHost(hold.name) < 0) {
         hold.listed = false;
+        hold.failed = false;
         queued += this.releaseHost(hold);
         if (hold.count == 0) {
           this.byName.delete(hold.name);
           continue;
         }
+      } else if (hold.failed) {
+        // Still listed, but its wake failed: answered now (paced like releases), not at holdTimeoutMs.
+        queued += this.queueHost(hold, HoldState.Failing);
       }
       kept.push(hold);
     }
@@ -135,13 +151,24 @@ export class HeldRegistry {
 
   /** Queues every waiting request of `host` for release; returns how many. */
   releaseHost(host: HostHold): i32 {
+    return this.queueHost(host, HoldState.Releasing);
+  }
+
+  /** Queues every waiting request of `host` for the action `state` names; returns how many. */
+  private queueHost(host: HostHold, state: HoldState): i32 {
     if (host.waiting.size == 0) return 0;
     const ids = host.waiting.values();
     host.waiting.clear();
     for (let i = 0; i < ids.length; i++) {
       const id = unchecked(ids[i]);
       if (!this.byId.has(id)) continue;
-      this.byId.get(id).state = HoldState.Releasing;
+      const req = this.byId.get(id);
+      req.state = state;
+      if (state == HoldState.Failing) {
+        // Answered with the reason of the config that failed it, even if a newer one lands first.
+        req.failureReason = host.failureReason;
+        req.failureRetryAfterSeconds = host.failureRetryAfterSeconds;
+      }
       this.queue.push(id);
     }
     return ids.length;

@@ -1,8 +1,11 @@
 // The local reply of docs/filter-contract.md "Request handling", as a plain value.
+import { jsonEscape } from "./json-text";
 
 export const enum ReplyKind {
   Timeout = 0,
   Overflow = 1,
+  /** The control plane reported the host's wake failed. */
+  WakeFailed = 2,
 }
 
 /** gRPC UNAVAILABLE: clients treat it as retryable. */
@@ -19,8 +22,9 @@ export class LocalReply {
   grpcStatus: i32 = -1;
 }
 
-export function replyMessage(kind: ReplyKind, hostName: string, retryAfterSeconds: i32): string {
+export function replyMessage(kind: ReplyKind, hostName: string, retryAfterSeconds: i32, reason: string = ""): string {
   const retry = "; retry after " + retryAfterSeconds.toString() + " seconds";
+  if (kind == ReplyKind.WakeFailed) return "host " + hostName + " failed to start: " + reason + retry;
   if (kind == ReplyKind.Timeout) {
     return "host " + hostName + " is starting and did not become ready in time" + retry;
   }
@@ -32,20 +36,21 @@ export function replyMessage(kind: ReplyKind, hostName: string, retryAfterSecond
  * grpc-message is the body, and sets content-type itself (a second content-type would be invalid),
  * so the body is the bare message there.
  */
-export function buildReply(kind: ReplyKind, hostName: string, retryAfterSeconds: i32, isGrpc: bool): LocalReply {
+export function buildReply(
+  kind: ReplyKind, hostName: string, retryAfterSeconds: i32, isGrpc: bool, reason: string = "",
+): LocalReply {
   const r = new LocalReply();
-  const tag = kind == ReplyKind.Timeout ? "timeout" : "overflow";
-  const error = kind == ReplyKind.Timeout ? "hold_timeout" : "hold_overflow";
-  const message = replyMessage(kind, hostName, retryAfterSeconds);
+  const tag = kind == ReplyKind.Timeout ? "timeout" : kind == ReplyKind.Overflow ? "overflow" : "wake_failed";
+  const error = kind == ReplyKind.Timeout ? "hold_timeout" : kind == ReplyKind.Overflow ? "hold_overflow" : "wake_failed";
+  const message = replyMessage(kind, hostName, retryAfterSeconds, reason);
   r.details = "scale_to_zero_" + error;
   if (isGrpc) {
     r.grpcStatus = GRPC_UNAVAILABLE;
     r.body = message;
     r.headers = ["retry-after", retryAfterSeconds.toString(), "x-scale-to-zero", tag];
   } else {
-    // Host names are [a-z0-9-] (validated in config/parse.ts) and the message is built from them and
-    // digits, so nothing here needs JSON escaping.
-    r.body = '{"error":"' + error + '","host":"' + hostName + '","message":"' + message + '"}';
+    // Host names are [a-z0-9-] (validated in config/parse.ts); only a failure reason needs escaping.
+    r.body = '{"error":"' + error + '","host":"' + hostName + '","message":"' + jsonEscape(message) + '"}';
     r.headers = [
       "retry-after", retryAfterSeconds.toString(),
       "x-scale-to-zero", tag,
@@ -54,3 +59,4 @@ export function buildReply(kind: ReplyKind, hostName: string, retryAfterSeconds:
   }
   return r;
 }
+

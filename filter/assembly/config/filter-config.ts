@@ -10,6 +10,10 @@ export class HostConfig {
   holdTimeoutMs: i64 = 0;
   maxHeld: i32 = 0;
   retryAfterSeconds: i32 = 0;
+  /** The control plane reports the host's last wake failed: answer its requests at once. */
+  failed: bool = false;
+  failureReason: string = "";
+  failureRetryAfterSeconds: i32 = 0;
 }
 
 export class WakeConfig {

@@ -4,6 +4,10 @@
 // any error makes proxy_on_configure return false so Envoy NACKs the push and keeps the last good one.
 import { JsonKind, JsonValue, MAX_SAFE_INTEGER, parseJson } from "./json";
 import { FilterConfig, HostConfig, WakeConfig } from "./filter-config";
+import {
+  MAX_HOLD_TIMEOUT_MS, MAX_MAX_HELD, MAX_RETRY_AFTER_SECONDS, MAX_WAKE_MS, MIN_HOLD_TIMEOUT_MS, MIN_MAX_HELD,
+  MIN_RETRY_AFTER_SECONDS, MIN_WAKE_MS, clusterProblem, domainProblem, failureReasonProblem, hostNameProblem,
+} from "./rules";
 
 export class ConfigError {
   constructor(public path: string, public message: string) {}
@@ -18,15 +22,9 @@ export class ParseResult {
   errors: ConfigError[] = [];
 }
 
-export const MAX_HOLD_TIMEOUT_MS: i64 = 3600000;
-export const MAX_MAX_HELD: i64 = 100000;
-export const MAX_RETRY_AFTER_SECONDS: i64 = 3600;
-// Not bounded by the contract; chosen so a typo (seconds for milliseconds × 1000) is caught.
-export const MAX_WAKE_MS: i64 = 3600000;
-export const MAX_CLUSTER_NAME_LENGTH: i32 = 255;
-
 const TOP_FIELDS: string[] = ["generation", "hosts", "wake"];
-const HOST_FIELDS: string[] = ["name", "domains", "clusters", "holdTimeoutMs", "maxHeld", "retryAfterSeconds"];
+const HOST_FIELDS: string[] = ["name", "domains", "clusters", "holdTimeoutMs", "maxHeld", "retryAfterSeconds", "failure"];
+const FAILURE_FIELDS: string[] = ["reason", "retryAfterSeconds"];
 const WAKE_FIELDS: string[] = ["cluster", "authority", "pathPrefix", "leaseMs", "timeoutMs"];
 
 class Checker {
@@ -81,64 +79,7 @@ class Checker {
 }
 
 export function isValidHostName(name: string): bool {
-  const n = name.length;
-  if (n == 0 || n > 63) return false;
-  for (let i = 0; i < n; i++) {
-    const c = name.charCodeAt(i);
-    const alnum = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
-    if (alnum) continue;
-    if (c == 0x2d && i > 0 && i < n - 1) continue;
-    return false;
-  }
-  return true;
-}
-
-/** Why `domain` is not a valid domain entry, or "" when it is. */
-export function domainProblem(domain: string): string {
-  if (domain.length == 0) return "must not be empty";
-  if (domain.length > 255) return "is longer than 255 characters";
-  const wildcard = domain.startsWith("*.");
-  const body = wildcard ? domain.substring(2) : domain;
-  if (body.length == 0) return "needs a suffix after '*.'";
-  if (!wildcard && body.charCodeAt(0) == 0x5b) {
-    // IPv6 literal, kept with its brackets as normalised requests are.
-    if (body.charCodeAt(body.length - 1) != 0x5d || body.length < 4) return "is not a valid IPv6 literal";
-    let colons = 0;
-    for (let i = 1; i < body.length - 1; i++) {
-      const c = body.charCodeAt(i);
-      if (c == 0x3a) colons++;
-      else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || c == 0x2e)) {
-        return "is not a valid lower-case IPv6 literal";
-      }
-    }
-    return colons >= 2 ? "" : "is not a valid IPv6 literal";
-  }
-  for (let i = 0; i < body.length; i++) {
-    const c = body.charCodeAt(i);
-    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x5f) continue;
-    if (c == 0x2e) {
-      if (i == 0 || i == body.length - 1 || body.charCodeAt(i - 1) == 0x2e) return "has an empty label";
-      continue;
-    }
-    if (c >= 0x41 && c <= 0x5a) return "must be lower-case";
-    if (c == 0x3a) return "must not carry a port";
-    if (c == 0x2a) return "may only use '*' as a leading '*.'";
-    return "has an invalid character";
-  }
-  return "";
-}
-
-/** Why `cluster` is not a valid cluster entry, or "" when it is: [A-Za-z0-9_.:-], 1..255 characters. */
-export function clusterProblem(cluster: string): string {
-  if (cluster.length == 0) return "must not be empty";
-  if (cluster.length > MAX_CLUSTER_NAME_LENGTH) return "is longer than 255 characters";
-  for (let i = 0; i < cluster.length; i++) {
-    const c = cluster.charCodeAt(i);
-    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39)) continue;
-    if (c == 0x5f || c == 0x2e || c == 0x3a || c == 0x2d) continue;
-    return "has an invalid character (allowed: A-Z a-z 0-9 _ . : -)";
-  }
-  return "";
+  return hostNameProblem(name).length == 0;
 }
 
 /**
@@ -192,11 +133,15 @@ function parseHost(c: Checker, v: JsonValue, path: string, config: FilterConfig)
   if (nameValue !== null && nameValue.kind == JsonKind.String && host.name.length > 0 && !isValidHostName(host.name)) {
     c.add(path + ".name", "must match [a-z0-9]([a-z0-9-]*[a-z0-9])? and be at most 63 characters");
   }
-  host.holdTimeoutMs = c.integer(c.member(v, path, "holdTimeoutMs", true), path + ".holdTimeoutMs", 1, MAX_HOLD_TIMEOUT_MS);
-  host.maxHeld = <i32>c.integer(c.member(v, path, "maxHeld", true), path + ".maxHeld", 0, MAX_MAX_HELD);
-  host.retryAfterSeconds = <i32>c.integer(
-    c.member(v, path, "retryAfterSeconds", true), path + ".retryAfterSeconds", 0, MAX_RETRY_AFTER_SECONDS,
+  host.holdTimeoutMs = c.integer(
+    c.member(v, path, "holdTimeoutMs", true), path + ".holdTimeoutMs", MIN_HOLD_TIMEOUT_MS, MAX_HOLD_TIMEOUT_MS,
   );
+  host.maxHeld = <i32>c.integer(c.member(v, path, "maxHeld", true), path + ".maxHeld", MIN_MAX_HELD, MAX_MAX_HELD);
+  host.retryAfterSeconds = <i32>c.integer(
+    c.member(v, path, "retryAfterSeconds", true), path + ".retryAfterSeconds", MIN_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS,
+  );
+  const failure = c.member(v, path, "failure", false);
+  if (failure !== null) parseFailure(c, failure, path + ".failure", host);
   const hostIndex = config.hosts.length;
   if (host.name.length > 0 && !config.addHost(host)) c.add(path + ".name", 'duplicate host name "' + host.name + '"');
   const domains = parseNameList(c, v, path, "domains", true, host.domains, domainProblem, addDomain, "domain", config, hostIndex);
@@ -210,6 +155,23 @@ function parseHost(c: Checker, v: JsonValue, path: string, config: FilterConfig)
   }
 }
 
+/** A failed wake: the filter answers this host's requests at once with the reason (contract "Failed wakes"). */
+function parseFailure(c: Checker, v: JsonValue, path: string, host: HostConfig): void {
+  if (!c.isObject(v, path)) return;
+  c.onlyKnownFields(v, path, FAILURE_FIELDS);
+  const reasonValue = c.member(v, path, "reason", true);
+  const reason = c.nonEmptyString(reasonValue, path + ".reason");
+  if (reason.length > 0) {
+    const p = failureReasonProblem(reason);
+    if (p.length > 0) c.add(path + ".reason", p);
+  }
+  host.failed = true;
+  host.failureReason = reason;
+  host.failureRetryAfterSeconds = <i32>c.integer(
+    c.member(v, path, "retryAfterSeconds", true), path + ".retryAfterSeconds", MIN_RETRY_AFTER_SECONDS, MAX_RETRY_AFTER_SECONDS,
+  );
+}
+
 function parseWake(c: Checker, v: JsonValue, path: string): WakeConfig | null {
   if (!c.isObject(v, path)) return null;
   c.onlyKnownFields(v, path, WAKE_FIELDS);
@@ -219,8 +181,8 @@ function parseWake(c: Checker, v: JsonValue, path: string): WakeConfig | null {
   const prefixValue = c.member(v, path, "pathPrefix", true);
   w.pathPrefix = c.nonEmptyString(prefixValue, path + ".pathPrefix");
   if (w.pathPrefix.length > 0 && !w.pathPrefix.startsWith("/")) c.add(path + ".pathPrefix", "must start with '/'");
-  w.leaseMs = c.integer(c.member(v, path, "leaseMs", true), path + ".leaseMs", 1, MAX_WAKE_MS);
-  w.timeoutMs = c.integer(c.member(v, path, "timeoutMs", true), path + ".timeoutMs", 1, MAX_WAKE_MS);
+  w.leaseMs = c.integer(c.member(v, path, "leaseMs", true), path + ".leaseMs", MIN_WAKE_MS, MAX_WAKE_MS);
+  w.timeoutMs = c.integer(c.member(v, path, "timeoutMs", true), path + ".timeoutMs", MIN_WAKE_MS, MAX_WAKE_MS);
   return w;
 }
 

@@ -2,7 +2,7 @@
 // path through the state machine without a process, a network or a real second passing.
 import { expect } from 'chai';
 import type { Snapshot } from '../../../snapshots/build.ts';
-import type { DesiredState } from '../../../snapshots/desired-state.ts';
+import type { DesiredState, WakeFailure } from '../../../snapshots/desired-state.ts';
 import { createLogger } from '../../../xds-server/log.ts';
 import { BackendController, type BackendControllerDeps } from '../../../xds-server/scaling/backend-controller.ts';
 import { ManualProvider, StopRefusedError, type BackendProvider, type ScalableBackend } from '../../../xds-server/scaling/provider.ts';
@@ -44,6 +44,15 @@ class FakeState implements BackendState {
     if (this.held.get(name) === held) return false;
     this.held.set(name, held);
     this.log.push(`${held ? 'hold' : 'release'} ${name}`);
+    return true;
+  }
+  readonly failures = new Map<string, WakeFailure>();
+  async setWakeFailure(name: string, failure: WakeFailure | undefined): Promise<boolean> {
+    if (!this.find(name)) throw new UnknownHostError(name);
+    if (JSON.stringify(this.failures.get(name)) === JSON.stringify(failure)) return false;
+    if (failure) this.failures.set(name, failure);
+    else this.failures.delete(name);
+    this.log.push(failure ? `fail ${name}: ${failure.reason} (${failure.retryAfterSeconds} s)` : `lift ${name}`);
     return true;
   }
   desired(): DesiredState {
@@ -164,7 +173,7 @@ describe('BackendController (fake provider, fake clock)', () => {
     expect(t.provider.calls).to.deep.equal(['wake web']);
   });
 
-  it('records a failed wake, stops what it started, and leaves the backend held', async () => {
+  it('records a failed wake, stops what it started, leaves the backend held and pushes the failure to the filter', async () => {
     const t = setup([backend('web')]);
     const wake = t.controller.wake('web', 'test', 'filter');
     await settle();
@@ -173,8 +182,31 @@ describe('BackendController (fake provider, fake clock)', () => {
     expect(change).to.deep.equal({ changed: false, error: 'not healthy within wakeTimeoutMs 5000 ms: refused' });
     expect(t.provider.calls).to.deep.equal(['wake web', 'stop web']);
     expect(t.state.held.get('web')).to.equal(true);
-    expect(t.controller.status('web')).to.include({ phase: 'scaled_to_zero', lastError: 'not healthy within wakeTimeoutMs 5000 ms: refused' });
+    // The failure goes out urgently (held requests wait on it), with the backoff (default 10 s) as retry-after.
+    expect(t.state.log).to.deep.equal(['wake web', 'stop web', 'fail web: not healthy within wakeTimeoutMs 5000 ms: refused (10 s)', 'publish']);
+    expect(t.published).to.deep.equal([{ urgent: true }]);
+    expect(t.controller.status('web')).to.include({ phase: 'failed', lastError: 'not healthy within wakeTimeoutMs 5000 ms: refused' });
     expect(t.metrics).to.include('stz_wake_failures_total');
+  });
+
+  it('refuses the filter\'s wake calls during the backoff, then lifts the failure and wakes on the next request', async () => {
+    const b = backend('web');
+    b.scaleToZero.wakeFailureBackoffMs = 2_000;
+    const t = setup([b]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'boom');
+    await wake;
+    expect(t.state.failures.get('web')).to.deep.equal({ reason: 'boom', retryAfterSeconds: 2 });
+    await t.clock.advance(1_000);
+    const early = await t.controller.wake('web', 'stale worker', 'filter');
+    expect(early.changed).to.equal(false);
+    expect(early.error).to.match(/^the last wake failed \(boom\); the next one is tried after /);
+    expect(t.provider.calls).to.deep.equal(['wake web', 'stop web']);
+    await t.clock.advance(1_100);
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+    expect(t.state.failures.has('web')).to.equal(false);
+    expect(t.state.log.slice(-2)).to.deep.equal(['lift web', 'publish']);
     // The next request tries again.
     const again = t.controller.wake('web', 'test', 'filter');
     await settle();
@@ -183,14 +215,99 @@ describe('BackendController (fake provider, fake clock)', () => {
     expect(t.controller.status('web')).to.include({ phase: 'ready', wakeCount: 2 });
   });
 
-  it('gives up at once when the replicas die before they are ready', async () => {
+  it('lets an admin wake retry at once during the backoff, lifting the failure first so new requests are held', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'boom');
+    await wake;
+    const again = t.controller.wake('web', 'operator', 'admin');
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('waking');
+    expect(t.state.failures.has('web')).to.equal(false);
+    t.provider.ready('web');
+    expect((await again).changed).to.equal(true);
+    // The old backoff's timer must not touch the ready backend.
+    await t.clock.advance(11_000, 1_000);
+    expect(t.controller.status('web')!.phase).to.equal('ready');
+  });
+
+  it('a failed backend that gets endpoints from elsewhere is ready, and its failure is lifted', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'boom');
+    await wake;
+    t.state.held.set('web', false);
+    t.controller.observe('web', 'observed_ready', 'a user scaled it up');
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('ready');
+    expect(t.state.failures.has('web')).to.equal(false);
+  });
+
+  it('keeps a failed backend failed (and held) when asked to scale it to zero', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'boom');
+    await wake;
+    expect((await t.controller.scaleToZero('web', 'admin')).changed).to.equal(false);
+    expect(t.controller.status('web')!.phase).to.equal('failed');
+    expect(t.state.failures.has('web')).to.equal(true);
+  });
+
+  it('ends the backoff only once Envoy applied the lifted failure, so "scaled_to_zero" means held again', async () => {
+    let settle_: (ok: boolean) => void = () => {};
+    const b = backend('web');
+    b.scaleToZero.wakeFailureBackoffMs = 1_000;
+    const t = setup([b], { cache: { waitUntilSettled: () => new Promise<boolean>((r) => (settle_ = r)) } });
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'boom');
+    await wake;
+    await t.clock.advance(1_100);
+    expect(t.state.failures.has('web')).to.equal(false);
+    expect(t.published.at(-1)).to.deep.equal({ urgent: true });
+    expect(t.controller.status('web')!.phase).to.equal('failed');
+    settle_(true);
+    await settle();
+    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+  });
+
+  it('ends the backoff quietly when the backend was removed from the config meanwhile', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.fail('web', 'boom');
+    await wake;
+    t.state.backends.splice(0, 1);
+    await t.clock.advance(11_000, 1_000);
+    expect(t.errors.filter((e) => !e.includes('did not become ready'))).to.deep.equal([]);
+    expect(t.clock.pendingSleepers).to.equal(0);
+  });
+
+  it('makes a long or multi-line reason a short one-line one for the filter, keeping the full one in the status', async () => {
+    const t = setup([backend('web')]);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    const long = `line one\nline two ${'x'.repeat(300)}`;
+    t.provider.fail('web', long);
+    await wake;
+    const reason = t.state.failures.get('web')!.reason;
+    expect(reason).to.have.length(200);
+    expect(reason).to.match(/^line one line two x+\.\.\.$/);
+    expect(t.controller.status('web')!.lastError).to.equal(long);
+  });
+
+  it('gives up at once when the replicas die before they are ready, and pushes that reason', async () => {
     const t = setup([backend('web')]);
     const wake = t.controller.wake('web', 'test', 'filter');
     await settle();
     t.provider.die('web', 'the process exited (code 3)');
     const change = await wake;
     expect(change.error).to.equal('the process exited (code 3) before becoming healthy');
-    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+    expect(t.controller.status('web')!.phase).to.equal('failed');
+    expect(t.state.failures.get('web')!.reason).to.equal('the process exited (code 3) before becoming healthy');
   });
 
   it('holds the backend again when its replicas die while ready', async () => {
@@ -341,7 +458,7 @@ describe('BackendController: Kubernetes-like providers', () => {
     t.provider.fail('web', 'no endpoint answered within the wake timeout');
     expect((await wake).error).to.equal('no endpoint answered within the wake timeout');
     expect(t.provider.calls).to.deep.equal(['wake web']);
-    expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
+    expect(t.controller.status('web')!.phase).to.equal('failed');
   });
 
   it('asks the provider before holding: a refusal costs no hold, no drain, no stop', async () => {

@@ -6,7 +6,10 @@ const LEGAL: [ScalingPhase, ScalingEvent, ScalingPhase][] = [
   ['scaled_to_zero', 'wake', 'waking'],
   ['scaled_to_zero', 'observed_ready', 'ready'],
   ['waking', 'became_ready', 'ready'],
-  ['waking', 'wake_failed', 'scaled_to_zero'],
+  ['waking', 'wake_failed', 'failed'],
+  ['failed', 'wake', 'waking'],
+  ['failed', 'backoff_over', 'scaled_to_zero'],
+  ['failed', 'observed_ready', 'ready'],
   ['waking', 'observed_ready', 'ready'],
   ['ready', 'scale_down', 'draining'],
   ['ready', 'crashed', 'scaled_to_zero'],
@@ -41,6 +44,11 @@ describe('scaling phases (transitions as data)', () => {
   it('lists exactly the legal transitions in the table', () => {
     const listed = PHASES.flatMap((p) => Object.keys(TRANSITIONS[p]).map((e) => `${p}:${e}`)).sort();
     expect(listed).to.deep.equal(LEGAL.map(([f, e]) => `${f}:${e}`).sort());
+  });
+
+  it('a failed wake is not a scale-down: only a wake, the end of the backoff or endpoints seen leave it', () => {
+    expect(transition('failed', 'scale_down').ok).to.equal(false);
+    expect(transition('failed', 'observed_zero').ok).to.equal(false);
   });
 
   it('never wakes a backend that is draining: the wake waits in the queue instead', () => {
