@@ -5,6 +5,9 @@ import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
 import { startKubernetesControlPlane, type KubernetesControlPlane } from '../../xds-server/kubernetes/control-plane.ts';
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { silentLogger } from '../../xds-server/log.ts';
+import { systemClock } from '../../xds-server/clock.ts';
+import { TRAFFIC_RECORD_LABEL, TrafficShare } from '../../xds-server/kubernetes/traffic-share-sync.ts';
+import type { LocalTraffic } from '../../xds-server/kubernetes/traffic-share.ts';
 import { eventually } from '../support/eventually.ts';
 import { startKubeCluster, type KubeCluster } from '../support/kube/cluster.ts';
 import { CONTROLLER_NAME, objectPath, OUR_CRD_DIR } from '../support/kube/gateway-stack.ts';
@@ -115,5 +118,43 @@ describe('two control-plane replicas (leader election on a real API server)', fu
     const lease = await client.get(LEASE_PATH);
     // ghost -> the first leader -> the second.
     expect(lease.spec).to.include({ holderIdentity: bId, leaseTransitions: 2 });
+  });
+  it('replicas publish their load-report view as ConfigMaps and read each other\'s, with a bounded number of writes', async () => {
+    const views: Record<string, LocalTraffic> = {
+      'replica-x': { reporters: 1, stalestReportAt: Date.now(), lastTraffic: new Map([['kube_shop_cart_80', Date.now() - 2_000]]) },
+      'replica-y': { reporters: 0, stalestReportAt: undefined, lastTraffic: new Map() },
+    };
+    const timing = { heartbeatMs: 500, minIntervalMs: 200, granularityMs: 500, staleAfterMs: 3_000 };
+    const shares = Object.keys(views).map((identity) => {
+      const share = new TrafficShare({ client, namespace: NS, identity, clock: systemClock, log: silentLogger, timing, local: () => views[identity]!, tickMs: 50 });
+      share.start();
+      return share;
+    });
+    try {
+      const [x, y] = shares as [TrafficShare, TrafficShare];
+      await eventually(async () => {
+        const seen = y.others();
+        expect(seen.map((o) => o.record.replica)).to.deep.equal(['replica-x']);
+        expect(seen[0]!.record.reporters).to.equal(1);
+        // Two seconds old when written; placed on y's clock from when y saw it.
+        const age = seen[0]!.observedAt - seen[0]!.record.lastTrafficAgeMs['kube_shop_cart_80']!;
+        expect(Date.now() - age).to.be.within(1_900, 4_000);
+        expect(x.others().map((o) => o.record.replica)).to.deep.equal(['replica-y']);
+      }, { what: 'each replica seeing the other\'s record' });
+      const list = await client.list(`/api/v1/namespaces/${NS}/configmaps?labelSelector=${encodeURIComponent(`${TRAFFIC_RECORD_LABEL}=true`)}`);
+      expect(list.items.map((c) => c.metadata.name).sort()).to.deep.equal(['scale-to-zero-traffic-replica-x', 'scale-to-zero-traffic-replica-y']);
+      // Over 3 s of steady traffic (x sees a request every 100 ms), x writes about once per heartbeat.
+      const before = x.stats.writes;
+      const busy = setInterval(() => {
+        views['replica-x'] = { reporters: 1, stalestReportAt: Date.now(), lastTraffic: new Map([['kube_shop_cart_80', Date.now()]]) };
+      }, 100);
+      await new Promise((r) => setTimeout(r, 3_000));
+      clearInterval(busy);
+      const writes = x.stats.writes - before;
+      expect(writes).to.be.within(3, 8);
+      expect(x.stats.failures + y.stats.failures).to.equal(0);
+    } finally {
+      for (const s of shares) await s.close();
+    }
   });
 });
