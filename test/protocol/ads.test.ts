@@ -102,11 +102,28 @@ describe('ADS protocol (state of the world)', () => {
     expect(next.version_info).to.not.equal(rejected.version_info);
   });
 
-  // xds_protocol: LDS and CDS are state-of-the-world: every response carries every resource.
-  it('sends every cluster even when the client names only some', async () => {
+  // xds_protocol "How the client specifies what resources to return": a client that names resources gets
+  // those (LDS and CDS too); only a wildcard ("*" or the legacy empty first request) gets every one.
+  it('sends only the clusters a client names, and every cluster to a wildcard subscription', async () => {
     client.send({ node, type_url: TYPE_URLS.cluster, resource_names: ['host_alpha'] });
     const cds = await client.next();
-    expect(resourceNames(cds)).to.have.length(3);
+    expect(resourceNames(cds)).to.deep.equal(['host_alpha']);
+    client.send({ type_url: TYPE_URLS.cluster, resource_names: ['host_alpha', '*'], version_info: cds.version_info, response_nonce: cds.nonce });
+    const all = await client.next();
+    expect(resourceNames(all).sort()).to.deep.equal(['host_alpha', 'host_beta', 'scale_to_zero_control_plane']);
+  });
+
+  it('does not send the gateway listener to a client that subscribes to another listener by name', async () => {
+    client.send({ node, type_url: TYPE_URLS.listener, resource_names: ['some.other.listener'] });
+    const lds = await client.next();
+    expect(lds.resources).to.have.length(0);
+    const wildcard = new RawAdsClient(t.cp.xdsPort);
+    try {
+      wildcard.send({ node: { id: 'node-2' }, type_url: TYPE_URLS.listener });
+      expect(resourceNames(await wildcard.next())).to.deep.equal(['gateway_http']);
+    } finally {
+      wildcard.close();
+    }
   });
 
   // Envoy treats an ECDS response that omits a name it subscribed to as that config being removed.

@@ -5,7 +5,7 @@ import type { SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import { decodeDiscoveryRequest, type DiscoveryRequest } from '../protos/codec.ts';
 import type { AdsEvents } from './events.ts';
-import { StreamSession } from './stream-session.ts';
+import { StreamSession, type StreamSessionOptions } from './stream-session.ts';
 
 const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 const identity = (b: Buffer): Buffer => b;
@@ -40,6 +40,7 @@ export class AdsService {
     private readonly cache: SnapshotCache,
     private readonly events: AdsEvents,
     private readonly log: Logger,
+    private readonly options: Partial<StreamSessionOptions> = {},
   ) {}
 
   register(server: grpc.Server): void {
@@ -72,6 +73,7 @@ export class AdsService {
       this.cache,
       this.events,
       this.log,
+      this.options,
     );
     this.sessions.add(session);
     const finish = (reason: string): void => {
