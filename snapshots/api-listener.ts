@@ -71,5 +71,10 @@ function routeConfiguration(name: string, domain: string, cluster: string): Reso
 /** A wildcard bind address is reachable on the loopback of the same family. */
 function gatewayEndpoint(cluster: string, listener: ListenerModel): Resource {
   const address = listener.address === '0.0.0.0' ? '127.0.0.1' : listener.address === '::' ? '::1' : listener.address;
-  return { name: cluster, cluster_name: cluster, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address, listener.port) } }] }] };
+  // gRPC clients reject endpoints without a locality, and ignore a locality without a weight.
+  return {
+    name: cluster,
+    cluster_name: cluster,
+    endpoints: [{ locality: { region: 'gateway' }, load_balancing_weight: 1, lb_endpoints: [{ endpoint: { address: socketAddress(address, listener.port) } }] }],
+  };
 }

@@ -1,7 +1,7 @@
 // One ADS stream: the node it speaks for, and per resource type what was asked, sent, ACKed and NACKed.
 // Requests are classified by classifyRequest(); responses go out in PUSH_ORDER on this one stream.
 import type { Snapshot } from '../../snapshots/build.ts';
-import { PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
+import { FULL_STATE_KINDS, PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
 import { nodeGroup, type Settlement, type SnapshotCache, type SnapshotWatcher, type WatcherLabel } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -152,7 +152,7 @@ export class StreamSession implements SnapshotWatcher {
       return;
     }
     const state = this.types.get(kind);
-    const verdict = classifyRequest(state, request);
+    const verdict = classifyRequest(state, request, FULL_STATE_KINDS.has(kind));
     switch (verdict.kind) {
       case 'stale-nonce':
         break;

@@ -16,13 +16,17 @@ export interface Subscription {
 
 export const WILDCARD = '*';
 
-/** The subscription a request asks for, given the one before it (undefined: the type's first request). */
-export function nextSubscription(previous: Subscription | undefined, requested: readonly string[]): Subscription {
+/**
+ * The subscription a request asks for, given the one before it (undefined: the type's first request).
+ * `legacyWildcardType`: LDS and CDS, the types for which an empty list may still mean "all".
+ */
+export function nextSubscription(previous: Subscription | undefined, requested: readonly string[], legacyWildcardType = true): Subscription {
   const names = new Set(requested.filter((n) => n !== WILDCARD));
   if (requested.includes(WILDCARD)) return { wildcard: true, legacyWildcard: false, names };
-  // Legacy wildcard: an empty list on the first request of a type, or again while in legacy wildcard.
-  // An empty list after named resources unsubscribes from everything.
-  if (requested.length === 0 && (previous === undefined || previous.legacyWildcard)) return { wildcard: true, legacyWildcard: true, names };
+  // Legacy wildcard (LDS and CDS only): an empty list on the first request of the type, or again while in
+  // legacy wildcard. Elsewhere, and after named resources, an empty list subscribes to nothing: Envoy
+  // sends one for RDS and ECDS when the listener that used them is gone, sometimes as its first request.
+  if (legacyWildcardType && requested.length === 0 && (previous === undefined || previous.legacyWildcard)) return { wildcard: true, legacyWildcard: true, names };
   return { wildcard: false, legacyWildcard: false, names };
 }
 
@@ -68,10 +72,10 @@ export type Verdict =
   /** The client changed what it subscribes to: answer with the current snapshot for the new subscription. */
   | { kind: 'resubscribe'; subscription: Subscription };
 
-export function classifyRequest(state: TypeStreamState | undefined, request: DiscoveryRequest): Verdict {
-  if (state === undefined) return { kind: 'initial', subscription: nextSubscription(undefined, request.resource_names) };
+export function classifyRequest(state: TypeStreamState | undefined, request: DiscoveryRequest, legacyWildcardType = true): Verdict {
+  if (state === undefined) return { kind: 'initial', subscription: nextSubscription(undefined, request.resource_names, legacyWildcardType) };
   if (request.response_nonce !== '' && request.response_nonce !== state.lastNonce) return { kind: 'stale-nonce' };
-  const next = nextSubscription(state.subscription, request.resource_names);
+  const next = nextSubscription(state.subscription, request.resource_names, legacyWildcardType);
   const changed = sameSubscription(state.subscription, next) ? undefined : next;
   if (request.error_detail !== undefined && request.response_nonce !== '') {
     if (state.nackedNonce === request.response_nonce) return { kind: 'nack-repeat', ...(changed ? { subscription: changed } : {}) };

@@ -62,6 +62,9 @@ describe('nextSubscription', () => {
     expect(s).to.deep.include({ wildcard: false });
     expect(s.names.size).to.equal(0);
   });
+  it('for RDS, EDS and ECDS an empty list is never a wildcard, even on the first request', () => {
+    expect(nextSubscription(undefined, [], false)).to.deep.include({ wildcard: false });
+  });
   it('"*" is a wildcard that may sit beside explicit names', () => {
     const s = nextSubscription(nextSubscription(undefined, ['x']), ['*', 'x']);
     expect(s.wildcard).to.equal(true);
