@@ -75,6 +75,6 @@ function gatewayEndpoint(cluster: string, listener: ListenerModel): Resource {
   return {
     name: cluster,
     cluster_name: cluster,
-    endpoints: [{ locality: { region: 'gateway' }, load_balancing_weight: 1, lb_endpoints: [{ endpoint: { address: socketAddress(address, listener.port) } }] }],
+    endpoints: [{ locality: { region: 'gateway' }, load_balancing_weight: { value: 1 }, lb_endpoints: [{ endpoint: { address: socketAddress(address, listener.port) } }] }],
   };
 }

@@ -31,7 +31,7 @@ interface NodeTypeJson {
   wildcard: boolean;
 }
 interface NodesJson {
-  nodes: { nodeId: string; clientKind: string; types: Record<string, NodeTypeJson> }[];
+  nodes: { streamId: number; nodeId: string; clientKind: string; types: Record<string, NodeTypeJson> }[];
 }
 
 describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS client)', function () {
@@ -192,8 +192,11 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
     const savedBootstrap = process.env.GRPC_XDS_BOOTSTRAP_CONFIG;
 
     before(async () => {
+      // The API listener leads to the gateway's address, so the gateway needs a known port (not port 0).
+      const gatewayPort = await freePort();
       stack = await startStack({
         config: (u) => ({
+          listener: { address: '127.0.0.1', port: gatewayPort },
           hosts: [
             { name: 'rpc', domains: ['rpc.test'], protocol: 'grpc', endpoints: [{ address: '127.0.0.1', port: u.grpcPort }], buffer: { holdTimeoutMs: 20_000, maxHeld: 100, retryAfterSeconds: 1 } },
             { name: 'web', domains: ['web.test'], endpoints: [{ address: '127.0.0.1', port: u.httpPort }] },
@@ -213,16 +216,31 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
     });
 
     it('resolves xds:///rpc.test through our control plane and is answered through the gateway', async () => {
-      const reply = await grpcEcho('xds:///rpc.test', 'rpc.test', 'proxyless', Buffer.from('hi'), 20_000);
-      expect(reply, JSON.stringify(reply)).to.not.have.property('error');
-      expect(reply).to.include({ message: 'proxyless' });
+      const opened: number[] = [];
+      const responses: { streamId: number; kind: string; names: string[] }[] = [];
+      const onOpen = (e: { streamId: number }): void => void opened.push(e.streamId);
+      const onResponse = (e: { streamId: number; kind: string; names: string[] }): void => void responses.push(e);
+      stack.cp.events.on('stream-open', onOpen);
+      stack.cp.events.on('response', onResponse);
+      try {
+        const reply = await grpcEcho('xds:///rpc.test', 'rpc.test', 'proxyless', Buffer.from('hi'), 20_000);
+        expect(reply, JSON.stringify(reply)).to.not.have.property('error');
+        expect(reply).to.include({ message: 'proxyless' });
+      } finally {
+        stack.cp.events.off('stream-open', onOpen);
+        stack.cp.events.off('response', onResponse);
+      }
       const nodes = (await (await stack.adminFetch('/v1/nodes')).json()) as NodesJson;
-      const grpcClient = nodes.nodes.find((n) => n.clientKind === 'grpc');
-      expect(grpcClient, JSON.stringify(nodes)).to.not.equal(undefined);
-      // It named what it wanted: no wildcard, and exactly the API listener for its target.
-      expect(grpcClient!.types.listener).to.deep.include({ wildcard: false, subscribed: ['rpc.test'] });
-      expect(grpcClient!.types.listener!.ackedVersion).to.be.a('string');
-      expect(grpcClient!.types.route!.subscribed).to.deep.equal(['proxyless_routes_rpc.test']);
+      const grpcStream = nodes.nodes.find((n) => n.clientKind === 'grpc');
+      expect(grpcStream, JSON.stringify(nodes)).to.not.equal(undefined);
+      expect(opened).to.include(grpcStream!.streamId);
+      // It named what it wanted and got exactly that: its API listener (not the gateway's), the route
+      // configuration, the cluster and endpoints that lead to the gateway.
+      const sent = (kind: string): string[] => [...new Set(responses.filter((r) => r.streamId === grpcStream!.streamId && r.kind === kind).flatMap((r) => r.names))];
+      expect(sent('listener')).to.deep.equal(['rpc.test']);
+      expect(sent('route')).to.deep.equal(['proxyless_routes_rpc.test']);
+      expect(sent('cluster')).to.deep.equal(['proxyless_via_gateway_http']);
+      expect(sent('endpoint')).to.deep.equal(['proxyless_via_gateway_http']);
       // The call went through the gateway Envoy (so a scaled-to-zero host would be held and woken).
       const stats = await stack.envoy.stats('cluster.host_rpc.upstream_rq_total');
       expect(stats.get('cluster.host_rpc.upstream_rq_total')).to.be.at.least(1);
