@@ -97,7 +97,9 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
       expect(cp.metrics.value('stz_xds_nacks_total', { type: TYPE_URLS.listener })).to.equal(lds.retry!.attempts);
     });
 
-    it('answers a mark without waiting for the routes and filter config this Envoy no longer subscribes to', async () => {
+    it('answers a mark without waiting for the routes and filter config this Envoy no longer subscribes to', async function () {
+      // The apply timeout is 60 s: a mark that waited for this Envoy would run into this test's timeout.
+      this.timeout(30_000);
       const res = await fetch(`${cp.adminUrl}/v1/hosts/web/scale-to-zero`, { method: 'POST' });
       expect(res.status).to.equal(200);
       const body = (await res.json()) as { changed: boolean; notApplied: unknown[] };
@@ -174,8 +176,6 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
       const reply = await http1Request({ port: stack.port, host: 'idle.test', path: '/wake', timeoutMs: 30_000 });
       expect(reply.status).to.equal(200);
       await eventually(() => expect(stack.cp.processes.isRunning('idle')).to.equal(true), { what: 'the idle host running' });
-      const nodes = (await (await stack.adminFetch('/v1/nodes')).json()) as NodesJson;
-      expect(nodes.nodes.map((n) => n.clientKind).sort()).to.deep.equal(['envoy', 'xds-client']);
       await eventually(
         async () => {
           const host = (await (await stack.adminFetch('/v1/hosts/idle')).json()) as { scaling: { phase: string } };
@@ -184,6 +184,8 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
         { timeoutMs: 20_000, intervalMs: 100, what: 'idle scale-down with a non-reporting client connected' },
       );
       expect(stack.cp.processes.isRunning('idle')).to.equal(false);
+      const nodes = (await (await stack.adminFetch('/v1/nodes')).json()) as NodesJson;
+      expect(nodes.nodes.map((n) => n.clientKind).sort()).to.deep.equal(['envoy', 'xds-client']);
     });
   });
 
