@@ -47,6 +47,16 @@ describe('ADS protocol (state of the world)', () => {
     await expectStreamError(client, 3);
   });
 
+  it('ends the stream with INTERNAL, not silence, when a response cannot be built', async () => {
+    const current = t.cp.cache.getSnapshot('default')!;
+    // A wrapper field given as a bare number does not encode (the bug behind a silent proxyless EDS).
+    const broken = new Map([['host_alpha', { name: 'host_alpha', cluster_name: 'host_alpha', endpoints: [{ load_balancing_weight: 1 }] }]]);
+    t.cp.cache.setSnapshot('default', { ...current, resources: { ...current.resources, endpoint: broken }, versions: { ...current.versions, endpoint: 'broken' } });
+    client.send({ node, type_url: TYPE_URLS.endpoint, resource_names: ['host_alpha'] });
+    await expectStreamError(client, 13);
+    expect(client.error?.details).to.include('failed to answer');
+  });
+
   it('sends nothing back for an ACK', async () => {
     client.send({ node, type_url: TYPE_URLS.cluster });
     const cds = await client.next();
