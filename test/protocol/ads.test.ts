@@ -112,6 +112,29 @@ describe('ADS protocol (state of the world)', () => {
     expect(next.version_info).to.not.equal(rejected.version_info);
   });
 
+  it('names a client that rejected a mark in the admin answer (notApplied), without waiting for the timeout', async () => {
+    client.send({ node: { ...node, user_agent_name: 'envoy' }, type_url: TYPE_URLS.route, resource_names: ['gateway_routes'] });
+    const rds = await client.next();
+    client.send({ type_url: TYPE_URLS.route, resource_names: ['gateway_routes'], version_info: rds.version_info, response_nonce: rds.nonce });
+    client.send({ type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_zero_buffer'] });
+    const ecds = await client.next();
+    client.send({ type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_zero_buffer'], version_info: ecds.version_info, response_nonce: ecds.nonce });
+    const answer = fetch(`${t.cp.adminUrl}/v1/hosts/alpha/scale-to-zero`, { method: 'POST' });
+    // ACK the routes, reject the filter config.
+    for (let i = 0; i < 2; i++) {
+      const r = await client.next();
+      const names = r.type_url === TYPE_URLS.route ? ['gateway_routes'] : ['scale_to_zero_buffer'];
+      if (r.type_url === TYPE_URLS.extensionConfig) {
+        client.send({ type_url: r.type_url, resource_names: names, version_info: ecds.version_info, response_nonce: r.nonce, error_detail: { code: 13, message: 'filter refused it' } });
+      } else {
+        client.send({ type_url: r.type_url, resource_names: names, version_info: r.version_info, response_nonce: r.nonce });
+      }
+    }
+    const body = (await (await answer).json()) as { changed: boolean; notApplied: unknown[] };
+    expect(body.changed).to.equal(true);
+    expect(body.notApplied).to.deep.equal([{ node: 'node-1', stream: body.notApplied.length ? (body.notApplied[0] as { stream: number }).stream : 0, client: 'envoy', type: 'extensionConfig', reason: 'rejected', message: 'filter refused it' }]);
+  });
+
   // xds_protocol "How the client specifies what resources to return": a client that names resources gets
   // those (LDS and CDS too); only a wildcard ("*" or the legacy empty first request) gets every one.
   it('sends only the clusters a client names, and every cluster to a wildcard subscription', async () => {
