@@ -9,6 +9,7 @@ import type { FieldError } from '../snapshots/errors.ts';
 import { createAdminApp } from './admin/app.ts';
 import { AdsEvents } from './ads/events.ts';
 import { AdsService } from './ads/service.ts';
+import type { StreamSessionOptions } from './ads/stream-session.ts';
 import { SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
@@ -40,6 +41,8 @@ export interface CoreOptions {
   wakeAddress?: string;
   publisher?: Partial<PublisherOptions>;
   scaling?: Partial<ScalingOptions>;
+  /** ADS stream behaviour (the backoff of resending rejected configs). */
+  ads?: Partial<StreamSessionOptions>;
 }
 
 /** What a mode hands the core, built once the wake target (the admin port) is known. */
@@ -97,9 +100,10 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   const scalingOptions = { ...DEFAULT_SCALING_OPTIONS, ...options.scaling };
   const traffic = new TrafficMonitor();
   const lrs = new LoadReportingService(scalingOptions.loadReportIntervalMs, log.child('lrs'));
+  lrs.on('stream-open', (reporter, nodeId) => traffic.openReporter(reporter, nodeId));
   lrs.on('report', (r) => traffic.record(r));
   lrs.on('stream-close', (reporter) => traffic.forgetReporter(reporter));
-  const ads = new AdsService(cache, events, log.child('ads'));
+  const ads = new AdsService(cache, events, log.child('ads'), options.ads);
   const hosts = new BackendController(
     {
       state,
@@ -109,7 +113,8 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
       providers: mode.providers,
       metrics,
       log: log.child('scaling'),
-      connectedNodes: () => ads.connected.map((s) => s.nodeId),
+      // Only clients that route a host (subscribe to its cluster) can see its traffic.
+      routingClients: (cluster) => ads.connected.filter((s) => s.subscribesTo('cluster', cluster)).map((s) => ({ nodeId: s.nodeId, connectedAt: s.connectedAtMs })),
     },
     scalingOptions,
   );

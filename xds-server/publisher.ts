@@ -2,11 +2,12 @@
 // endpoints change together with what the filter or routes see, the new clusters and endpoints go first
 // and the control plane waits for every Envoy to ACK them, so a request the new filter config releases
 // never meets a cluster without its endpoints.
+import { buildProxylessSnapshot } from '../snapshots/api-listener.ts';
 import { buildSnapshot, snapshotFromResources, type Snapshot } from '../snapshots/build.ts';
 import type { DesiredState } from '../snapshots/desired-state.ts';
 import { formatFieldErrors } from '../snapshots/errors.ts';
 import type { Resource, ResourcesByKind } from '../snapshots/resource.ts';
-import { DEFAULT_GROUP, type SnapshotCache } from './cache/snapshot-cache.ts';
+import { DEFAULT_GROUP, PROXYLESS_GROUP, type SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
 
 export interface PublisherOptions {
@@ -46,6 +47,7 @@ export class Publisher {
   async publishNow(): Promise<Snapshot> {
     const result = this.build();
     this.cache.setSnapshot(DEFAULT_GROUP, result);
+    this.publishProxyless();
     this.publishCount += 1;
     return result;
   }
@@ -97,15 +99,26 @@ export class Publisher {
         { cluster: first.versions.cluster, endpoint: first.versions.endpoint },
         this.options.settleTimeoutMs,
       );
-      if (!settled) {
+      if (!settled.settled) {
         this.log.warn('not every Envoy settled the new clusters/endpoints in time; pushing the rest anyway', {
           timeoutMs: this.options.settleTimeoutMs,
+          pending: settled.notApplied.filter((n) => n.reason === 'timeout').map((n) => `${n.nodeId}#${n.streamId} (${n.type})`),
         });
       }
     }
     this.cache.setSnapshot(DEFAULT_GROUP, next);
+    this.publishProxyless();
     this.publishCount += 1;
     return next;
+  }
+
+  /** The proxyless gRPC clients' snapshot, from the same desired state; set only when it changed. */
+  private publishProxyless(): void {
+    const result = buildProxylessSnapshot(this.desired());
+    if (!result.ok) throw new SnapshotBuildError(`refusing an inconsistent proxyless snapshot: ${formatFieldErrors(result.errors)}`);
+    const previous = this.cache.getSnapshot(PROXYLESS_GROUP);
+    const same = previous !== undefined && (Object.keys(result.value.versions) as (keyof Snapshot['versions'])[]).every((k) => previous.versions[k] === result.value.versions[k]);
+    if (!same) this.cache.setSnapshot(PROXYLESS_GROUP, result.value);
   }
 
   private build(): Snapshot {

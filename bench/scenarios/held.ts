@@ -124,7 +124,7 @@ function makeBench(gateway: Gateway, nodeUpstream: Upstream, envoyUpstream: { en
     if (change.snapshot) {
       const v = change.snapshot.versions;
       const settled = await cp.cache.waitUntilSettled(DEFAULT_GROUP, { route: v.route, extensionConfig: v.extensionConfig }, 10_000);
-      if (!settled) throw new Error('Envoy did not ACK the scale-to-zero config within 10 s');
+      if (!settled.settled || settled.notApplied.length > 0) throw new Error('Envoy did not ACK the scale-to-zero config within 10 s');
     }
     // The ACK comes from Envoy's main thread; workers get the new config a moment later.
     await sleep(50);

@@ -47,6 +47,16 @@ describe('ADS protocol (state of the world)', () => {
     await expectStreamError(client, 3);
   });
 
+  it('ends the stream with INTERNAL, not silence, when a response cannot be built', async () => {
+    const current = t.cp.cache.getSnapshot('default')!;
+    // A wrapper field given as a bare number does not encode (the bug behind a silent proxyless EDS).
+    const broken = new Map([['host_alpha', { name: 'host_alpha', cluster_name: 'host_alpha', endpoints: [{ load_balancing_weight: 1 }] }]]);
+    t.cp.cache.setSnapshot('default', { ...current, resources: { ...current.resources, endpoint: broken }, versions: { ...current.versions, endpoint: 'broken' } });
+    client.send({ node, type_url: TYPE_URLS.endpoint, resource_names: ['host_alpha'] });
+    await expectStreamError(client, 13);
+    expect(client.error?.details).to.include('failed to answer');
+  });
+
   it('sends nothing back for an ACK', async () => {
     client.send({ node, type_url: TYPE_URLS.cluster });
     const cds = await client.next();
@@ -102,11 +112,51 @@ describe('ADS protocol (state of the world)', () => {
     expect(next.version_info).to.not.equal(rejected.version_info);
   });
 
-  // xds_protocol: LDS and CDS are state-of-the-world: every response carries every resource.
-  it('sends every cluster even when the client names only some', async () => {
+  it('names a client that rejected a mark in the admin answer (notApplied), without waiting for the timeout', async () => {
+    client.send({ node: { ...node, user_agent_name: 'envoy' }, type_url: TYPE_URLS.route, resource_names: ['gateway_routes'] });
+    const rds = await client.next();
+    client.send({ type_url: TYPE_URLS.route, resource_names: ['gateway_routes'], version_info: rds.version_info, response_nonce: rds.nonce });
+    client.send({ type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_zero_buffer'] });
+    const ecds = await client.next();
+    client.send({ type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_zero_buffer'], version_info: ecds.version_info, response_nonce: ecds.nonce });
+    const answer = fetch(`${t.cp.adminUrl}/v1/hosts/alpha/scale-to-zero`, { method: 'POST' });
+    // ACK the routes, reject the filter config.
+    for (let i = 0; i < 2; i++) {
+      const r = await client.next();
+      const names = r.type_url === TYPE_URLS.route ? ['gateway_routes'] : ['scale_to_zero_buffer'];
+      if (r.type_url === TYPE_URLS.extensionConfig) {
+        client.send({ type_url: r.type_url, resource_names: names, version_info: ecds.version_info, response_nonce: r.nonce, error_detail: { code: 13, message: 'filter refused it' } });
+      } else {
+        client.send({ type_url: r.type_url, resource_names: names, version_info: r.version_info, response_nonce: r.nonce });
+      }
+    }
+    const body = (await (await answer).json()) as { changed: boolean; notApplied: unknown[] };
+    expect(body.changed).to.equal(true);
+    expect(body.notApplied).to.deep.equal([{ node: 'node-1', stream: body.notApplied.length ? (body.notApplied[0] as { stream: number }).stream : 0, client: 'envoy', type: 'extensionConfig', reason: 'rejected', message: 'filter refused it' }]);
+  });
+
+  // xds_protocol "How the client specifies what resources to return": a client that names resources gets
+  // those (LDS and CDS too); only a wildcard ("*" or the legacy empty first request) gets every one.
+  it('sends only the clusters a client names, and every cluster to a wildcard subscription', async () => {
     client.send({ node, type_url: TYPE_URLS.cluster, resource_names: ['host_alpha'] });
     const cds = await client.next();
-    expect(resourceNames(cds)).to.have.length(3);
+    expect(resourceNames(cds)).to.deep.equal(['host_alpha']);
+    client.send({ type_url: TYPE_URLS.cluster, resource_names: ['host_alpha', '*'], version_info: cds.version_info, response_nonce: cds.nonce });
+    const all = await client.next();
+    expect(resourceNames(all).sort()).to.deep.equal(['host_alpha', 'host_beta', 'scale_to_zero_control_plane']);
+  });
+
+  it('does not send the gateway listener to a client that subscribes to another listener by name', async () => {
+    client.send({ node, type_url: TYPE_URLS.listener, resource_names: ['some.other.listener'] });
+    const lds = await client.next();
+    expect(lds.resources).to.have.length(0);
+    const wildcard = new RawAdsClient(t.cp.xdsPort);
+    try {
+      wildcard.send({ node: { id: 'node-2' }, type_url: TYPE_URLS.listener });
+      expect(resourceNames(await wildcard.next())).to.deep.equal(['gateway_http']);
+    } finally {
+      wildcard.close();
+    }
   });
 
   // Envoy treats an ECDS response that omits a name it subscribed to as that config being removed.

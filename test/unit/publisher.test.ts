@@ -6,7 +6,7 @@ import { validateGatewayConfig } from '../../sources/file/parse.ts';
 import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import type { ResourceKind } from '../../snapshots/type-urls.ts';
 import { AdsEvents } from '../../xds-server/ads/events.ts';
-import { SnapshotCache, type SnapshotWatcher } from '../../xds-server/cache/snapshot-cache.ts';
+import { SnapshotCache, type Settlement, type SnapshotWatcher } from '../../xds-server/cache/snapshot-cache.ts';
 import { silentLogger } from '../../xds-server/log.ts';
 import { Publisher } from '../../xds-server/publisher.ts';
 
@@ -19,13 +19,14 @@ function state(port: number, scaled: string[]): DesiredState {
 /** Records what it was shown and ACKs only when told to. */
 class RecordingWatcher implements SnapshotWatcher {
   readonly group = 'default';
+  readonly label = { nodeId: 'n', streamId: 1, client: 'envoy' as const };
   seen: Snapshot[] = [];
   acked = new Map<ResourceKind, string>();
   onSnapshot(s: Snapshot): void {
     this.seen.push(s);
   }
-  hasSettled(kind: ResourceKind, version: string): boolean {
-    return this.acked.get(kind) === version;
+  settlement(kind: ResourceKind, version: string): Settlement {
+    return this.acked.get(kind) === version ? { state: 'applied' } : { state: 'pending' };
   }
 }
 

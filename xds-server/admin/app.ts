@@ -11,7 +11,7 @@ import type { StreamSession } from '../ads/stream-session.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { HostController, ScalingStatus } from '../scaling/backend-controller.ts';
+import type { HostChange, HostController, ScalingStatus } from '../scaling/backend-controller.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
 import { readJsonBody } from './body.ts';
 import { AdminError, badRequest, notFound } from './errors.ts';
@@ -103,14 +103,14 @@ export function createAdminApp(deps: AdminDeps): Koa {
     const name = findHost(deps.store, ctx.params.name!).backend.name;
     const body = checkHostActionBody(await readJsonBody(ctx));
     const change = await deps.hosts.scaleToZero(name, body.reason ?? 'admin API');
-    ctx.body = { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps) };
+    ctx.body = { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps), notApplied: notAppliedJson(change) };
   });
   router.post('/v1/hosts/:name/wake', async (ctx) => {
     const name = findHost(deps.store, ctx.params.name!).backend.name;
     const body = checkHostActionBody(await readJsonBody(ctx));
     const change = await deps.hosts.wake(name, body.reason ?? 'admin API', 'admin');
     if (change.error) throw new AdminError(503, 'wake_failed', `host "${name}" did not become ready: ${change.error}`, undefined, { 'retry-after': '1' });
-    ctx.body = { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps) };
+    ctx.body = { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps), notApplied: notAppliedJson(change) };
   });
   // The filter's wake call. No token (Envoy does not carry one), so it is limited to known hosts and
   // rate limited: it cannot be used to wake arbitrary hosts or to probe quickly for names.
@@ -177,6 +177,11 @@ export function hostJson(h: BackendView, status: ScalingStatus | undefined): Rec
     buffer: backend.scaleToZero.buffer,
     scaler: backend.scaleToZero.workload.kind,
   };
+}
+
+/** The Envoys that rejected the change or had not applied it when the wait ended ([]: every one applied it). */
+function notAppliedJson(change: HostChange): Record<string, unknown>[] {
+  return (change.notApplied ?? []).map((n) => ({ node: n.nodeId, stream: n.streamId, client: n.client, type: n.type, reason: n.reason, ...(n.message !== undefined ? { message: n.message } : {}) }));
 }
 
 function snapshotSummary(deps: AdminDeps): Record<string, unknown> {

@@ -1,5 +1,5 @@
 // The OpenAPI document, assembled from the same schemas the handlers validate with.
-import { HOST_ACTION_BODY_SCHEMA, HOST_NAME_PARAM_SCHEMA } from './schemas.ts';
+import { HOST_ACTION_BODY_SCHEMA, HOST_NAME_PARAM_SCHEMA, NOT_APPLIED_SCHEMA } from './schemas.ts';
 
 const errorSchema = {
   type: 'object',
@@ -31,6 +31,7 @@ const errors = (...codes: number[]): Record<string, unknown> =>
 const ok = (description: string, schema: unknown = { type: 'object' }): Record<string, unknown> => ({
   '200': { description, content: { 'application/json': { schema } } },
 });
+const hostChange = { type: 'object', properties: { host: { $ref: '#/components/schemas/Host' }, changed: { type: 'boolean' }, snapshot: { type: 'object' }, notApplied: NOT_APPLIED_SCHEMA } };
 const nameParam = { name: 'name', in: 'path', required: true, schema: HOST_NAME_PARAM_SCHEMA };
 const actionBody = { required: false, content: { 'application/json': { schema: HOST_ACTION_BODY_SCHEMA } } };
 
@@ -55,7 +56,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           summary: 'Mark the host scaled to zero: Envoy holds its new requests from now on',
           parameters: [nameParam],
           requestBody: actionBody,
-          responses: { ...ok('the snapshot holding the host is published'), ...errors(400, 401, 404, 413, 415) },
+          responses: { ...ok('the snapshot holding the host is published', hostChange), ...errors(400, 401, 404, 413, 415) },
         },
       },
       '/v1/hosts/{name}/wake': {
@@ -63,7 +64,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           summary: 'Wake the host; held requests are released once it is ready (idempotent)',
           parameters: [nameParam],
           requestBody: actionBody,
-          responses: { ...ok('the snapshot releasing the host is published'), ...errors(400, 401, 404, 413, 415) },
+          responses: { ...ok('the snapshot releasing the host is published', hostChange), ...errors(400, 401, 404, 413, 415) },
         },
       },
       '/v1/wake/{name}': {

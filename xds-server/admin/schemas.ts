@@ -14,6 +14,27 @@ export const HOST_ACTION_BODY_SCHEMA = {
   },
 } as const;
 
+/**
+ * `notApplied` in the answer of a scale-to-zero or wake: the xDS clients that rejected the change (NACK) or
+ * had not applied it when the wait ended. Empty: every connected client that subscribes to the changed
+ * types applied it.
+ */
+export const NOT_APPLIED_SCHEMA = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['node', 'stream', 'client', 'type', 'reason'],
+    properties: {
+      node: { type: 'string', description: 'node.id of the client' },
+      stream: { type: 'integer', description: 'its ADS stream (two Envoys may share a node id)' },
+      client: { enum: ['envoy', 'grpc', 'xds-client'] },
+      type: { enum: ['cluster', 'endpoint', 'listener', 'route', 'extensionConfig'] },
+      reason: { enum: ['rejected', 'timeout'] },
+      message: { type: 'string', description: "the client's NACK message" },
+    },
+  },
+} as const;
+
 export interface HostActionBody {
   reason?: string;
 }

@@ -5,7 +5,7 @@ import type { SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import { decodeDiscoveryRequest, type DiscoveryRequest } from '../protos/codec.ts';
 import type { AdsEvents } from './events.ts';
-import { StreamSession } from './stream-session.ts';
+import { StreamSession, type StreamSessionOptions, type StreamSink } from './stream-session.ts';
 
 const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 const identity = (b: Buffer): Buffer => b;
@@ -40,6 +40,7 @@ export class AdsService {
     private readonly cache: SnapshotCache,
     private readonly events: AdsEvents,
     private readonly log: Logger,
+    private readonly options: Partial<StreamSessionOptions> = {},
   ) {}
 
   register(server: grpc.Server): void {
@@ -57,22 +58,18 @@ export class AdsService {
 
   private stream(call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>): void {
     let ended = false;
-    const session = new StreamSession(
-      {
-        write: (response) => {
-          if (!ended) call.write(response);
-        },
-        fail: (code, message) => {
-          if (ended) return;
-          ended = true;
-          session.close(message);
-          call.emit('error', { code, details: message });
-        },
+    const sink: StreamSink = {
+      write: (response) => {
+        if (!ended) call.write(response);
       },
-      this.cache,
-      this.events,
-      this.log,
-    );
+      fail: (code, message) => {
+        if (ended) return;
+        ended = true;
+        session.close(message);
+        call.emit('error', { code, details: message });
+      },
+    };
+    const session = new StreamSession(sink, this.cache, this.events, this.log, this.options);
     this.sessions.add(session);
     const finish = (reason: string): void => {
       this.sessions.delete(session);
@@ -82,7 +79,15 @@ export class AdsService {
         call.end();
       }
     };
-    call.on('data', (request: DiscoveryRequest) => session.onRequest(request));
+    call.on('data', (request: DiscoveryRequest) => {
+      try {
+        session.onRequest(request);
+      } catch (err) {
+        // A bug (e.g. a resource that does not encode) must not pass silently: the client would wait forever.
+        this.log.error('failed to answer a DiscoveryRequest; ending the stream', { node: session.nodeId, typeUrl: request.type_url, error: String((err as Error)?.stack ?? err) });
+        sink.fail(grpc.status.INTERNAL, `the control plane failed to answer a ${request.type_url} request: ${(err as Error).message}`);
+      }
+    });
     call.on('end', () => finish('client closed the stream'));
     call.on('error', (err: Error) => finish(`stream error: ${err.message}`));
     call.on('cancelled', () => finish('stream cancelled'));

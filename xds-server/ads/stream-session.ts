@@ -2,11 +2,13 @@
 // Requests are classified by classifyRequest(); responses go out in PUSH_ORDER on this one stream.
 import type { Snapshot } from '../../snapshots/build.ts';
 import { FULL_STATE_KINDS, PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
-import { nodeGroup, type SnapshotCache, type SnapshotWatcher } from '../cache/snapshot-cache.ts';
+import { nodeGroup, type Settlement, type SnapshotCache, type SnapshotWatcher, type WatcherLabel } from '../cache/snapshot-cache.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { encodeDiscoveryResponse, encodeResource, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
+import { clientKindOf, clientLabel, type ClientKind } from './client-kind.ts';
 import type { AdsEvents } from './events.ts';
-import { classifyRequest, type TypeStreamState } from './verdict.ts';
+import { classifyRequest, subscribesToNothing, type Subscription, type TypeStreamState } from './verdict.ts';
 
 export interface NackRecord {
   rejectedVersion: string;
@@ -17,9 +19,35 @@ export interface NackRecord {
   at: string;
 }
 
+/** A rejected version is sent again after a delay, so a transient failure (a busy port) heals by itself. */
+export interface NackRetryOptions {
+  /** Delay before the first resend of a rejected version; doubles with each further rejection of it. */
+  initialMs: number;
+  /** The delay never grows past this. */
+  maxMs: number;
+}
+
+export const DEFAULT_NACK_RETRY: NackRetryOptions = { initialMs: 1_000, maxMs: 60_000 };
+
+export interface StreamSessionOptions {
+  clock: Clock;
+  nackRetry: NackRetryOptions;
+}
+
+export const DEFAULT_STREAM_OPTIONS: StreamSessionOptions = { clock: systemClock, nackRetry: DEFAULT_NACK_RETRY };
+
+interface RetryState {
+  version: string;
+  /** Resends of this version so far that were rejected again (1 after the first NACK). */
+  attempts: number;
+  nextAt: number;
+  stop: AbortController;
+}
+
 interface TypeState extends TypeStreamState {
   ackedVersion?: string;
   nack?: NackRecord;
+  retry?: RetryState;
 }
 
 export interface StreamSink {
@@ -28,36 +56,75 @@ export interface StreamSink {
   fail(code: number, message: string): void;
 }
 
+export interface TypeStatus {
+  /** Subscribed to every resource of the type ("*" or the legacy empty list). */
+  wildcard: boolean;
+  /** Explicitly named resources. */
+  subscribed: string[];
+  sentVersion?: string;
+  ackedVersion?: string;
+  nack?: NackRecord;
+  /** The rejected version is resent at nextRetryAt; attempts counts its rejections so far. */
+  retry?: { version: string; attempts: number; nextRetryAt: string };
+}
+
 export interface StreamStatus {
   streamId: number;
   nodeId: string;
   nodeCluster: string;
   userAgent: string;
+  /** envoy, grpc (a proxyless gRPC client), or xds-client (anything else). */
+  clientKind: ClientKind;
   connectedAt: string;
-  types: Partial<Record<ResourceKind, { sentVersion?: string; ackedVersion?: string; subscribed: string[]; nack?: NackRecord }>>;
+  types: Partial<Record<ResourceKind, TypeStatus>>;
 }
 
 let nextStreamId = 1;
 
 export class StreamSession implements SnapshotWatcher {
   readonly streamId = nextStreamId++;
-  readonly connectedAt = new Date().toISOString();
+  readonly connectedAt: string;
+  /** Epoch ms of the stream's first request. */
+  readonly connectedAtMs: number;
   group = '';
   private node: NonNullable<DiscoveryRequest['node']> | undefined;
+  private kindOfClient: ClientKind = 'xds-client';
   private readonly types = new Map<ResourceKind, TypeState>();
   private nonce = 0;
   private unwatch: (() => void) | undefined;
   private closed = false;
+  private readonly clock: Clock;
+  private readonly retryOptions: NackRetryOptions;
 
   constructor(
     private readonly sink: StreamSink,
     private readonly cache: SnapshotCache,
     private readonly events: AdsEvents,
     private readonly log: Logger,
-  ) {}
+    options: Partial<StreamSessionOptions> = {},
+  ) {
+    this.clock = options.clock ?? DEFAULT_STREAM_OPTIONS.clock;
+    this.retryOptions = options.nackRetry ?? DEFAULT_NACK_RETRY;
+    this.connectedAtMs = this.clock.now();
+    this.connectedAt = new Date(this.connectedAtMs).toISOString();
+  }
 
   get nodeId(): string {
     return this.node?.id ?? '';
+  }
+
+  get clientKind(): ClientKind {
+    return this.kindOfClient;
+  }
+
+  get label(): WatcherLabel {
+    return { nodeId: this.nodeId, streamId: this.streamId, client: this.kindOfClient };
+  }
+
+  /** Subscribes to the resource of this type and name (by wildcard or by name). */
+  subscribesTo(kind: ResourceKind, name: string): boolean {
+    const s = this.types.get(kind)?.subscription;
+    return s !== undefined && (s.wildcard || s.names.has(name));
   }
 
   onRequest(request: DiscoveryRequest): void {
@@ -69,10 +136,11 @@ export class StreamSession implements SnapshotWatcher {
         return;
       }
       this.node = request.node;
+      this.kindOfClient = clientKindOf(request.node);
       this.group = nodeGroup(request.node);
       this.unwatch = this.cache.watch(this);
       this.events.emit('stream-open', this.ref());
-      this.log.info('envoy connected', { node: this.nodeId, stream: this.streamId });
+      this.log.info(`${clientLabel(this.kindOfClient)} connected`, { node: this.nodeId, stream: this.streamId, client: this.kindOfClient, userAgent: this.userAgent(), group: this.group });
     }
     if (request.type_url === '') {
       this.sink.fail(3, 'DiscoveryRequest.type_url must be set on an aggregated (ADS) stream');
@@ -80,47 +148,41 @@ export class StreamSession implements SnapshotWatcher {
     }
     const kind = kindOfTypeUrl(request.type_url);
     if (kind === undefined) {
-      this.log.warn('request for a type this server does not serve; not answered', { node: this.nodeId, typeUrl: request.type_url });
+      this.log.warn('request for a type this server does not serve; not answered', { node: this.nodeId, client: this.kindOfClient, typeUrl: request.type_url });
       return;
     }
     const state = this.types.get(kind);
-    const verdict = classifyRequest(state, request);
-    this.events.emit('request', { ...this.ref(), kind, verdict, names: request.resource_names });
+    const verdict = classifyRequest(state, request, FULL_STATE_KINDS.has(kind));
     switch (verdict.kind) {
       case 'stale-nonce':
-        return;
+        break;
       case 'ack':
         state!.ackedVersion = verdict.version;
         delete state!.nack;
+        delete state!.nackedNonce;
+        if (state!.retry) {
+          this.log.info('a config the client had rejected is now accepted', { node: this.nodeId, client: this.kindOfClient, kind, version: verdict.version, rejections: state!.retry.attempts });
+          this.stopRetry(state!);
+        }
         this.events.emit('ack', { ...this.ref(), kind, version: verdict.version });
-        return;
+        break;
       case 'nack':
-        state!.nack = {
-          rejectedVersion: verdict.rejectedVersion,
-          lastGoodVersion: verdict.lastGoodVersion,
-          nonce: request.response_nonce,
-          message: verdict.message,
-          code: verdict.code,
-          at: new Date().toISOString(),
-        };
-        this.log.error('envoy rejected a config (NACK); keeping it from being resent until the snapshot changes', {
-          node: this.nodeId,
-          kind,
-          rejectedVersion: verdict.rejectedVersion,
-          error: verdict.message,
-        });
-        this.events.emit('nack', { ...this.ref(), kind, rejectedVersion: verdict.rejectedVersion, message: verdict.message });
-        return;
+        this.recordNack(kind, state!, verdict, request.response_nonce);
+        if (verdict.subscription) this.resubscribe(kind, state!, verdict.subscription);
+        break;
+      case 'nack-repeat':
+        if (verdict.subscription) this.resubscribe(kind, state!, verdict.subscription);
+        break;
       case 'initial':
-      case 'resubscribe': {
-        const next: TypeState = state ?? { names: new Set() };
-        next.names = new Set(request.resource_names);
-        this.types.set(kind, next);
-        const snapshot = this.cache.getSnapshot(this.group);
-        if (snapshot) this.send(kind, snapshot);
-        return;
-      }
+        this.types.set(kind, { subscription: verdict.subscription });
+        this.resubscribe(kind, this.types.get(kind)!, verdict.subscription);
+        break;
+      case 'resubscribe':
+        this.resubscribe(kind, state!, verdict.subscription);
+        break;
     }
+    // After the state changed, so listeners (waitUntilSettled) see what the request did.
+    this.events.emit('request', { ...this.ref(), kind, verdict, names: request.resource_names });
   }
 
   onSnapshot(snapshot: Snapshot): void {
@@ -128,51 +190,121 @@ export class StreamSession implements SnapshotWatcher {
     let clustersSent = false;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(kind);
-      if (state === undefined) continue;
+      if (state === undefined || subscribesToNothing(state.subscription)) continue;
       // A changed cluster warms until it sees an EDS response, even for unchanged endpoints: always follow
       // CDS with EDS (Istio does the same) so warming never waits for initial_fetch_timeout.
       const forced = kind === 'endpoint' && clustersSent;
       if (!forced && state.lastSentVersion === snapshot.versions[kind]) continue;
+      // A new version replaces a rejected one: its own answer decides whether to retry.
+      if (state.retry && state.retry.version !== snapshot.versions[kind]) this.stopRetry(state);
       this.send(kind, snapshot);
       if (kind === 'cluster') clustersSent = true;
     }
   }
 
-  hasSettled(kind: ResourceKind, version: string): boolean {
+  settlement(kind: ResourceKind, version: string): Settlement {
     const state = this.types.get(kind);
-    if (state === undefined) return true;
-    return state.ackedVersion === version || state.nack?.rejectedVersion === version;
+    if (state === undefined || subscribesToNothing(state.subscription)) return { state: 'unsubscribed' };
+    if (state.ackedVersion === version) return { state: 'applied' };
+    if (state.nack?.rejectedVersion === version) return { state: 'rejected', message: state.nack.message };
+    return { state: 'pending' };
   }
 
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    for (const state of this.types.values()) this.stopRetry(state);
     this.unwatch?.();
     if (this.node !== undefined) {
       this.events.emit('stream-close', { ...this.ref(), reason });
-      this.log.info('envoy disconnected', { node: this.nodeId, stream: this.streamId, reason });
+      this.log.info(`${clientLabel(this.kindOfClient)} disconnected`, { node: this.nodeId, stream: this.streamId, client: this.kindOfClient, reason });
     }
   }
 
   status(): StreamStatus {
     const types: StreamStatus['types'] = {};
     for (const [kind, s] of this.types) {
-      types[kind] = { sentVersion: s.lastSentVersion, ackedVersion: s.ackedVersion, subscribed: [...s.names].sort(), ...(s.nack ? { nack: s.nack } : {}) };
+      types[kind] = {
+        wildcard: s.subscription.wildcard,
+        subscribed: [...s.subscription.names].sort(),
+        ...(s.lastSentVersion !== undefined ? { sentVersion: s.lastSentVersion } : {}),
+        ...(s.ackedVersion !== undefined ? { ackedVersion: s.ackedVersion } : {}),
+        ...(s.nack ? { nack: s.nack } : {}),
+        ...(s.retry ? { retry: { version: s.retry.version, attempts: s.retry.attempts, nextRetryAt: new Date(s.retry.nextAt).toISOString() } } : {}),
+      };
     }
     return {
       streamId: this.streamId,
       nodeId: this.nodeId,
       nodeCluster: this.node?.cluster ?? '',
-      userAgent: [this.node?.user_agent_name, this.node?.user_agent_version].filter(Boolean).join('/'),
+      userAgent: this.userAgent(),
+      clientKind: this.kindOfClient,
       connectedAt: this.connectedAt,
       types,
     };
   }
 
+  private userAgent(): string {
+    return [this.node?.user_agent_name, this.node?.user_agent_version].filter(Boolean).join('/');
+  }
+
+  private resubscribe(kind: ResourceKind, state: TypeState, subscription: Subscription): void {
+    state.subscription = subscription;
+    if (subscribesToNothing(subscription)) {
+      // Nothing to answer: a response the client does not watch is neither applied nor ACKed by it.
+      this.stopRetry(state);
+      return;
+    }
+    const snapshot = this.cache.getSnapshot(this.group);
+    if (snapshot) this.send(kind, snapshot);
+  }
+
+  private recordNack(kind: ResourceKind, state: TypeState, verdict: Extract<ReturnType<typeof classifyRequest>, { kind: 'nack' }>, nonce: string): void {
+    state.nack = {
+      rejectedVersion: verdict.rejectedVersion,
+      lastGoodVersion: verdict.lastGoodVersion,
+      nonce,
+      message: verdict.message,
+      code: verdict.code,
+      at: new Date(this.clock.now()).toISOString(),
+    };
+    state.nackedNonce = nonce;
+    const attempts = state.retry?.version === verdict.rejectedVersion ? state.retry.attempts + 1 : 1;
+    this.stopRetry(state);
+    const delay = Math.min(this.retryOptions.maxMs, this.retryOptions.initialMs * 2 ** Math.min(attempts - 1, 30));
+    const retry: RetryState = { version: verdict.rejectedVersion, attempts, nextAt: this.clock.now() + delay, stop: new AbortController() };
+    state.retry = retry;
+    this.log.error(`${clientLabel(this.kindOfClient)} rejected a config (NACK); resending the same version after a delay unless the snapshot changes first`, {
+      node: this.nodeId,
+      client: this.kindOfClient,
+      kind,
+      rejectedVersion: verdict.rejectedVersion,
+      error: verdict.message,
+      rejections: attempts,
+      retryInMs: delay,
+    });
+    this.events.emit('nack', { ...this.ref(), kind, rejectedVersion: verdict.rejectedVersion, message: verdict.message });
+    void this.clock.sleep(delay, retry.stop.signal).then(() => {
+      if (this.closed || state.retry !== retry || retry.stop.signal.aborted) return;
+      const snapshot = this.cache.getSnapshot(this.group);
+      if (!snapshot || snapshot.versions[kind] !== retry.version || subscribesToNothing(state.subscription)) return;
+      this.log.info('resending a rejected config', { node: this.nodeId, client: this.kindOfClient, kind, version: retry.version, rejections: retry.attempts });
+      this.send(kind, snapshot);
+    });
+  }
+
+  private stopRetry(state: TypeState): void {
+    state.retry?.stop.abort();
+    delete state.retry;
+  }
+
   private send(kind: ResourceKind, snapshot: Snapshot): void {
     const state = this.types.get(kind)!;
     const available = snapshot.resources[kind];
-    const wanted = FULL_STATE_KINDS.has(kind) || state.names.size === 0 ? [...available.keys()] : [...state.names].filter((n) => available.has(n));
+    const { subscription } = state;
+    // Wildcard: every resource of the type. Otherwise only the names asked for that exist (for LDS and CDS
+    // a subscribed name left out of the response means "deleted"; for the others, "not known yet").
+    const wanted = subscription.wildcard ? [...available.keys()] : [...subscription.names].filter((n) => available.has(n)).sort();
     const encoded: EncodedResource[] = wanted.map((name) => ({ name, bytes: encodeResource(kind, available.get(name)!) }));
     const version = snapshot.versions[kind];
     const nonce = String(++this.nonce);

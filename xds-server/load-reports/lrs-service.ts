@@ -26,8 +26,8 @@ export interface LoadReport {
 
 export interface LoadReportEvents {
   report: [LoadReport];
-  /** The reporter (node id and stream) whose stream opened or closed. */
-  'stream-open': [string];
+  /** The reporter (node id and stream) whose stream opened or closed; on open, also the node id. */
+  'stream-open': [string, string];
   'stream-close': [string];
 }
 
@@ -76,7 +76,7 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
           if (!nodeId) {
             nodeId = message.node?.id ?? '';
             reporter = `${nodeId}#${streamId}`;
-            this.emit('stream-open', reporter);
+            this.emit('stream-open', reporter, nodeId);
             // Ask for every cluster at our interval; Envoy then reports on that period until the stream ends.
             call.write(Buffer.from(res.encode(res.fromObject({ send_all_clusters: true, load_reporting_interval: millisToDuration(this.intervalMs) })).finish()));
             this.log.debug('load reports started', { node: nodeId, intervalMs: this.intervalMs });

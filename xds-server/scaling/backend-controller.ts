@@ -14,7 +14,8 @@ import type { Publisher } from '../publisher.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
 import { transition, type ScalingEvent, type ScalingPhase } from './phases.ts';
 import { StopRefusedError, type BackendProvider, type ScalableBackend } from './provider.ts';
-import type { TrafficMonitor } from './traffic.ts';
+import { OncePerCause, type RoutingClient, type TrafficMonitor } from './traffic.ts';
+import type { NotApplied } from '../cache/snapshot-cache.ts';
 
 export type { ScalingPhase } from './phases.ts';
 export type WakeSource = 'admin' | 'filter';
@@ -32,6 +33,8 @@ export interface HostChange {
   snapshot?: Snapshot;
   /** Why a wake failed (the backend stays scaled to zero; the next request tries again). */
   error?: string;
+  /** Clients that rejected the change or had not applied it when the wait ended (empty: all applied). */
+  notApplied?: NotApplied[];
 }
 
 export interface HostController {
@@ -64,12 +67,12 @@ export interface BackendControllerDeps {
   state: BackendState;
   publisher: Pick<Publisher, 'schedule'>;
   cache: Pick<SnapshotCache, 'waitUntilSettled'>;
-  traffic: Pick<TrafficMonitor, 'touch' | 'lastActiveAt' | 'requestsInProgress' | 'allReportedSince'>;
+  traffic: Pick<TrafficMonitor, 'touch' | 'lastActiveAt' | 'requestsInProgress' | 'idleEvidence'>;
   providers: Partial<Record<ScalableBackend['scaleToZero']['workload']['kind'], BackendProvider>>;
   metrics: Pick<Metrics, 'inc'>;
   log: Logger;
-  /** Node ids of the connected Envoys (ADS). */
-  connectedNodes: () => string[];
+  /** The connected ADS clients that route a cluster (subscribe to it): only they can see its traffic. */
+  routingClients: (cluster: string) => RoutingClient[];
   clock?: Clock;
 }
 
@@ -89,6 +92,8 @@ export class BackendController implements HostController {
   private readonly clock: Clock;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Why an idle backend is not scaled down yet, and clients that cannot report: each logged once per cause. */
+  private readonly postponed = new OncePerCause();
 
   constructor(
     private readonly deps: BackendControllerDeps,
@@ -186,12 +191,12 @@ export class BackendController implements HostController {
       // write be lost in a crash, the backend is merely held again and the next request wakes it. Endpoints
       // and clusters go out first and are ACKed before the release (see Publisher).
       const [, snapshot] = await Promise.all([this.deps.state.setHeld(name, false, reason), this.deps.publisher.schedule({ urgent: true })]);
-      await this.waitApplied(snapshot);
+      const notApplied = await this.waitApplied(snapshot);
       this.deps.traffic.touch(backend.clusterName, this.clock.now());
       this.apply(name, 'became_ready');
       if (died) this.watchForCrash(name, died);
       this.deps.log.info('backend ready; held requests released', { host: name });
-      return { changed: true, snapshot };
+      return { changed: true, snapshot, notApplied };
     } catch (err) {
       const message = (err as Error).message;
       // Whatever the state holds now is what Envoy gets.
@@ -274,8 +279,7 @@ export class BackendController implements HostController {
       // Nothing runs (or nothing we know of): only make sure it is held.
       if (!(await this.deps.state.setHeld(name, true, reason))) return { changed: false };
       const snapshot = await this.deps.publisher.schedule();
-      await this.waitApplied(snapshot);
-      return { changed: true, snapshot };
+      return { changed: true, snapshot, notApplied: await this.waitApplied(snapshot) };
     }
     const provider = this.provider(view.backend);
     // Asked before anything is held: a refusal must not cost a hold and a drain every idle period.
@@ -295,7 +299,7 @@ export class BackendController implements HostController {
       marked = true;
       const snapshot = await this.deps.publisher.schedule();
       // Once every Envoy has applied the hold, new requests are held: only then may the replicas go.
-      await this.waitApplied(snapshot);
+      const notApplied = await this.waitApplied(snapshot);
       if (provider.managesReplicas) {
         await this.waitDrained(group.map((v) => v.backend.clusterName), this.clock.now());
         await provider.stop(view.backend);
@@ -303,7 +307,7 @@ export class BackendController implements HostController {
       }
       this.apply(name, 'stopped');
       for (const v of group.slice(1)) if (this.status(v.backend.name)!.phase === 'ready') this.apply(v.backend.name, 'observed_zero');
-      return { changed: true, snapshot };
+      return { changed: true, snapshot, notApplied };
     } catch (err) {
       const message = (err as Error).message;
       if (err instanceof StopRefusedError) {
@@ -357,22 +361,38 @@ export class BackendController implements HostController {
    * Callers (the admin API, tests, scripts) learn of a change only once every connected Envoy has ACKed or
    * NACKed what the filter and routes see, so "held" means "Envoy holds from now on".
    */
-  private async waitApplied(snapshot: Snapshot): Promise<void> {
-    const settled = await this.deps.cache.waitUntilSettled(
+  private async waitApplied(snapshot: Snapshot): Promise<NotApplied[]> {
+    const result = await this.deps.cache.waitUntilSettled(
       DEFAULT_GROUP,
       { extensionConfig: snapshot.versions.extensionConfig, route: snapshot.versions.route },
       this.options.applyTimeoutMs,
     );
-    if (!settled) this.deps.log.warn('not every Envoy applied the change in time', { timeoutMs: this.options.applyTimeoutMs });
+    if (result.notApplied.length > 0) {
+      this.deps.log.warn(result.settled ? 'some Envoys rejected the change' : 'not every Envoy applied the change in time', {
+        timeoutMs: this.options.applyTimeoutMs,
+        notApplied: result.notApplied.map((n) => ({ node: n.nodeId, stream: n.streamId, type: n.type, reason: n.reason, ...(n.message ? { message: n.message } : {}) })),
+      });
+    }
+    return result.notApplied;
+  }
+
+  /** The clients that route any of these clusters, once each (by stream). */
+  private routingClients(clusters: readonly string[]): RoutingClient[] {
+    const seen = new Map<string, RoutingClient>();
+    for (const c of clusters) for (const r of this.deps.routingClients(c)) seen.set(`${r.nodeId}@${r.connectedAt}`, r);
+    return [...seen.values()];
   }
 
   /** Requests that passed the filter before the hold finish before the replicas stop. */
   private async waitDrained(clusters: readonly string[], since: number): Promise<void> {
     const deadline = this.clock.now() + this.options.drainTimeoutMs;
     while (this.clock.now() < deadline && !this.closed) {
-      const nodes = this.deps.connectedNodes();
-      if (nodes.length === 0) return;
-      if (this.deps.traffic.allReportedSince(nodes, since) && clusters.every((c) => this.deps.traffic.requestsInProgress(c) === 0)) return;
+      const routing = this.routingClients(clusters);
+      if (routing.length === 0) return;
+      // A client that cannot report load (no LRS stream) cannot tell us about requests in progress either:
+      // waiting for it would only ever end at the drain timeout.
+      const evidence = this.deps.traffic.idleEvidence(routing, since, this.clock.now(), 3 * this.options.loadReportIntervalMs);
+      if (evidence.ok && clusters.every((c) => this.deps.traffic.requestsInProgress(c) === 0)) return;
       await this.clock.sleep(Math.min(100, this.options.loadReportIntervalMs));
     }
   }
@@ -397,9 +417,6 @@ export class BackendController implements HostController {
   scaleDownIdle(): void {
     if (this.closed) return;
     const now = this.clock.now();
-    const nodes = this.deps.connectedNodes();
-    // Without fresh reports from every connected Envoy, silence is not evidence of idleness.
-    if (!this.deps.traffic.allReportedSince(nodes, now - 3 * this.options.loadReportIntervalMs)) return;
     for (const view of this.deps.state.scalable()) {
       const backend = view.backend;
       if (!this.provider(backend).managesReplicas || backend.scaleToZero.idleAfterMs === 0) continue;
@@ -411,11 +428,29 @@ export class BackendController implements HostController {
         return v.backend.scaleToZero.idleAfterMs > 0 && now - lastActive >= v.backend.scaleToZero.idleAfterMs;
       };
       // A workload behind several backends goes only when every one of them is idle.
-      if (idle(view) && this.siblings(view).every(idle)) {
-        void this.scaleToZero(backend.name, `no traffic for ${backend.scaleToZero.idleAfterMs} ms`).catch((err: Error) =>
-          this.deps.log.error('idle scale-down failed', { host: backend.name, error: err.message }),
-        );
+      const group = [view, ...this.siblings(view)];
+      if (!group.every(idle)) {
+        this.postponed.clear(backend.name);
+        continue;
       }
+      // Silence is evidence of idleness only from the clients that route the host and report load.
+      const evidence = this.deps.traffic.idleEvidence(
+        this.routingClients(group.map((v) => v.backend.clusterName)),
+        now - 3 * this.options.loadReportIntervalMs,
+        now,
+        3 * this.options.loadReportIntervalMs,
+      );
+      if (!evidence.ok) {
+        if (this.postponed.note(backend.name, evidence.cause)) this.deps.log.info('idle scale-down postponed', { host: backend.name, cause: evidence.cause });
+        continue;
+      }
+      if (evidence.cannotReport.length > 0 && this.postponed.note(`${backend.name}/cannot-report`, evidence.cannotReport.join(','))) {
+        this.deps.log.info('clients that route the host send no load reports; idleness is judged from the others', { host: backend.name, nodes: evidence.cannotReport });
+      }
+      this.postponed.clear(backend.name);
+      void this.scaleToZero(backend.name, `no traffic for ${backend.scaleToZero.idleAfterMs} ms`).catch((err: Error) =>
+        this.deps.log.error('idle scale-down failed', { host: backend.name, error: err.message }),
+      );
     }
   }
 

@@ -7,6 +7,7 @@ import { createLogger } from '../../../xds-server/log.ts';
 import { BackendController, type BackendControllerDeps } from '../../../xds-server/scaling/backend-controller.ts';
 import { ManualProvider, StopRefusedError, type BackendProvider, type ScalableBackend } from '../../../xds-server/scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../../../xds-server/state/backend-state.ts';
+import { TrafficMonitor } from '../../../xds-server/scaling/traffic.ts';
 import { FakeClock, settle } from '../../support/fake-clock.ts';
 
 function backend(name: string, kind: 'process' | 'manual' = 'process', idleAfterMs = 60_000, workload = name): ScalableBackend {
@@ -128,17 +129,17 @@ function setup(backends: ScalableBackend[], overrides: Partial<BackendController
         return snapshot(published.length);
       },
     },
-    cache: { waitUntilSettled: async () => true },
+    cache: { waitUntilSettled: async () => ({ settled: true, notApplied: [] }) },
     traffic: {
       touch: (cluster: string, now: number) => void traffic.activeAt.set(cluster, now),
       lastActiveAt: (cluster: string) => traffic.activeAt.get(cluster),
       requestsInProgress: () => traffic.inProgress,
-      allReportedSince: () => traffic.reportedSince,
+      idleEvidence: () => (traffic.reportedSince ? { ok: true, cannotReport: [] } : { ok: false, cause: 'no recent load report' }),
     },
     providers: { process: provider, manual: new ManualProvider() },
     metrics: { inc: (name: string) => void metrics.push(name) },
     log: createLogger({ write: (line) => (line.includes('"level":"error"') ? errors.push(line) : undefined) }),
-    connectedNodes: () => ['envoy-1'],
+    routingClients: () => [{ nodeId: 'envoy-1', connectedAt: 0 }],
     clock,
     ...overrides,
   };
@@ -257,10 +258,10 @@ describe('BackendController (fake provider, fake clock)', () => {
   });
 
   it('ends the backoff only once Envoy applied the lifted failure, so "scaled_to_zero" means held again', async () => {
-    let settle_: (ok: boolean) => void = () => {};
+    let settle_: (r: { settled: boolean; notApplied: [] }) => void = () => {};
     const b = backend('web');
     b.scaleToZero.wakeFailureBackoffMs = 1_000;
-    const t = setup([b], { cache: { waitUntilSettled: () => new Promise<boolean>((r) => (settle_ = r)) } });
+    const t = setup([b], { cache: { waitUntilSettled: () => new Promise((r) => (settle_ = r)) } });
     const wake = t.controller.wake('web', 'test', 'filter');
     await settle();
     t.provider.fail('web', 'boom');
@@ -269,7 +270,7 @@ describe('BackendController (fake provider, fake clock)', () => {
     expect(t.state.failures.has('web')).to.equal(false);
     expect(t.published.at(-1)).to.deep.equal({ urgent: true });
     expect(t.controller.status('web')!.phase).to.equal('failed');
-    settle_(true);
+    settle_({ settled: true, notApplied: [] });
     await settle();
     expect(t.controller.status('web')!.phase).to.equal('scaled_to_zero');
   });
@@ -393,6 +394,59 @@ describe('BackendController (fake provider, fake clock)', () => {
     t.controller.scaleDownIdle();
     await t.clock.advance(500);
     expect(t.provider.calls).to.deep.equal([]);
+  });
+
+  // A connected ADS client that sends no load reports (a proxyless gRPC client, a second tool) used to switch
+  // off idle scale-down for every host; now it does not veto, and why a scale-down waits is logged once.
+  it('scales an idle backend down though a routing client sends no load reports, logging the wait once', async () => {
+    const lines: string[] = [];
+    const monitor = new TrafficMonitor();
+    const clock = new FakeClock();
+    // The tool connects 900 ms in; it may still open an LRS stream within 3 report intervals (300 ms).
+    const toolConnectedAt = clock.now() + 900;
+    const t = setup([backend('idle', 'process', 1_000)], {
+      clock,
+      traffic: monitor,
+      routingClients: () => [{ nodeId: 'envoy', connectedAt: clock.now() - 60_000 }, ...(clock.now() >= toolConnectedAt ? [{ nodeId: 'tool', connectedAt: toolConnectedAt }] : [])],
+      log: createLogger({ write: (line) => void lines.push(line) }),
+    });
+    t.state.held.set('idle', false);
+    monitor.touch('c_idle', clock.now());
+    // The Envoy reports every 100 ms and the idle check runs as often; the tool never reports.
+    const tick = async (): Promise<void> => {
+      await clock.advance(100, 100);
+      monitor.record({ nodeId: 'envoy', reporter: 'envoy#1', at: clock.now(), clusters: [] });
+      t.controller.scaleDownIdle();
+    };
+    for (let i = 0; i < 11; i++) await tick();
+    // 1.1 s: idle for 1 s, but the tool connected 200 ms ago: wait for it, and say why, once.
+    expect(t.provider.calls).to.deep.equal([]);
+    for (let i = 0; i < 6; i++) await tick();
+    expect(t.provider.calls).to.deep.equal(['stop idle']);
+    const postponed = lines.filter((l) => l.includes('idle scale-down postponed'));
+    expect(postponed).to.have.length(1);
+    expect(postponed[0]).to.include('waiting for the first load report of node');
+    expect(lines.filter((l) => l.includes('send no load reports'))).to.have.length(1);
+  });
+
+  it('logs a postponed idle scale-down once per cause', async () => {
+    const lines: string[] = [];
+    const monitor = new TrafficMonitor();
+    const clock = new FakeClock();
+    const t = setup([backend('idle', 'process', 1_000)], {
+      clock,
+      traffic: monitor,
+      routingClients: () => [{ nodeId: 'envoy', connectedAt: clock.now() - 60_000 }],
+      log: createLogger({ write: (line) => void lines.push(line) }),
+    });
+    t.state.held.set('idle', false);
+    monitor.openReporter('envoy#1', 'envoy');
+    await clock.advance(2_000, 500);
+    for (let i = 0; i < 5; i++) t.controller.scaleDownIdle();
+    expect(t.provider.calls).to.deep.equal([]);
+    const postponed = lines.filter((l) => l.includes('idle scale-down postponed'));
+    expect(postponed).to.have.length(1);
+    expect(postponed[0]).to.include('no recent load report from node \\"envoy\\"');
   });
 
   it('ignores the filter\'s wake call for a manual backend but acts on the admin API', async () => {
