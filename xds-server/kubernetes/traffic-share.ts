@@ -15,6 +15,7 @@
 // `minIntervalMs`. With the defaults that is at most one write per second per replica, and one every 5 s
 // when nothing moves. A record the leader has not seen change for `staleAfterMs` postpones every scale-down:
 // that replica may be serving Envoys whose traffic nobody else can see.
+import type { LocalTrafficView } from '../scaling/traffic.ts';
 
 export interface TrafficRecord {
   /** The replica's identity (its pod name). */
@@ -27,14 +28,8 @@ export interface TrafficRecord {
   lastTrafficAgeMs: Record<string, number>;
 }
 
-/** What one replica knows now, on its own clock. */
-export interface LocalTraffic {
-  reporters: number;
-  /** Epoch ms of the stalest open reporter's last report (undefined: none, or none has reported yet). */
-  stalestReportAt: number | undefined;
-  /** cluster → epoch ms of its last traffic. */
-  lastTraffic: ReadonlyMap<string, number>;
-}
+/** What one replica knows now, on its own clock (TrafficMonitor.localView()). */
+export type LocalTraffic = LocalTrafficView;
 
 export interface TrafficShareTiming {
   /** Write at least this often, even when nothing changed. */

@@ -73,7 +73,22 @@ export interface BackendControllerDeps {
   log: Logger;
   /** The connected ADS clients that route a cluster (subscribe to it): only they can see its traffic. */
   routingClients: (cluster: string) => RoutingClient[];
+  /** Other replicas of this control plane; absent: this process is the only one. */
+  peers?: PeerReplicas;
   clock?: Clock;
+}
+
+/**
+ * The other replicas, as the idle detector needs them (Kubernetes mode with leader election). Only the leader
+ * decides idle scale-downs, from its own load reports plus what the other replicas' Envoys reported.
+ */
+export interface PeerReplicas {
+  /** True while this replica takes the once-only decisions. */
+  isLeader(): boolean;
+  /** Latest traffic of a cluster seen through another replica's Envoys, on this replica's clock. */
+  lastTrafficAt(cluster: string): number | undefined;
+  /** Whether the other replicas allow taking silence since `since` for idleness; `reporters`: their open load-report streams. */
+  evidence(since: number, now: number): ({ ok: true } | { ok: false; cause: string }) & { reporters: number };
 }
 
 /** A failed wake's backoff: the filter answers the backend's requests at once until `until`. */
@@ -416,6 +431,9 @@ export class BackendController implements HostController {
 
   scaleDownIdle(): void {
     if (this.closed) return;
+    const peers = this.deps.peers;
+    // Once-only: with several replicas, the leader alone decides (every replica may still be asked to scale down).
+    if (peers && !peers.isLeader()) return;
     const now = this.clock.now();
     for (const view of this.deps.state.scalable()) {
       const backend = view.backend;
@@ -424,7 +442,7 @@ export class BackendController implements HostController {
       if (status.phase !== 'ready' || this.queues.has(this.queueKey(view))) continue;
       const idle = (v: BackendView): boolean => {
         const since = Date.parse(this.status(v.backend.name)!.since);
-        const lastActive = Math.max(this.deps.traffic.lastActiveAt(v.backend.clusterName) ?? 0, since);
+        const lastActive = Math.max(this.deps.traffic.lastActiveAt(v.backend.clusterName) ?? 0, peers?.lastTrafficAt(v.backend.clusterName) ?? 0, since);
         return v.backend.scaleToZero.idleAfterMs > 0 && now - lastActive >= v.backend.scaleToZero.idleAfterMs;
       };
       // A workload behind several backends goes only when every one of them is idle.
@@ -434,14 +452,14 @@ export class BackendController implements HostController {
         continue;
       }
       // Silence is evidence of idleness only from the clients that route the host and report load.
-      const evidence = this.deps.traffic.idleEvidence(
-        this.routingClients(group.map((v) => v.backend.clusterName)),
-        now - 3 * this.options.loadReportIntervalMs,
-        now,
-        3 * this.options.loadReportIntervalMs,
-      );
-      if (!evidence.ok) {
-        if (this.postponed.note(backend.name, evidence.cause)) this.deps.log.info('idle scale-down postponed', { host: backend.name, cause: evidence.cause });
+      const since = now - 3 * this.options.loadReportIntervalMs;
+      const local = this.deps.traffic.idleEvidence(this.routingClients(group.map((v) => v.backend.clusterName)), since, now, 3 * this.options.loadReportIntervalMs);
+      const shared = peers?.evidence(since, now);
+      // No client here could see the host's traffic, but other replicas' Envoys report: theirs decides.
+      const evidence = !local.ok && local.noLocalEvidence && shared?.ok && shared.reporters > 0 ? { ok: true as const, cannotReport: [] } : local;
+      if (!evidence.ok || (shared && !shared.ok)) {
+        const cause = !evidence.ok ? evidence.cause : (shared as { cause: string }).cause;
+        if (this.postponed.note(backend.name, cause)) this.deps.log.info('idle scale-down postponed', { host: backend.name, cause });
         continue;
       }
       if (evidence.cannotReport.length > 0 && this.postponed.note(`${backend.name}/cannot-report`, evidence.cannotReport.join(','))) {

@@ -13,8 +13,22 @@ export interface RoutingClient {
 export type IdleEvidence =
   /** Every client that routes the host and reports load has reported since the given time. */
   | { ok: true; cannotReport: string[] }
-  /** Why silence does not prove idleness yet (one sentence, stable while the cause lasts: it is logged once). */
-  | { ok: false; cause: string };
+  /**
+   * Why silence does not prove idleness yet (one sentence, stable while the cause lasts: it is logged once).
+   * `noLocalEvidence`: no client here could have seen the host's traffic at all (none routes it, or none of
+   * those reports load), so another replica's Envoys may decide it.
+   */
+  | { ok: false; cause: string; noLocalEvidence?: true };
+
+/** What this replica's Envoys reported, for the other replicas (kubernetes/traffic-share.ts). */
+export interface LocalTrafficView {
+  /** Open load-report streams. */
+  reporters: number;
+  /** Epoch ms of the stalest open stream's last report; undefined when there is none or one has not reported yet. */
+  stalestReportAt: number | undefined;
+  /** cluster → epoch ms of its last traffic. */
+  lastTraffic: ReadonlyMap<string, number>;
+}
 
 export class TrafficMonitor {
   /** cluster → epoch ms of the last report with a request issued or in progress. */
@@ -64,6 +78,22 @@ export class TrafficMonitor {
     return this.lastActive.get(cluster);
   }
 
+  /** This replica's view, to share with the others. */
+  localView(): LocalTrafficView {
+    let reporters = 0;
+    let stalest: number | undefined;
+    let unreported = false;
+    for (const set of this.reporters.values()) {
+      for (const reporter of set) {
+        reporters += 1;
+        const at = this.lastReportAt.get(reporter);
+        if (at === undefined) unreported = true;
+        else if (stalest === undefined || at < stalest) stalest = at;
+      }
+    }
+    return { reporters, stalestReportAt: unreported ? undefined : stalest, lastTraffic: this.lastActive };
+  }
+
   requestsInProgress(cluster: string): number {
     let n = 0;
     for (const v of this.inProgress.get(cluster)?.values() ?? []) n += v;
@@ -77,7 +107,7 @@ export class TrafficMonitor {
    * yet). With no routing client at all there is nobody whose silence means anything.
    */
   idleEvidence(routing: readonly RoutingClient[], since: number, now: number, graceMs: number): IdleEvidence {
-    if (routing.length === 0) return { ok: false, cause: 'no Envoy that routes the host is connected' };
+    if (routing.length === 0) return { ok: false, cause: 'no Envoy that routes the host is connected', noLocalEvidence: true };
     const cannotReport = new Set<string>();
     let reporting = 0;
     for (const client of routing) {
@@ -92,7 +122,7 @@ export class TrafficMonitor {
         if ((this.lastReportAt.get(reporter) ?? -Infinity) < since) return { ok: false, cause: `no recent load report from node "${client.nodeId}"` };
       }
     }
-    if (reporting === 0) return { ok: false, cause: 'no client that routes the host sends load reports, so its traffic cannot be seen' };
+    if (reporting === 0) return { ok: false, cause: 'no client that routes the host sends load reports, so its traffic cannot be seen', noLocalEvidence: true };
     return { ok: true, cannotReport: [...cannotReport].sort() };
   }
 }

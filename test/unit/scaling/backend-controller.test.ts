@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import type { Snapshot } from '../../../snapshots/build.ts';
 import type { DesiredState, WakeFailure } from '../../../snapshots/desired-state.ts';
 import { createLogger } from '../../../xds-server/log.ts';
-import { BackendController, type BackendControllerDeps } from '../../../xds-server/scaling/backend-controller.ts';
+import { BackendController, type BackendControllerDeps, type PeerReplicas } from '../../../xds-server/scaling/backend-controller.ts';
 import { ManualProvider, StopRefusedError, type BackendProvider, type ScalableBackend } from '../../../xds-server/scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../../../xds-server/state/backend-state.ts';
 import { TrafficMonitor } from '../../../xds-server/scaling/traffic.ts';
@@ -447,6 +447,71 @@ describe('BackendController (fake provider, fake clock)', () => {
     const postponed = lines.filter((l) => l.includes('idle scale-down postponed'));
     expect(postponed).to.have.length(1);
     expect(postponed[0]).to.include('no recent load report from node \\"envoy\\"');
+  });
+
+  describe('with other replicas (Kubernetes mode, leader election)', () => {
+    /** A leader-or-not replica whose peers' Envoys report through `peer`. */
+    function replicated(leader: boolean, overrides: Partial<BackendControllerDeps> = {}) {
+      const peer = { leader, lastTraffic: new Map<string, number>(), evidence: { ok: true, reporters: 1 } as ReturnType<PeerReplicas['evidence']> };
+      const lines: string[] = [];
+      const t = setup([backend('idle', 'process', 1_000)], {
+        peers: { isLeader: () => peer.leader, lastTrafficAt: (c) => peer.lastTraffic.get(c), evidence: () => peer.evidence },
+        log: createLogger({ write: (line) => void lines.push(line) }),
+        ...overrides,
+      });
+      t.state.held.set('idle', false);
+      t.controller.observe('idle', 'observed_ready', 'test');
+      return { t, peer, lines };
+    }
+
+    it('leaves idle scale-downs to the leader', async () => {
+      const { t, peer } = replicated(false);
+      await t.clock.advance(2_000, 500);
+      t.controller.scaleDownIdle();
+      await t.clock.advance(300);
+      expect(t.provider.calls).to.deep.equal([]);
+      peer.leader = true;
+      t.controller.scaleDownIdle();
+      await t.clock.advance(300);
+      expect(t.provider.calls).to.deep.equal(['stop idle']);
+    });
+
+    it('counts traffic that reached another replica\'s Envoys', async () => {
+      const { t, peer } = replicated(true);
+      await t.clock.advance(2_000, 500);
+      peer.lastTraffic.set('c_idle', t.clock.now() - 200);
+      t.controller.scaleDownIdle();
+      await t.clock.advance(300);
+      expect(t.provider.calls).to.deep.equal([]);
+      await t.clock.advance(1_000, 500);
+      t.controller.scaleDownIdle();
+      await t.clock.advance(300);
+      expect(t.provider.calls).to.deep.equal(['stop idle']);
+    });
+
+    it('waits while another replica cannot vouch for its Envoys, and says why once', async () => {
+      const { t, peer, lines } = replicated(true);
+      await t.clock.advance(2_000, 500);
+      peer.evidence = { ok: false, cause: 'replica "cp-1" has not refreshed its traffic record for 25 s', reporters: 1 };
+      for (let i = 0; i < 3; i++) t.controller.scaleDownIdle();
+      await t.clock.advance(300);
+      expect(t.provider.calls).to.deep.equal([]);
+      expect(lines.filter((l) => l.includes('idle scale-down postponed') && l.includes('cp-1'))).to.have.length(1);
+    });
+
+    it('decides from other replicas\' Envoys when none routes the host here, but not when none reports anywhere', async () => {
+      // No Envoy is connected to this replica at all.
+      const { t, peer } = replicated(true, { routingClients: () => [], traffic: new TrafficMonitor() });
+      await t.clock.advance(2_000, 500);
+      peer.evidence = { ok: true, reporters: 0 };
+      t.controller.scaleDownIdle();
+      await t.clock.advance(300);
+      expect(t.provider.calls).to.deep.equal([]);
+      peer.evidence = { ok: true, reporters: 2 };
+      t.controller.scaleDownIdle();
+      await t.clock.advance(300);
+      expect(t.provider.calls).to.deep.equal(['stop idle']);
+    });
   });
 
   it('ignores the filter\'s wake call for a manual backend but acts on the admin API', async () => {
