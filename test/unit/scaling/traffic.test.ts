@@ -73,10 +73,12 @@ describe('TrafficMonitor (LRS reports → idle signal)', () => {
 
     it('is no evidence without any client that routes the host, or when none of them reports', () => {
       const t = new TrafficMonitor();
-      expect(t.idleEvidence([], 0, clock.now(), grace).ok).to.equal(false);
+      // Neither is evidence of traffic either: another replica's Envoys may decide (noLocalEvidence).
+      expect(t.idleEvidence([], 0, clock.now(), grace)).to.deep.equal({ ok: false, cause: 'no Envoy that routes the host is connected', noLocalEvidence: true });
       expect(t.idleEvidence([routing('tool')], 0, clock.now(), grace)).to.deep.equal({
         ok: false,
         cause: 'no client that routes the host sends load reports, so its traffic cannot be seen',
+        noLocalEvidence: true,
       });
     });
   });
