@@ -31,6 +31,8 @@ export interface CoreOptions {
   adminAddress?: string;
   adminPort?: number;
   adminToken?: string;
+  /** An admin answer that does not match its documented schema: logged (default) or a 500 (tests). */
+  adminResponseCheck?: 'log' | 'fail';
   /** Let the filter call the control plane to wake backends (default true). */
   wakeCalls?: boolean;
   /**
@@ -71,8 +73,14 @@ function callableAddress(bound: string): string {
 }
 
 export async function startCore(options: CoreOptions, log: Logger, buildMode: (wake: WakeTarget | undefined) => Promise<ModeParts>): Promise<Core & { mode: ModeParts }> {
-  let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
+  const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
+  let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
   const adminServer = http.createServer((req, res) => handler(req, res));
+  // Node hands CONNECT to this event instead of the app (and drops the connection when nobody listens).
+  adminServer.on('connect', (_req, socket: import('node:stream').Duplex) => {
+    const body = JSON.stringify({ error: 'method_not_allowed', message: 'CONNECT is not served here; GET /openapi.json lists the routes' });
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\nallow: GET, HEAD, POST, OPTIONS\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
   const adminAddress = options.adminAddress ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     adminServer.once('error', reject);
@@ -134,6 +142,7 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     reloadConfig: mode.reloadConfig ?? (async () => ({ ok: false, errors: [{ path: '', message: 'this control plane reads no config file (Kubernetes mode): change the Gateway API objects instead' }] })),
     log: log.child('admin'),
     ...(options.adminToken ? { token: options.adminToken } : {}),
+    ...(options.adminResponseCheck ? { responseCheck: options.adminResponseCheck } : {}),
   });
   const core: Core = {
     xdsPort,
