@@ -48,7 +48,10 @@ type Handler = (ctx: Koa.ParameterizedContext & { params: Record<string, string>
  */
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'QUERY']);
 
-const ROUTE_PATTERNS = ROUTES.map((r) => ({ route: r, pattern: new RegExp(`^${r.path.replace(/\{[^}]+\}/g, '[^/]+')}$`) }));
+/** /v1/hosts/{name} → ^/v1/hosts/[^/]+$ (everything else literal). */
+const pathPattern = (p: string): RegExp =>
+  new RegExp(`^${p.split(/\{[^}]+\}/).map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&')).join('[^/]+')}$`);
+const ROUTE_PATTERNS = ROUTES.map((r) => ({ route: r, pattern: pathPattern(r.path) }));
 
 /** The methods served on a path, in the Allow header's form (HEAD with GET, OPTIONS always); [] for an unknown path. */
 export function allowedMethods(p: string): string[] {
