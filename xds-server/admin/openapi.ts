@@ -221,7 +221,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
     info: {
       title: 'scale-to-zero control plane admin API',
       version: '1',
-      description: 'Every error is JSON ({error, message, details?}). Unknown paths answer 404, known paths with another method 405 (with Allow), methods this API does not know 501.',
+      description:
+        'Every error is JSON ({error, message, details?}). Unknown paths answer 404, known paths with another method 405 (with Allow), extension methods (PROPFIND, ...) 501; OPTIONS answers 204 with Allow. While the control plane starts, every route answers 503 {"error": "starting"}.',
     },
     components: {
       schemas: NAMED_SCHEMAS,
