@@ -13,13 +13,12 @@ import { eventually } from '../../support/eventually.ts';
 describe('process records and orphan stop', function () {
   this.timeout(20_000);
   let stateDir: string;
-  const children: ChildProcess[] = [];
-
-  const start = (command: string, args: string[]): ChildProcess => {
-    const child = spawn(command, args, { detached: true, stdio: 'ignore' });
-    children.push(child);
+  const groups: { child: ChildProcess; id: ProcessIdentity | undefined }[] = [];
+  const track = (child: ChildProcess): ChildProcess => {
+    groups.push({ child, id: identify(child.pid!) });
     return child;
   };
+  const start = (command: string, args: string[]): ChildProcess => track(spawn(command, args, { detached: true, stdio: 'ignore' }));
   const exited = (child: ChildProcess): Promise<void> => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r())));
   /** The identity of a process that has finished: a control plane that is gone. */
   const goneProcess = async (): Promise<ProcessIdentity> => {
@@ -43,8 +42,11 @@ describe('process records and orphan stop', function () {
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'stz-records-'));
   });
   afterEach(async () => {
-    for (const c of children.splice(0)) {
-      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    // Each child leads its own group; what is left of a group (a background sleep) goes too, even when a
+    // test failed before its own stop.
+    for (const { child, id } of groups.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (id) for (const pid of liveGroupMembers(record('cleanup', id, id))) process.kill(pid, 'SIGKILL');
     }
     await rm(stateDir, { recursive: true, force: true });
   });
@@ -85,9 +87,11 @@ describe('process records and orphan stop', function () {
   });
 
   it('stops what is left of a group whose leader already exited', async () => {
-    // The shell (the group leader) exits at once; its background sleep stays in the group.
-    const leader = start('sh', ['-c', 'sleep 30 & echo started']);
+    // The shell (the group leader) exits once its stdin closes; its background sleep stays in the group.
+    const leader = track(spawn('sh', ['-c', 'sleep 30 & read line'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] }));
     const id = identify(leader.pid!)!;
+    expect(id).to.not.equal(undefined);
+    leader.stdin!.end();
     await exited(leader);
     const rec = record('app', id, await goneProcess());
     const members = await eventually(async () => {
