@@ -84,11 +84,11 @@ export class ProcessProvider implements BackendProvider {
   /** Writes the process's record; false when there is nowhere to write it or it cannot be identified. */
   private async record(host: string, pid: number, command: string[]): Promise<boolean> {
     const stateDir = this.options.stateDir;
-    const process_ = identify(pid);
+    const started = identify(pid);
     const controlPlane = identify(process.pid);
-    if (stateDir === undefined || process_ === undefined || controlPlane === undefined) return false;
+    if (stateDir === undefined || started === undefined || controlPlane === undefined) return false;
     try {
-      await writeProcessRecord(stateDir, { formatVersion: 1, host, process: process_, command, startedAt: new Date().toISOString(), controlPlane });
+      await writeProcessRecord(stateDir, { formatVersion: 1, host, process: started, command, startedAt: new Date().toISOString(), controlPlane });
       return true;
     } catch (err) {
       this.log.warn('could not record the host process; if this control plane dies, stop it by hand', { host, pid, error: (err as Error).message });
