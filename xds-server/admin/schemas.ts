@@ -235,8 +235,9 @@ const validateHostName = ajv.compile<string>(HOST_NAME_PARAM_SCHEMA);
 const validateHostAction = ajv.compile<HostActionBody>(HOST_ACTION_BODY_SCHEMA);
 
 export function checkHostName(name: string): string {
+  const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
   if (!validateHostName(name)) {
-    throw badRequest(`"${name}" is not a valid host name (lower-case letters, digits and dashes, at most 63)`, [
+    throw badRequest(`"${shown}" is not a valid host name (lower-case letters, digits and dashes, at most 63)`, [
       { path: '/name', message: `must match ${HOST_NAME_PATTERN}` },
     ]);
   }

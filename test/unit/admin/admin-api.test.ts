@@ -125,17 +125,26 @@ describe('admin API', () => {
     expect((unknown.body as ErrorBody).error).to.equal('not_found');
   });
 
-  it('answers CONNECT with JSON instead of dropping the connection', async () => {
+  it('answers CONNECT, unparsable requests and oversized headers with JSON too', async () => {
     const url = new URL(t.cp.adminUrl);
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(Number(url.port), url.hostname, () => socket.write(`CONNECT example.test:443 HTTP/1.1\r\nhost: example.test:443\r\n\r\n`));
-      let data = '';
-      socket.on('data', (d) => (data += d.toString()));
-      socket.on('end', () => resolve(data));
-      socket.on('error', reject);
-    });
-    expect(raw).to.match(/^HTTP\/1.1 405 /);
-    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4))).to.include({ error: 'method_not_allowed' });
+    const raw = (request: string): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(url.port), url.hostname, () => socket.write(request));
+        let data = '';
+        socket.on('data', (d) => (data += d.toString()));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      });
+    const body = (answer: string): unknown => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    const connect = await raw(`CONNECT example.test:443 HTTP/1.1\r\nhost: example.test:443\r\n\r\n`);
+    expect(connect).to.match(/^HTTP\/1.1 405 /);
+    expect(body(connect)).to.include({ error: 'method_not_allowed' });
+    const garbage = await raw('GARBAGE\r\n\r\n');
+    expect(garbage).to.match(/^HTTP\/1.1 400 /);
+    expect(body(garbage)).to.include({ error: 'invalid_request' });
+    const huge = await raw(`GET /v1/hosts HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).to.match(/^HTTP\/1.1 431 /);
+    expect(body(huge)).to.include({ error: 'headers_too_large' });
   });
 
   it('refuses a JSON null body as not an object', async () => {
