@@ -36,7 +36,7 @@ export const ERROR_SCHEMA: Schema = {
     error: {
       type: 'string',
       description:
-        'A stable code: invalid_request, unauthorized, not_found, method_not_allowed, not_implemented, body_too_large, unsupported_media_type, rate_limited, wake_failed, scale_down_failed, starting, internal_error.',
+        'A stable code: invalid_request, unauthorized, not_found, method_not_allowed, not_implemented, body_too_large, unsupported_media_type, headers_too_large, rate_limited, wake_failed, scale_down_failed, starting, internal_error.',
     },
     message: { type: 'string', description: 'What is wrong, for a person.' },
     details: {
