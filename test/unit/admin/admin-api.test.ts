@@ -147,6 +147,24 @@ describe('admin API', () => {
     expect(body(huge)).to.include({ error: 'headers_too_large' });
   });
 
+  it('answers a failed wake and a failed scale-down with 503, Retry-After and the reason, as documented', async () => {
+    // The controller's answers are replaced: what matters here is how the API reports them.
+    t.cp.hosts.wake = async () => ({ changed: false, error: 'the process exited (code 3)' });
+    t.cp.hosts.scaleToZero = async () => {
+      throw new Error('could not stop it');
+    };
+    const doc = (await call('/openapi.json')).body as OpenApiDoc;
+    const wake = await call('/v1/hosts/alpha/wake', { method: 'POST' });
+    expect(wake.status).to.equal(503);
+    expect(wake.headers.get('retry-after')).to.equal('1');
+    expect(wake.body).to.deep.equal({ error: 'wake_failed', message: 'host "alpha" did not become ready: the process exited (code 3)' });
+    const down = await call('/v1/hosts/alpha/scale-to-zero', { method: 'POST' });
+    expect(down.status).to.equal(503);
+    expect(down.body).to.deep.include({ error: 'scale_down_failed' });
+    expect((down.body as ErrorBody).message).to.include('could not stop it');
+    for (const p of ['/v1/hosts/{name}/wake', '/v1/hosts/{name}/scale-to-zero']) expect(Object.keys(doc.paths[p]!.post!.responses), p).to.include('503');
+  });
+
   it('refuses a JSON null body as not an object', async () => {
     const res = await call('/v1/hosts/alpha/scale-to-zero', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'null' });
     expect(res.status).to.equal(400);
