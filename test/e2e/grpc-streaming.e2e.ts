@@ -1,9 +1,12 @@
 // gRPC streaming through the gateway with the demo service's streaming methods: a call to a cold host is
 // held by the filter in the real Envoy, released when the host is woken, and then streams both ways.
+import path from 'node:path';
 import { expect } from 'chai';
+import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
 import { grpcEchoChat, grpcEchoStream, isGrpcError, type EchoReply } from '../../upstream/grpc-client.ts';
 import { ECHO_CHAT_METHOD_PATH, ECHO_STREAM_METHOD_PATH } from '../../upstream/protos.ts';
 import { eventually } from '../support/eventually.ts';
+import { freePort } from '../support/ports.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const HELD = 'wasmcustom.scale_to_zero.held';
@@ -14,9 +17,20 @@ describe('gRPC streaming through the gateway (demo EchoStream and EchoChat)', fu
   let target: string;
 
   before(async () => {
+    const demoGrpcPort = await freePort();
     stack = await startStack({
       config: (u) => ({
         hosts: [
+          {
+            // Like the README's demo-grpc host: the demo upstream as a process the first call starts.
+            name: 'demo-grpc',
+            domains: ['grpc.demo.test'],
+            protocol: 'grpc',
+            endpoints: [{ address: '127.0.0.1', port: demoGrpcPort }],
+            scaler: { kind: 'process', command: [process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'upstream', 'main.ts'), '--http-port', '0', '--grpc-port', String(demoGrpcPort), '--id', 'demo-grpc'], cwd: REPO_ROOT },
+            health: { grpcService: '' },
+            wakeTimeoutMs: 20_000,
+          },
           {
             name: 'stream',
             domains: ['stream.test'],
@@ -85,11 +99,22 @@ describe('gRPC streaming through the gateway (demo EchoStream and EchoChat)', fu
     expect(stack.upstream.received.map((r) => r.path)).to.deep.equal([ECHO_CHAT_METHOD_PATH]);
   });
 
+  it('wakes a stopped process host with a server-streaming call, which then streams back from the new process', async () => {
+    const arrivals: number[] = [];
+    const replies = await grpcEchoStream(target, 'grpc.demo.test', { message: 'cold', count: 3, intervalMs: 100 }, { deadlineMs: 30_000, onReply: () => arrivals.push(Date.now()) });
+    if (isGrpcError(replies)) throw new Error(`stream failed: ${replies.error.code} ${replies.error.details}`);
+    expect(replies.map((r) => [r.message, r.sequence, r.upstream])).to.deep.equal([1, 2, 3].map((n) => ['cold', n, 'demo-grpc']));
+    expect(arrivals[2]! - arrivals[0]!).to.be.at.least(150);
+    const host = (await (await stack.adminFetch('/v1/hosts/demo-grpc')).json()) as { state: string; scaling: { wakeCount: number } };
+    expect(host.state).to.equal('ready');
+    expect(host.scaling.wakeCount).to.equal(1);
+  });
+
   it("the README's stats filter shows the filter's metrics and nothing else", async () => {
     // Exactly the query the README gives (Envoy's filter is an RE2 regex on the stat name).
     const res = await fetch(`${stack.envoy.adminUrl}/stats?filter=^wasmcustom\\.scale_to_zero\\.`);
     const names = (await res.text()).split('\n').filter((l) => l.trim() !== '').map((l) => l.slice(0, l.indexOf(':')));
-    const filterMetrics = ['held', 'released', 'timed_out', 'overflowed', 'cancelled', 'wake_calls', 'hold_time_ms', 'host.stream.held'].map((m) => `wasmcustom.scale_to_zero.${m}`);
+    const filterMetrics = ['held', 'released', 'timed_out', 'overflowed', 'cancelled', 'wake_calls', 'hold_time_ms', 'host.stream.held', 'host.demo-grpc.held'].map((m) => `wasmcustom.scale_to_zero.${m}`);
     expect(names).to.have.members(filterMetrics);
     // What the README used to suggest matches Envoy's own cluster and ECDS stats too.
     const broad = await (await fetch(`${stack.envoy.adminUrl}/stats?filter=scale_to_zero`)).text();
