@@ -18,7 +18,7 @@ import { readJsonBody } from './body.ts';
 import { AdminError, badRequest, notFound } from './errors.ts';
 import { buildOpenApiDocument, ROUTES, type RouteId } from './openapi.ts';
 import { TokenBucket } from './rate-limit.ts';
-import { checkHostActionBody, checkHostName, outputProblems } from './schemas.ts';
+import { checkHostActionBody, checkHostName, compileOutputSchema, outputProblems } from './schemas.ts';
 
 export interface AdminDeps {
   store: BackendState;
@@ -169,6 +169,7 @@ export function createAdminApp(deps: AdminDeps): Koa {
   };
 
   for (const route of ROUTES) {
+    compileOutputSchema(route.ok.schema);
     const handler = handlers[route.id];
     router[route.method](route.path.replace(/\{([^}]+)\}/g, ':$1'), async (ctx) => {
       if (route.auth) authorize(ctx);

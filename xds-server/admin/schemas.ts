@@ -261,10 +261,16 @@ const outputValidators = new WeakMap<Schema, ValidateFunction>();
 // All errors for outputs: they are ours, and a mismatch report should list everything at once.
 const outputAjv = new Ajv({ allErrors: true, strict: true, validateFormats: false });
 
-/** Checks an answer against its documented schema: the problems, or [] when it matches. */
-export function outputProblems(schema: Schema, body: unknown): string[] {
+/** Compiles an output schema once (at start-up: a schema Ajv refuses stops the control plane, not a request). */
+export function compileOutputSchema(schema: Schema): ValidateFunction {
   let validate = outputValidators.get(schema);
   if (!validate) outputValidators.set(schema, (validate = outputAjv.compile(schema)));
+  return validate;
+}
+
+/** Checks an answer against its documented schema: the problems, or [] when it matches. */
+export function outputProblems(schema: Schema, body: unknown): string[] {
+  const validate = compileOutputSchema(schema);
   if (validate(body)) return [];
   return fieldErrorsFromAjv(validate.errors).map((e) => `${e.path || '/'} ${e.message}`);
 }
