@@ -108,13 +108,15 @@ export function isGrpcError(value: object): value is GrpcCallError {
 
 /**
  * stz.demo.v1.Echo/EchoStream: asks for `count` replies `intervalMs` apart and collects them; `onReply`
- * sees each as it arrives (when it arrived is what a streaming test is about).
+ * sees each as it arrives. With `cancelAfter` the call is cancelled once that many replies have arrived,
+ * and those are the result: with a long stream asked for, that proves the replies are streamed, not
+ * gathered until the end (which would run into the deadline instead).
  */
 export async function grpcEchoStream(
   target: string,
   authority: string,
   request: { message: string; count: number; intervalMs?: number },
-  options: { deadlineMs?: number; onReply?: (reply: EchoReply) => void } = {},
+  options: { deadlineMs?: number; onReply?: (reply: EchoReply) => void; cancelAfter?: number } = {},
 ): Promise<EchoReply[] | GrpcCallError> {
   const ctor = echoClientConstructor();
   const client = new ctor(target, grpc.credentials.createInsecure(), { 'grpc.default_authority': authority });
@@ -125,11 +127,17 @@ export async function grpcEchoStream(
         deadline: Date.now() + (options.deadlineMs ?? DEFAULT_GRPC_DEADLINE_MS),
       });
       const replies: EchoReply[] = [];
+      let cancelled = false;
       call.on('data', (reply: EchoReply) => {
         replies.push(reply);
         options.onReply?.(reply);
+        if (replies.length === options.cancelAfter) {
+          cancelled = true;
+          call.cancel();
+          resolve(replies);
+        }
       });
-      call.on('error', (err) => resolve(toCallError(err)));
+      call.on('error', (err) => (cancelled ? undefined : resolve(toCallError(err))));
       call.on('end', () => resolve(replies));
     });
   } finally {
