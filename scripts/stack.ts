@@ -6,17 +6,54 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
+import { FILE_LISTENER_NAME } from '../sources/file/to-model.ts';
+import { readGatewayConfig } from '../xds-server/control-plane.ts';
 import { forEachLine } from '../xds-server/stream-lines.ts';
+import { stackBanner, type BannerHost } from './stack-banner.ts';
 
-const { values } = parseArgs({
-  options: {
-    config: { type: 'string', default: path.join(REPO_ROOT, 'config', 'gateway.yaml') },
-    'xds-port': { type: 'string', default: '18000' },
-    'admin-port': { type: 'string', default: '9902' },
-    'envoy-admin-port': { type: 'string', default: '9901' },
-    concurrency: { type: 'string', default: '2' },
-  },
-});
+const USAGE = `Usage: npm start -- [options]
+
+  --config F            the gateway config (default config/gateway.yaml)
+  --state-dir D         where the control plane keeps its state: marks, filter generation, process pid
+                        files (default .state in the checkout)
+  --xds-port N          control plane xDS port (default 18000)
+  --admin-port N        control plane admin API port (default 9902)
+  --envoy-admin-port N  Envoy admin port (default 9901)
+  --concurrency N       Envoy worker threads (default 2)
+  -h, --help            print this
+`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      config: { type: 'string', default: path.join(REPO_ROOT, 'config', 'gateway.yaml') },
+      'state-dir': { type: 'string', default: path.join(REPO_ROOT, '.state') },
+      'xds-port': { type: 'string', default: '18000' },
+      'admin-port': { type: 'string', default: '9902' },
+      'envoy-admin-port': { type: 'string', default: '9901' },
+      concurrency: { type: 'string', default: '2' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+const { values } = parsed;
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+// Relative paths are the caller's (npm runs scripts from the checkout, so INIT_CWD is where they typed it).
+const callerDir = process.env.INIT_CWD ?? process.cwd();
+const configPath = path.resolve(callerDir, values.config);
+const stateDir = path.resolve(callerDir, values['state-dir']);
+const config = await readGatewayConfig(configPath);
+if (!config.ok) {
+  process.stderr.write(`${configPath} is not a valid gateway config:\n${config.errors.map((e) => `  ${e.path || '/'}: ${e.message}`).join('\n')}\n`);
+  process.exit(2);
+}
 
 const colours: Record<string, string> = { 'control-plane': '\x1b[36m', envoy: '\x1b[33m' };
 const say = (who: string, line: string): void => {
@@ -51,10 +88,10 @@ process.on('SIGTERM', () => void stop(0));
 
 run('control-plane', [
   'xds-server/main.ts',
-  '--config', values.config,
+  '--config', configPath,
   '--xds-port', values['xds-port'],
   '--admin-port', values['admin-port'],
-  '--state-dir', path.join(REPO_ROOT, '.state'),
+  '--state-dir', stateDir,
 ]);
 
 const envoy = await startEnvoy({
@@ -67,5 +104,27 @@ envoyStop = () => envoy.stop();
 void envoy.exited.then(() => {
   if (!stopping) void stop(1);
 });
-say('stack', `Envoy admin ${envoy.adminUrl}; control plane admin http://127.0.0.1:${values['admin-port']}`);
-say('stack', 'try: curl -H "Host: demo.localhost" http://127.0.0.1:10000/hello   (the first request wakes the demo host)');
+
+// The banner reports what is true once it is up: the listener's bound port from Envoy, each host's state
+// from the control plane.
+const adminUrl = `http://127.0.0.1:${values['admin-port']}`;
+const deadline = Date.now() + 30_000;
+let listenerPort: number | undefined;
+let hosts: BannerHost[] | undefined;
+while (!stopping && Date.now() < deadline && (listenerPort === undefined || hosts === undefined)) {
+  try {
+    listenerPort ??= await envoy.listenerPort(FILE_LISTENER_NAME);
+    const token = process.env.STZ_ADMIN_TOKEN;
+    const res = await fetch(`${adminUrl}/v1/hosts`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    if (res.ok) hosts = ((await res.json()) as { hosts: BannerHost[] }).hosts;
+  } catch {
+    // Not up yet.
+  }
+  if (listenerPort === undefined || hosts === undefined) await new Promise((r) => setTimeout(r, 100));
+}
+if (listenerPort === undefined || hosts === undefined) {
+  say('stack', `Envoy admin ${envoy.adminUrl}; control plane admin ${adminUrl}; the gateway listener is not up after 30 s (see the logs above)`);
+} else {
+  const lines = stackBanner({ configPath: configPath.startsWith(REPO_ROOT + path.sep) ? path.relative(REPO_ROOT, configPath) : configPath, stateDir, listener: { address: config.value.listener.address, port: listenerPort }, adminUrl, envoyAdminUrl: envoy.adminUrl, hosts });
+  for (const line of lines) say('stack', line);
+}

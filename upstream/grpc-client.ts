@@ -105,3 +105,72 @@ export async function grpcEcho(
 export function isGrpcError(value: object): value is GrpcCallError {
   return 'error' in value;
 }
+
+/**
+ * stz.demo.v1.Echo/EchoStream: asks for `count` replies `intervalMs` apart and collects them; `onReply`
+ * sees each as it arrives. With `cancelAfter` the call is cancelled once that many replies have arrived,
+ * and those are the result: with a long stream asked for, that proves the replies are streamed, not
+ * gathered until the end (which would run into the deadline instead).
+ */
+export async function grpcEchoStream(
+  target: string,
+  authority: string,
+  request: { message: string; count: number; intervalMs?: number },
+  options: { deadlineMs?: number; onReply?: (reply: EchoReply) => void; cancelAfter?: number } = {},
+): Promise<EchoReply[] | GrpcCallError> {
+  const ctor = echoClientConstructor();
+  const client = new ctor(target, grpc.credentials.createInsecure(), { 'grpc.default_authority': authority });
+  try {
+    return await new Promise<EchoReply[] | GrpcCallError>((resolve) => {
+      const fn = client.EchoStream as unknown as (req: object, md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<EchoReply>;
+      const call = fn.call(client, { message: request.message, count: request.count, interval_ms: request.intervalMs ?? 0 }, new grpc.Metadata(), {
+        deadline: Date.now() + (options.deadlineMs ?? DEFAULT_GRPC_DEADLINE_MS),
+      });
+      const replies: EchoReply[] = [];
+      let cancelled = false;
+      call.on('data', (reply: EchoReply) => {
+        replies.push(reply);
+        options.onReply?.(reply);
+        if (replies.length === options.cancelAfter) {
+          cancelled = true;
+          call.cancel();
+          resolve(replies);
+        }
+      });
+      call.on('error', (err) => (cancelled ? undefined : resolve(toCallError(err))));
+      call.on('end', () => resolve(replies));
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * stz.demo.v1.Echo/EchoChat, as a conversation: sends one message, waits for its reply, then sends the
+ * next, so every reply proves both directions are open at once.
+ */
+export async function grpcEchoChat(target: string, authority: string, messages: string[], deadlineMs = DEFAULT_GRPC_DEADLINE_MS): Promise<EchoReply[] | GrpcCallError> {
+  const ctor = echoClientConstructor();
+  const client = new ctor(target, grpc.credentials.createInsecure(), { 'grpc.default_authority': authority });
+  try {
+    return await new Promise<EchoReply[] | GrpcCallError>((resolve) => {
+      const fn = client.EchoChat as unknown as (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<{ message: string }, EchoReply>;
+      const call = fn.call(client, new grpc.Metadata(), { deadline: Date.now() + deadlineMs });
+      const replies: EchoReply[] = [];
+      const sendNext = (): void => {
+        const next = messages[replies.length];
+        if (next === undefined) call.end();
+        else call.write({ message: next });
+      };
+      call.on('data', (reply: EchoReply) => {
+        replies.push(reply);
+        sendNext();
+      });
+      call.on('error', (err) => resolve(toCallError(err)));
+      call.on('end', () => resolve(replies));
+      sendNext();
+    });
+  } finally {
+    client.close();
+  }
+}

@@ -6,6 +6,8 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 export const ECHO_PROTO_PATH = fileURLToPath(new URL('./protos/echo.proto', import.meta.url));
 export const ECHO_SERVICE_NAME = 'stz.demo.v1.Echo';
 export const ECHO_METHOD_PATH = `/${ECHO_SERVICE_NAME}/Echo`;
+export const ECHO_STREAM_METHOD_PATH = `/${ECHO_SERVICE_NAME}/EchoStream`;
+export const ECHO_CHAT_METHOD_PATH = `/${ECHO_SERVICE_NAME}/EchoChat`;
 export const HEALTH_PROTO_PATH = healthProtoPath;
 
 // Numbers rather than strings for int64: payloads in tests and benches are far
@@ -23,12 +25,19 @@ export interface EchoRequest {
   payload: Buffer;
 }
 
+export interface EchoStreamRequest {
+  message: string;
+  count: number;
+  interval_ms: number;
+}
+
 export interface EchoReply {
   message: string;
   upstream: string;
   payload_bytes: number;
   payload_sha256: string;
   authority: string;
+  sequence: number;
 }
 
 let echoDefinition: protoLoader.PackageDefinition | undefined;

@@ -9,12 +9,16 @@ import * as grpc from '@grpc/grpc-js';
 import { WebSocketServer } from 'ws';
 import { HealthImplementation } from 'grpc-health-check';
 import {
+  ECHO_CHAT_METHOD_PATH,
   ECHO_METHOD_PATH,
   ECHO_SERVICE_NAME,
+  ECHO_STREAM_METHOD_PATH,
   echoServiceDefinition,
   type EchoReply,
   type EchoRequest,
+  type EchoStreamRequest,
 } from './protos.ts';
+import { serveEchoChat, serveEchoStream, type ReplyFor } from './grpc-streams.ts';
 
 export type UpstreamProtocol = 'HTTP/1.1' | 'HTTP/2' | 'gRPC';
 
@@ -161,6 +165,8 @@ class UpstreamImpl implements Upstream {
         call: grpc.ServerUnaryCall<EchoRequest, EchoReply>,
         callback: grpc.sendUnaryData<EchoReply>,
       ) => this.handleEcho(call, callback),
+      EchoStream: (call: grpc.ServerWritableStream<EchoStreamRequest, EchoReply>) => serveEchoStream(call, this.streamReplies(call, ECHO_STREAM_METHOD_PATH)),
+      EchoChat: (call: grpc.ServerDuplexStream<EchoRequest, EchoReply>) => serveEchoChat(call, this.streamReplies(call, ECHO_CHAT_METHOD_PATH)),
     });
   }
 
@@ -317,9 +323,20 @@ class UpstreamImpl implements Upstream {
   }
 
   private handleEcho(call: grpc.ServerUnaryCall<EchoRequest, EchoReply>, callback: grpc.sendUnaryData<EchoReply>): void {
-    const receivedAt = epochNowMs();
     const payload = call.request.payload ?? Buffer.alloc(0);
-    const payloadSha = sha256Hex(payload);
+    const authority = this.recordCall(call, ECHO_METHOD_PATH, payload);
+    callback(null, { message: call.request.message, upstream: this.id, payload_bytes: payload.length, payload_sha256: sha256Hex(payload), authority, sequence: 0 });
+  }
+
+  /** A streaming call is recorded once, when it starts; its replies are numbered from 1. */
+  private streamReplies(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPath' | 'getHost'>, defaultPath: string): ReplyFor {
+    const authority = this.recordCall(call, defaultPath, Buffer.alloc(0));
+    return (message, payload, sequence) => ({ message, upstream: this.id, payload_bytes: payload.length, payload_sha256: sha256Hex(payload), authority, sequence });
+  }
+
+  /** Records a gRPC call as received; returns the :authority it arrived with. */
+  private recordCall(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'metadata' | 'getPath' | 'getHost'>, defaultPath: string, payload: Buffer): string {
+    const receivedAt = epochNowMs();
     const metadataValue = (name: string): string | undefined => {
       const values = call.metadata.get(name);
       return values.length === 0 ? undefined : values.map(String).join(', ');
@@ -331,20 +348,14 @@ class UpstreamImpl implements Upstream {
       upstream: this.id,
       protocol: 'gRPC',
       method: 'POST',
-      path: call.getPath() || ECHO_METHOD_PATH,
+      path: call.getPath() || defaultPath,
       authority,
       headers: pickHeaders(metadataValue),
       bodyBytes: payload.length,
-      bodySha256: payloadSha,
+      bodySha256: sha256Hex(payload),
       receivedAt,
     });
-    callback(null, {
-      message: call.request.message,
-      upstream: this.id,
-      payload_bytes: payload.length,
-      payload_sha256: payloadSha,
-      authority,
-    });
+    return authority;
   }
 }
 

@@ -58,7 +58,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   if (!initial.ok) throw new ConfigFileError(options.configPath, initial.errors);
   const persisted = await loadState(options.stateDir);
   const hostOutput = new EventEmitter<{ line: [string, string] }>();
-  const processes = new ProcessProvider(log.child('process'), (host, line) => hostOutput.emit('line', host, line), { probeIntervalMs: options.probeIntervalMs ?? 2 });
+  const processes = new ProcessProvider(log.child('process'), (host, line) => hostOutput.emit('line', host, line), {
+    probeIntervalMs: options.probeIntervalMs ?? 2,
+    stateDir: options.stateDir,
+  });
+  // Before anything can wake a host: a copy a killed control plane left running would hold its port.
+  await processes.stopOrphans();
   let store!: GatewayStore;
   let publisher!: Publisher;
   // A process host whose process is not running (none is at start-up; a reload may add one) is held, so

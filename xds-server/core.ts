@@ -32,6 +32,8 @@ export interface CoreOptions {
   adminAddress?: string;
   adminPort?: number;
   adminToken?: string;
+  /** An admin answer that does not match its documented schema: logged (default) or a 500 (tests). */
+  adminResponseCheck?: 'log' | 'fail';
   /** Let the filter call the control plane to wake backends (default true). */
   wakeCalls?: boolean;
   /**
@@ -74,8 +76,24 @@ function callableAddress(bound: string): string {
 }
 
 export async function startCore(options: CoreOptions, log: Logger, buildMode: (wake: WakeTarget | undefined) => Promise<ModeParts>): Promise<Core & { mode: ModeParts }> {
-  let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
+  const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
+  let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
   const adminServer = http.createServer((req, res) => handler(req, res));
+  // What never reaches the app is answered in JSON too: CONNECT (Node hands it to this event, and drops
+  // the connection when nobody listens) and requests Node's parser refuses (its default answer is bare).
+  const rawJson = (socket: import('node:stream').Duplex, status: string, headers: string, error: string, message: string): void => {
+    const body = JSON.stringify({ error, message });
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\n${headers}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    else socket.destroy();
+  };
+  adminServer.on('connect', (_req, socket: import('node:stream').Duplex) =>
+    rawJson(socket, '405 Method Not Allowed', 'allow: GET, HEAD, POST, OPTIONS\r\n', 'method_not_allowed', 'CONNECT is not served here; GET /openapi.json lists the routes'),
+  );
+  adminServer.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
+    if (err.code === 'HPE_HEADER_OVERFLOW') rawJson(socket, '431 Request Header Fields Too Large', '', 'headers_too_large', 'the request line and headers are larger than 16 KiB');
+    else if (err.code === 'ECONNRESET') socket.destroy();
+    else rawJson(socket, '400 Bad Request', '', 'invalid_request', `not a valid HTTP request: ${err.code ?? err.message}`);
+  });
   const adminAddress = options.adminAddress ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     adminServer.once('error', reject);
@@ -139,6 +157,7 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     reloadConfig: mode.reloadConfig ?? (async () => ({ ok: false, errors: [{ path: '', message: 'this control plane reads no config file (Kubernetes mode): change the Gateway API objects instead' }] })),
     log: log.child('admin'),
     ...(options.adminToken ? { token: options.adminToken } : {}),
+    ...(options.adminResponseCheck ? { responseCheck: options.adminResponseCheck } : {}),
   });
   const core: Core = {
     xdsPort,

@@ -12,28 +12,61 @@ import { ConfigFileError, startControlPlane } from './control-plane.ts';
 import { startKubernetesControlPlane } from './kubernetes/control-plane.ts';
 import { DEFAULT_CONTROLLER_NAME } from './kubernetes/cluster-state.ts';
 
-const { values } = parseArgs({
-  options: {
-    config: { type: 'string', default: 'config/gateway.yaml' },
-    'state-dir': { type: 'string', default: '.state' },
-    filter: { type: 'string', default: 'filter/build/filter.wasm' },
-    'xds-address': { type: 'string', default: '127.0.0.1' },
-    'xds-port': { type: 'string', default: '18000' },
-    'admin-address': { type: 'string', default: '127.0.0.1' },
-    'admin-port': { type: 'string', default: '9902' },
-    'admin-token-file': { type: 'string' },
-    'wake-address': { type: 'string' },
-    'log-level': { type: 'string', default: 'info' },
-    kubernetes: { type: 'boolean', default: false },
-    kubeconfig: { type: 'string' },
-    'controller-name': { type: 'string', default: DEFAULT_CONTROLLER_NAME },
-    'gateway-address': { type: 'string', default: '127.0.0.1' },
-    'gateway-address-pool': { type: 'string' },
-    'leader-election-namespace': { type: 'string' },
-    'leader-election-id': { type: 'string' },
-  },
-  strict: true,
-});
+const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)
+       tsx xds-server/main.ts --kubernetes [options]  (Kubernetes mode, Gateway API)
+
+  --config F                 gateway config (file mode; default config/gateway.yaml)
+  --state-dir D              marks, filter generation and process pid records (file mode; default .state)
+  --filter F                 the built Wasm filter (default filter/build/filter.wasm)
+  --xds-address A, --xds-port N        the ADS/LRS gRPC server (default 127.0.0.1:18000)
+  --admin-address A, --admin-port N    the admin API (default 127.0.0.1:9902)
+  --admin-token-file F       require "Authorization: Bearer <token>" (or set STZ_ADMIN_TOKEN)
+  --wake-address A           where Envoy reaches the admin port for the filter's wake calls
+  --log-level L              debug, info, warn or error (default info)
+  --kubeconfig F, --controller-name N, --gateway-address A, --gateway-address-pool CIDR   (Kubernetes mode)
+  --leader-election-namespace NS   replicas elect a leader on a Lease there (default $POD_NAMESPACE; unset: single replica)
+  --leader-election-id ID          this replica's identity in the Lease (default $POD_NAME, else host-pid)
+  -h, --help                 print this
+`;
+
+let parsed;
+try {
+  parsed = parse();
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+const { values } = parsed;
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+
+function parse() {
+  return parseArgs({
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      config: { type: 'string', default: 'config/gateway.yaml' },
+      'state-dir': { type: 'string', default: '.state' },
+      filter: { type: 'string', default: 'filter/build/filter.wasm' },
+      'xds-address': { type: 'string', default: '127.0.0.1' },
+      'xds-port': { type: 'string', default: '18000' },
+      'admin-address': { type: 'string', default: '127.0.0.1' },
+      'admin-port': { type: 'string', default: '9902' },
+      'admin-token-file': { type: 'string' },
+      'wake-address': { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      kubernetes: { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
+      'controller-name': { type: 'string', default: DEFAULT_CONTROLLER_NAME },
+      'gateway-address': { type: 'string', default: '127.0.0.1' },
+      'gateway-address-pool': { type: 'string' },
+      'leader-election-namespace': { type: 'string' },
+      'leader-election-id': { type: 'string' },
+    },
+    strict: true,
+  });
+}
 
 const log = createLogger({ level: values['log-level'] as LogLevel, module: 'control-plane' });
 

@@ -30,6 +30,8 @@ export async function startTestControlPlane(config: Record<string, unknown>, opt
     stateDir: path.join(dir, 'state'),
     filterWasmPath: '/opt/stz/filter.wasm',
     log: silentLogger,
+    // Every admin answer in tests must match its documented schema.
+    adminResponseCheck: 'fail',
     ...options,
   });
   return {

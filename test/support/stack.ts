@@ -58,6 +58,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stateDir: path.join(dir, 'state'),
     filterWasmPath: FILTER_WASM,
     log: testLog,
+    // Every admin answer in tests must match its documented schema.
+    adminResponseCheck: 'fail',
     ...options.controlPlane,
   };
   let cp = await startControlPlane(cpOptions);

@@ -12,12 +12,13 @@ import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { HostChange, HostController, ScalingStatus } from '../scaling/backend-controller.ts';
+import type { ScalableBackend } from '../scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
 import { readJsonBody } from './body.ts';
 import { AdminError, badRequest, notFound } from './errors.ts';
-import { buildOpenApiDocument } from './openapi.ts';
+import { buildOpenApiDocument, ROUTES, type RouteId } from './openapi.ts';
 import { TokenBucket } from './rate-limit.ts';
-import { checkHostActionBody, checkHostName } from './schemas.ts';
+import { checkHostActionBody, checkHostName, compileOutputSchema, outputProblems } from './schemas.ts';
 
 export interface AdminDeps {
   store: BackendState;
@@ -28,14 +29,37 @@ export interface AdminDeps {
   /** Re-reads the config file; field errors when it is invalid (the old config stays). */
   reloadConfig: () => Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
   log: Logger;
-  /** When set, every route but /healthz, /openapi.json and the filter's wake route needs "Authorization: Bearer <token>". */
+  /** When set, every route marked `auth` in ROUTES needs "Authorization: Bearer <token>". */
   token?: string;
   /** Wake calls from the filter accepted per host per second (burst 2 × rate; all hosts together 40 × rate). */
   wakeRatePerSecond?: number;
+  /**
+   * An answer that does not match its documented schema is logged ('log', the default) or, for tests,
+   * turned into a 500 ('fail') so the mismatch cannot go unnoticed.
+   */
+  responseCheck?: 'log' | 'fail';
 }
 
-const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
-const WAKE_PREFIX = '/v1/wake/';
+type Handler = (ctx: Koa.ParameterizedContext & { params: Record<string, string> }) => unknown;
+
+/**
+ * Methods HTTP itself defines (RFC 9110, PATCH, QUERY): on a known path they get 405 with Allow. Extension
+ * methods (WebDAV's PROPFIND, MKCOL, ...) get 501: this server does not implement them anywhere.
+ */
+const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'QUERY']);
+
+/** /v1/hosts/{name} → ^/v1/hosts/[^/]+$ (everything else literal). */
+const pathPattern = (p: string): RegExp =>
+  new RegExp(`^${p.split(/\{[^}]+\}/).map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&')).join('[^/]+')}$`);
+const ROUTE_PATTERNS = ROUTES.map((r) => ({ route: r, pattern: pathPattern(r.path) }));
+
+/** The methods served on a path, in the Allow header's form (HEAD with GET, OPTIONS always); [] for an unknown path. */
+export function allowedMethods(p: string): string[] {
+  const methods = ROUTE_PATTERNS.filter((r) => r.pattern.test(p)).map((r) => r.route.method.toUpperCase());
+  if (methods.length === 0) return [];
+  if (methods.includes('GET')) methods.push('HEAD');
+  return [...new Set([...methods, 'OPTIONS'])];
+}
 
 export function createAdminApp(deps: AdminDeps): Koa {
   const app = new Koa();
@@ -45,14 +69,13 @@ export function createAdminApp(deps: AdminDeps): Koa {
   const wakeRate = deps.wakeRatePerSecond ?? 5;
   const wakeBuckets = new Map<string, TokenBucket>();
   const allWakes = new TokenBucket(wakeRate * 40, wakeRate * 80);
+  const openApi = buildOpenApiDocument({ auth: deps.token !== undefined });
 
   app.use(async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw notFound(`no route for ${ctx.method} ${ctx.path}`);
-      if (ctx.status === 405) throw new AdminError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
     } catch (err) {
-      const e = err instanceof AdminError ? err : null;
+      const e = err instanceof AdminError ? err : err instanceof UnknownHostError ? notFound(err.message) : null;
       if (e === null) deps.log.error('admin request failed', { method: ctx.method, path: ctx.path, error: String((err as Error)?.stack ?? err) });
       ctx.status = e?.status ?? 500;
       for (const [k, v] of Object.entries(e?.headers ?? {})) ctx.set(k, v);
@@ -64,94 +87,120 @@ export function createAdminApp(deps: AdminDeps): Koa {
     }
   });
 
-  app.use(async (ctx, next) => {
-    if (deps.token === undefined || PUBLIC_PATHS.has(ctx.path) || ctx.path.startsWith(WAKE_PREFIX)) return next();
+  const authorize = (ctx: Koa.Context): void => {
+    if (deps.token === undefined) return;
     const given = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '';
     const a = Buffer.from(given);
     const b = Buffer.from(deps.token);
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
       throw new AdminError(401, 'unauthorized', 'send the admin token as "Authorization: Bearer <token>"', undefined, { 'www-authenticate': 'Bearer' });
     }
-    return next();
-  });
+  };
 
-  router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
-  });
-  router.get('/openapi.json', (ctx) => {
-    ctx.body = buildOpenApiDocument();
-  });
-  router.get('/metrics', (ctx) => {
-    ctx.type = 'text/plain; version=0.0.4';
-    ctx.body = deps.metrics.render();
-  });
-
-  const json = (h: BackendView): Record<string, unknown> => hostJson(h, deps.hosts.status(h.backend.name));
+  const json = (h: BackendView): HostJson => hostJson(h, deps.hosts.status(h.backend.name));
   /** After an await the backend may be gone (a config reload, a deleted Service): answer 404, not 500. */
-  const current = (name: string): Record<string, unknown> => {
+  const current = (name: string): HostJson => {
     const h = deps.store.find(name);
     if (!h) throw notFound(new UnknownHostError(name).message);
     return json(h);
   };
-  router.get('/v1/hosts', (ctx) => {
-    ctx.body = { hosts: deps.store.scalable().map(json) };
-  });
-  router.get('/v1/hosts/:name', (ctx) => {
-    ctx.body = json(findHost(deps.store, ctx.params.name!));
-  });
-  router.post('/v1/hosts/:name/scale-to-zero', async (ctx) => {
-    const name = findHost(deps.store, ctx.params.name!).backend.name;
-    const body = checkHostActionBody(await readJsonBody(ctx));
-    const change = await deps.hosts.scaleToZero(name, body.reason ?? 'admin API');
-    ctx.body = { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps), notApplied: notAppliedJson(change) };
-  });
-  router.post('/v1/hosts/:name/wake', async (ctx) => {
-    const name = findHost(deps.store, ctx.params.name!).backend.name;
-    const body = checkHostActionBody(await readJsonBody(ctx));
-    const change = await deps.hosts.wake(name, body.reason ?? 'admin API', 'admin');
-    if (change.error) throw new AdminError(503, 'wake_failed', `host "${name}" did not become ready: ${change.error}`, undefined, { 'retry-after': '1' });
-    ctx.body = { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps), notApplied: notAppliedJson(change) };
-  });
-  // The filter's wake call. No token (Envoy does not carry one), so it is limited to known hosts and
-  // rate limited: it cannot be used to wake arbitrary hosts or to probe quickly for names.
-  router.post('/v1/wake/:name', async (ctx) => {
-    const limited = (): AdminError => {
-      deps.metrics.inc('stz_wake_calls_total', { result: 'rate_limited' });
-      return new AdminError(429, 'rate_limited', 'too many wake calls; retry later', undefined, { 'retry-after': '1' });
-    };
-    if (!allWakes.take()) throw limited();
-    const name = findHost(deps.store, ctx.params.name!).backend.name;
-    let bucket = wakeBuckets.get(name);
-    if (!bucket) wakeBuckets.set(name, (bucket = new TokenBucket(wakeRate, wakeRate * 2)));
-    if (!bucket.take()) throw limited();
-    deps.metrics.inc('stz_wake_calls_total', { result: 'accepted' });
-    // Answer at once: the filter only needs to know the call landed; readiness arrives over ECDS.
-    void deps.hosts.wake(name, 'first request held by Envoy', 'filter').catch((err: Error) => deps.log.error('wake failed', { host: name, error: err.message }));
-    ctx.status = 202;
-    ctx.body = { host: name, accepted: true };
-  });
 
-  router.get('/v1/nodes', (ctx) => {
-    ctx.body = { nodes: deps.sessions().map((s) => s.status()) };
-  });
-  router.get('/v1/nodes/:id/snapshot', (ctx) => {
-    const session = deps.sessions().find((s) => s.nodeId === ctx.params.id);
-    if (!session) throw notFound(`no Envoy with node id "${ctx.params.id}" is connected`);
-    const snapshot = deps.cache.getSnapshot(session.group);
-    ctx.body = { node: session.status(), snapshot: snapshot ? snapshotJson(snapshot) : null };
-  });
-  router.get('/v1/snapshot', (ctx) => {
-    const snapshot = deps.cache.getSnapshot(DEFAULT_GROUP);
-    ctx.body = { generation: deps.store.currentGeneration, snapshot: snapshot ? snapshotJson(snapshot) : null };
-  });
-  router.post('/v1/config/reload', async (ctx) => {
-    const result = await deps.reloadConfig();
-    if (!result.ok) throw badRequest('the config file is invalid; the previous config stays in force', result.errors);
-    ctx.body = { reloaded: true, snapshot: snapshotSummary(deps) };
-  });
+  const handlers: Record<RouteId, Handler> = {
+    health: () => ({ status: 'ok' }),
+    openapi: () => openApi,
+    metrics: (ctx) => {
+      ctx.type = 'text/plain; version=0.0.4';
+      return deps.metrics.render();
+    },
+    listHosts: () => ({ hosts: deps.store.scalable().map(json) }),
+    getHost: (ctx) => json(findHost(deps.store, ctx.params.name!)),
+    scaleToZero: async (ctx) => {
+      const name = findHost(deps.store, ctx.params.name!).backend.name;
+      const body = checkHostActionBody(await readJsonBody(ctx));
+      let change;
+      try {
+        change = await deps.hosts.scaleToZero(name, body.reason ?? 'admin API');
+      } catch (err) {
+        if (err instanceof UnknownHostError || err instanceof AdminError) throw err;
+        throw new AdminError(503, 'scale_down_failed', `host "${name}" could not be scaled to zero: ${(err as Error).message}`, undefined, { 'retry-after': '1' });
+      }
+      return { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps), notApplied: notAppliedJson(change) };
+    },
+    wakeHost: async (ctx) => {
+      const name = findHost(deps.store, ctx.params.name!).backend.name;
+      const body = checkHostActionBody(await readJsonBody(ctx));
+      const change = await deps.hosts.wake(name, body.reason ?? 'admin API', 'admin');
+      if (change.error) throw new AdminError(503, 'wake_failed', `host "${name}" did not become ready: ${change.error}`, undefined, { 'retry-after': '1' });
+      return { host: current(name), changed: change.changed, snapshot: snapshotSummary(deps), notApplied: notAppliedJson(change) };
+    },
+    // The filter's wake call. No token (Envoy does not carry one), so it is limited to known hosts and
+    // rate limited: it cannot be used to wake arbitrary hosts or to probe quickly for names.
+    filterWake: (ctx) => {
+      const limited = (): AdminError => {
+        deps.metrics.inc('stz_wake_calls_total', { result: 'rate_limited' });
+        return new AdminError(429, 'rate_limited', 'too many wake calls; retry later', undefined, { 'retry-after': '1' });
+      };
+      if (!allWakes.take()) throw limited();
+      const name = findHost(deps.store, ctx.params.name!).backend.name;
+      let bucket = wakeBuckets.get(name);
+      if (!bucket) wakeBuckets.set(name, (bucket = new TokenBucket(wakeRate, wakeRate * 2)));
+      if (!bucket.take()) throw limited();
+      deps.metrics.inc('stz_wake_calls_total', { result: 'accepted' });
+      // Answer at once: the filter only needs to know the call landed; readiness arrives over ECDS.
+      void deps.hosts.wake(name, 'first request held by Envoy', 'filter').catch((err: Error) => deps.log.error('wake failed', { host: name, error: err.message }));
+      return { host: name, accepted: true };
+    },
+    listNodes: () => ({ nodes: deps.sessions().map((s) => s.status()) }),
+    nodeSnapshot: (ctx) => {
+      const session = deps.sessions().find((s) => s.nodeId === ctx.params.id);
+      if (!session) throw notFound(`no xDS client with node id "${ctx.params.id}" is connected`);
+      const snapshot = deps.cache.getSnapshot(session.group);
+      return { node: session.status(), snapshot: snapshot ? snapshotJson(snapshot) : null };
+    },
+    currentSnapshot: () => {
+      const snapshot = deps.cache.getSnapshot(DEFAULT_GROUP);
+      return { generation: deps.store.currentGeneration, snapshot: snapshot ? snapshotJson(snapshot) : null };
+    },
+    reloadConfig: async () => {
+      const result = await deps.reloadConfig();
+      if (!result.ok) throw badRequest('the config file is invalid; the previous config stays in force', result.errors);
+      return { reloaded: true, snapshot: snapshotSummary(deps) };
+    },
+  };
+
+  for (const route of ROUTES) {
+    compileOutputSchema(route.ok.schema);
+    const handler = handlers[route.id];
+    router[route.method](route.path.replace(/\{([^}]+)\}/g, ':$1'), async (ctx) => {
+      if (route.auth) authorize(ctx);
+      const body = await handler(ctx);
+      const problems = outputProblems(route.ok.schema, body);
+      if (problems.length > 0) {
+        deps.log.error('admin answer does not match its documented schema', { route: route.id, problems });
+        if (deps.responseCheck === 'fail') throw new Error(`the answer of ${route.id} does not match its schema: ${problems.join('; ')}`);
+      }
+      ctx.status = route.ok.status;
+      ctx.body = body;
+    });
+  }
 
   app.use(router.routes());
-  app.use(router.allowedMethods());
+  // Whatever no route took: a JSON error that says which, never Koa's plain-text default.
+  app.use((ctx) => {
+    const allowed = allowedMethods(ctx.path);
+    const isPublic = ROUTE_PATTERNS.some((r) => !r.route.auth && r.pattern.test(ctx.path));
+    if (!isPublic) authorize(ctx);
+    if (!HTTP_METHODS.has(ctx.method)) {
+      throw new AdminError(501, 'not_implemented', `${ctx.method} is not a method this API knows; it serves ${allowed.length ? allowed.join(', ') : 'GET and POST'}`, undefined, allowed.length ? { allow: allowed.join(', ') } : {});
+    }
+    if (allowed.length === 0) throw notFound(`no route for ${ctx.method} ${ctx.path}; GET /openapi.json lists them`);
+    if (ctx.method === 'OPTIONS') {
+      ctx.set('allow', allowed.join(', '));
+      ctx.status = 204;
+      return;
+    }
+    throw new AdminError(405, 'method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${allowed.join(', ')}`, undefined, { allow: allowed.join(', ') });
+  });
   return app;
 }
 
@@ -162,26 +211,36 @@ function findHost(store: BackendState, rawName: string): BackendView {
   return host;
 }
 
-export function hostJson(h: BackendView, status: ScalingStatus | undefined): Record<string, unknown> {
+/** A host as the API shows it: HOST_SCHEMA in schemas.ts describes it (a test holds them together). */
+export interface HostJson {
+  name: string;
+  domains: string[];
+  protocol: ScalableBackend['protocol'];
+  endpoints: { address: string; port: number }[];
+  state: 'ready' | 'scaled_to_zero';
+  changedAt: string;
+  reason?: string;
+  scaling: ScalingStatus | null;
+  buffer: { holdTimeoutMs: number; maxHeld: number; retryAfterSeconds: number };
+  scaler: string;
+}
+
+export function hostJson(h: BackendView, status: ScalingStatus | undefined): HostJson {
   const { backend } = h;
+  const { buffer } = backend.scaleToZero;
   return {
     name: backend.name,
     domains: backend.scaleToZero.exclusiveDomains,
     protocol: backend.protocol,
-    endpoints: backend.endpoints,
+    endpoints: backend.endpoints.map(({ address, port }) => ({ address, port })),
     // What the filter does now: hold (scaled_to_zero) or pass (ready).
     state: h.held ? 'scaled_to_zero' : 'ready',
     changedAt: h.changedAt,
     ...(h.reason ? { reason: h.reason } : {}),
     scaling: status ?? null,
-    buffer: backend.scaleToZero.buffer,
+    buffer: { holdTimeoutMs: buffer.holdTimeoutMs, maxHeld: buffer.maxHeld, retryAfterSeconds: buffer.retryAfterSeconds },
     scaler: backend.scaleToZero.workload.kind,
   };
-}
-
-/** The Envoys that rejected the change or had not applied it when the wait ended ([]: every one applied it). */
-function notAppliedJson(change: HostChange): Record<string, unknown>[] {
-  return (change.notApplied ?? []).map((n) => ({ node: n.nodeId, stream: n.streamId, client: n.client, type: n.type, reason: n.reason, ...(n.message !== undefined ? { message: n.message } : {}) }));
 }
 
 function snapshotSummary(deps: AdminDeps): Record<string, unknown> {
@@ -194,4 +253,9 @@ function snapshotJson(snapshot: Snapshot): Record<string, unknown> {
     // TLS private keys (Kubernetes HTTPS listeners) never leave through the admin API.
     resources: Object.fromEntries(PUSH_ORDER.map((kind) => [TYPE_URLS[kind], [...snapshot.resources[kind].values()].map((r) => redactSecrets(r))])),
   };
+}
+
+/** The Envoys (and other xDS clients) that did not apply a change, and why: rejected it, or not in time. */
+function notAppliedJson(change: HostChange): Record<string, unknown>[] {
+  return (change.notApplied ?? []).map((n) => ({ node: n.nodeId, stream: n.streamId, client: n.client, type: n.type, reason: n.reason, ...(n.message !== undefined ? { message: n.message } : {}) }));
 }

@@ -1,86 +1,253 @@
-// The OpenAPI document, assembled from the same schemas the handlers validate with.
-import { HOST_ACTION_BODY_SCHEMA, HOST_NAME_PARAM_SCHEMA, NOT_APPLIED_SCHEMA } from './schemas.ts';
+// Every admin route, described once: app.ts registers its handlers from this table (and checks each answer
+// against the schema given here), and the served OpenAPI document is generated from it.
+import {
+  CURRENT_SNAPSHOT_SCHEMA,
+  HEALTH_SCHEMA,
+  HOST_ACTION_BODY_SCHEMA,
+  HOST_CHANGE_SCHEMA,
+  HOST_LIST_SCHEMA,
+  HOST_NAME_PARAM_SCHEMA,
+  HOST_SCHEMA,
+  NAMED_SCHEMAS,
+  NODE_ID_PARAM_SCHEMA,
+  NODE_LIST_SCHEMA,
+  NODE_SNAPSHOT_SCHEMA,
+  OPENAPI_DOCUMENT_SCHEMA,
+  RELOADED_SCHEMA,
+  WAKE_ACCEPTED_SCHEMA,
+} from './schemas.ts';
 
-const errorSchema = {
-  type: 'object',
-  required: ['error', 'message'],
-  properties: {
-    error: { type: 'string', description: 'A stable code, e.g. invalid_request, not_found, unauthorized, rate_limited.' },
-    message: { type: 'string' },
-    details: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
-  },
+type Schema = Readonly<Record<string, unknown>>;
+
+export type RouteId =
+  | 'health'
+  | 'openapi'
+  | 'metrics'
+  | 'listHosts'
+  | 'getHost'
+  | 'scaleToZero'
+  | 'wakeHost'
+  | 'filterWake'
+  | 'listNodes'
+  | 'nodeSnapshot'
+  | 'currentSnapshot'
+  | 'reloadConfig';
+
+export interface RouteSpec {
+  id: RouteId;
+  method: 'get' | 'post';
+  /** OpenAPI form: /v1/hosts/{name}. */
+  path: string;
+  summary: string;
+  /** Needs the bearer token when one is configured. */
+  auth: boolean;
+  params?: { name: string; schema: Schema; description: string }[];
+  /** An optional JSON body. */
+  body?: Schema;
+  ok: { status: 200 | 202; description: string; schema: Schema; contentType?: string; links?: Record<string, Link> };
+  /** Error answers this route gives besides 401 (added when a token is configured). */
+  errors: Partial<Record<ErrorStatus, string>>;
+}
+
+type ErrorStatus = 400 | 404 | 413 | 415 | 429 | 503;
+
+/** An OpenAPI link: which operation takes a value from this answer (clients and fuzzers follow them). */
+interface Link {
+  operationId: RouteId;
+  parameters: Record<string, string>;
+}
+
+const FIRST_HOST = '$response.body#/hosts/0/name';
+const hostLinks: Record<string, Link> = {
+  getHost: { operationId: 'getHost', parameters: { name: FIRST_HOST } },
+  scaleToZero: { operationId: 'scaleToZero', parameters: { name: FIRST_HOST } },
+  wakeHost: { operationId: 'wakeHost', parameters: { name: FIRST_HOST } },
+  filterWake: { operationId: 'filterWake', parameters: { name: FIRST_HOST } },
 };
 
-const hostSchema = {
-  type: 'object',
-  properties: {
-    name: { type: 'string' },
-    domains: { type: 'array', items: { type: 'string' } },
-    protocol: { enum: ['http1', 'http2', 'grpc'] },
-    endpoints: { type: 'array', items: { type: 'object', properties: { address: { type: 'string' }, port: { type: 'integer' } } } },
-    state: { enum: ['ready', 'scaled_to_zero'] },
-    changedAt: { type: 'string', format: 'date-time' },
-    reason: { type: 'string' },
-    buffer: { type: 'object' },
-    scaler: { type: 'string' },
+const hostParam = { name: 'name', schema: HOST_NAME_PARAM_SCHEMA, description: 'The host (backend) name.' };
+const bodyErrors = {
+  400: 'invalid host name or body (details name the field)',
+  413: 'body larger than 16 KiB',
+  415: 'a body that is not application/json',
+} as const;
+
+export const ROUTES: readonly RouteSpec[] = [
+  { id: 'health', method: 'get', path: '/healthz', summary: 'Liveness: the control plane answers', auth: false, ok: { status: 200, description: 'up', schema: HEALTH_SCHEMA }, errors: {} },
+  { id: 'openapi', method: 'get', path: '/openapi.json', summary: 'This document', auth: false, ok: { status: 200, description: 'the OpenAPI 3.1 document', schema: OPENAPI_DOCUMENT_SCHEMA }, errors: {} },
+  {
+    id: 'metrics',
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics (stz_*)',
+    auth: true,
+    ok: { status: 200, description: 'Prometheus text format 0.0.4', schema: { type: 'string' }, contentType: 'text/plain' },
+    errors: {},
   },
+  { id: 'listHosts', method: 'get', path: '/v1/hosts', summary: 'Every scalable host with its state', auth: true, ok: { status: 200, description: 'hosts', schema: HOST_LIST_SCHEMA, links: hostLinks }, errors: {} },
+  {
+    id: 'getHost',
+    method: 'get',
+    path: '/v1/hosts/{name}',
+    summary: 'One host with its state',
+    auth: true,
+    params: [hostParam],
+    ok: { status: 200, description: 'the host', schema: HOST_SCHEMA },
+    errors: { 400: 'invalid host name', 404: 'no such host' },
+  },
+  {
+    id: 'scaleToZero',
+    method: 'post',
+    path: '/v1/hosts/{name}/scale-to-zero',
+    summary: 'Mark the host scaled to zero: Envoy holds its new requests from now on; a process host is drained and stopped',
+    auth: true,
+    params: [hostParam],
+    body: HOST_ACTION_BODY_SCHEMA,
+    ok: { status: 200, description: 'the snapshot holding the host is published (and applied, or the wait timed out)', schema: HOST_CHANGE_SCHEMA },
+    errors: { ...bodyErrors, 404: 'no such host', 503: 'scale_down_failed: the backend could not be stopped; it stays held, its next request wakes it' },
+  },
+  {
+    id: 'wakeHost',
+    method: 'post',
+    path: '/v1/hosts/{name}/wake',
+    summary: 'Wake the host; held requests are released once it is ready (idempotent)',
+    auth: true,
+    params: [hostParam],
+    body: HOST_ACTION_BODY_SCHEMA,
+    ok: { status: 200, description: 'the host is ready and the snapshot releasing it is published', schema: HOST_CHANGE_SCHEMA },
+    errors: { ...bodyErrors, 404: 'no such host', 503: 'wake_failed: the backend did not become ready (the message says why); retry later' },
+  },
+  {
+    id: 'filterWake',
+    method: 'post',
+    path: '/v1/wake/{name}',
+    summary: "The buffer filter's wake call: known hosts only, rate limited, no token; answers at once",
+    auth: false,
+    params: [hostParam],
+    ok: { status: 202, description: 'the wake is under way (readiness reaches Envoy over ECDS)', schema: WAKE_ACCEPTED_SCHEMA },
+    errors: { 400: 'invalid host name', 404: 'no such host', 429: 'rate_limited: too many wake calls; retry after the Retry-After seconds' },
+  },
+  {
+    id: 'listNodes',
+    method: 'get',
+    path: '/v1/nodes',
+    summary: 'Connected xDS clients: per type the version sent, ACKed, subscribed names and the last NACK',
+    auth: true,
+    ok: {
+      status: 200,
+      description: 'nodes',
+      schema: NODE_LIST_SCHEMA,
+      links: { nodeSnapshot: { operationId: 'nodeSnapshot', parameters: { id: '$response.body#/nodes/0/nodeId' } } },
+    },
+    errors: {},
+  },
+  {
+    id: 'nodeSnapshot',
+    method: 'get',
+    path: '/v1/nodes/{id}/snapshot',
+    summary: 'One connected node and the snapshot it is served',
+    auth: true,
+    params: [{ name: 'id', schema: NODE_ID_PARAM_SCHEMA, description: 'The node id from the client bootstrap.' }],
+    ok: { status: 200, description: 'the node and its snapshot', schema: NODE_SNAPSHOT_SCHEMA },
+    errors: { 404: 'no node with this id is connected' },
+  },
+  {
+    id: 'currentSnapshot',
+    method: 'get',
+    path: '/v1/snapshot',
+    summary: 'The current snapshot and filter generation',
+    auth: true,
+    ok: { status: 200, description: 'the snapshot', schema: CURRENT_SNAPSHOT_SCHEMA },
+    errors: {},
+  },
+  {
+    id: 'reloadConfig',
+    method: 'post',
+    path: '/v1/config/reload',
+    summary: 'Re-read the config file (file mode); an invalid file is refused and the previous config stays',
+    auth: true,
+    ok: { status: 200, description: 'reloaded and published', schema: RELOADED_SCHEMA },
+    errors: { 400: 'the config file is invalid (details name each field), or there is no config file (Kubernetes mode)' },
+  },
+];
+
+/** Headers an answer carries, by status. */
+const ERROR_HEADERS: Partial<Record<number, Record<string, { description: string }>>> = {
+  401: { 'WWW-Authenticate': { description: 'Bearer' } },
+  429: { 'Retry-After': { description: 'seconds' } },
+  503: { 'Retry-After': { description: 'seconds' } },
 };
 
-const errors = (...codes: number[]): Record<string, unknown> =>
-  Object.fromEntries(codes.map((c) => [String(c), { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
-const ok = (description: string, schema: unknown = { type: 'object' }): Record<string, unknown> => ({
-  '200': { description, content: { 'application/json': { schema } } },
-});
-const hostChange = { type: 'object', properties: { host: { $ref: '#/components/schemas/Host' }, changed: { type: 'boolean' }, snapshot: { type: 'object' }, notApplied: NOT_APPLIED_SCHEMA } };
-const nameParam = { name: 'name', in: 'path', required: true, schema: HOST_NAME_PARAM_SCHEMA };
-const actionBody = { required: false, content: { 'application/json': { schema: HOST_ACTION_BODY_SCHEMA } } };
+export interface OpenApiOptions {
+  /** A token is configured: routes that need it declare bearer auth and a 401 answer. */
+  auth: boolean;
+}
 
-export function buildOpenApiDocument(): Record<string, unknown> {
-  return {
+export function buildOpenApiDocument(options: OpenApiOptions): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of ROUTES) {
+    const errors: Partial<Record<number, string>> = { ...r.errors };
+    if (options.auth && r.auth) errors[401] = 'unauthorized: send the admin token as "Authorization: Bearer <token>"';
+    const responses: Record<string, unknown> = {
+      [String(r.ok.status)]: {
+        description: r.ok.description,
+        content: { [r.ok.contentType ?? 'application/json']: { schema: r.ok.schema } },
+        ...(r.ok.links ? { links: r.ok.links } : {}),
+      },
+    };
+    for (const [status, description] of Object.entries(errors)) {
+      if (description === undefined) continue;
+      const headers = ERROR_HEADERS[Number(status)];
+      responses[status] = {
+        description,
+        ...(headers ? { headers: Object.fromEntries(Object.entries(headers).map(([h, d]) => [h, { ...d, schema: { type: 'string' } }])) } : {}),
+        content: { 'application/json': { schema: NAMED_SCHEMAS.Error } },
+      };
+    }
+    paths[r.path] = {
+      ...paths[r.path],
+      [r.method]: {
+        operationId: r.id,
+        summary: r.summary,
+        ...(options.auth ? { security: r.auth ? [{ bearer: [] }] : [] } : {}),
+        ...(r.params ? { parameters: r.params.map((p) => ({ name: p.name, in: 'path', required: true, description: p.description, schema: p.schema })) } : {}),
+        ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: r.body } } } } : {}),
+        responses,
+      },
+    };
+  }
+  return withRefs({
     openapi: '3.1.0',
-    info: { title: 'scale-to-zero control plane admin API', version: '1' },
+    info: {
+      title: 'scale-to-zero control plane admin API',
+      version: '1',
+      description:
+        'Every error is JSON ({error, message, details?}). Unknown paths answer 404, known paths with another method 405 (with Allow), extension methods (PROPFIND, ...) 501; OPTIONS answers 204 with Allow. While the control plane starts, every route answers 503 {"error": "starting"}.',
+    },
     components: {
-      schemas: { Error: errorSchema, Host: hostSchema },
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: NAMED_SCHEMAS,
+      ...(options.auth ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {}),
     },
-    security: [{ bearer: [] }],
-    paths: {
-      '/healthz': { get: { security: [], responses: ok('the control plane is up') } },
-      '/metrics': { get: { responses: { '200': { description: 'Prometheus text format' } } } },
-      '/v1/hosts': { get: { summary: 'List hosts with their state', responses: ok('hosts') } },
-      '/v1/hosts/{name}': {
-        get: { parameters: [nameParam], responses: { ...ok('one host', { $ref: '#/components/schemas/Host' }), ...errors(400, 401, 404) } },
-      },
-      '/v1/hosts/{name}/scale-to-zero': {
-        post: {
-          summary: 'Mark the host scaled to zero: Envoy holds its new requests from now on',
-          parameters: [nameParam],
-          requestBody: actionBody,
-          responses: { ...ok('the snapshot holding the host is published', hostChange), ...errors(400, 401, 404, 413, 415) },
-        },
-      },
-      '/v1/hosts/{name}/wake': {
-        post: {
-          summary: 'Wake the host; held requests are released once it is ready (idempotent)',
-          parameters: [nameParam],
-          requestBody: actionBody,
-          responses: { ...ok('the snapshot releasing the host is published', hostChange), ...errors(400, 401, 404, 413, 415) },
-        },
-      },
-      '/v1/wake/{name}': {
-        post: {
-          summary: 'Wake call from the buffer filter; known hosts only, rate limited, no token',
-          security: [],
-          parameters: [nameParam],
-          responses: { '202': { description: 'accepted' }, ...errors(400, 404, 429) },
-        },
-      },
-      '/v1/nodes': { get: { summary: 'Connected Envoys: per type the version sent, ACKed, and the last NACK', responses: ok('nodes') } },
-      '/v1/nodes/{id}/snapshot': {
-        get: { parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { ...ok('the node and its snapshot'), ...errors(401, 404) } },
-      },
-      '/v1/snapshot': { get: { summary: 'The current snapshot and filter generation', responses: ok('snapshot') } },
-      '/v1/config/reload': { post: { summary: 'Re-read the config file', responses: { ...ok('reloaded'), ...errors(400, 401) } } },
-    },
+    paths,
+  });
+}
+
+/**
+ * A copy of the document where every use of a named schema object becomes a $ref to its component (the
+ * handlers share the objects themselves, so identity is what names them).
+ */
+function withRefs(doc: Record<string, unknown>): Record<string, unknown> {
+  const names = new Map<unknown, string>(Object.entries(NAMED_SCHEMAS).map(([name, s]) => [s, name]));
+  const walk = (value: unknown, root?: unknown): unknown => {
+    if (Array.isArray(value)) return value.map((v) => walk(v));
+    if (value === null || typeof value !== 'object') return value;
+    const name = names.get(value);
+    if (name !== undefined && value !== root) return { $ref: `#/components/schemas/${name}` };
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]));
+  };
+  const { components, ...rest } = doc as { components: { schemas: Record<string, unknown> } & Record<string, unknown> };
+  return {
+    ...(walk(rest) as Record<string, unknown>),
+    components: { ...components, schemas: Object.fromEntries(Object.entries(components.schemas).map(([n, s]) => [n, walk(s, s)])) },
   };
 }

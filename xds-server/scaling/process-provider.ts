@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import { identify, liveGroupMembers, processGroupOf, readProcessRecords, removeFile, removeProcessRecord, sameProcess, writeProcessRecord, type ProcessRecord } from '../state/process-records.ts';
 import { forEachLine } from '../stream-lines.ts';
 import { probe } from './health.ts';
 import type { BackendProvider, ScalableBackend } from './provider.ts';
@@ -18,6 +19,11 @@ export interface ProcessProviderOptions {
   /** How often a waking backend is probed. Small: it bounds the cold-start delay after the process is ready. */
   probeIntervalMs: number;
   clock?: Clock;
+  /**
+   * Where each started process is recorded (<stateDir>/processes/), so that a copy left running by a
+   * control plane that died is stopped by the next one (stopOrphans) instead of blocking its port.
+   */
+  stateDir?: string;
 }
 
 export class ProcessProvider implements BackendProvider {
@@ -58,9 +64,13 @@ export class ProcessProvider implements BackendProvider {
     });
     const entry: Running = { child, exited };
     this.running.set(host.name, entry);
-    void exited.then((reason) => {
+    const recorded = child.pid === undefined ? Promise.resolve(false) : this.record(host.name, child.pid, workload.command);
+    void exited.then(async (reason) => {
       if (this.running.get(host.name) === entry) this.running.delete(host.name);
       this.log.info('host process ended', { host: host.name, pid: child.pid, reason });
+      if ((await recorded) && this.options.stateDir !== undefined) {
+        await removeProcessRecord(this.options.stateDir, host.name, child.pid!).catch((err: Error) => this.log.warn('could not remove a process record', { host: host.name, error: err.message }));
+      }
     });
     for (const stream of [child.stdout!, child.stderr!]) {
       forEachLine(stream, (line) => {
@@ -69,6 +79,75 @@ export class ProcessProvider implements BackendProvider {
       });
     }
     this.log.info('host process started', { host: host.name, pid: child.pid, command: workload.command });
+  }
+
+  /** Writes the process's record; false when there is nowhere to write it or it cannot be identified. */
+  private async record(host: string, pid: number, command: string[]): Promise<boolean> {
+    const stateDir = this.options.stateDir;
+    const started = identify(pid);
+    const controlPlane = identify(process.pid);
+    if (stateDir === undefined || started === undefined || controlPlane === undefined) return false;
+    try {
+      await writeProcessRecord(stateDir, { formatVersion: 1, host, process: started, command, startedAt: new Date().toISOString(), controlPlane });
+      return true;
+    } catch (err) {
+      this.log.warn('could not record the host process; if this control plane dies, stop it by hand', { host, pid, error: (err as Error).message });
+      return false;
+    }
+  }
+
+  /**
+   * Stops every process a previous control plane on this state dir started and left running (it was
+   * killed, or crashed): SIGTERM to its process group, SIGKILL after the grace period. Only processes whose
+   * pid, start time and boot id match the record are signalled, never a process that reused the pid; and
+   * none of a control plane that is still running. Run once at start-up, before any host is woken.
+   */
+  async stopOrphans(): Promise<void> {
+    const stateDir = this.options.stateDir;
+    if (stateDir === undefined) return;
+    const { records, unreadable } = await readProcessRecords(stateDir);
+    for (const u of unreadable) {
+      this.log.warn('ignoring an unreadable process record', u);
+      await removeFile(u.file);
+    }
+    const ownGroup = processGroupOf(process.pid);
+    for (const record of records) {
+      const { host, process: proc, controlPlane } = record;
+      if (sameProcess(controlPlane, identify(controlPlane.pid))) {
+        if (controlPlane.pid !== process.pid) {
+          this.log.warn('another control plane that is still running uses this state dir; its process is left alone', { host, pid: proc.pid, controlPlanePid: controlPlane.pid, stateDir });
+        }
+        continue;
+      }
+      const members = liveGroupMembers(record);
+      if (members.length > 0 && proc.pid > 1 && proc.pid !== ownGroup && proc.pid !== process.pid) {
+        this.log.warn('stopping a host process left running by a control plane that did not stop it (killed or crashed)', { host, pid: proc.pid, processes: members, command: record.command, startedAt: record.startedAt });
+        await this.stopGroup(record);
+      }
+      await removeProcessRecord(stateDir, host, proc.pid);
+    }
+  }
+
+  private async stopGroup(record: ProcessRecord): Promise<void> {
+    const signal = (sig: NodeJS.Signals): void => {
+      try {
+        process.kill(-record.process.pid, sig);
+      } catch {
+        // Gone meanwhile.
+      }
+    };
+    signal('SIGTERM');
+    const deadline = this.clock.now() + STOP_GRACE_MS;
+    while (liveGroupMembers(record).length > 0) {
+      if (this.clock.now() >= deadline) {
+        this.log.warn('the orphan host process did not stop within the grace period; killing it', { host: record.host, pid: record.process.pid });
+        signal('SIGKILL');
+        break;
+      }
+      await this.clock.sleep(20);
+    }
+    // After SIGKILL the kernel still has to reap them; give it a moment so the port is free.
+    for (let i = 0; i < 100 && liveGroupMembers(record).length > 0; i++) await this.clock.sleep(20);
   }
 
   /** Health-checks the configured endpoints until one passes. */

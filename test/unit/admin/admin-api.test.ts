@@ -3,7 +3,19 @@ import { expect } from 'chai';
 import { simpleHosts, startTestControlPlane, type TestControlPlane } from '../../support/control-plane.ts';
 import { startControlPlane } from '../../../xds-server/control-plane.ts';
 import { silentLogger } from '../../../xds-server/log.ts';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
+
+interface Operation {
+  security?: unknown[];
+  responses: Record<string, { content: Record<string, { schema: unknown }> }>;
+}
+interface OpenApiDoc {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, { required: string[]; properties: Record<string, unknown> }>; securitySchemes?: unknown };
+}
+const operations = (doc: OpenApiDoc): [string, Operation][] => Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]): [string, Operation] => [`${m} ${p}`, op]));
 
 interface ErrorBody {
   error: string;
@@ -80,6 +92,85 @@ describe('admin API', () => {
     expect((wrongMethod.body as ErrorBody).error).to.equal('method_not_allowed');
   });
 
+  it('answers every method it does not serve with JSON: 405 with Allow, 501 for extension methods, 404 for unknown paths', async () => {
+    // node:http, not fetch: fetch refuses to send TRACE.
+    const call = (p: string, init: { method: string }): Promise<{ status: number; body: unknown; headers: Headers }> =>
+      new Promise((resolve, reject) => {
+        const req = http.request(t.cp.adminUrl + p, { method: init.method }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => {
+            const headers = new Headers(Object.entries(res.headers).map(([k, v]): [string, string] => [k, String(v)]));
+            resolve({ status: res.statusCode!, headers, body: headers.get('content-type')?.includes('json') ? JSON.parse(text) : text });
+          });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const method of ['TRACE', 'PUT', 'PATCH', 'QUERY']) {
+      const res = await call('/v1/hosts/alpha/wake', { method });
+      expect(res.status, method).to.equal(405);
+      expect(res.headers.get('allow'), method).to.equal('POST, OPTIONS');
+      expect((res.body as ErrorBody).error, method).to.equal('method_not_allowed');
+    }
+    const propfind = await call('/v1/hosts', { method: 'PROPFIND' });
+    expect(propfind.status).to.equal(501);
+    expect(propfind.headers.get('content-type')).to.match(/^application\/json/);
+    expect((propfind.body as ErrorBody).error).to.equal('not_implemented');
+    const options = await call('/v1/hosts/alpha', { method: 'OPTIONS' });
+    expect(options.status).to.equal(204);
+    expect(options.headers.get('allow')).to.equal('GET, HEAD, OPTIONS');
+    const unknown = await call('/v2/things', { method: 'TRACE' });
+    expect(unknown.status).to.equal(404);
+    expect((unknown.body as ErrorBody).error).to.equal('not_found');
+  });
+
+  it('answers CONNECT, unparsable requests and oversized headers with JSON too', async () => {
+    const url = new URL(t.cp.adminUrl);
+    const raw = (request: string): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(url.port), url.hostname, () => socket.write(request));
+        let data = '';
+        socket.on('data', (d) => (data += d.toString()));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      });
+    const body = (answer: string): unknown => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    const connect = await raw(`CONNECT example.test:443 HTTP/1.1\r\nhost: example.test:443\r\n\r\n`);
+    expect(connect).to.match(/^HTTP\/1.1 405 /);
+    expect(body(connect)).to.include({ error: 'method_not_allowed' });
+    const garbage = await raw('GARBAGE\r\n\r\n');
+    expect(garbage).to.match(/^HTTP\/1.1 400 /);
+    expect(body(garbage)).to.include({ error: 'invalid_request' });
+    const huge = await raw(`GET /v1/hosts HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).to.match(/^HTTP\/1.1 431 /);
+    expect(body(huge)).to.include({ error: 'headers_too_large' });
+  });
+
+  it('answers a failed wake and a failed scale-down with 503, Retry-After and the reason, as documented', async () => {
+    // The controller's answers are replaced: what matters here is how the API reports them.
+    t.cp.hosts.wake = async () => ({ changed: false, error: 'the process exited (code 3)' });
+    t.cp.hosts.scaleToZero = async () => {
+      throw new Error('could not stop it');
+    };
+    const doc = (await call('/openapi.json')).body as OpenApiDoc;
+    const wake = await call('/v1/hosts/alpha/wake', { method: 'POST' });
+    expect(wake.status).to.equal(503);
+    expect(wake.headers.get('retry-after')).to.equal('1');
+    expect(wake.body).to.deep.equal({ error: 'wake_failed', message: 'host "alpha" did not become ready: the process exited (code 3)' });
+    const down = await call('/v1/hosts/alpha/scale-to-zero', { method: 'POST' });
+    expect(down.status).to.equal(503);
+    expect(down.body).to.deep.include({ error: 'scale_down_failed' });
+    expect((down.body as ErrorBody).message).to.include('could not stop it');
+    for (const p of ['/v1/hosts/{name}/wake', '/v1/hosts/{name}/scale-to-zero']) expect(Object.keys(doc.paths[p]!.post!.responses), p).to.include('503');
+  });
+
+  it('refuses a JSON null body as not an object', async () => {
+    const res = await call('/v1/hosts/alpha/scale-to-zero', { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'null' });
+    expect(res.status).to.equal(400);
+    expect((await call('/v1/hosts/alpha')).body).to.deep.include({ state: 'ready' });
+  });
+
   it('refuses an invalid config on reload with field errors and keeps the old one', async () => {
     await t.writeConfig({ listener: { port: 10000 }, hosts: [{ name: 'alpha', domains: ['UPPER.test'], endpoints: [] }] });
     const { status, body } = await call('/v1/config/reload', { method: 'POST' });
@@ -89,10 +180,26 @@ describe('admin API', () => {
     expect((await call('/v1/hosts')).body).to.have.nested.property('hosts.length', 2);
   });
 
-  it('serves an OpenAPI document that lists every route', async () => {
+  it('serves an OpenAPI document that lists every route, without auth when no token is configured', async () => {
     const { status, body } = await call('/openapi.json');
     expect(status).to.equal(200);
-    expect(Object.keys((body as { paths: object }).paths)).to.include.members(['/v1/hosts', '/v1/hosts/{name}/wake', '/v1/hosts/{name}/scale-to-zero', '/v1/nodes', '/v1/config/reload']);
+    const doc = body as OpenApiDoc;
+    expect(Object.keys(doc.paths)).to.include.members(['/v1/hosts', '/v1/hosts/{name}/wake', '/v1/hosts/{name}/scale-to-zero', '/v1/nodes', '/v1/config/reload']);
+    expect(doc.components).to.not.have.property('securitySchemes');
+    for (const [p, op] of operations(doc)) {
+      expect(op, p).to.not.have.property('security');
+      expect(op.responses, p).to.not.have.property('401');
+    }
+    expect(doc.paths['/v1/hosts/{name}/wake']!.post!.responses).to.have.property('503');
+    expect(doc.components.schemas.Host!.required).to.include('scaling');
+    expect(doc.paths['/v1/hosts/{name}']!.get!.responses['200']!.content['application/json']!.schema).to.deep.equal({ $ref: '#/components/schemas/Host' });
+  });
+
+  it('documents every field a host answer carries', async () => {
+    await call('/v1/hosts/alpha/scale-to-zero', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'night' }) });
+    const doc = (await call('/openapi.json')).body as OpenApiDoc;
+    const host = (await call('/v1/hosts/alpha')).body as Record<string, unknown>;
+    expect(Object.keys(host)).to.have.members(Object.keys(doc.components.schemas.Host!.properties));
   });
 
   it('keeps marks across a restart, and the filter generation never goes back', async () => {
@@ -123,6 +230,21 @@ describe('admin API with a token', () => {
     t = await startTestControlPlane(simpleHosts(['alpha']), { adminToken: 's3cret' });
   });
   afterEach(async () => t.close());
+
+  it('declares bearer auth and a 401 answer on exactly the routes that need the token', async () => {
+    const doc = (await (await fetch(`${t.cp.adminUrl}/openapi.json`)).json()) as OpenApiDoc;
+    expect(doc.components.securitySchemes).to.deep.equal({ bearer: { type: 'http', scheme: 'bearer' } });
+    const open = ['get /healthz', 'get /openapi.json', 'post /v1/wake/{name}'];
+    for (const [p, op] of operations(doc)) {
+      const needsToken = !open.includes(p);
+      expect(op.security, p).to.deep.equal(needsToken ? [{ bearer: [] }] : []);
+      expect(Object.keys(op.responses).includes('401'), p).to.equal(needsToken);
+      const [method, route] = p.split(' ') as [string, string];
+      const res = await fetch(t.cp.adminUrl + route.replace('{name}', 'alpha').replace('{id}', 'x'), { method: method.toUpperCase() });
+      if (needsToken) expect(res.status, p).to.equal(401);
+      else expect(res.status, p).to.not.equal(401);
+    }
+  });
 
   it('needs the bearer token except for health, the OpenAPI document and the filter wake route', async () => {
     expect((await fetch(`${t.cp.adminUrl}/v1/hosts`)).status).to.equal(401);

@@ -5,8 +5,8 @@ import * as net from 'node:net';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { grpcEcho, grpcHealthCheck, isGrpcError } from '../../../upstream/grpc-client.ts';
-import { ECHO_METHOD_PATH, ECHO_SERVICE_NAME } from '../../../upstream/protos.ts';
+import { grpcEcho, grpcEchoChat, grpcEchoStream, grpcHealthCheck, isGrpcError } from '../../../upstream/grpc-client.ts';
+import { ECHO_CHAT_METHOD_PATH, ECHO_METHOD_PATH, ECHO_SERVICE_NAME, ECHO_STREAM_METHOD_PATH } from '../../../upstream/protos.ts';
 import { HTTP2_PREFACE, startUpstream, type Upstream } from '../../../upstream/server.ts';
 
 const HOST = '127.0.0.1';
@@ -250,6 +250,7 @@ describe('upstream demo backend', () => {
       payload_bytes: payload.length,
       payload_sha256: sha256(payload),
       authority: 'grpc.vhost.example',
+      sequence: 0,
     });
     expect(upstream.received).to.have.length(1);
     expect(upstream.received[0]).to.include({
@@ -260,6 +261,40 @@ describe('upstream demo backend', () => {
       bodySha256: sha256(payload),
     });
     expect(upstream.received[0]?.headers).to.include({ 'x-test-id': 't-grpc' });
+  });
+
+  it('streams EchoStream replies, numbered, and ends the call after the last', async () => {
+    const replies = await grpcEchoStream(`${HOST}:${upstream.grpcPort}`, 'stream.example', { message: 'tick', count: 3, intervalMs: 5 });
+    if (isGrpcError(replies)) throw new Error(`stream failed: ${replies.error.code} ${replies.error.details}`);
+    expect(replies.map((r) => [r.message, r.sequence, r.authority, r.upstream])).to.deep.equal([
+      ['tick', 1, 'stream.example', 'unit-upstream'],
+      ['tick', 2, 'stream.example', 'unit-upstream'],
+      ['tick', 3, 'stream.example', 'unit-upstream'],
+    ]);
+    expect(upstream.received.map((r) => r.path)).to.deep.equal([ECHO_STREAM_METHOD_PATH]);
+  });
+
+  it('sends each EchoStream reply when it is due, not at the end: the first ones arrive long before the last is due', async () => {
+    // 1,000 replies 10 ms apart take 10 s; the deadline is 5 s: only a streamed answer gets replies at all.
+    const replies = await grpcEchoStream(`${HOST}:${upstream.grpcPort}`, 'stream.example', { message: 'long', count: 1000, intervalMs: 10 }, { deadlineMs: 5_000, cancelAfter: 3 });
+    if (isGrpcError(replies)) throw new Error(`stream failed: ${replies.error.code} ${replies.error.details}`);
+    expect(replies.map((r) => r.sequence)).to.deep.equal([1, 2, 3]);
+  });
+
+  it('refuses an EchoStream asking for more than 1,000 replies with INVALID_ARGUMENT', async () => {
+    const res = await grpcEchoStream(`${HOST}:${upstream.grpcPort}`, 'x', { message: 'x', count: 1001 });
+    expect(res).to.have.nested.property('error.code', 3);
+  });
+
+  it('answers each EchoChat message as it arrives, in a conversation', async () => {
+    const replies = await grpcEchoChat(`${HOST}:${upstream.grpcPort}`, 'chat.example', ['one', 'two', 'three']);
+    if (isGrpcError(replies)) throw new Error(`chat failed: ${replies.error.code} ${replies.error.details}`);
+    expect(replies.map((r) => [r.message, r.sequence, r.authority])).to.deep.equal([
+      ['one', 1, 'chat.example'],
+      ['two', 2, 'chat.example'],
+      ['three', 3, 'chat.example'],
+    ]);
+    expect(upstream.received.map((r) => r.path)).to.deep.equal([ECHO_CHAT_METHOD_PATH]);
   });
 
   it('returns a gRPC error object when nothing listens', async () => {
@@ -359,6 +394,31 @@ describe('upstream lifecycle', () => {
 });
 
 describe('upstream CLI (upstream/main.ts)', () => {
+  const mainPath = fileURLToPath(new URL('../../../upstream/main.ts', import.meta.url));
+  const runCli = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', mainPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it('prints its usage for --help and exits 0 without serving', async () => {
+    const { code, stdout } = await runCli(['--help']);
+    expect(code).to.equal(0);
+    expect(stdout).to.match(/^Usage: /);
+    expect(stdout).to.include('--grpc-port').and.include('EchoStream');
+    expect(stdout, 'no ready line: it did not start serving').to.not.match(/^\{/m);
+  });
+
+  it('names an unknown option, prints its usage and exits 2', async () => {
+    const { code, stderr } = await runCli(['--bogus']);
+    expect(code).to.equal(2);
+    expect(stderr).to.include("Unknown option '--bogus'").and.include('Usage: ');
+  });
+
   it('logs one ready line with its ports, serves, and exits 0 on SIGTERM', async () => {
     const mainPath = fileURLToPath(new URL('../../../upstream/main.ts', import.meta.url));
     // Spawn node directly rather than through the tsx/npx wrappers so the
