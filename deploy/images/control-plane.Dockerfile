@@ -19,6 +19,8 @@ COPY model ./model
 COPY snapshots ./snapshots
 COPY sources ./sources
 COPY xds-server ./xds-server
+# The filter config's rules (filter/assembly/config/rules.ts) are shared by the filter and the control plane.
+COPY filter ./filter
 
 ENV NODE_ENV=production \
     TSX_DISABLE_CACHE=1
