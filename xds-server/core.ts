@@ -15,7 +15,7 @@ import type { Logger } from './log.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
-import { BackendController, DEFAULT_SCALING_OPTIONS, type ScalingOptions } from './scaling/backend-controller.ts';
+import { BackendController, DEFAULT_SCALING_OPTIONS, type PeerReplicas, type ScalingOptions } from './scaling/backend-controller.ts';
 import type { BackendProvider } from './scaling/provider.ts';
 import { TrafficMonitor } from './scaling/traffic.ts';
 import type { BackendState } from './state/backend-state.ts';
@@ -55,6 +55,8 @@ export interface ModeParts {
   /** Runs after the first publish, with the live pieces (a Kubernetes state starts pushing changes here). */
   started?: (core: Core) => void | Promise<void>;
   close?: () => Promise<void>;
+  /** Other replicas of this control plane (Kubernetes mode with leader election). */
+  peers?: PeerReplicas;
 }
 
 export interface Core {
@@ -133,6 +135,7 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
       log: log.child('scaling'),
       // Only clients that route a host (subscribe to its cluster) can see its traffic.
       routingClients: (cluster) => ads.connected.filter((s) => s.subscribesTo('cluster', cluster)).map((s) => ({ nodeId: s.nodeId, connectedAt: s.connectedAtMs })),
+      ...(mode.peers ? { peers: mode.peers } : {}),
     },
     scalingOptions,
   );

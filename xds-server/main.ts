@@ -113,7 +113,7 @@ if (values.kubernetes) {
       controllerName: values['controller-name'],
       defaultGatewayAddress: values['gateway-address'],
       ...(values['gateway-address-pool'] ? { gatewayAddressPool: values['gateway-address-pool'] } : {}),
-      ...(leaseNamespace ? { leaderElection: { namespace: leaseNamespace, identity } } : {}),
+      ...(leaseNamespace ? { leaderElection: { namespace: leaseNamespace, identity, ...(process.env.POD_UID ? { podUid: process.env.POD_UID } : {}) } } : {}),
     });
     onSignals(() => cp.close());
   } catch (err) {

@@ -37,6 +37,7 @@ import { TYPE_URLS } from '../../snapshots/type-urls.ts';
 import { DEFAULT_CONTROLLER_NAME, WATCHED } from '../../xds-server/kubernetes/cluster-state.ts';
 import { startKubernetesControlPlane, type KubernetesControlPlane } from '../../xds-server/kubernetes/control-plane.ts';
 import { LEASE_VERBS } from '../../xds-server/kubernetes/leader-election.ts';
+import { TRAFFIC_RECORD_VERBS } from '../../xds-server/kubernetes/traffic-share-sync.ts';
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { FIELD_MANAGER } from '../../xds-server/kubernetes/scale.ts';
 import { statusPath } from '../../xds-server/kubernetes/status-writer.ts';
@@ -338,7 +339,7 @@ describe('deploy/: the manifests, read', function () {
     // The Lease, in the control plane's own namespace only.
     const leaseRole = find(objects, 'Role', 'envoy-scale-to-zero-leader-election');
     expect(leaseRole.metadata.namespace).to.equal(NAMESPACE);
-    expect(grants(leaseRole)).to.deep.equal(LEASE_VERBS.map((v) => `coordination.k8s.io|leases|${v}`).sort());
+    expect(grants(leaseRole)).to.deep.equal([...LEASE_VERBS.map((v) => `coordination.k8s.io|leases|${v}`), ...TRAFFIC_RECORD_VERBS.map((v) => `|configmaps|${v}`)].sort());
     const leaseBinding = find(objects, 'RoleBinding', 'envoy-scale-to-zero-leader-election');
     expect(leaseBinding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'envoy-scale-to-zero-leader-election' });
     expect(leaseBinding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE }]);
@@ -514,6 +515,8 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     expect(questions.length).to.equal(permissionsTheCodeNeeds().length);
     // Leader election: the Lease in the control plane's own namespace.
     for (const verb of LEASE_VERBS) questions.push({ verb, group: 'coordination.k8s.io', resource: 'leases', namespace: NAMESPACE, name: 'scale-to-zero-control-plane' });
+    // Traffic records of the replicas: ConfigMaps in the same namespace.
+    for (const verb of TRAFFIC_RECORD_VERBS) questions.push({ verb, group: '', resource: 'configmaps', namespace: NAMESPACE });
     const refused: string[] = [];
     for (const q of questions) if (!(await canI(sa.client, q)).allowed) refused.push(describeQuestion(q));
     // API discovery of a workload's group/version (how the scale client finds a /scale): system:discovery.
@@ -557,7 +560,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       { verb: 'update', group: 'scaletozero.dev', resource: 'scaletozeropolicies', namespace: ns },
       { verb: 'delete', group: 'scaletozero.dev', resource: 'scaletozeropolicies', namespace: ns },
       { verb: 'patch', group: '', resource: 'configmaps', namespace: NAMESPACE },
-      { verb: 'get', group: '', resource: 'configmaps', namespace: NAMESPACE },
+      { verb: 'delete', group: '', resource: 'configmaps', namespace: NAMESPACE },
+      { verb: 'get', group: '', resource: 'configmaps', namespace: ns },
+      { verb: 'update', group: '', resource: 'configmaps', namespace: ns },
       { verb: 'patch', group: '', resource: 'services', namespace: ns },
       { verb: 'delete', group: '', resource: 'namespaces' },
       { verb: 'patch', group: 'discovery.k8s.io', resource: 'endpointslices', namespace: ns },
@@ -602,7 +607,7 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     const cpArgs = flags(cpContainer.args!);
     // As in the pod: its namespace and name from the downward API turn leader election on (main.ts).
     const fieldRefs = Object.fromEntries((cpContainer.env ?? []).map((e) => [e.name, (e.valueFrom as { fieldRef?: { fieldPath?: string } } | undefined)?.fieldRef?.fieldPath]));
-    expect(fieldRefs).to.include({ POD_NAMESPACE: 'metadata.namespace', POD_NAME: 'metadata.name' });
+    expect(fieldRefs).to.include({ POD_NAMESPACE: 'metadata.namespace', POD_NAME: 'metadata.name', POD_UID: 'metadata.uid' });
     cp = await startKubernetesControlPlane({
       leaderElection: { namespace: NAMESPACE, identity: 'control-plane-test-pod' },
       client: sa.client,
@@ -639,6 +644,11 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     expect(cp.isLeader()).to.equal(true);
     const lease = await admin.get(`/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/scale-to-zero-control-plane`);
     expect((lease.spec as { holderIdentity: string }).holderIdentity).to.equal('control-plane-test-pod');
+    // Its traffic record for the other replicas, written with the ServiceAccount's rights.
+    await eventually(async () => {
+      const record = await admin.get(`/api/v1/namespaces/${NAMESPACE}/configmaps/scale-to-zero-traffic-control-plane-test-pod`);
+      expect(record.metadata.labels).to.include({ 'scaletozero.dev/traffic-record': 'true' });
+    }, { what: 'the traffic record ConfigMap' });
     expect(cp.statusWriter.stats.writes).to.be.greaterThanOrEqual(4);
     expect(cp.statusWriter.stats.failures).to.equal(0);
   });

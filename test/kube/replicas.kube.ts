@@ -125,8 +125,11 @@ describe('two control-plane replicas (leader election on a real API server)', fu
       'replica-y': { reporters: 0, stalestReportAt: undefined, lastTraffic: new Map() },
     };
     const timing = { heartbeatMs: 500, minIntervalMs: 200, granularityMs: 500, staleAfterMs: 3_000 };
+    // A namespace of their own: the replicas of the tests above write their records in NS.
+    const TNS = 'traffic-records';
+    await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: TNS } });
     const shares = Object.keys(views).map((identity) => {
-      const share = new TrafficShare({ client, namespace: NS, identity, clock: systemClock, log: silentLogger, timing, local: () => views[identity]!, tickMs: 50 });
+      const share = new TrafficShare({ client, namespace: TNS, identity, clock: systemClock, log: silentLogger, timing, local: () => views[identity]!, tickMs: 50 });
       share.start();
       return share;
     });
@@ -141,7 +144,7 @@ describe('two control-plane replicas (leader election on a real API server)', fu
         expect(Date.now() - age).to.be.within(1_900, 4_000);
         expect(x.others().map((o) => o.record.replica)).to.deep.equal(['replica-y']);
       }, { what: 'each replica seeing the other\'s record' });
-      const list = await client.list(`/api/v1/namespaces/${NS}/configmaps?labelSelector=${encodeURIComponent(`${TRAFFIC_RECORD_LABEL}=true`)}`);
+      const list = await client.list(`/api/v1/namespaces/${TNS}/configmaps?labelSelector=${encodeURIComponent(`${TRAFFIC_RECORD_LABEL}=true`)}`);
       expect(list.items.map((c) => c.metadata.name).sort()).to.deep.equal(['scale-to-zero-traffic-replica-x', 'scale-to-zero-traffic-replica-y']);
       // Over 3 s of steady traffic (x sees a request every 100 ms), x writes about once per heartbeat.
       const before = x.stats.writes;

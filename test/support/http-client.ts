@@ -11,6 +11,8 @@ export interface Reply {
 
 export interface RequestSpec {
   port: number;
+  /** The loopback address to connect to (default 127.0.0.1). */
+  address?: string;
   host: string;
   path?: string;
   method?: string;
@@ -27,7 +29,7 @@ export function http1Request(spec: RequestSpec): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: '127.0.0.1',
+        host: spec.address ?? '127.0.0.1',
         port: spec.port,
         path: spec.path ?? '/',
         method: spec.method ?? 'GET',

@@ -11,6 +11,9 @@ import { assignAddresses, keyOf, parsePool } from './address-pool.ts';
 import { EventRecorder } from './events.ts';
 import { KubernetesProvider } from './kubernetes-provider.ts';
 import { KubernetesLeaseStore, LeaderElector, type LeaderElectionTiming } from './leader-election.ts';
+import { sharedEvidence, sharedLastTraffic, type TrafficShareTiming } from './traffic-share.ts';
+import { TrafficShare } from './traffic-share-sync.ts';
+import type { PeerReplicas } from '../scaling/backend-controller.ts';
 import { RestKubeClient, type KubeClient } from './rest.ts';
 import { ScaleClient } from './scale.ts';
 import { StatusWriter } from './status-writer.ts';
@@ -44,7 +47,11 @@ export interface LeaderElectionOptions {
   name?: string;
   /** Unique per replica (the pod name). */
   identity: string;
+  /** The replica's Pod uid: its traffic record is then owned by the Pod and goes with it. */
+  podUid?: string;
   timing?: Partial<LeaderElectionTiming>;
+  /** How replicas share their Envoys' load reports (defaults in traffic-share.ts). */
+  trafficShare?: Partial<TrafficShareTiming>;
 }
 
 export const DEFAULT_LEASE_NAME = 'scale-to-zero-control-plane';
@@ -88,6 +95,20 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
       })
     : undefined;
   const isLeader = (): boolean => elector?.isLeader() ?? true;
+  // With replicas, idle scale-downs are the leader's, judged from every replica's Envoys (traffic-share.ts).
+  let share: TrafficShare | undefined;
+  const peers: PeerReplicas | undefined = elector
+    ? {
+        isLeader,
+        lastTrafficAt: (cluster) => (share ? sharedLastTraffic(cluster, share.others()) : undefined),
+        evidence: (since, now) => {
+          // Not started yet: nothing is known about the others, so nothing may be taken for idleness.
+          if (!share) return { ok: false, cause: 'the traffic records of the other replicas are not read yet', reporters: 0 };
+          const others = share.others();
+          return { ...sharedEvidence(others, since, now, share.timing), reporters: others.reduce((n, o) => n + o.record.reporters, 0) };
+        },
+      }
+    : undefined;
 
   const core = await startCore(options, log, async (wake) => {
     const pool = options.gatewayAddressPool ? parsePool(options.gatewayAddressPool) : undefined;
@@ -112,6 +133,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
     return {
       state,
       providers: { kubernetes: provider, manual: new ManualProvider() },
+      ...(peers ? { peers } : {}),
       started: (c) => {
         state.on('changed', (urgent) => void c.publisher.schedule({ urgent }).catch((err: Error) => log.error('publish failed', { error: err.message })));
         state.on('observed', (name, event, why) => c.hosts.observe(name, event, why));
@@ -119,13 +141,27 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
         void c.publisher.schedule();
         resync = setInterval(() => state.resync(), options.resyncMs ?? 30_000);
         resync.unref();
-        if (elector) electionDone = elector.run(electionStop.signal);
+        if (elector && options.leaderElection) {
+          electionDone = elector.run(electionStop.signal);
+          share = new TrafficShare({
+            client,
+            namespace: options.leaderElection.namespace,
+            identity: options.leaderElection.identity,
+            ...(options.leaderElection.podUid ? { podUid: options.leaderElection.podUid } : {}),
+            clock: systemClock,
+            log: log.child('traffic-share'),
+            ...(options.leaderElection.trafficShare ? { timing: options.leaderElection.trafficShare } : {}),
+            local: () => c.traffic.localView(),
+          });
+          share.start();
+        }
       },
       close: async () => {
         clearInterval(resync);
         // Stop acting first, then hand the Lease over (released), so a successor need not wait out its duration.
         electionStop.abort();
         await electionDone;
+        await share?.close();
         statusWriter.close();
         state.stop();
       },

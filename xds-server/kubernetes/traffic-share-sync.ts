@@ -17,6 +17,8 @@ import {
 } from './traffic-share.ts';
 
 export const TRAFFIC_RECORD_LABEL = 'scaletozero.dev/traffic-record';
+/** What TrafficShare does with ConfigMaps, in the control plane's own namespace only (deploy/rbac.yaml). */
+export const TRAFFIC_RECORD_VERBS = ['get', 'list', 'watch', 'create', 'update'] as const;
 const DATA_KEY = 'record.json';
 
 /** A ConfigMap name for a replica identity (pod names already are valid; anything else is made so). */
