@@ -8,6 +8,12 @@ export interface BootstrapOptions {
   nodeCluster?: string;
   xdsAddress: string;
   xdsPort: number;
+  /**
+   * More control-plane replicas. Envoy keeps one ADS stream to one of them (round robin); when that stream
+   * breaks, its next attempt (within XDS_RECONNECT_BACKOFF) may go to another, so a replica that dies is
+   * replaced in about a second.
+   */
+  moreXdsEndpoints?: readonly { address: string; port: number }[];
   adminAddress?: string;
   /** 0 = any free port; read it back with --admin-address-path. */
   adminPort?: number;
@@ -53,7 +59,7 @@ export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
         {
           name: XDS_CLUSTER_NAME,
           // A host name (a compose service) needs DNS; an IP literal needs none.
-          type: isIP(o.xdsAddress) ? 'STATIC' : 'STRICT_DNS',
+          type: [o.xdsAddress, ...(o.moreXdsEndpoints ?? []).map((e) => e.address)].every((a) => isIP(a)) ? 'STATIC' : 'STRICT_DNS',
           connect_timeout: '1s',
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
@@ -63,7 +69,13 @@ export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
           },
           load_assignment: {
             cluster_name: XDS_CLUSTER_NAME,
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: o.xdsAddress, port_value: o.xdsPort } } } }] }],
+            endpoints: [
+              {
+                lb_endpoints: [{ address: o.xdsAddress, port: o.xdsPort }, ...(o.moreXdsEndpoints ?? [])].map((e) => ({
+                  endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+                })),
+              },
+            ],
           },
         },
       ],

@@ -6,7 +6,8 @@ import { buildEndpoints } from './endpoints.ts';
 import type { Result } from './errors.ts';
 import { buildFilterConfig, filterConfigProblems } from './filter-config.ts';
 import { buildListeners } from './listeners.ts';
-import { byName, type ResourcesByKind } from './resource.ts';
+import { BUFFER_FILTER_NAME } from './names.ts';
+import { byName, type Resource, type ResourcesByKind } from './resource.ts';
 import { buildRoutes } from './routes.ts';
 import type { ResourceKind } from './type-urls.ts';
 import { versionOf } from './version.ts';
@@ -45,8 +46,37 @@ export function snapshotFromResources(resources: ResourcesByKind): Result<Snapsh
         endpoint: versionOf(resources.endpoint),
         listener: versionOf(resources.listener),
         route: versionOf(resources.route),
-        extensionConfig: versionOf(resources.extensionConfig),
+        extensionConfig: extensionConfigVersion(resources.extensionConfig),
       },
     },
   };
+}
+
+/**
+ * The filter config's type version starts with its generation ("<generation>.<hash>"): an Envoy that reconnects
+ * (to a restarted control plane, or to another replica) names the version it holds in its first request, and
+ * the control plane can then make sure its own generation is above it, or the filter would ignore its configs.
+ */
+function extensionConfigVersion(resources: ReadonlyMap<string, Resource>): string {
+  const generation = filterGenerationOf(resources);
+  const hash = versionOf(resources);
+  return generation === undefined ? hash : `${generation}.${hash}`;
+}
+
+function filterGenerationOf(resources: ReadonlyMap<string, Resource>): number | undefined {
+  const filter = resources.get(BUFFER_FILTER_NAME) as { typed_config?: { config?: { configuration?: { value?: unknown } } } } | undefined;
+  const text = filter?.typed_config?.config?.configuration?.value;
+  if (typeof text !== 'string') return undefined;
+  try {
+    const generation = (JSON.parse(text) as { generation?: unknown }).generation;
+    return typeof generation === 'number' && Number.isSafeInteger(generation) ? generation : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The filter generation a filter-config version names, if it names one (see extensionConfigVersion). */
+export function generationInVersion(version: string): number | undefined {
+  const m = /^(\d{1,16})\./.exec(version);
+  return m ? Number(m[1]) : undefined;
 }

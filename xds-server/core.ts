@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { generationInVersion } from '../snapshots/build.ts';
 import type { WakeTarget } from '../snapshots/desired-state.ts';
 import type { FieldError } from '../snapshots/errors.ts';
 import { createAdminApp } from './admin/app.ts';
@@ -139,6 +140,17 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     },
     scalingOptions,
   );
+  // An Envoy that reconnects names the filter config it holds. If that came from a higher generation (another
+  // replica, or this one before a restart with its clock set back), our configs would be ignored by its filter,
+  // releases included: go above it and push again.
+  events.on('request', (e) => {
+    if (e.kind !== 'extensionConfig' || e.verdict.kind !== 'initial' || e.clientVersion === '') return;
+    const held = generationInVersion(e.clientVersion);
+    if (held === undefined || held < state.currentGeneration) return;
+    log.info('a reconnecting client holds a newer filter generation; raising ours above it', { node: e.nodeId, theirs: held, ours: state.currentGeneration });
+    state.advanceGeneration(held + 1);
+    void publisher.schedule({ urgent: true }).catch((err: Error) => log.error('publish failed', { error: err.message }));
+  });
   metrics.gauge('stz_hosts_scaled_to_zero', () => state.scalable().filter((h) => h.held).length);
   metrics.gauge('stz_filter_generation', () => state.currentGeneration);
   metrics.gauge('stz_xds_connected_streams', () => ads.connected.length);

@@ -12,7 +12,8 @@ export interface StreamRef {
 export interface AdsEventMap {
   'stream-open': [StreamRef];
   'stream-close': [StreamRef & { reason: string }];
-  request: [StreamRef & { kind: ResourceKind; verdict: Verdict; names: string[] }];
+  /** `clientVersion`: the request's version_info (the last version of this type the client accepted, from anyone). */
+  request: [StreamRef & { kind: ResourceKind; verdict: Verdict; names: string[]; clientVersion: string }];
   response: [StreamRef & { kind: ResourceKind; version: string; nonce: string; names: string[] }];
   ack: [StreamRef & { kind: ResourceKind; version: string }];
   nack: [StreamRef & { kind: ResourceKind; rejectedVersion: string; message: string }];

@@ -182,7 +182,7 @@ export class StreamSession implements SnapshotWatcher {
         break;
     }
     // After the state changed, so listeners (waitUntilSettled) see what the request did.
-    this.events.emit('request', { ...this.ref(), kind, verdict, names: request.resource_names });
+    this.events.emit('request', { ...this.ref(), kind, verdict, names: request.resource_names, clientVersion: request.version_info ?? '' });
   }
 
   onSnapshot(snapshot: Snapshot): void {

@@ -176,6 +176,10 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     return this.generation;
   }
 
+  advanceGeneration(atLeast: number): void {
+    if (atLeast > this.generation) this.generation = atLeast;
+  }
+
   /** Resolves once the backend has an endpoint that answered, or rejects at the deadline / on abort. */
   waitForVerified(name: string, deadline: number, signal: AbortSignal): Promise<void> {
     if (this.verifier.verified(name).length > 0) return Promise.resolve();

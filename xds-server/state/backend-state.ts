@@ -27,6 +27,12 @@ export interface BackendState {
   setWakeFailure(name: string, failure: WakeFailure | undefined): Promise<boolean>;
   desired(): DesiredState;
   readonly currentGeneration: number;
+  /**
+   * Raises the filter generation to at least `atLeast` (no-op when it is already there). For an Envoy that
+   * reconnects holding a config of a higher generation (another replica's, or this one's before a restart with
+   * a clock set back): the filter ignores any config older than the one it applied.
+   */
+  advanceGeneration(atLeast: number): void;
 }
 
 /** The admin API calls a scalable backend a "host" (in file mode it is one). */

@@ -118,6 +118,11 @@ export class GatewayStore implements BackendState {
     return this.generation;
   }
 
+  advanceGeneration(atLeast: number): void {
+    // Not persisted at once: the next change persists it, and after a restart a reconnecting Envoy raises it again.
+    if (atLeast > this.generation) this.generation = atLeast;
+  }
+
   private async change(mutate: () => void): Promise<void> {
     const before = canonicalJson(filterConfigContent(this.desired()));
     mutate();

@@ -84,7 +84,7 @@ describe('SnapshotCache.waitUntilSettled', () => {
     cache.setSnapshot('default', snapshot('v1'));
     const waiting = cache.waitUntilSettled('default', { route: 'v1' }, 60_000);
     w.subscribed.delete('route');
-    events.emit('request', { streamId: w.label.streamId, nodeId: 'n', kind: 'route', verdict: { kind: 'resubscribe', subscription: { wildcard: false, legacyWildcard: false, names: new Set() } }, names: [] });
+    events.emit('request', { streamId: w.label.streamId, nodeId: 'n', kind: 'route', verdict: { kind: 'resubscribe', subscription: { wildcard: false, legacyWildcard: false, names: new Set() } }, names: [], clientVersion: '' });
     expect((await waiting).settled).to.equal(true);
   });
 });

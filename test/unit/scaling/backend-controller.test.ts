@@ -60,6 +60,9 @@ class FakeState implements BackendState {
     throw new Error('not used');
   }
   currentGeneration = 1;
+  advanceGeneration(atLeast: number): void {
+    this.currentGeneration = Math.max(this.currentGeneration, atLeast);
+  }
 }
 
 /** A provider whose readiness the test decides: ready() resolves the pending waitReady, fail() rejects it. */

@@ -78,6 +78,7 @@ describe('KubernetesProvider: failed wakes', () => {
         throw new Error('not used');
       },
       currentGeneration: 1,
+      advanceGeneration: () => {},
     };
     const pushes: boolean[] = [];
     const clock = new FakeClock();
