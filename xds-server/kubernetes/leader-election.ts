@@ -46,8 +46,12 @@ export interface LeaderElectionTiming {
   retryPeriodMs: number;
 }
 
-/** client-go's defaults: a dead leader is replaced within 15 s (plus up to one jittered retry period). */
-export const DEFAULT_LEADER_ELECTION: LeaderElectionTiming = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+/**
+ * A dead leader is replaced between ~9 and ~12.2 s after its last renewal (the duration as the others saw it,
+ * plus one jittered retry period); client-go's defaults (15 / 10 / 2 s) took 14.5-18.9 s in
+ * bench/results/failover.md. The leader renews once a second; a renewal is one small write.
+ */
+export const DEFAULT_LEADER_ELECTION: LeaderElectionTiming = { leaseDurationMs: 10_000, renewDeadlineMs: 7_000, retryPeriodMs: 1_000 };
 
 export interface LeaderElectorOptions {
   identity: string;
