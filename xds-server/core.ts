@@ -146,7 +146,8 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   events.on('request', (e) => {
     if (e.kind !== 'extensionConfig' || e.verdict.kind !== 'initial' || e.clientVersion === '') return;
     const held = generationInVersion(e.clientVersion);
-    if (held === undefined || held < state.currentGeneration) return;
+    // Equal is fine (the filter applies a config of the generation it holds): a client reconnecting to us.
+    if (held === undefined || held <= state.currentGeneration) return;
     log.info('a reconnecting client holds a newer filter generation; raising ours above it', { node: e.nodeId, theirs: held, ours: state.currentGeneration });
     state.advanceGeneration(held + 1);
     void publisher.schedule({ urgent: true }).catch((err: Error) => log.error('publish failed', { error: err.message }));
