@@ -155,7 +155,11 @@ function healthCheck(policy: ScaleToZeroPolicy): HealthCheck {
  * "{namespace}/{service}" to the keys of our Gateways that route to it.
  */
 /** Condition types the runtime sets on a policy (through TranslateInput.runtimeConditions). */
-export const RUNTIME_CONDITIONS = ['WorkloadScalable', 'ReplicasOwned'] as const;
+/**
+ * Conditions only the runtime sees. `Draining`: the leader is scaling the workload down (new requests are held
+ * on every replica's Envoys until it is done); the other replicas read it from the policy's status.
+ */
+export const RUNTIME_CONDITIONS = ['WorkloadScalable', 'ReplicasOwned', 'Draining'] as const;
 
 export function policyStatus(
   outcome: PolicyOutcome,

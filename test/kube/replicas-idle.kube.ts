@@ -139,8 +139,30 @@ describe('two control-plane replicas, an Envoy on each: idleness from both, one 
       expect(await deploymentReplicas(), 'scaled down while the follower\'s Envoy carried traffic').to.equal(1);
       await new Promise((r) => setTimeout(r, 300));
     }
-    // Quiet now: the leader scales it down, once.
-    await eventually(async () => expect(await deploymentReplicas()).to.equal(0), { timeoutMs: 20_000, what: 'the idle scale-down' });
+    // Quiet now: the leader scales it down, once, and only after the follower's Envoy holds the backend.
+    // Both writes are in etcd, so their resourceVersions order them: the follower's record saying its clients
+    // applied the hold must come before the write that set the Deployment's replicas to 0.
+    const holdRecords: number[] = [];
+    let scaledToZeroAt: number | undefined;
+    const start = (await client.list(`/api/v1/namespaces/${CP_NS}/configmaps`)).resourceVersion;
+    const watches = [
+      await client.watch(`/api/v1/namespaces/${CP_NS}/configmaps`, start, (_type, cm) => {
+        const record = (cm.data as Record<string, string> | undefined)?.['record.json'];
+        if (cm.metadata.name === 'scale-to-zero-traffic-replica-b' && record && (JSON.parse(record) as { heldApplied?: string[] }).heldApplied?.includes('shop-nap-80')) {
+          holdRecords.push(Number(cm.metadata.resourceVersion));
+        }
+      }, () => {}),
+      await client.watch(`/apis/apps/v1/namespaces/${NS}/deployments`, start, (_type, d) => {
+        if (d.metadata.name === 'nap' && (d.spec as { replicas?: number }).replicas === 0) scaledToZeroAt ??= Number(d.metadata.resourceVersion);
+      }, () => {}),
+    ];
+    try {
+      await eventually(async () => expect(await deploymentReplicas()).to.equal(0), { timeoutMs: 20_000, what: 'the idle scale-down' });
+      await eventually(async () => expect(scaledToZeroAt).to.be.a('number'), { what: 'the scale write seen by the watch' });
+    } finally {
+      for (const w of watches) w.abort();
+    }
+    expect(holdRecords.some((rv) => rv < scaledToZeroAt!), `follower hold records ${holdRecords.join(',')} vs scale write ${scaledToZeroAt}`).to.equal(true);
     await eventually(async () => expect(await eventCount('ScaledToZero')).to.equal(1), { what: 'one ScaledToZero Event' });
     expect(a.cp.isLeader()).to.equal(true);
   });

@@ -289,8 +289,30 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
       namespaces: list('namespaces'),
       policies: list('policies'),
       gatewayAddress: (gw) => this.options.gatewayAddress(gw, gateways),
-      runtimeConditions: new Map([...this.runtimeConditions].map(([k, byType]) => [k, [...byType.values()]])),
+      runtimeConditions: this.runtimeConditionsWithDraining(),
     };
+  }
+
+  /** The stored runtime conditions, plus Draining=True on the policy of every backend this replica drains. */
+  private runtimeConditionsWithDraining(): Map<string, DesiredCondition[]> {
+    const out = new Map([...this.runtimeConditions].map(([k, byType]) => [k, [...byType.values()]]));
+    for (const name of [...this.draining].sort()) {
+      const by = this.scalableViews.get(name)?.backend.scaleToZero.declaredBy;
+      if (!by) continue;
+      const key = `${by.namespace}/${by.name}`;
+      const list = out.get(key) ?? [];
+      if (!list.some((c) => c.type === 'Draining')) list.push({ type: 'Draining', status: true, reason: 'ScaleDownInProgress', message: `scaling ${name} down: new requests are held until it is done` });
+      out.set(key, list);
+    }
+    return out;
+  }
+
+  /** Another replica (the leader) drains the backend: its policy's status says Draining=True for our controller. */
+  private drainingElsewhere(backend: ScalableBackend): boolean {
+    const by = backend.scaleToZero.declaredBy;
+    if (!by) return false;
+    const policy = this.informers.policies.get(by.namespace, by.name) as { status?: { ancestors?: { controllerName?: string; conditions?: { type: string; status: string }[] }[] } } | undefined;
+    return (policy?.status?.ancestors ?? []).some((a) => a.controllerName === this.options.controllerName && (a.conditions ?? []).some((c) => c.type === 'Draining' && c.status === 'True'));
   }
 
   private recompute(reason?: string): void {
@@ -302,7 +324,12 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     // Envoy gets only the endpoints of a scale-to-zero backend that answered; others as Kubernetes says.
     const backends = model.backends.map((b) => (b.scaleToZero ? { ...b, endpoints: this.verifier.verified(b.name) } : b));
     const nextModel: GatewayModel = { listeners: model.listeners, backends };
-    const nextHeld = new Set(backends.filter((b) => b.scaleToZero && (b.endpoints.length === 0 || this.draining.has(b.name))).map((b) => b.name));
+    const nextHeld = new Set(
+      backends
+        .filter((b): b is ScalableBackend => b.scaleToZero !== undefined)
+        .filter((b) => b.endpoints.length === 0 || this.draining.has(b.name) || this.drainingElsewhere(b))
+        .map((b) => b.name),
+    );
     const before = filterConfigContent(this.desired());
     const previousHeld = this.held;
     this.model = nextModel;
@@ -318,7 +345,13 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
       views.set(b.name, { backend: b, held: isHeld, changedAt: this.changedAt.get(b.name)!, ...(reason ? { reason } : {}) });
       if (isHeld !== wasHeld && this.scalableViews.has(b.name) && this.selfChange !== b.name) {
         released ||= !isHeld;
-        const why = isHeld ? (this.draining.has(b.name) ? 'draining for a scale-down' : 'no endpoint answers any more') : `endpoints answer: ${endpointList(b.endpoints)}`;
+        const why = isHeld
+          ? this.draining.has(b.name)
+            ? 'draining for a scale-down'
+            : b.endpoints.length > 0
+              ? 'another replica drains it for a scale-down'
+              : 'no endpoint answers any more'
+          : `endpoints answer: ${endpointList(b.endpoints)}`;
         this.emit('observed', b.name, isHeld ? 'observed_zero' : 'observed_ready', why);
       }
       if (b.endpoints.length > 0) this.wakeWaiters(b.name);

@@ -11,7 +11,7 @@ import { assignAddresses, keyOf, parsePool } from './address-pool.ts';
 import { EventRecorder } from './events.ts';
 import { KubernetesProvider } from './kubernetes-provider.ts';
 import { KubernetesLeaseStore, LeaderElector, type LeaderElectionTiming } from './leader-election.ts';
-import { sharedEvidence, sharedLastTraffic, type TrafficShareTiming } from './traffic-share.ts';
+import { replicasNotHolding, sharedEvidence, sharedLastTraffic, type TrafficShareTiming } from './traffic-share.ts';
 import { TrafficShare } from './traffic-share-sync.ts';
 import type { PeerReplicas } from '../scaling/backend-controller.ts';
 import { RestKubeClient, type KubeClient } from './rest.ts';
@@ -101,6 +101,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
     ? {
         isLeader,
         lastTrafficAt: (cluster) => (share ? sharedLastTraffic(cluster, share.others()) : undefined),
+        notHolding: (backends, now) => (share ? replicasNotHolding(backends, share.others(), now, share.timing) : []),
         evidence: (since, now) => {
           // Not started yet: nothing is known about the others, so nothing may be taken for idleness.
           if (!share) return { ok: false, cause: 'the traffic records of the other replicas are not read yet', reporters: 0 };
@@ -151,7 +152,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
             clock: systemClock,
             log: log.child('traffic-share'),
             ...(options.leaderElection.trafficShare ? { timing: options.leaderElection.trafficShare } : {}),
-            local: () => c.traffic.localView(),
+            local: () => ({ ...c.traffic.localView(), ...heldApplied(c, state) }),
           });
           share.start();
         }
@@ -188,4 +189,18 @@ function informerOf(kind: string): 'gatewayClasses' | 'gateways' | 'httpRoutes' 
     default:
       return 'policies';
   }
+}
+
+/**
+ * The backends held in the filter config every connected client of this replica has applied, or nothing when
+ * one has not applied the latest (the leader then keeps waiting before it stops the workload).
+ */
+function heldApplied(c: Core, state: KubernetesState): { heldApplied?: string[] } {
+  for (const session of c.ads.connected) {
+    const snapshot = c.cache.getSnapshot(session.group);
+    const types = session.status().types;
+    if (!snapshot || !types.extensionConfig) continue;
+    if (types.extensionConfig.ackedVersion !== snapshot.versions.extensionConfig) return {};
+  }
+  return { heldApplied: [...state.desired().held].sort() };
 }

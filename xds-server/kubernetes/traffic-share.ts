@@ -26,6 +26,8 @@ export interface TrafficRecord {
   stalestReportAgeMs?: number;
   /** cluster → age at write time of its last traffic (ms). Only clusters that have seen traffic. */
   lastTrafficAgeMs: Record<string, number>;
+  /** Backends whose hold every client of that replica has applied; absent while one has not applied the latest config. */
+  heldApplied?: string[];
 }
 
 /** What one replica knows now, on its own clock (TrafficMonitor.localView()). */
@@ -52,6 +54,7 @@ export function toRecord(replica: string, local: LocalTraffic, now: number): Tra
     reporters: local.reporters,
     ...(local.reporters > 0 && local.stalestReportAt !== undefined ? { stalestReportAgeMs: Math.max(0, now - local.stalestReportAt) } : {}),
     lastTrafficAgeMs,
+    ...(local.heldApplied ? { heldApplied: [...local.heldApplied].sort() } : {}),
   };
 }
 
@@ -62,6 +65,8 @@ export function worthWriting(previous: { record: TrafficRecord; writtenAt: numbe
   if (since < timing.minIntervalMs) return false;
   if (since >= timing.heartbeatMs) return true;
   if (previous.record.reporters !== local.reporters) return true;
+  // A leader draining a backend waits for every replica to report its hold applied: no heartbeat delay.
+  if ((previous.record.heldApplied ?? []).join('\n') !== [...(local.heldApplied ?? [])].sort().join('\n')) return true;
   for (const [cluster, at] of local.lastTraffic) {
     const written = previous.record.lastTrafficAgeMs[cluster];
     if (written === undefined) return true;
@@ -122,8 +127,21 @@ export function parseRecord(text: string): TrafficRecord {
   if (!Number.isInteger(v.reporters) || (v.reporters as number) < 0) problem('reporters must be a count');
   if (v.stalestReportAgeMs !== undefined && !(typeof v.stalestReportAgeMs === 'number' && v.stalestReportAgeMs >= 0)) problem('stalestReportAgeMs must be >= 0');
   if (typeof v.lastTrafficAgeMs !== 'object' || v.lastTrafficAgeMs === null || Array.isArray(v.lastTrafficAgeMs)) problem('lastTrafficAgeMs must be an object');
+  if (v.heldApplied !== undefined && !(Array.isArray(v.heldApplied) && v.heldApplied.every((n) => typeof n === 'string'))) problem('heldApplied must be a list of names');
   for (const [k, age] of Object.entries(v.lastTrafficAgeMs as Record<string, unknown>)) {
     if (typeof age !== 'number' || !(age >= 0)) problem(`lastTrafficAgeMs["${k}"] must be >= 0`);
   }
   return v as unknown as TrafficRecord;
+}
+
+/**
+ * The replicas (fresh records only; a stale one's Envoys have moved on or are cut off) that have not yet
+ * reported every one of `backends` held and applied by all their clients.
+ */
+export function replicasNotHolding(backends: readonly string[], others: readonly ObservedRecord[], now: number, timing: TrafficShareTiming): string[] {
+  return others
+    .filter((o) => now - o.observedAt < timing.staleAfterMs)
+    .filter((o) => !backends.every((b) => o.record.heldApplied?.includes(b)))
+    .map((o) => o.record.replica)
+    .sort();
 }

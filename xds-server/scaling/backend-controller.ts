@@ -89,6 +89,8 @@ export interface PeerReplicas {
   lastTrafficAt(cluster: string): number | undefined;
   /** Whether the other replicas allow taking silence since `since` for idleness; `reporters`: their open load-report streams. */
   evidence(since: number, now: number): ({ ok: true } | { ok: false; cause: string }) & { reporters: number };
+  /** The other replicas whose clients have not all applied the hold of these backends yet (empty: all have). */
+  notHolding(backends: readonly string[], now: number): string[];
 }
 
 /** A failed wake's backoff: the filter answers the backend's requests at once until `until`. */
@@ -316,6 +318,7 @@ export class BackendController implements HostController {
       // Once every Envoy has applied the hold, new requests are held: only then may the replicas go.
       const notApplied = await this.waitApplied(snapshot);
       if (provider.managesReplicas) {
+        await this.waitHeldEverywhere(group.map((v) => v.backend.name));
         await this.waitDrained(group.map((v) => v.backend.clusterName), this.clock.now());
         await provider.stop(view.backend);
         this.deps.metrics.inc('stz_scale_downs_total', { host: name });
@@ -396,6 +399,22 @@ export class BackendController implements HostController {
     const seen = new Map<string, RoutingClient>();
     for (const c of clusters) for (const r of this.deps.routingClients(c)) seen.set(`${r.nodeId}@${r.connectedAt}`, r);
     return [...seen.values()];
+  }
+
+  /**
+   * With other replicas, their Envoys must hold the backend too before its replicas go (they learn it from the
+   * policy's Draining condition and report it applied in their traffic records). Bounded by the drain timeout.
+   */
+  private async waitHeldEverywhere(backends: readonly string[]): Promise<void> {
+    const peers = this.deps.peers;
+    if (!peers) return;
+    const deadline = this.clock.now() + this.options.drainTimeoutMs;
+    let waiting = peers.notHolding(backends, this.clock.now());
+    while (waiting.length > 0 && this.clock.now() < deadline && !this.closed) {
+      await this.clock.sleep(100);
+      waiting = peers.notHolding(backends, this.clock.now());
+    }
+    if (waiting.length > 0) this.deps.log.warn('scaling down before every replica reported the hold applied', { backends, replicas: waiting });
   }
 
   /** Requests that passed the filter before the hold finish before the replicas stop. */

@@ -28,6 +28,11 @@ export interface LocalTrafficView {
   stalestReportAt: number | undefined;
   /** cluster → epoch ms of its last traffic. */
   lastTraffic: ReadonlyMap<string, number>;
+  /**
+   * Backends held in the config every client of this replica has applied (set by the Kubernetes mode, which
+   * knows the ACKs; undefined while some client has not applied the latest config).
+   */
+  heldApplied?: readonly string[];
 }
 
 export class TrafficMonitor {

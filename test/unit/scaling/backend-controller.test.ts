@@ -455,10 +455,10 @@ describe('BackendController (fake provider, fake clock)', () => {
   describe('with other replicas (Kubernetes mode, leader election)', () => {
     /** A leader-or-not replica whose peers' Envoys report through `peer`. */
     function replicated(leader: boolean, overrides: Partial<BackendControllerDeps> = {}) {
-      const peer = { leader, lastTraffic: new Map<string, number>(), evidence: { ok: true, reporters: 1 } as ReturnType<PeerReplicas['evidence']> };
+      const peer = { leader, lastTraffic: new Map<string, number>(), evidence: { ok: true, reporters: 1 } as ReturnType<PeerReplicas['evidence']>, notHolding: [] as string[] };
       const lines: string[] = [];
       const t = setup([backend('idle', 'process', 1_000)], {
-        peers: { isLeader: () => peer.leader, lastTrafficAt: (c) => peer.lastTraffic.get(c), evidence: () => peer.evidence },
+        peers: { isLeader: () => peer.leader, lastTrafficAt: (c) => peer.lastTraffic.get(c), evidence: () => peer.evidence, notHolding: () => peer.notHolding },
         log: createLogger({ write: (line) => void lines.push(line) }),
         ...overrides,
       });
@@ -500,6 +500,28 @@ describe('BackendController (fake provider, fake clock)', () => {
       await t.clock.advance(300);
       expect(t.provider.calls).to.deep.equal([]);
       expect(lines.filter((l) => l.includes('idle scale-down postponed') && l.includes('cp-1'))).to.have.length(1);
+    });
+
+    it('stops the workload only once the other replicas report the hold applied (bounded by the drain timeout)', async () => {
+      const { t, peer, lines } = replicated(true);
+      peer.notHolding = ['cp-1'];
+      const down = t.controller.scaleToZero('idle', 'admin');
+      await t.clock.advance(500, 100);
+      expect(t.provider.calls, 'stopped while cp-1 still forwards').to.deep.equal([]);
+      peer.notHolding = [];
+      await t.clock.advance(300, 100);
+      await down;
+      expect(t.provider.calls).to.deep.equal(['stop idle']);
+      // A replica that never confirms delays the stop by the drain timeout, not forever, and is named.
+      t.state.held.set('idle', false);
+      t.controller.observe('idle', 'observed_ready', 'test');
+      await settle();
+      peer.notHolding = ['cp-2'];
+      const again = t.controller.scaleToZero('idle', 'admin');
+      await t.clock.advance(1_500, 100);
+      await again;
+      expect(t.provider.calls).to.deep.equal(['stop idle', 'stop idle']);
+      expect(lines.some((l) => l.includes('scaling down before every replica reported the hold applied') && l.includes('cp-2'))).to.equal(true);
     });
 
     it('decides from other replicas\' Envoys when none routes the host here, but not when none reports anywhere', async () => {
