@@ -19,6 +19,10 @@ import { BackendController, DEFAULT_SCALING_OPTIONS, type PeerReplicas, type Sca
 import type { BackendProvider } from './scaling/provider.ts';
 import { TrafficMonitor } from './scaling/traffic.ts';
 import type { BackendState } from './state/backend-state.ts';
+import { ColdStartLog } from './status/cold-starts.ts';
+import { HeldReports } from './status/held-reports.ts';
+import { StatusFeed } from './status/status-feed.ts';
+import { buildStatus, type LastNack } from './status/status-view.ts';
 
 /**
  * How long one Envoy waits before it repeats a wake call for a backend whose requests are still held. Short,
@@ -70,6 +74,10 @@ export interface Core {
   publisher: Publisher;
   hosts: BackendController;
   traffic: TrafficMonitor;
+  /** The status page's live document (GET /v1/status, /v1/status/events). */
+  status: StatusFeed;
+  coldStarts: ColdStartLog;
+  held: HeldReports;
   close(): Promise<void>;
 }
 
@@ -124,6 +132,20 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   lrs.on('report', (r) => traffic.record(r));
   lrs.on('stream-close', (reporter) => traffic.forgetReporter(reporter));
   const ads = new AdsService(cache, events, log.child('ads'), options.ads);
+
+  // What the status page and the operator metrics see (status/): cold starts, requests held now, NACKs.
+  let statusFeed: StatusFeed | undefined;
+  const statusChanged = (): void => statusFeed?.changed();
+  // A wake call repeats about once per lease while requests are held: a report older than 2.5 leases is gone.
+  const held = new HeldReports(2.5 * WAKE_LEASE_MS);
+  const coldStarts = new ColdStartLog(metrics, (host) => state.find(host)?.backend.clusterName, statusChanged);
+  const lastNacks = new Map<number, LastNack>();
+  events.on('nack', (e) => lastNacks.set(e.streamId, { type: e.kind, version: e.rejectedVersion, message: e.message, at: new Date().toISOString() }));
+  events.on('stream-close', (e) => lastNacks.delete(e.streamId));
+  for (const name of ['stream-open', 'stream-close', 'ack', 'nack', 'response'] as const) events.on(name, statusChanged);
+  lrs.on('report', (r) => coldStarts.loadReport(r));
+  lrs.on('report', statusChanged);
+  lrs.on('stream-close', statusChanged);
   const hosts = new BackendController(
     {
       state,
@@ -136,12 +158,41 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
       // Only clients that route a host (subscribe to its cluster) can see its traffic.
       routingClients: (cluster) => ads.connected.filter((s) => s.subscribesTo('cluster', cluster)).map((s) => ({ nodeId: s.nodeId, connectedAt: s.connectedAtMs })),
       ...(mode.peers ? { peers: mode.peers } : {}),
+      observer: {
+        wakeStarted: (h, source, reason) => coldStarts.wakeStarted(h, source, reason),
+        wakeReady: (h) => coldStarts.wakeReady(h),
+        released: (h, n) => coldStarts.released(h, n),
+        wakeFailed: (h, reason, message) => coldStarts.wakeFailed(h, reason, message),
+        phaseChanged: (h, status) => {
+          // Released (ready) or answered (failed): the filter holds nothing for the host any more.
+          if (status.phase === 'ready' || status.phase === 'failed') held.clear(h);
+          statusChanged();
+        },
+      },
     },
     scalingOptions,
   );
+  statusFeed = new StatusFeed(() =>
+    buildStatus({
+      state,
+      hosts,
+      sessions: () => ads.connected,
+      traffic,
+      held,
+      coldStarts,
+      lastNack: (id) => lastNacks.get(id),
+      loadReportIntervalMs: scalingOptions.loadReportIntervalMs,
+    }),
+  );
+  const status = statusFeed;
   metrics.gauge('stz_hosts_scaled_to_zero', () => state.scalable().filter((h) => h.held).length);
   metrics.gauge('stz_filter_generation', () => state.currentGeneration);
   metrics.gauge('stz_xds_connected_streams', () => ads.connected.length);
+  metrics.gaugeFamily('stz_xds_connected_clients', () =>
+    (['envoy', 'grpc', 'xds-client'] as const).map((kind) => [{ kind }, ads.connected.filter((s) => s.clientKind === kind).length]),
+  );
+  metrics.gauge('stz_lrs_connected_streams', () => traffic.reporterCount());
+  metrics.gaugeFamily('stz_requests_held', () => state.scalable().map((v) => [{ host: v.backend.name }, held.total(v.backend.name)]));
 
   const grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   ads.register(grpcServer);
@@ -157,6 +208,9 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     sessions: () => ads.connected,
     cache,
     metrics,
+    status,
+    held,
+    statusChanged,
     reloadConfig: mode.reloadConfig ?? (async () => ({ ok: false, errors: [{ path: '', message: 'this control plane reads no config file (Kubernetes mode): change the Gateway API objects instead' }] })),
     log: log.child('admin'),
     ...(options.adminToken ? { token: options.adminToken } : {}),
@@ -173,7 +227,11 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     publisher,
     hosts,
     traffic,
+    status,
+    coldStarts,
+    held,
     async close() {
+      status.stop();
       await hosts.close();
       await mode.close?.();
       publisher.close();
