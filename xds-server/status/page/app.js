@@ -160,19 +160,23 @@ function hostCard(host) {
 }
 
 function coldStartTable(host) {
-  if (host.coldStarts.length === 0) return h('p', { class: 'hint', 'data-field': 'cold-starts' }, 'No cold start since the control plane started.');
-  return h('div', { class: 'table-wrap' },
-    h('table', { 'data-field': 'cold-starts' },
-      h('caption', {}, `Last cold starts of ${host.name}, newest first`),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Started'), h('th', { scope: 'col' }, 'Total'), h('th', { scope: 'col' }, 'Scale-up to ready'),
-        h('th', { scope: 'col' }, 'Ready to release ACKed'), h('th', { scope: 'col' }, 'First traffic'), h('th', { scope: 'col' }, 'By'))),
-      h('tbody', {}, host.coldStarts.map((c) => h('tr', { class: 'cold-start', 'data-outcome': c.outcome },
-        h('td', {}, time(c.startedAt)),
-        h('td', { 'data-field': 'total' }, c.outcome === 'failed' ? h('span', { class: 'error' }, `failed: ${c.failure ? c.failure.message : ''}`) : c.outcome === 'waking' ? 'waking…' : ms(c.totalMs)),
-        h('td', {}, ms(c.wakeToReadyMs)),
-        h('td', {}, ms(c.readyToReleaseAckedMs), c.notApplied ? ` (${c.notApplied} not applied)` : ''),
-        h('td', {}, c.firstTrafficReportedAt && c.releaseAckedAt ? `reported ${ms(Date.parse(c.firstTrafficReportedAt) - Date.parse(c.releaseAckedAt))} after release` : '—'),
-        h('td', {}, c.source))))));
+  if (host.coldStarts.length === 0) return h('p', { class: 'sub', 'data-field': 'cold-starts' }, 'No cold start since the control plane started.');
+  return [
+    h('p', { class: 'sub', id: `host-${host.name}-cs` }, 'Last cold starts, newest first'),
+    h('ol', { class: 'cold-starts', 'data-field': 'cold-starts', 'aria-labelledby': `host-${host.name}-cs` }, host.coldStarts.map((c) => {
+      const by = c.source === 'filter' ? 'a held request' : 'the admin API';
+      let what;
+      if (c.outcome === 'failed') what = [h('span', { class: 'error', 'data-field': 'total' }, `failed (${c.failure ? c.failure.reason : ''})`), `: ${c.failure ? c.failure.message : ''}`];
+      else if (c.outcome === 'waking') what = [h('strong', { 'data-field': 'total' }, 'waking…'), c.readyAt ? ` ready after ${ms(c.wakeToReadyMs)}, releasing` : ''];
+      else {
+        what = [h('strong', { 'data-field': 'total' }, ms(c.totalMs)),
+          `: scale-up to ready ${ms(c.wakeToReadyMs)}, ready to release ACKed ${ms(c.readyToReleaseAckedMs)}`,
+          c.notApplied ? ` (${c.notApplied} client(s) had not applied it)` : '',
+          c.firstTrafficReportedAt ? `; first traffic in a load report ${ms(Date.parse(c.firstTrafficReportedAt) - Date.parse(c.releaseAckedAt))} after the release` : ''];
+      }
+      return h('li', { class: 'cold-start', 'data-outcome': c.outcome }, time(c.startedAt), ', woken by ', by, ' — ', what);
+    })),
+  ];
 }
 
 function actionButton(host, action, label, pointless) {
@@ -200,10 +204,11 @@ function nodeCard(node) {
         node.loadReports.streams === 0 ? 'none (no LRS stream)' : [node.loadReports.fresh ? 'fresh, ' : 'stale, ', 'last ', time(node.loadReports.lastReportAt)])),
     h('div', { class: 'table-wrap' }, h('table', {},
       h('caption', {}, 'Versions per type'),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Sent'), h('th', { scope: 'col' }, 'ACKed'))),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'ACKed version'), h('th', { scope: 'col' }, 'State'))),
       h('tbody', {}, TYPES.filter((t) => node.types[t]).map((t) => {
         const s = node.types[t];
-        return h('tr', {}, h('th', { scope: 'row' }, t), h('td', {}, s.sentVersion || '—'), h('td', {}, s.ackedVersion || '—', s.nack ? ' (NACKed the newer one)' : ''));
+        const state = s.nack ? `rejected ${s.nack.version}` : !s.sentVersion ? 'nothing sent' : s.ackedVersion === s.sentVersion ? 'in sync' : `waiting for ACK of ${s.sentVersion}`;
+        return h('tr', {}, h('th', { scope: 'row' }, t), h('td', {}, h('code', {}, s.ackedVersion || '—')), h('td', { class: s.nack ? 'error' : '' }, state));
       })))),
     nack ? h('div', { class: 'nack', 'data-field': 'nack', role: 'note' },
       h('strong', {}, standing.length ? 'NACK (standing): ' : 'Last NACK (since accepted): '), `${nack.type} version ${nack.version}, `, time(nack.at), h('br', {}), nack.message) : null);
