@@ -38,6 +38,12 @@ export const WAKE_KEY_PREFIX = "scale_to_zero.wake.";
 export const registry = new HeldRegistry();
 
 /**
+ * Released requests of hosts with `heldHeader`: context id → ms held, until their response headers pass
+ * (then x-scale-to-zero-held-ms is added) or the stream ends.
+ */
+export const releasedHeldMs = new Map<u32, i64>();
+
+/**
  * Names this Envoy process in wake calls, so the control plane can sum held requests over Envoys. Shared data
  * is per process (per vm_id), so every worker finds the same id; the first to ask creates it from the wall
  * clock. (Envoy does not answer the `node` property to this filter, so the node id is not used.)
@@ -161,6 +167,10 @@ export function drainWork(currentId: u32): i32 {
     }
     switched = true;
     if (req.state == HoldState.Releasing) {
+      if (req.host.heldHeader) {
+        const held = now - req.heldAtMs;
+        releasedHeldMs.set(req.contextId, held > 0 ? held : 0);
+      }
       if (continueRequest() == Status.Ok) m.released.increment(1);
     } else if (req.state == HoldState.Failing) {
       const reply = buildReply(

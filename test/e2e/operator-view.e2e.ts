@@ -47,6 +47,8 @@ describe('operator view: held requests, cold starts and metrics (real Envoy)', f
         hosts: [
           // Manual: held until the admin API wakes it (the filter's wake calls still come, and carry the count).
           { name: 'held', domains: ['held.test'], initialState: 'scaled_to_zero', endpoints: [{ address: '127.0.0.1', port: u.httpPort }], buffer: { holdTimeoutMs: 30_000, maxHeld: 100, retryAfterSeconds: 1 } },
+          // The same, with the held-time response header on.
+          { name: 'timed', domains: ['timed.test'], initialState: 'scaled_to_zero', heldHeader: true, endpoints: [{ address: '127.0.0.1', port: u.httpPort }] },
           {
             name: 'app',
             domains: ['app.test'],
@@ -83,7 +85,10 @@ describe('operator view: held requests, cold starts and metrics (real Envoy)', f
 
     const woke = await stack.adminFetch('/v1/hosts/held/wake', { method: 'POST' });
     expect(woke.status).to.equal(200);
-    for (const r of await Promise.all(replies)) expect(r.status).to.equal(200);
+    for (const r of await Promise.all(replies)) {
+      expect(r.status).to.equal(200);
+      expect(r.headers['x-scale-to-zero-held-ms'], 'off by default').to.equal(undefined);
+    }
 
     const ready = await stream.next((e) => {
       const h = host(statusOf(e.data), 'held');
@@ -116,6 +121,22 @@ describe('operator view: held requests, cold starts and metrics (real Envoy)', f
     const metrics = await (await stack.adminFetch('/metrics')).text();
     expect(sample(metrics, 'stz_wakes_total{host="app",source="filter"}')).to.equal(1);
     expect(sample(metrics, 'stz_cold_start_duration_seconds_count{host="app"}')).to.equal(1);
+  });
+
+  it('adds x-scale-to-zero-held-ms to a released request of a host with heldHeader, and not to its later ones', async () => {
+    const startedAt = Date.now();
+    const pending = http1Request({ port: stack.port, host: 'timed.test', path: '/hello', timeoutMs: 30_000 });
+    await stream.next((e) => host(statusOf(e.data), 'timed').held.total === 1, 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await stack.adminFetch('/v1/hosts/timed/wake', { method: 'POST' })).status).to.equal(200);
+    const reply = await pending;
+    const elapsed = Date.now() - startedAt;
+    expect(reply.status).to.equal(200);
+    const heldMs = Number(reply.headers['x-scale-to-zero-held-ms']);
+    expect(heldMs, `header ${String(reply.headers['x-scale-to-zero-held-ms'])}`).to.be.at.least(300).and.at.most(elapsed);
+    const later = await http1Request({ port: stack.port, host: 'timed.test', path: '/hello' });
+    expect(later.status).to.equal(200);
+    expect(later.headers['x-scale-to-zero-held-ms'], 'a request that was not held').to.equal(undefined);
   });
 
   it('exports push-to-ACK latency per type, connected clients by kind and load-report streams', async () => {
