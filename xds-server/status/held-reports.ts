@@ -45,9 +45,4 @@ export class HeldReports {
   total(host: string): number {
     return this.reports(host).reduce((n, r) => n + r.count, 0);
   }
-
-  /** Hosts with at least one report (fresh or not yet pruned). */
-  hosts(): string[] {
-    return [...this.byHost.keys()];
-  }
 }
