@@ -38,8 +38,9 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     log "installing chromium (Debian package; the status page's browser test)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null \
-      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; } \
+      || log "could not install chromium (apt-get failed); the status page's browser test will fail until 'apt-get install -y chromium' works"
   else
     log "chromium is missing and this is not root: run 'sudo apt-get install -y chromium' (the status page's browser test needs it)"
   fi
