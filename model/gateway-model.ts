@@ -192,6 +192,8 @@ export interface ScaleToZeroPolicy {
   wakeFailureBackoffMs?: number;
   /** No traffic for this long scales the backend back to zero (0 = never). */
   idleAfterMs: number;
+  /** Released requests carry `x-scale-to-zero-held-ms` (how long the filter held them). Absent: off. */
+  heldHeader?: true;
   /** The object that declared the policy, where the runtime reports what only it can see (Kubernetes). */
   declaredBy?: { kind: string; namespace: string; name: string };
 }

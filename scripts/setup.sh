@@ -32,3 +32,16 @@ if [ ! -f "$wasm" ] || [ -n "$(find filter/assembly filter/asconfig.json -newer 
   npm run --silent build:filter
   log "filter built: $(wc -c < "$wasm") bytes"
 fi
+
+# The status page's browser test (test/e2e/status-page.e2e.ts) drives Debian's chromium with playwright-core
+# (npm, pinned). Installed here when missing and we may (root); otherwise say what to run.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium (Debian package; the status page's browser test)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; } \
+      || log "could not install chromium (apt-get failed); the status page's browser test will fail until 'apt-get install -y chromium' works"
+  else
+    log "chromium is missing and this is not root: run 'sudo apt-get install -y chromium' (the status page's browser test needs it)"
+  fi
+fi

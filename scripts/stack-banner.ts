@@ -36,6 +36,7 @@ export function stackBanner(f: BannerFacts): string[] {
   const gateway = `${dialAddress(f.listener.address)}:${f.listener.port}`;
   const lines = [
     `gateway http://${gateway} (config ${f.configPath}); control plane admin ${f.adminUrl}; Envoy admin ${f.envoyAdminUrl}; state in ${f.stateDir}`,
+    `status page (live: held requests, wakes, cold starts, Envoys): open ${f.adminUrl}/status   metrics: ${f.adminUrl}/metrics`,
   ];
   if (f.hosts.length === 0) {
     lines.push(`no hosts are configured: add some to ${f.configPath} and reload (curl -X POST ${f.adminUrl}/v1/config/reload)`);

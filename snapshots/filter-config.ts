@@ -19,6 +19,8 @@ export interface FilterHostConfig {
   retryAfterSeconds: number;
   /** The last wake failed: the filter answers this host's requests at once with the reason. */
   failure?: WakeFailure;
+  /** Released requests carry x-scale-to-zero-held-ms. Sent only when true (a filter build before it refuses the field). */
+  heldHeader?: true;
 }
 
 export interface FilterWakeConfig {
@@ -54,6 +56,7 @@ export function filterConfigContent(state: Omit<DesiredState, 'generation'>): Om
         maxHeld: policy.buffer.maxHeld,
         retryAfterSeconds: policy.buffer.retryAfterSeconds,
         ...(failure ? { failure: { reason: failure.reason, retryAfterSeconds: failure.retryAfterSeconds } } : {}),
+        ...(policy.heldHeader ? { heldHeader: true as const } : {}),
       };
     });
   const content: Omit<FilterConfig, 'generation'> = { hosts };

@@ -20,6 +20,10 @@ import { BackendController, DEFAULT_SCALING_OPTIONS, type PeerReplicas, type Sca
 import type { BackendProvider } from './scaling/provider.ts';
 import { TrafficMonitor } from './scaling/traffic.ts';
 import type { BackendState } from './state/backend-state.ts';
+import { ColdStartLog } from './status/cold-starts.ts';
+import { HeldReports } from './status/held-reports.ts';
+import { StatusFeed } from './status/status-feed.ts';
+import { buildStatus, type LastNack } from './status/status-view.ts';
 
 /**
  * How long one Envoy waits before it repeats a wake call for a backend whose requests are still held. Short,
@@ -71,6 +75,10 @@ export interface Core {
   publisher: Publisher;
   hosts: BackendController;
   traffic: TrafficMonitor;
+  /** The status page's live document (GET /v1/status, /v1/status/events). */
+  status: StatusFeed;
+  coldStarts: ColdStartLog;
+  held: HeldReports;
   close(): Promise<void>;
 }
 
@@ -125,6 +133,20 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   lrs.on('report', (r) => traffic.record(r));
   lrs.on('stream-close', (reporter) => traffic.forgetReporter(reporter));
   const ads = new AdsService(cache, events, log.child('ads'), options.ads);
+
+  // What the status page and the operator metrics see (status/): cold starts, requests held now, NACKs.
+  let statusFeed: StatusFeed | undefined;
+  const statusChanged = (): void => statusFeed?.changed();
+  // A wake call repeats about once per lease while requests are held: a report older than 2.5 leases is gone.
+  const held = new HeldReports(2.5 * WAKE_LEASE_MS);
+  const coldStarts = new ColdStartLog(metrics, (host) => state.find(host)?.backend.clusterName, statusChanged);
+  const lastNacks = new Map<number, LastNack>();
+  events.on('nack', (e) => lastNacks.set(e.streamId, { type: e.kind, version: e.rejectedVersion, message: e.message, at: new Date().toISOString() }));
+  events.on('stream-close', (e) => lastNacks.delete(e.streamId));
+  for (const name of ['stream-open', 'stream-close', 'ack', 'nack', 'response'] as const) events.on(name, statusChanged);
+  lrs.on('report', (r) => coldStarts.loadReport(r));
+  lrs.on('report', statusChanged);
+  lrs.on('stream-close', statusChanged);
   const hosts = new BackendController(
     {
       state,
@@ -137,6 +159,17 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
       // Only clients that route a host (subscribe to its cluster) can see its traffic.
       routingClients: (cluster) => ads.connected.filter((s) => s.subscribesTo('cluster', cluster)).map((s) => ({ nodeId: s.nodeId, connectedAt: s.connectedAtMs })),
       ...(mode.peers ? { peers: mode.peers } : {}),
+      observer: {
+        wakeStarted: (h, source, reason) => coldStarts.wakeStarted(h, source, reason),
+        wakeReady: (h) => coldStarts.wakeReady(h),
+        released: (h, n) => coldStarts.released(h, n),
+        wakeFailed: (h, reason, message) => coldStarts.wakeFailed(h, reason, message),
+        phaseChanged: (h, status) => {
+          // Released (ready) or answered (failed): the filter holds nothing for the host any more.
+          if (status.phase === 'ready' || status.phase === 'failed') held.clear(h);
+          statusChanged();
+        },
+      },
     },
     scalingOptions,
   );
@@ -145,16 +178,34 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   // releases included: go above it and push again.
   events.on('request', (e) => {
     if (e.kind !== 'extensionConfig' || e.verdict.kind !== 'initial' || e.clientVersion === '') return;
-    const held = generationInVersion(e.clientVersion);
+    const theirs = generationInVersion(e.clientVersion);
     // Equal is fine (the filter applies a config of the generation it holds): a client reconnecting to us.
-    if (held === undefined || held <= state.currentGeneration) return;
-    log.info('a reconnecting client holds a newer filter generation; raising ours above it', { node: e.nodeId, theirs: held, ours: state.currentGeneration });
-    state.advanceGeneration(held + 1);
+    if (theirs === undefined || theirs <= state.currentGeneration) return;
+    log.info('a reconnecting client holds a newer filter generation; raising ours above it', { node: e.nodeId, theirs, ours: state.currentGeneration });
+    state.advanceGeneration(theirs + 1);
     void publisher.schedule({ urgent: true }).catch((err: Error) => log.error('publish failed', { error: err.message }));
   });
+  statusFeed = new StatusFeed(() =>
+    buildStatus({
+      state,
+      hosts,
+      sessions: () => ads.connected,
+      traffic,
+      held,
+      coldStarts,
+      lastNack: (id) => lastNacks.get(id),
+      loadReportIntervalMs: scalingOptions.loadReportIntervalMs,
+    }),
+  );
+  const status = statusFeed;
   metrics.gauge('stz_hosts_scaled_to_zero', () => state.scalable().filter((h) => h.held).length);
   metrics.gauge('stz_filter_generation', () => state.currentGeneration);
   metrics.gauge('stz_xds_connected_streams', () => ads.connected.length);
+  metrics.gaugeFamily('stz_xds_connected_clients', () =>
+    (['envoy', 'grpc', 'xds-client'] as const).map((kind) => [{ kind }, ads.connected.filter((s) => s.clientKind === kind).length]),
+  );
+  metrics.gauge('stz_lrs_connected_streams', () => traffic.reporterCount());
+  metrics.gaugeFamily('stz_requests_held', () => state.scalable().map((v) => [{ host: v.backend.name }, held.total(v.backend.name)]));
 
   const grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   ads.register(grpcServer);
@@ -170,6 +221,9 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     sessions: () => ads.connected,
     cache,
     metrics,
+    status,
+    held,
+    statusChanged,
     reloadConfig: mode.reloadConfig ?? (async () => ({ ok: false, errors: [{ path: '', message: 'this control plane reads no config file (Kubernetes mode): change the Gateway API objects instead' }] })),
     log: log.child('admin'),
     ...(options.adminToken ? { token: options.adminToken } : {}),
@@ -186,7 +240,11 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     publisher,
     hosts,
     traffic,
+    status,
+    coldStarts,
+    held,
     async close() {
+      status.stop();
       await hosts.close();
       await mode.close?.();
       publisher.close();

@@ -2,7 +2,7 @@
 // plugin or HTTP context code; an id this module does not know gets a harmless default (Continue,
 // true, nothing) rather than a trap, which would take down every request held in this VM.
 import { onConfigure, onHttpCallResponse, onPluginDelete, onTick, onVmStart } from "./plugin-context";
-import { forgetStream, onRequestBody, onRequestHeaders, onRequestTrailers } from "./http-context";
+import { forgetStream, onRequestBody, onRequestHeaders, onRequestTrailers, onResponseHeaders } from "./http-context";
 import { createPluginContext, isPluginContext } from "./contexts";
 
 export function proxy_on_context_create(contextId: u32, parentContextId: u32): void {
@@ -32,6 +32,10 @@ export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream
 
 export function proxy_on_request_trailers(contextId: u32, numTrailers: u32): u32 {
   return onRequestTrailers(contextId);
+}
+
+export function proxy_on_response_headers(contextId: u32, numHeaders: u32, endOfStream: u32): u32 {
+  return onResponseHeaders(contextId);
 }
 
 export function proxy_on_http_call_response(

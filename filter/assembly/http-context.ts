@@ -3,7 +3,7 @@
 // config lists clusters does a request that no domain matched cost one more host call: its upstream
 // cluster (property xds.cluster_name), read the same way into a host block and probed in place.
 import { DataAction, HeadersAction, LogLevel, MapType, Status, TrailersAction } from "./abi/status";
-import { getHeaderMapValueRaw } from "./abi/http-fields";
+import { addHeaderMapValue, getHeaderMapValueRaw } from "./abi/http-fields";
 import { HostValue } from "./abi/memory";
 import { encodePropertyPath, getPropertyRaw } from "./abi/properties";
 import { monotonicMs } from "./abi/clocks";
@@ -12,7 +12,7 @@ import { normaliseAuthorityInPlace } from "./buffer/authority";
 import { HostTable } from "./buffer/host-table";
 import { Decision, decide } from "./buffer/decide";
 import { ReplyKind, buildReply } from "./buffer/replies";
-import { appliedConfig, recordEnd, refreshTicks, registry, tryWake } from "./vm";
+import { appliedConfig, recordEnd, refreshTicks, registry, releasedHeldMs, tryWake } from "./vm";
 import { metrics } from "./metrics";
 import { logAt, logEnabled } from "./log";
 
@@ -97,8 +97,24 @@ export function onRequestTrailers(contextId: u32): TrailersAction {
   return registry.isHeld(contextId) ? TrailersAction.StopIteration : TrailersAction.Continue;
 }
 
+/** The response header of docs/filter-contract.md "Held-time header": how long the filter held the request. */
+export const HELD_MS_HEADER = "x-scale-to-zero-held-ms";
+
+/**
+ * A released request of a host with `heldHeader` gets the time it was held on its response (a request never
+ * held, or of a host without the setting, costs one map probe).
+ */
+export function onResponseHeaders(contextId: u32): HeadersAction {
+  if (releasedHeldMs.size == 0 || !releasedHeldMs.has(contextId)) return HeadersAction.Continue;
+  const held = releasedHeldMs.get(contextId);
+  releasedHeldMs.delete(contextId);
+  addHeaderMapValue(MapType.HttpResponseHeaders, HELD_MS_HEADER, held.toString());
+  return HeadersAction.Continue;
+}
+
 /** The client went away (or the stream ended): forget it so nothing tries to resume it. */
 export function forgetStream(contextId: u32): void {
+  if (releasedHeldMs.size > 0) releasedHeldMs.delete(contextId);
   const req = registry.forget(contextId);
   if (req === null) return;
   recordEnd(req, monotonicMs());

@@ -9,11 +9,12 @@
 //   for a 1 ms tick. Envoy runs each as an action after the VM call returns and a few hundred in one go
 //   overflow its stack and abort the process (seen on Envoy 1.40).
 import { LogLevel, Status } from "./abi/status";
-import { monotonicMs } from "./abi/clocks";
+import { monotonicMs, proxy_get_current_time_nanoseconds } from "./abi/clocks";
 import { setTickPeriodMilliseconds } from "./abi/timers";
 import { continueRequest, sendLocalResponse, setEffectiveContext } from "./abi/streams";
 import { CREATE_ONLY_CAS, getSharedData, setSharedData } from "./abi/shared-data";
 import { httpCall } from "./abi/http-calls";
+
 import { FilterConfig } from "./config/filter-config";
 import { parseFilterConfig } from "./config/parse";
 import { HeldRegistry, HeldRequest, HoldState, HostHold } from "./buffer/held-requests";
@@ -35,6 +36,44 @@ export const CONFIG_GENERATION_KEY = "scale_to_zero.config.generation";
 export const WAKE_KEY_PREFIX = "scale_to_zero.wake.";
 
 export const registry = new HeldRegistry();
+
+/**
+ * Released requests of hosts with `heldHeader`: context id → ms held, until their response headers pass
+ * (then x-scale-to-zero-held-ms is added) or the stream ends.
+ */
+export const releasedHeldMs = new Map<u32, i64>();
+
+/**
+ * Names this Envoy process in wake calls, so the control plane can sum held requests over Envoys. Shared data
+ * is per process (per vm_id), so every worker finds the same id; the first to ask creates it from the wall
+ * clock. (Envoy does not answer the `node` property to this filter, so the node id is not used.)
+ */
+export const INSTANCE_KEY = "scale_to_zero.instance";
+let instanceId: string = "";
+const WALL_SLOT: usize = memory.data(8, 8);
+const HEX = "0123456789abcdef";
+
+export function envoyInstanceId(): string {
+  if (instanceId.length > 0) return instanceId;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const current = getSharedData(INSTANCE_KEY);
+    if (current.status == Status.Ok && current.value.length > 0) {
+      instanceId = current.value;
+      return instanceId;
+    }
+    if (current.status != Status.NotFound) return "";
+    store<u64>(WALL_SLOT, 0);
+    proxy_get_current_time_nanoseconds(WALL_SLOT);
+    let ns = load<u64>(WALL_SLOT) ^ <u64>monotonicMs();
+    let id = "";
+    do {
+      id = HEX.charAt(<i32>(ns & 15)) + id;
+      ns >>= 4;
+    } while (ns > 0);
+    setSharedData(INSTANCE_KEY, "envoy-" + id, CREATE_ONLY_CAS);
+  }
+  return "";
+}
 
 let applied: FilterConfig | null = null;
 let appliedGeneration: i64 = 0;
@@ -128,6 +167,10 @@ export function drainWork(currentId: u32): i32 {
     }
     switched = true;
     if (req.state == HoldState.Releasing) {
+      if (req.host.heldHeader) {
+        const held = now - req.heldAtMs;
+        releasedHeldMs.set(req.contextId, held > 0 ? held : 0);
+      }
       if (continueRequest() == Status.Ok) m.released.increment(1);
     } else if (req.state == HoldState.Failing) {
       const reply = buildReply(
@@ -247,15 +290,24 @@ export function tryWake(host: HostHold, nowMs: i64, currentId: u32): void {
   if (status != Status.Ok) return; // another worker took it; the next check reads its expiry
   host.wakeCheckAtMs = until;
 
+  // The reply goes to the plugin context that was effective, and Envoy cancels the call when that
+  // context is destroyed: make it from the driver, the longest-lived one.
+  const switched = driverId != 0 && currentId != driverId && setEffectiveContext(driverId) == Status.Ok;
   const headers = [
     ":method", "POST",
     ":path", wake.pathPrefix + host.name,
     ":authority", wake.authority,
     "content-length", "0",
   ];
-  // The reply goes to the plugin context that was effective, and Envoy cancels the call when that
-  // context is destroyed: make it from the driver, the longest-lived one.
-  const switched = driverId != 0 && currentId != driverId && setEffectiveContext(driverId) == Status.Ok;
+  // What this Envoy holds for the host now (the per-host gauge is shared by every worker): the control
+  // plane cannot see held requests otherwise (they never reach Envoy's router, so load reports miss them).
+  const envoy = envoyInstanceId();
+  if (envoy.length > 0) {
+    headers.push("x-scale-to-zero-held");
+    headers.push(metrics().hostGauge(host.name).get().toString());
+    headers.push("x-scale-to-zero-envoy");
+    headers.push(envoy);
+  }
   const result = httpCall(wake.cluster, headers, "", <u32>wake.timeoutMs);
   if (switched) setEffectiveContext(currentId);
   if (result.status == Status.Ok) {

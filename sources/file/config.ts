@@ -29,6 +29,8 @@ export interface HostConfig {
   wakeFailureBackoffMs: number;
   /** No traffic for this long scales the host back to zero (0 = never). */
   idleAfterMs: number;
+  /** Released requests get `x-scale-to-zero-held-ms` (default false). */
+  heldHeader: boolean;
   /** Upstream request timeout (0 = none); time held by the filter does not count. */
   requestTimeoutMs: number;
   /** A stream with no bytes either way for this long is closed (0 = none); never shorter than a hold. */

@@ -121,6 +121,7 @@ const GATEWAY_CONFIG_SCHEMA = {
           wakeTimeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
           wakeFailureBackoffMs: { type: 'integer', minimum: 1000, maximum: 3_600_000 },
           idleAfterMs: { type: 'integer', minimum: 0, maximum: 604_800_000 },
+          heldHeader: { type: 'boolean' },
           requestTimeoutMs,
           streamIdleTimeoutMs,
         },
@@ -146,6 +147,7 @@ interface RawHost {
   wakeTimeoutMs?: number;
   wakeFailureBackoffMs?: number;
   idleAfterMs?: number;
+  heldHeader?: boolean;
   requestTimeoutMs?: number;
   streamIdleTimeoutMs?: number;
 }
@@ -226,6 +228,7 @@ function normaliseHost(h: RawHost, defaults: RawDefaults): HostConfig {
     wakeTimeoutMs: h.wakeTimeoutMs ?? DEFAULT_WAKE_TIMEOUT_MS,
     wakeFailureBackoffMs: h.wakeFailureBackoffMs ?? DEFAULT_WAKE_FAILURE_BACKOFF_MS,
     idleAfterMs: h.idleAfterMs ?? DEFAULT_IDLE_AFTER_MS,
+    heldHeader: h.heldHeader ?? false,
     // gRPC streams may live for hours: no request timeout unless the host itself asks for one (the file-wide
     // default is for HTTP hosts).
     requestTimeoutMs: h.requestTimeoutMs ?? (protocol === 'grpc' ? 0 : (defaults.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)),

@@ -55,6 +55,7 @@ function backend(host: HostConfig): BackendModel {
       wakeTimeoutMs: host.wakeTimeoutMs,
       wakeFailureBackoffMs: host.wakeFailureBackoffMs,
       idleAfterMs: host.idleAfterMs,
+      ...(host.heldHeader ? { heldHeader: true as const } : {}),
     },
   };
 }

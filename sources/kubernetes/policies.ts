@@ -102,6 +102,7 @@ export function validatePolicy(policy: ScaleToZeroPolicy): string[] {
     const value = spec[field as keyof typeof POLICY_FIELDS];
     if (value !== undefined && !inBounds(value, bounds)) problems.push(`${field} must be an integer from ${bounds.min} to ${bounds.max}`);
   }
+  if (spec.heldResponseHeader !== undefined && typeof spec.heldResponseHeader !== 'boolean') problems.push('heldResponseHeader must be true or false');
   const probe = spec.readinessProbe;
   if (probe) {
     const kinds = [probe.httpGet, probe.grpc, probe.tcpSocket].filter((k) => k !== undefined && k !== null).length;
@@ -138,6 +139,7 @@ export function scaleToZeroModel(policy: ScaleToZeroPolicy): ScaleToZeroModel {
     health: healthCheck(policy),
     wakeTimeoutMs: get('wakeTimeoutMs'),
     idleAfterMs: get('idleAfterMs'),
+    ...(spec.heldResponseHeader === true ? { heldHeader: true as const } : {}),
     declaredBy: { kind: POLICY_KIND, namespace: namespaceOf(policy), name: policy.metadata.name },
   };
 }

@@ -265,6 +265,7 @@ export interface ScaleToZeroPolicySpec {
   retryAfterSeconds?: number;
   wakeTimeoutMs?: number;
   idleAfterMs?: number;
+  heldResponseHeader?: boolean;
   readinessProbe?: ReadinessProbe;
 }
 

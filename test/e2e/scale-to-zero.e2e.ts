@@ -90,11 +90,11 @@ describe('scale to zero and back on a real Envoy', function () {
     const down = await stack.adminFetch('/v1/hosts/app/scale-to-zero', { method: 'POST' });
     expect(down.status).to.equal(200);
     expect(stack.cp.processes.isRunning('app')).to.equal(false);
-    const wakesBefore = stack.cp.metrics.value('stz_wakes_total', { host: 'app' });
+    const wakesBefore = stack.cp.metrics.value('stz_wakes_total', { host: 'app', source: 'filter' });
     const startsBefore = started.app ?? 0;
     const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => http1Request({ port: stack.port, host: 'app.test', path: `/c${i}`, timeoutMs: 30_000 })));
     expect(replies.map((r) => r.status)).to.deep.equal(new Array(100).fill(200));
-    expect(stack.cp.metrics.value('stz_wakes_total', { host: 'app' }) - wakesBefore).to.equal(1);
+    expect(stack.cp.metrics.value('stz_wakes_total', { host: 'app', source: 'filter' }) - wakesBefore).to.equal(1);
     expect((started.app ?? 0) - startsBefore).to.equal(1);
     // The filter's lease lets one wake call through for all of Envoy's workers.
     expect(stack.cp.metrics.value('stz_wake_calls_total', { result: 'accepted' })).to.be.at.most(2);

@@ -10,6 +10,8 @@ export interface HostEntry {
   retryAfterSeconds: number;
   /** The host's last wake failed (contract "Failed wakes"). */
   failure?: { reason: string; retryAfterSeconds: number };
+  /** Released requests carry x-scale-to-zero-held-ms (contract "Held-time header"). */
+  heldHeader?: boolean;
 }
 
 export interface WakeEntry {

@@ -15,7 +15,7 @@ const ENVOY_HOST_FUNCTIONS = new Set([
   'env.proxy_get_header_map_pairs', 'env.proxy_set_effective_context', 'env.proxy_continue_stream',
   'env.proxy_send_local_response', 'env.proxy_get_shared_data', 'env.proxy_set_shared_data',
   'env.proxy_http_call', 'env.proxy_define_metric', 'env.proxy_increment_metric', 'env.proxy_record_metric',
-  'env.proxy_get_metric', 'env.proxy_get_property', 'wasi_snapshot_preview1.clock_time_get',
+  'env.proxy_get_metric', 'env.proxy_get_property', 'env.proxy_add_header_map_value', 'wasi_snapshot_preview1.clock_time_get',
 ]);
 
 function tsFiles(dir: string): string[] {
@@ -41,7 +41,7 @@ describe('filter.wasm as Envoy sees it', () => {
     expect(exports).to.include.members(['proxy_on_memory_allocate', 'memory', '_initialize',
       'proxy_on_context_create', 'proxy_on_vm_start', 'proxy_on_configure', 'proxy_on_tick',
       'proxy_on_request_headers', 'proxy_on_request_body', 'proxy_on_done', 'proxy_on_delete',
-      'proxy_on_http_call_response']);
+      'proxy_on_http_call_response', 'proxy_on_response_headers']);
   });
 });
 

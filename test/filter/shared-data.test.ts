@@ -172,10 +172,11 @@ describe('shared-data record version 1 (frozen fixture)', () => {
     expect(a.httpCalls).to.have.length(1);
   });
 
-  it('the current writer writes the frozen bytes for the same configuration, with or without a failed wake', () => {
+  it('the current writer writes the frozen bytes for the same configuration, with or without a failed wake or heldHeader', () => {
     const cfg = JSON.parse(frozenConfigJson()) as { hosts: { failure?: unknown }[] };
     const withFailure = { ...cfg, hosts: cfg.hosts.map((h, i) => (i === 0 ? { ...h, failure: { reason: 'boom "quoted"', retryAfterSeconds: 9 } } : h)) };
-    for (const text of [frozenConfigJson(), JSON.stringify(withFailure)]) {
+    const withHeldHeader = { ...cfg, hosts: cfg.hosts.map((h) => ({ ...h, heldHeader: true })) };
+    for (const text of [frozenConfigJson(), JSON.stringify(withFailure), JSON.stringify(withHeldHeader)]) {
       const { a, sharedData } = twoWorkers();
       const r = a.startPlugin(text);
       expect(r.ok, a.logText()).to.equal(true);

@@ -175,6 +175,7 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
     expect(await refused({ ...target, readinessProbe: { httpGet: { path: '/h' }, tcpSocket: {} } })).to.match(/exactly one of httpGet, grpc, tcpSocket/);
     expect(await refused({ targetRefs: target.targetRefs })).to.match(/scaleTargetRef/);
     expect(await refused({ ...target, wakeReplicas: 0 })).to.match(/wakeReplicas/);
+    expect(await refused({ ...target, heldResponseHeader: 'yes' })).to.match(/heldResponseHeader/);
   });
 
   it('says on the policy and in an Event when its workload cannot be scaled, and answers held requests with that reason at once', async () => {

@@ -24,7 +24,8 @@ describe('npm start banner', () => {
       }),
     );
     expect(lines[0]).to.include('http://127.0.0.1:8080').and.include('my/gateway.yaml').and.include('/srv/stz-state');
-    expect(lines.slice(2)).to.deep.equal([
+    expect(lines[1]).to.include('open http://127.0.0.1:9902/status');
+    expect(lines.slice(3)).to.deep.equal([
       "  curl -H 'Host: www.shop.test' http://127.0.0.1:8080/   # shop: scaled to zero: the first request wakes it",
       "  curl --http2-prior-knowledge -H 'Host: h2.test' http://127.0.0.1:8080/   # h2: ready",
       '  grpcurl -plaintext -authority api.test 127.0.0.1:8080 grpc.health.v1.Health/Check   # api: scaled to zero, manual: held until curl -X POST http://127.0.0.1:9902/v1/hosts/api/wake',

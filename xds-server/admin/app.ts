@@ -1,6 +1,8 @@
 // The admin REST API as a Koa app. createAdminApp never listens: tests drive app.callback() directly and
 // the control plane binds it to loopback.
 import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Snapshot } from '../../snapshots/build.ts';
@@ -18,7 +20,15 @@ import { readJsonBody } from './body.ts';
 import { AdminError, badRequest, notFound } from './errors.ts';
 import { buildOpenApiDocument, ROUTES, type RouteId } from './openapi.ts';
 import { TokenBucket } from './rate-limit.ts';
-import { checkHostActionBody, checkHostName, compileOutputSchema, outputProblems } from './schemas.ts';
+import { checkHeldReport, checkHostActionBody, checkHostName, compileOutputSchema, outputProblems } from './schemas.ts';
+import type { HeldReports } from '../status/held-reports.ts';
+import type { StatusFeed } from '../status/status-feed.ts';
+
+/** The status page's files (plain HTML, CSS and JavaScript; no framework, nothing fetched from elsewhere). */
+const PAGE_DIR = new URL('../status/page/', import.meta.url);
+const pageFile = (name: string): string => readFileSync(new URL(name, PAGE_DIR), 'utf8');
+/** A comment line on an idle event stream, so proxies and browsers keep it open. */
+const EVENT_STREAM_KEEPALIVE_MS = 15_000;
 
 export interface AdminDeps {
   store: BackendState;
@@ -26,6 +36,12 @@ export interface AdminDeps {
   sessions: () => StreamSession[];
   cache: SnapshotCache;
   metrics: Metrics;
+  /** The status page's live document. */
+  status: StatusFeed;
+  /** Requests held now, as the filter's wake calls report them. */
+  held: HeldReports;
+  /** Something the status page shows may have changed. */
+  statusChanged: () => void;
   /** Re-reads the config file; field errors when it is invalid (the old config stays). */
   reloadConfig: () => Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
   log: Logger;
@@ -63,6 +79,11 @@ export function allowedMethods(p: string): string[] {
 
 export function createAdminApp(deps: AdminDeps): Koa {
   const app = new Koa();
+  // Errors Koa sees outside a handler (a stream body whose client went away): a closed status stream is normal.
+  app.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_STREAM_PREMATURE_CLOSE' || err.code === 'ECONNRESET' || err.code === 'EPIPE') return;
+    deps.log.error('admin response failed', { error: String(err.stack ?? err) });
+  });
   const router = new Router();
   // Per host, so many hosts waking at once do not starve each other (each Envoy calls about once per second
   // per held host); and overall, so nobody floods the unauthenticated route or probes names quickly.
@@ -70,6 +91,7 @@ export function createAdminApp(deps: AdminDeps): Koa {
   const wakeBuckets = new Map<string, TokenBucket>();
   const allWakes = new TokenBucket(wakeRate * 40, wakeRate * 80);
   const openApi = buildOpenApiDocument({ auth: deps.token !== undefined });
+  const page = { html: pageFile('index.html'), js: pageFile('app.js'), css: pageFile('style.css') };
 
   app.use(async (ctx, next) => {
     try {
@@ -142,10 +164,19 @@ export function createAdminApp(deps: AdminDeps): Koa {
       };
       if (!allWakes.take()) throw limited();
       const name = findHost(deps.store, ctx.params.name!).backend.name;
+      const header = (h: string): string | undefined => {
+        const v = ctx.req.headers[h];
+        return Array.isArray(v) ? v.join(', ') : v;
+      };
+      const report = checkHeldReport(header('x-scale-to-zero-held'), header('x-scale-to-zero-envoy'));
       let bucket = wakeBuckets.get(name);
       if (!bucket) wakeBuckets.set(name, (bucket = new TokenBucket(wakeRate, wakeRate * 2)));
       if (!bucket.take()) throw limited();
       deps.metrics.inc('stz_wake_calls_total', { result: 'accepted' });
+      if (report) {
+        deps.held.record(name, report.envoy, report.count);
+        deps.statusChanged();
+      }
       // Answer at once: the filter only needs to know the call landed; readiness arrives over ECDS.
       void deps.hosts.wake(name, 'first request held by Envoy', 'filter').catch((err: Error) => deps.log.error('wake failed', { host: name, error: err.message }));
       return { host: name, accepted: true };
@@ -161,6 +192,49 @@ export function createAdminApp(deps: AdminDeps): Koa {
       const snapshot = deps.cache.getSnapshot(DEFAULT_GROUP);
       return { generation: deps.store.currentGeneration, snapshot: snapshot ? snapshotJson(snapshot) : null };
     },
+    statusPage: (ctx) => {
+      ctx.type = 'text/html; charset=utf-8';
+      return page.html;
+    },
+    statusScript: (ctx) => {
+      ctx.type = 'text/javascript; charset=utf-8';
+      return page.js;
+    },
+    statusStyle: (ctx) => {
+      ctx.type = 'text/css; charset=utf-8';
+      return page.css;
+    },
+    status: () => deps.status.current(),
+    statusEvents: (ctx) => {
+      const route = ROUTES.find((r) => r.id === 'statusEvents')!;
+      const stream = new PassThrough();
+      ctx.req.socket.setTimeout(0);
+      ctx.req.socket.setNoDelay(true);
+      ctx.type = 'text/event-stream; charset=utf-8';
+      ctx.set('cache-control', 'no-store');
+      ctx.set('x-accel-buffering', 'no');
+      const send = (json: string): void => {
+        const problems = outputProblems(route.events!.schema, JSON.parse(json));
+        if (problems.length > 0) {
+          deps.log.error('status event does not match its documented schema', { problems });
+          if (deps.responseCheck === 'fail') {
+            stream.end(`event: error\ndata: ${JSON.stringify({ error: 'internal_error', message: problems.join('; ') })}\n\n`);
+            return;
+          }
+        }
+        stream.write(`event: ${route.events!.name}\ndata: ${json}\n\n`);
+      };
+      const unsubscribe = deps.status.subscribe(send);
+      const keepalive = setInterval(() => stream.write(': keep-alive\n\n'), EVENT_STREAM_KEEPALIVE_MS);
+      keepalive.unref();
+      const stop = (): void => {
+        clearInterval(keepalive);
+        unsubscribe();
+      };
+      ctx.req.once('close', stop);
+      stream.once('close', stop);
+      return stream;
+    },
     reloadConfig: async () => {
       const result = await deps.reloadConfig();
       if (!result.ok) throw badRequest('the config file is invalid; the previous config stays in force', result.errors);
@@ -174,7 +248,8 @@ export function createAdminApp(deps: AdminDeps): Koa {
     router[route.method](route.path.replace(/\{([^}]+)\}/g, ':$1'), async (ctx) => {
       if (route.auth) authorize(ctx);
       const body = await handler(ctx);
-      const problems = outputProblems(route.ok.schema, body);
+      // An event stream checks each event as it is sent (above).
+      const problems = route.events ? [] : outputProblems(route.ok.schema, body);
       if (problems.length > 0) {
         deps.log.error('admin answer does not match its documented schema', { route: route.id, problems });
         if (deps.responseCheck === 'fail') throw new Error(`the answer of ${route.id} does not match its schema: ${problems.join('; ')}`);

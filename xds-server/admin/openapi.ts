@@ -14,7 +14,10 @@ import {
   NODE_SNAPSHOT_SCHEMA,
   OPENAPI_DOCUMENT_SCHEMA,
   RELOADED_SCHEMA,
+  STATUS_SCHEMA,
   WAKE_ACCEPTED_SCHEMA,
+  HELD_HEADER_SCHEMA,
+  ENVOY_HEADER_SCHEMA,
 } from './schemas.ts';
 
 type Schema = Readonly<Record<string, unknown>>;
@@ -31,7 +34,12 @@ export type RouteId =
   | 'listNodes'
   | 'nodeSnapshot'
   | 'currentSnapshot'
-  | 'reloadConfig';
+  | 'reloadConfig'
+  | 'statusPage'
+  | 'statusScript'
+  | 'statusStyle'
+  | 'status'
+  | 'statusEvents';
 
 export interface RouteSpec {
   id: RouteId;
@@ -42,6 +50,13 @@ export interface RouteSpec {
   /** Needs the bearer token when one is configured. */
   auth: boolean;
   params?: { name: string; schema: Schema; description: string }[];
+  /** Optional request headers. */
+  headers?: { name: string; schema: Schema; description: string }[];
+  /**
+   * A stream of server-sent events (text/event-stream) that does not end: the `data` of every event matches
+   * this schema, and each is checked before it is sent (as answers are).
+   */
+  events?: { name: string; schema: Schema };
   /** An optional JSON body. */
   body?: Schema;
   ok: { status: 200 | 202; description: string; schema: Schema; contentType?: string; links?: Record<string, Link> };
@@ -124,8 +139,12 @@ export const ROUTES: readonly RouteSpec[] = [
     summary: "The buffer filter's wake call: known hosts only, rate limited, no token; answers at once",
     auth: false,
     params: [hostParam],
+    headers: [
+      { name: 'x-scale-to-zero-held', schema: HELD_HEADER_SCHEMA, description: "Requests this Envoy holds for the host now (the filter's per-host gauge, all workers). Without x-scale-to-zero-envoy it is recorded as from an unidentified Envoy." },
+      { name: 'x-scale-to-zero-envoy', schema: ENVOY_HEADER_SCHEMA, description: 'An id the filter gives its Envoy process (stable while it runs); only meaningful with x-scale-to-zero-held.' },
+    ],
     ok: { status: 202, description: 'the wake is under way (readiness reaches Envoy over ECDS)', schema: WAKE_ACCEPTED_SCHEMA },
-    errors: { 400: 'invalid host name', 404: 'no such host', 429: 'rate_limited: too many wake calls; retry after the Retry-After seconds' },
+    errors: { 400: 'invalid host name, or an invalid held report', 404: 'no such host', 429: 'rate_limited: too many wake calls; retry after the Retry-After seconds' },
   },
   {
     id: 'listNodes',
@@ -169,6 +188,35 @@ export const ROUTES: readonly RouteSpec[] = [
     ok: { status: 200, description: 'reloaded and published', schema: RELOADED_SCHEMA },
     errors: { 400: 'the config file is invalid (details name each field), or there is no config file (Kubernetes mode)' },
   },
+  // The status page: its files hold no data and are served without the token (a browser cannot send one
+  // when it opens a URL); everything it shows and does goes through the routes below, which need it.
+  { id: 'statusPage', method: 'get', path: '/status', summary: 'The status page (HTML; asks for the token when one is configured)', auth: false, ok: { status: 200, description: 'the page', schema: { type: 'string' }, contentType: 'text/html' }, errors: {} },
+  { id: 'statusScript', method: 'get', path: '/status/app.js', summary: "The status page's script", auth: false, ok: { status: 200, description: 'JavaScript', schema: { type: 'string' }, contentType: 'text/javascript' }, errors: {} },
+  { id: 'statusStyle', method: 'get', path: '/status/style.css', summary: "The status page's style sheet", auth: false, ok: { status: 200, description: 'CSS', schema: { type: 'string' }, contentType: 'text/css' }, errors: {} },
+  {
+    id: 'status',
+    method: 'get',
+    path: '/v1/status',
+    summary: 'What the status page shows: hosts (phase, held requests, cold starts) and xDS clients (ACKed versions, NACKs, load-report freshness)',
+    auth: true,
+    ok: { status: 200, description: 'the status document', schema: STATUS_SCHEMA },
+    errors: {},
+  },
+  {
+    id: 'statusEvents',
+    method: 'get',
+    path: '/v1/status/events',
+    summary: 'The status document as server-sent events: one `status` event at once, then one whenever it changes (the stream does not end)',
+    auth: true,
+    events: { name: 'status', schema: STATUS_SCHEMA },
+    ok: {
+      status: 200,
+      description: 'text/event-stream; every `status` event carries the status document (the Status schema) as its data',
+      schema: { type: 'string' },
+      contentType: 'text/event-stream',
+    },
+    errors: {},
+  },
 ];
 
 /** Headers an answer carries, by status. */
@@ -210,7 +258,15 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
         operationId: r.id,
         summary: r.summary,
         ...(options.auth ? { security: r.auth ? [{ bearer: [] }] : [] } : {}),
-        ...(r.params ? { parameters: r.params.map((p) => ({ name: p.name, in: 'path', required: true, description: p.description, schema: p.schema })) } : {}),
+        ...(r.params || r.headers
+          ? {
+              parameters: [
+                ...(r.params ?? []).map((p) => ({ name: p.name, in: 'path', required: true, description: p.description, schema: p.schema })),
+                ...(r.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: h.schema })),
+              ],
+            }
+          : {}),
+        ...(r.events ? { 'x-event-stream': { event: r.events.name, data: r.events.schema } } : {}),
         ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: r.body } } } } : {}),
         responses,
       },

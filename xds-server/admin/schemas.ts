@@ -247,6 +247,140 @@ export const OPENAPI_DOCUMENT_SCHEMA: Schema = {
   properties: { openapi: { type: 'string' }, info: { type: 'object' }, paths: { type: 'object' } },
 };
 
+// ---- The status page's document (GET /v1/status and every event of /v1/status/events).
+
+const COLD_START_SCHEMA: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['source', 'reason', 'outcome', 'startedAt'],
+  properties: {
+    source: { enum: ['filter', 'admin'], description: 'filter: a held request woke it; admin: the admin API (or the status page).' },
+    reason: { type: 'string' },
+    outcome: { enum: ['waking', 'ready', 'failed'] },
+    startedAt: { type: 'string', format: 'date-time', description: 'The wake began (scale-up asked of the provider).' },
+    readyAt: { type: 'string', format: 'date-time', description: 'The backend passed its readiness check.' },
+    releaseAckedAt: { type: 'string', format: 'date-time', description: 'Every connected Envoy ACKed the release (or the wait ended).' },
+    firstTrafficReportedAt: {
+      type: 'string',
+      format: 'date-time',
+      description:
+        "The first load report (LRS) after the release in which the backend's cluster had requests. The first request's answer is not visible to the control plane; this bounds it to one report interval.",
+    },
+    wakeToReadyMs: { type: 'integer', minimum: 0 },
+    readyToReleaseAckedMs: { type: 'integer', minimum: 0 },
+    totalMs: { type: 'integer', minimum: 0, description: 'Wake to release ACKed.' },
+    notApplied: { type: 'integer', minimum: 1, description: 'Envoys that had not applied the release when the wait ended.' },
+    failure: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['reason', 'message'],
+      properties: { reason: { enum: ['refused', 'exited', 'not_ready', 'release_failed'] }, message: { type: 'string' } },
+    },
+  },
+};
+
+const STATUS_HOST_SCHEMA: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'domains', 'protocol', 'scaler', 'state', 'phase', 'since', 'wakeCount', 'held', 'inProgress', 'coldStarts'],
+  properties: {
+    name: { type: 'string' },
+    domains: { type: 'array', items: { type: 'string' } },
+    protocol: { enum: ['http1', 'http2', 'grpc'] },
+    scaler: { enum: ['manual', 'process', 'kubernetes'] },
+    state: { enum: ['ready', 'scaled_to_zero'] },
+    phase: { enum: ['scaled_to_zero', 'waking', 'ready', 'draining', 'failed'] },
+    since: { type: 'string', format: 'date-time' },
+    wakeCount: { type: 'integer', minimum: 0 },
+    lastError: { type: 'string' },
+    lastErrorAt: { type: 'string', format: 'date-time' },
+    held: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['total', 'byEnvoy'],
+      description:
+        "Requests held now, as the filter's wake calls report them (about once a second per Envoy while any is held; a report older than 2.5 s is dropped, and all are dropped once the host is released or its wake fails).",
+      properties: {
+        total: { type: 'integer', minimum: 0 },
+        byEnvoy: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['envoy', 'count', 'reportedAt'],
+            properties: { envoy: { type: 'string', description: 'The id the filter gives its Envoy process (not the node id).' }, count: { type: 'integer', minimum: 0 }, reportedAt: { type: 'string', format: 'date-time' } },
+          },
+        },
+      },
+    },
+    inProgress: { type: 'integer', minimum: 0, description: "Requests in progress at the backend, from the Envoys' latest load reports." },
+    coldStarts: { type: 'array', items: COLD_START_SCHEMA, maxItems: 10, description: 'The last cold starts, newest first.' },
+  },
+};
+
+const STATUS_NODE_SCHEMA: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['streamId', 'nodeId', 'clientKind', 'userAgent', 'connectedAt', 'types', 'loadReports'],
+  properties: {
+    streamId: { type: 'integer' },
+    nodeId: { type: 'string' },
+    clientKind: { enum: ['envoy', 'grpc', 'xds-client'] },
+    userAgent: { type: 'string' },
+    connectedAt: { type: 'string', format: 'date-time' },
+    types: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          sentVersion: { type: 'string' },
+          ackedVersion: { type: 'string' },
+          nack: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['version', 'message', 'at'],
+            properties: { version: { type: 'string' }, message: { type: 'string' }, at: { type: 'string', format: 'date-time' } },
+          },
+        },
+      },
+    },
+    lastNack: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'version', 'message', 'at'],
+      description: 'The newest NACK on this stream, kept after a later version is accepted.',
+      properties: { type: { type: 'string' }, version: { type: 'string' }, message: { type: 'string' }, at: { type: 'string', format: 'date-time' } },
+    },
+    loadReports: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['streams', 'fresh'],
+      properties: {
+        streams: { type: 'integer', minimum: 0 },
+        lastReportAt: { type: 'string', format: 'date-time' },
+        fresh: { type: 'boolean', description: 'A report within three report intervals.' },
+      },
+    },
+  },
+};
+
+export const STATUS_SCHEMA: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['generatedAt', 'loadReportIntervalMs', 'hosts', 'nodes'],
+  properties: {
+    generatedAt: { type: 'string', format: 'date-time' },
+    loadReportIntervalMs: { type: 'integer', minimum: 1 },
+    hosts: { type: 'array', items: STATUS_HOST_SCHEMA },
+    nodes: { type: 'array', items: STATUS_NODE_SCHEMA },
+  },
+};
+
+/** The filter's wake call reports what it holds in two headers (the filter sends both). */
+export const HELD_HEADER_SCHEMA = { type: 'string', pattern: '^[0-9]{1,7}$' } as const;
+export const ENVOY_HEADER_SCHEMA = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const;
+
 /** Named schemas: components of the OpenAPI document, referenced wherever the same object is used. */
 export const NAMED_SCHEMAS: Readonly<Record<string, Schema>> = {
   Error: ERROR_SCHEMA,
@@ -256,6 +390,8 @@ export const NAMED_SCHEMAS: Readonly<Record<string, Schema>> = {
   HostChange: HOST_CHANGE_SCHEMA,
   Node: NODE_SCHEMA,
   Snapshot: SNAPSHOT_SCHEMA,
+  Status: STATUS_SCHEMA,
+  ColdStart: COLD_START_SCHEMA,
 };
 
 // allErrors stays off for untrusted input (each error costs work); bodies are also capped before parsing.
@@ -263,6 +399,27 @@ export const NAMED_SCHEMAS: Readonly<Record<string, Schema>> = {
 const ajv = new Ajv({ allErrors: false, strict: true, validateFormats: false });
 const validateHostName = ajv.compile<string>(HOST_NAME_PARAM_SCHEMA);
 const validateHostAction = ajv.compile<HostActionBody>(HOST_ACTION_BODY_SCHEMA);
+const validateHeldHeader = ajv.compile<string>(HELD_HEADER_SCHEMA);
+const validateEnvoyHeader = ajv.compile<string>(ENVOY_HEADER_SCHEMA);
+
+/**
+ * The wake call's held report: each header, when present, must be valid (400 otherwise). A count without an
+ * Envoy id is recorded under "unidentified"; an id without a count reports nothing.
+ */
+export function checkHeldReport(held: string | undefined, envoy: string | undefined): { count: number; envoy: string } | undefined {
+  if (held !== undefined && !validateHeldHeader(held)) {
+    throw badRequest('x-scale-to-zero-held must be the number of requests held (0 to 9999999)', [
+      { path: '/headers/x-scale-to-zero-held', message: `must match ${HELD_HEADER_SCHEMA.pattern}` },
+    ]);
+  }
+  if (envoy !== undefined && !validateEnvoyHeader(envoy)) {
+    throw badRequest('x-scale-to-zero-envoy must be the id of the calling Envoy (1 to 256 visible ASCII characters)', [
+      { path: '/headers/x-scale-to-zero-envoy', message: 'must be 1 to 256 visible ASCII characters' },
+    ]);
+  }
+  if (held === undefined) return undefined;
+  return { count: Number(held), envoy: envoy ?? 'unidentified' };
+}
 
 export function checkHostName(name: string): string {
   const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;

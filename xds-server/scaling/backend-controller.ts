@@ -16,6 +16,7 @@ import { transition, type ScalingEvent, type ScalingPhase } from './phases.ts';
 import { StopRefusedError, type BackendProvider, type ScalableBackend } from './provider.ts';
 import { OncePerCause, type RoutingClient, type TrafficMonitor } from './traffic.ts';
 import type { NotApplied } from '../cache/snapshot-cache.ts';
+import type { ScaleDownCause, ScalingObserver, WakeFailureReason } from './observer.ts';
 
 export type { ScalingPhase } from './phases.ts';
 export type WakeSource = 'admin' | 'filter';
@@ -41,7 +42,7 @@ export interface HostController {
   /** Idempotent "at least one replica": resolves once a snapshot releasing the backend is applied, or with the error. */
   wake(name: string, reason: string, source?: WakeSource): Promise<HostChange>;
   /** Holds the backend first (new requests are held), waits for Envoy to apply that, drains, then stops it. */
-  scaleToZero(name: string, reason: string): Promise<HostChange>;
+  scaleToZero(name: string, reason: string, cause?: ScaleDownCause): Promise<HostChange>;
   /** What a provider or source saw happen without us: endpoints appeared or all went away. */
   observe(name: string, event: 'observed_ready' | 'observed_zero', why: string): void;
   status(name: string): ScalingStatus | undefined;
@@ -76,6 +77,8 @@ export interface BackendControllerDeps {
   /** Other replicas of this control plane; absent: this process is the only one. */
   peers?: PeerReplicas;
   clock?: Clock;
+  /** Told of wakes, releases, failures, scale-downs and phase changes (metrics, the status page). */
+  observer?: ScalingObserver;
 }
 
 /**
@@ -143,8 +146,8 @@ export class BackendController implements HostController {
     return run;
   }
 
-  scaleToZero(name: string, reason: string): Promise<HostChange> {
-    return this.enqueue(this.queueKey(this.view(name)), () => this.doScaleToZero(name, reason));
+  scaleToZero(name: string, reason: string, cause: ScaleDownCause = 'admin'): Promise<HostChange> {
+    return this.enqueue(this.queueKey(this.view(name)), () => this.doScaleToZero(name, reason, cause));
   }
 
   observe(name: string, _event: 'observed_ready' | 'observed_zero', why: string): void {
@@ -188,21 +191,31 @@ export class BackendController implements HostController {
     this.apply(name, 'wake');
     const status = this.statuses.get(name);
     if (status) status.wakeCount += 1;
-    this.deps.metrics.inc('stz_wakes_total', { host: name });
+    this.deps.metrics.inc('stz_wakes_total', { host: name, source });
+    this.deps.observer?.wakeStarted?.(name, source, reason);
     this.deps.log.info('waking backend', { host: name, reason, provider: provider.kind });
     // Watch for the replicas dying from the start on: one that passes its readiness check and dies before
     // the release is ACKed must not leave the backend "ready" with nothing behind it.
     let died: Promise<string> | undefined;
+    let failure: WakeFailureReason = 'refused';
     try {
       await provider.wake(backend);
+      failure = 'not_ready';
       died = provider.failure(backend);
+      void died?.then(
+        () => {
+          if (failure === 'not_ready') failure = 'exited';
+        },
+        () => {},
+      );
       await this.untilReady(provider, backend, died);
     } catch (err) {
       const message = (err as Error).message;
       if (provider.managesReplicas && provider.stopsFailedWakes) await provider.stop(backend).catch(() => {});
-      await this.failWake(backend, message);
+      await this.failWake(backend, message, failure);
       return { changed: false, error: message };
     }
+    this.deps.observer?.wakeReady?.(name);
     try {
       // The release goes out while the state is persisted (the in-memory change is immediate): should the
       // write be lost in a crash, the backend is merely held again and the next request wakes it. Endpoints
@@ -210,6 +223,7 @@ export class BackendController implements HostController {
       const [, snapshot] = await Promise.all([this.deps.state.setHeld(name, false, reason), this.deps.publisher.schedule({ urgent: true })]);
       const notApplied = await this.waitApplied(snapshot);
       this.deps.traffic.touch(backend.clusterName, this.clock.now());
+      this.deps.observer?.released?.(name, notApplied.length);
       this.apply(name, 'became_ready');
       if (died) this.watchForCrash(name, died);
       this.deps.log.info('backend ready; held requests released', { host: name });
@@ -218,7 +232,7 @@ export class BackendController implements HostController {
       const message = (err as Error).message;
       // Whatever the state holds now is what Envoy gets.
       if (this.deps.state.find(name)?.held === false) this.apply(name, 'became_ready', message);
-      else await this.failWake(backend, message);
+      else await this.failWake(backend, message, 'release_failed');
       void this.deps.publisher.schedule().catch(() => {});
       this.deps.log.error('wake failed after the backend was ready', { host: name, error: message });
       throw err;
@@ -229,11 +243,12 @@ export class BackendController implements HostController {
    * The wake failed: tell the filter, so what it holds is answered now with the reason (not at holdTimeoutMs)
    * and what arrives is answered at once, until the backoff ends and the next request wakes the backend again.
    */
-  private async failWake(backend: ScalableBackend, message: string): Promise<void> {
+  private async failWake(backend: ScalableBackend, message: string, reason: WakeFailureReason): Promise<void> {
     const name = backend.name;
     const backoffMs = backend.scaleToZero.wakeFailureBackoffMs ?? DEFAULT_WAKE_FAILURE_BACKOFF_MS;
     this.apply(name, 'wake_failed', message);
-    this.deps.metrics.inc('stz_wake_failures_total', { host: name });
+    this.deps.metrics.inc('stz_wake_failures_total', { host: name, reason });
+    this.deps.observer?.wakeFailed?.(name, reason, message);
     this.backoffs.get(name)?.stop.abort();
     const backoff: Backoff = { until: this.clock.now() + backoffMs, reason: message, stop: new AbortController() };
     this.backoffs.set(name, backoff);
@@ -289,7 +304,7 @@ export class BackendController implements HostController {
       .catch((err: Error) => this.deps.log.error('could not lift a failed wake', { host: name, error: err.message }));
   }
 
-  private async doScaleToZero(name: string, reason: string): Promise<HostChange> {
+  private async doScaleToZero(name: string, reason: string, cause: ScaleDownCause): Promise<HostChange> {
     const view = this.view(name);
     const phase = this.status(name)!.phase;
     if (phase === 'scaled_to_zero' || phase === 'failed') {
@@ -321,7 +336,8 @@ export class BackendController implements HostController {
         await this.waitHeldEverywhere(group.map((v) => v.backend.name));
         await this.waitDrained(group.map((v) => v.backend.clusterName), this.clock.now());
         await provider.stop(view.backend);
-        this.deps.metrics.inc('stz_scale_downs_total', { host: name });
+        this.deps.metrics.inc('stz_scale_downs_total', { host: name, cause });
+        this.deps.observer?.scaledDown?.(name, cause);
       }
       this.apply(name, 'stopped');
       for (const v of group.slice(1)) if (this.status(v.backend.name)!.phase === 'ready') this.apply(v.backend.name, 'observed_zero');
@@ -485,7 +501,7 @@ export class BackendController implements HostController {
         this.deps.log.info('clients that route the host send no load reports; idleness is judged from the others', { host: backend.name, nodes: evidence.cannotReport });
       }
       this.postponed.clear(backend.name);
-      void this.scaleToZero(backend.name, `no traffic for ${backend.scaleToZero.idleAfterMs} ms`).catch((err: Error) =>
+      void this.scaleToZero(backend.name, `no traffic for ${backend.scaleToZero.idleAfterMs} ms`, 'idle').catch((err: Error) =>
         this.deps.log.error('idle scale-down failed', { host: backend.name, error: err.message }),
       );
     }
@@ -524,11 +540,13 @@ export class BackendController implements HostController {
     }
     const now = new Date(this.clock.now()).toISOString();
     if (current.phase === 'failed' && t.next !== 'failed') this.liftFailure(name);
-    this.statuses.set(name, {
+    const next: ScalingStatus = {
       phase: t.next,
       since: t.next === current.phase ? current.since : now,
       wakeCount: current.wakeCount,
       ...(error ? { lastError: error, lastErrorAt: now } : current.lastError ? { lastError: current.lastError, lastErrorAt: current.lastErrorAt! } : {}),
-    });
+    };
+    this.statuses.set(name, next);
+    this.deps.observer?.phaseChanged?.(name, next);
   }
 }

@@ -99,6 +99,24 @@ export class TrafficMonitor {
     return { reporters, stalestReportAt: unreported ? undefined : stalest, lastTraffic: this.lastActive };
   }
 
+  /** A node's open load-report streams and its newest report (the status page's freshness). */
+  reportsOf(nodeId: string): { streams: number; lastReportAt?: number } {
+    const open = this.reporters.get(nodeId);
+    let last: number | undefined;
+    for (const reporter of open ?? []) {
+      const at = this.lastReportAt.get(reporter);
+      if (at !== undefined && (last === undefined || at > last)) last = at;
+    }
+    return { streams: open?.size ?? 0, ...(last !== undefined ? { lastReportAt: last } : {}) };
+  }
+
+  /** Open load-report streams, all nodes. */
+  reporterCount(): number {
+    let n = 0;
+    for (const set of this.reporters.values()) n += set.size;
+    return n;
+  }
+
   requestsInProgress(cluster: string): number {
     let n = 0;
     for (const v of this.inProgress.get(cluster)?.values() ?? []) n += v;

@@ -46,3 +46,17 @@ export function getHeaderMapPairs(mapType: MapType): string[] | null {
   freeHostBlock(ptr);
   return pairs;
 }
+
+@external("env", "proxy_add_header_map_value")
+export declare function proxy_add_header_map_value(
+  mapType: u32, keyPtr: usize, keySize: usize, valuePtr: usize, valueSize: usize,
+): u32;
+
+/** Adds a header (the value is appended to an existing one of the same name, as Envoy does). */
+export function addHeaderMapValue(mapType: MapType, name: string, value: string): Status {
+  const k = String.UTF8.encode(name);
+  const v = String.UTF8.encode(value);
+  return <Status>proxy_add_header_map_value(
+    <u32>mapType, changetype<usize>(k), <usize>k.byteLength, changetype<usize>(v), <usize>v.byteLength,
+  );
+}

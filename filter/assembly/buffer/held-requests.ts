@@ -30,6 +30,8 @@ export class HostHold {
   failed: bool = false;
   failureReason: string = "";
   failureRetryAfterSeconds: i32 = 0;
+  /** Released requests get the held-time response header (from the config that held them). */
+  heldHeader: bool = false;
   /** Requests held now for this host on this worker, including those queued for release/timeout. */
   count: i32 = 0;
   /** Ids still in state Held, in hold order (Set iterates in insertion order). */
@@ -100,6 +102,7 @@ export class HeldRegistry {
       hold.failed = h.failed;
       hold.failureReason = h.failureReason;
       hold.failureRetryAfterSeconds = h.failureRetryAfterSeconds;
+      hold.heldHeader = h.heldHeader;
       hold.listed = true;
       unchecked((listed[i] = hold));
     }

@@ -48,14 +48,17 @@ export function sharedConfigJson(value: string): string {
 
 /**
  * The config JSON for the shared record: the text as received when it is already version 1, otherwise the
- * version 1 subset. Older builds reject unknown fields, so a `failure` (added after version 1) would make
+ * version 1 subset. Older builds reject unknown fields, so a `failure` or `heldHeader` (added after version 1) would make
  * them ignore the whole record, and with it every release; without it they hold a failed host's requests
  * until holdTimeoutMs, as they always did. Key order and layout are the control plane's (no whitespace).
  */
 export function sharedConfigText(config: FilterConfig): string {
-  let hasFailure = false;
-  for (let i = 0; i < config.hosts.length; i++) if (unchecked(config.hosts[i]).failed) hasFailure = true;
-  if (!hasFailure) return config.json;
+  let laterFields = false;
+  for (let i = 0; i < config.hosts.length; i++) {
+    const h = unchecked(config.hosts[i]);
+    if (h.failed || h.heldHeader) laterFields = true;
+  }
+  if (!laterFields) return config.json;
   let out = '{"generation":' + config.generation.toString() + ',"hosts":[';
   for (let i = 0; i < config.hosts.length; i++) {
     const h = unchecked(config.hosts[i]);

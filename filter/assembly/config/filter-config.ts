@@ -14,6 +14,8 @@ export class HostConfig {
   failed: bool = false;
   failureReason: string = "";
   failureRetryAfterSeconds: i32 = 0;
+  /** Released requests carry x-scale-to-zero-held-ms (contract: optional, false when absent). */
+  heldHeader: bool = false;
 }
 
 export class WakeConfig {

@@ -23,7 +23,7 @@ export class ParseResult {
 }
 
 const TOP_FIELDS: string[] = ["generation", "hosts", "wake"];
-const HOST_FIELDS: string[] = ["name", "domains", "clusters", "holdTimeoutMs", "maxHeld", "retryAfterSeconds", "failure"];
+const HOST_FIELDS: string[] = ["name", "domains", "clusters", "holdTimeoutMs", "maxHeld", "retryAfterSeconds", "failure", "heldHeader"];
 const FAILURE_FIELDS: string[] = ["reason", "retryAfterSeconds"];
 const WAKE_FIELDS: string[] = ["cluster", "authority", "pathPrefix", "leaseMs", "timeoutMs"];
 
@@ -142,6 +142,11 @@ function parseHost(c: Checker, v: JsonValue, path: string, config: FilterConfig)
   );
   const failure = c.member(v, path, "failure", false);
   if (failure !== null) parseFailure(c, failure, path + ".failure", host);
+  const heldHeader = c.member(v, path, "heldHeader", false);
+  if (heldHeader !== null) {
+    if (heldHeader.kind != JsonKind.Bool) c.add(path + ".heldHeader", "must be a boolean");
+    else host.heldHeader = heldHeader.boolValue;
+  }
   const hostIndex = config.hosts.length;
   if (host.name.length > 0 && !config.addHost(host)) c.add(path + ".name", 'duplicate host name "' + host.name + '"');
   const domains = parseNameList(c, v, path, "domains", true, host.domains, domainProblem, addDomain, "domain", config, hostIndex);

@@ -61,6 +61,8 @@ export interface HttpContext {
   id: number;
   rootId: number;
   requestHeaders: Headers;
+  /** Response headers as the filter left them (set by response(); headers it added are appended). */
+  responseHeaders: Headers;
   /** Per-request properties (wire path -> value); absent ones answer NotFound. */
   properties: Map<string, string>;
   /** Value returned by the last request callback (headers/body/trailers). */
@@ -121,6 +123,7 @@ interface FilterExports {
   proxy_on_request_headers(id: number, n: number, eos: number): number;
   proxy_on_request_body(id: number, size: number, eos: number): number;
   proxy_on_request_trailers(id: number, n: number): number;
+  proxy_on_response_headers(id: number, n: number, eos: number): number;
   proxy_on_http_call_response(id: number, token: number, headers: number, body: number, trailers: number): void;
   proxy_on_done(id: number): number;
   proxy_on_delete(id: number): void;
@@ -188,7 +191,7 @@ export class ProxyWasmHost {
     const id = this.nextContextId++;
     const list: Headers = Array.isArray(headers) ? headers : Object.entries(headers);
     const ctx: HttpContext = {
-      id, rootId, requestHeaders: list.map(([k, v]) => [k.toLowerCase(), v]),
+      id, rootId, requestHeaders: list.map(([k, v]) => [k.toLowerCase(), v]), responseHeaders: [],
       properties: new Map(Object.entries(options.properties ?? {})), lastAction: undefined,
       continued: 0, continueFailures: 0, localReply: undefined, localReplies: 0, done: false,
     };
@@ -196,6 +199,12 @@ export class ProxyWasmHost {
     this.callback(id, () => this.exports.proxy_on_context_create(id, rootId));
     ctx.lastAction = this.callback(id, () => this.exports.proxy_on_request_headers(id, ctx.requestHeaders.length, 0));
     return ctx;
+  }
+
+  /** The upstream's response headers reach the filter (proxy_on_response_headers); returns its action. */
+  response(ctx: HttpContext, headers: Record<string, string> = { ':status': '200' }): number {
+    ctx.responseHeaders = Object.entries(headers);
+    return this.callback(ctx.id, () => this.exports.proxy_on_response_headers(ctx.id, ctx.responseHeaders.length, 0));
   }
 
   requestBody(ctx: HttpContext, size: number, endOfStream: boolean): number {
@@ -378,6 +387,12 @@ export class ProxyWasmHost {
         return Status.Ok;
       },
       proxy_get_header_map_pairs: (): number => Status.NotFound,
+      proxy_add_header_map_value: (type: number, keyPtr: number, keyLen: number, valuePtr: number, valueLen: number): number => {
+        const ctx = this.streams.get(this.contextInEffect());
+        if (!ctx || type !== 2) return Status.BadArgument;
+        ctx.responseHeaders.push([this.readString(keyPtr, keyLen).toLowerCase(), this.readString(valuePtr, valueLen)]);
+        return Status.Ok;
+      },
       proxy_get_property: (pathPtr: number, pathLen: number, ptrPtr: number, sizePtr: number): number => {
         const path = this.readString(pathPtr, pathLen);
         const contextId = this.contextInEffect();

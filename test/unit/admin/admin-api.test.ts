@@ -224,6 +224,65 @@ describe('admin API', () => {
   });
 });
 
+describe('status page routes', () => {
+  let t: TestControlPlane;
+  beforeEach(async () => {
+    t = await startTestControlPlane(simpleHosts(['alpha']), { adminToken: 's3cret' });
+  });
+  afterEach(async () => t.close());
+  const auth = { authorization: 'Bearer s3cret' };
+
+  it('serves the page and its files from the repository (no CDN), each with its content type', async () => {
+    const page = await fetch(`${t.cp.adminUrl}/status`);
+    expect(page.status).to.equal(200);
+    expect(page.headers.get('content-type')).to.match(/^text\/html/);
+    const html = await page.text();
+    expect(html).to.include('<script src="/status/app.js"').and.include('href="/status/style.css"');
+    // Nothing from elsewhere: every src/href is a path on this server or a fragment.
+    for (const [, ref] of html.matchAll(/(?:src|href)="([^"]+)"/g)) expect(ref, ref).to.match(/^(\/status\/|#)/);
+    expect((await fetch(`${t.cp.adminUrl}/status/app.js`)).headers.get('content-type')).to.match(/^text\/javascript/);
+    expect((await fetch(`${t.cp.adminUrl}/status/style.css`)).headers.get('content-type')).to.match(/^text\/css/);
+  });
+
+  it('answers the status document (checked against its schema) and streams it as server-sent events, both behind the token', async () => {
+    expect((await fetch(`${t.cp.adminUrl}/v1/status`)).status).to.equal(401);
+    expect((await fetch(`${t.cp.adminUrl}/v1/status/events`)).status).to.equal(401);
+    const doc = (await (await fetch(`${t.cp.adminUrl}/v1/status`, { headers: auth })).json()) as { hosts: { name: string; phase: string; held: { total: number } }[] };
+    expect(doc.hosts.map((h) => [h.name, h.phase, h.held.total])).to.deep.equal([['alpha', 'ready', 0]]);
+
+    const abort = new AbortController();
+    const res = await fetch(`${t.cp.adminUrl}/v1/status/events`, { headers: auth, signal: abort.signal });
+    expect(res.status).to.equal(200);
+    expect(res.headers.get('content-type')).to.match(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const until = async (match: RegExp): Promise<void> => {
+      while (!match.test(text)) text += decoder.decode((await reader.read()).value, { stream: true });
+    };
+    await until(/event: status\ndata: .*"phase":"ready".*\n\n/);
+    // A change is pushed without asking: the scale-down moves alpha to scaled_to_zero.
+    expect((await fetch(`${t.cp.adminUrl}/v1/hosts/alpha/scale-to-zero`, { method: 'POST', headers: auth })).status).to.equal(200);
+    await until(/"phase":"scaled_to_zero"/);
+    expect(t.cp.status.listenerCount).to.equal(1);
+    abort.abort();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(t.cp.status.listenerCount, 'a closed stream unsubscribes').to.equal(0);
+  });
+
+  it('records the held report of a wake call and refuses a malformed one', async () => {
+    const ok = await fetch(`${t.cp.adminUrl}/v1/wake/alpha`, { method: 'POST', headers: { 'x-scale-to-zero-held': '4', 'x-scale-to-zero-envoy': 'envoy-a' } });
+    expect(ok.status).to.equal(202);
+    expect(t.cp.held.total('alpha')).to.equal(4);
+    expect(t.cp.metrics.render()).to.include('stz_requests_held{host="alpha"} 4');
+    const malformed: Record<string, string>[] = [{ 'x-scale-to-zero-held': '-1', 'x-scale-to-zero-envoy': 'e' }, { 'x-scale-to-zero-held': '' }, { 'x-scale-to-zero-held': '1', 'x-scale-to-zero-envoy': 'has space' }];
+    for (const headers of malformed) {
+      const res = await fetch(`${t.cp.adminUrl}/v1/wake/alpha`, { method: 'POST', headers });
+      expect(res.status, JSON.stringify(headers)).to.equal(400);
+    }
+  });
+});
+
 describe('admin API with a token', () => {
   let t: TestControlPlane;
   beforeEach(async () => {
@@ -234,7 +293,8 @@ describe('admin API with a token', () => {
   it('declares bearer auth and a 401 answer on exactly the routes that need the token', async () => {
     const doc = (await (await fetch(`${t.cp.adminUrl}/openapi.json`)).json()) as OpenApiDoc;
     expect(doc.components.securitySchemes).to.deep.equal({ bearer: { type: 'http', scheme: 'bearer' } });
-    const open = ['get /healthz', 'get /openapi.json', 'post /v1/wake/{name}'];
+    // The status page's files hold no data (a browser cannot send a token when it opens a URL); what it shows needs the token.
+    const open = ['get /healthz', 'get /openapi.json', 'post /v1/wake/{name}', 'get /status', 'get /status/app.js', 'get /status/style.css'];
     for (const [p, op] of operations(doc)) {
       const needsToken = !open.includes(p);
       expect(op.security, p).to.deep.equal(needsToken ? [{ bearer: [] }] : []);

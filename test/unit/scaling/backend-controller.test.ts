@@ -1,5 +1,6 @@
 // The backend controller driven by a fake provider, a fake state, a fake publisher and a fake clock: every
 // path through the state machine without a process, a network or a real second passing.
+import type { ScalingObserver } from '../../../xds-server/scaling/observer.ts';
 import { expect } from 'chai';
 import type { Snapshot } from '../../../snapshots/build.ts';
 import type { DesiredState, WakeFailure } from '../../../snapshots/desired-state.ts';
@@ -673,5 +674,74 @@ describe('BackendController: Kubernetes-like providers', () => {
     };
     await t.controller.scaleToZero('web', 'admin').catch(() => {});
     expect(t.controller.status('web')!.phase).to.equal('ready');
+  });
+});
+
+describe('BackendController observer and metric labels (issue 11)', () => {
+  const observed = () => {
+    const calls: string[] = [];
+    const labels: string[] = [];
+    const observer: ScalingObserver = {
+      wakeStarted: (h, source) => void calls.push(`start ${h} ${source}`),
+      wakeReady: (h) => void calls.push(`ready ${h}`),
+      released: (h, n) => void calls.push(`released ${h} ${n}`),
+      wakeFailed: (h, reason) => void calls.push(`failed ${h} ${reason}`),
+      scaledDown: (h, cause) => void calls.push(`down ${h} ${cause}`),
+      phaseChanged: (h, s) => void calls.push(`phase ${h} ${s.phase}`),
+    };
+    const metrics = { inc: (name: string, l: Record<string, string> = {}) => void labels.push(`${name}${JSON.stringify(l)}`) };
+    return { calls, labels, overrides: { observer, metrics } };
+  };
+
+  it('reports a wake as started, ready, released and its phases, with the source as a label', async () => {
+    const o = observed();
+    const t = setup([backend('web')], o.overrides);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.ready('web');
+    await wake;
+    expect(o.calls).to.deep.equal(['phase web waking', 'start web filter', 'ready web', 'released web 0', 'phase web ready']);
+    expect(o.labels).to.deep.equal(['stz_wakes_total{"host":"web","source":"filter"}']);
+  });
+
+  it('classifies wake failures: not ready in time, exited before ready, refused by the provider', async () => {
+    const o = observed();
+    const t = setup([backend('a'), backend('b'), backend('c')], o.overrides);
+    const a = t.controller.wake('a', 'test', 'admin');
+    const b = t.controller.wake('b', 'test', 'admin');
+    await settle();
+    t.provider.fail('a', 'not healthy within wakeTimeoutMs 5000 ms');
+    t.provider.die('b', 'the process exited (code 3)');
+    await Promise.all([a, b]);
+    t.provider.wake = async () => {
+      throw new Error('command not found');
+    };
+    await t.controller.wake('c', 'test', 'admin');
+    expect(o.calls.filter((c) => c.startsWith('failed'))).to.deep.equal(['failed a not_ready', 'failed b exited', 'failed c refused']);
+    expect(o.labels.filter((l) => l.startsWith('stz_wake_failures_total')).sort()).to.deep.equal([
+      'stz_wake_failures_total{"host":"a","reason":"not_ready"}',
+      'stz_wake_failures_total{"host":"b","reason":"exited"}',
+      'stz_wake_failures_total{"host":"c","reason":"refused"}',
+    ]);
+  });
+
+  it('labels a scale-down with its cause (admin by default, idle from the idle detector)', async () => {
+    const o = observed();
+    const t = setup([backend('web', 'process', 1_000)], o.overrides);
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.ready('web');
+    await wake;
+    await t.controller.scaleToZero('web', 'operator');
+    expect(o.calls).to.include('down web admin');
+    const again = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.ready('web');
+    await again;
+    await t.clock.advance(2_000, 500);
+    t.controller.scaleDownIdle();
+    await t.clock.advance(300);
+    expect(o.calls).to.include('down web idle');
+    expect(o.labels).to.include('stz_scale_downs_total{"host":"web","cause":"idle"}');
   });
 });
