@@ -5,7 +5,7 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResourceKind } from '../../snapshots/type-urls.ts';
-import { SimEnvoy, type SimMode } from '../lib/sim-envoy.ts';
+import { SimEnvoy, probeDelta, type SimMode } from '../lib/sim-envoy.ts';
 import { KINDS, startPeer, type Peer, type PeerName, type Versions } from '../lib/xds-peer.ts';
 import { epochNowMs, readCpuSeconds, sleep, type QuietGate } from '../lib/system.ts';
 import type { prepareXdsFiles } from './xds-envoy.ts';
@@ -13,11 +13,11 @@ import type { prepareXdsFiles } from './xds-envoy.ts';
 type Files = Awaited<ReturnType<typeof prepareXdsFiles>>;
 
 export interface XdsFleetOptions {
-  peers: PeerName[];
+  /** Each control plane with each ADS variant, in this order; a delta run is skipped (and said so) where the server has no delta ADS. */
+  runs: { peer: PeerName; mode: SimMode }[];
   clients: number;
   hosts: number;
   changes: number;
-  mode: SimMode;
   files: Files;
   dir: string;
   filterWasmPath: string;
@@ -51,40 +51,47 @@ export interface XdsFleetResult {
   foreignPercent: number;
 }
 
-export async function runXdsFleet(options: XdsFleetOptions): Promise<XdsFleetResult[]> {
+export async function runXdsFleet(options: XdsFleetOptions): Promise<{ results: XdsFleetResult[]; skipped: string[] }> {
   const results: XdsFleetResult[] = [];
-  for (const peerName of options.peers) {
-    const quiet = await options.gate.wait(`${options.clients} simulated Envoys on ${peerName}`);
-    const r = await runOne(peerName, options);
+  const skipped: string[] = [];
+  for (const run of options.runs) {
+    const quiet = await options.gate.wait(`${options.clients} simulated Envoys on ${run.peer} (${run.mode})`);
+    const r = await runOne(run.peer, run.mode, options);
+    if (!r) {
+      skipped.push(`${run.peer} answers no delta ADS (DeltaAggregatedResources: UNIMPLEMENTED), so its delta fleet run was skipped`);
+      options.log(`  ${run.peer}: no delta ADS; skipped`);
+      continue;
+    }
     r.foreignPercent = quiet.percent;
     results.push(r);
   }
-  return results;
+  return { results, skipped };
 }
 
-async function runOne(peerName: PeerName, o: XdsFleetOptions): Promise<XdsFleetResult> {
+async function runOne(peerName: PeerName, mode: SimMode, o: XdsFleetOptions): Promise<XdsFleetResult | undefined> {
   const pick = (f: { ours: string; go: string }): string => (peerName === 'ours' ? f.ours : f.go);
-  const dir = path.join(o.dir, `fleet-${peerName}`);
+  const dir = path.join(o.dir, `fleet-${peerName}-${mode}`);
   await mkdir(dir, { recursive: true });
   const configFile = path.join(dir, 'gateway.json');
   await copyFile(o.files.zero.ours, configFile);
   const peer = await startPeer(peerName, { configFile, stateDir: path.join(dir, 'state'), filterWasmPath: o.filterWasmPath, acks: false });
   let clients: SimEnvoy[] = [];
   const connect = (): SimEnvoy[] => {
-    const fleet = Array.from({ length: o.clients }, (_, i) => new SimEnvoy(`sim-${i}`, peer.port, o.mode));
+    const fleet = Array.from({ length: o.clients }, (_, i) => new SimEnvoy(`sim-${i}`, peer.port, mode));
     for (const c of fleet) c.start();
     return fleet;
   };
   try {
     const zero = await peer.load(pick(o.files.zero));
+    if (mode === 'delta' && !(await probeDelta(peer.port))) return undefined;
     clients = connect();
     await allAcked(clients, zero, 0, 120_000, KINDS.filter((k) => k !== 'endpoint'));
     await sleep(500);
     const rssIdleKiB = await peer.rssKiB();
-    o.log(`  ${peerName}: ${o.clients} simulated Envoys connected (0 hosts); RSS ${(rssIdleKiB / 1024).toFixed(0)} MiB`);
+    o.log(`  ${peerName} ${mode}: ${o.clients} simulated Envoys connected (0 hosts); RSS ${(rssIdleKiB / 1024).toFixed(0)} MiB`);
 
     const cold = await phase(peer, clients, async () => peer.load(pick(o.files.base.get(o.hosts)!)), KINDS);
-    o.log(`  ${peerName}: cold load of ${o.hosts} hosts to ${o.clients} clients all ACKed in ${cold.allAckedMs.toFixed(0)} ms`);
+    o.log(`  ${peerName} ${mode}: cold load of ${o.hosts} hosts to ${o.clients} clients all ACKed in ${cold.allAckedMs.toFixed(0)} ms`);
 
     const changes: FleetPhase[] = [];
     for (let i = 0; i < o.changes; i++) {
@@ -93,7 +100,7 @@ async function runOne(peerName: PeerName, o: XdsFleetOptions): Promise<XdsFleetR
       changes.push(await phase(peer, clients, async () => peer.load(file), ['endpoint']));
     }
     const sorted = changes.map((c) => c.allAckedMs).sort((a, b) => a - b);
-    o.log(`  ${peerName}: one-host change to all ${o.clients} ACKed: p50 ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`);
+    o.log(`  ${peerName} ${mode}: one-host change to all ${o.clients} ACKed: p50 ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`);
 
     // The storm: every stream drops; all clients reconnect at once.
     const target = await peer.load(pick(o.files.base.get(o.hosts)!));
@@ -103,10 +110,10 @@ async function runOne(peerName: PeerName, o: XdsFleetOptions): Promise<XdsFleetR
       clients = connect();
       return target;
     }, KINDS, () => clients);
-    o.log(`  ${peerName}: reconnect storm of ${o.clients} to all ACKed in ${storm.allAckedMs.toFixed(0)} ms`);
+    o.log(`  ${peerName} ${mode}: reconnect storm of ${o.clients} to all ACKed in ${storm.allAckedMs.toFixed(0)} ms`);
 
     const clientErrors = [...new Set(clients.map((c) => c.error).filter((e): e is string => e !== undefined))].slice(0, 5);
-    return { peer: peerName, mode: o.mode, clients: o.clients, hosts: o.hosts, rssIdleKiB, cold, changes, storm, hwmKiB: await peer.hwmKiB(), clientErrors, foreignPercent: 0 };
+    return { peer: peerName, mode, clients: o.clients, hosts: o.hosts, rssIdleKiB, cold, changes, storm, hwmKiB: await peer.hwmKiB(), clientErrors, foreignPercent: 0 };
   } finally {
     for (const c of clients) c.close();
     await peer.stop();
