@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmark's go-control-plane peer into .cache/bench/go-control-plane-peer, from the Go modules
 # named in bench/peer/go-control-plane/go.mod (fetched through the Go module proxy, never vendored).
-# Rebuilds only when main.go, go.mod or go.sum changed. Needs Go >= 1.24.
+# Rebuilds only when main.go, go.mod or go.sum changed. Needs Go >= 1.26 (the go line of go.mod).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -10,7 +10,7 @@ out_dir="$root/.cache/bench"
 out="$out_dir/go-control-plane-peer"
 stamp="$out_dir/go-control-plane-peer.sha256"
 if ! command -v go >/dev/null 2>&1; then
-  echo "[bench:peer] go is not installed (needs Go >= 1.24): apt-get install golang-go, or see https://go.dev/doc/install" >&2
+  echo "[bench:peer] go is not installed (needs Go >= 1.26): apt-get install golang-go, or see https://go.dev/doc/install" >&2
   exit 1
 fi
 mkdir -p "$out_dir"
