@@ -1,0 +1,123 @@
+// Our control plane (file mode) as a process of its own, driven like the go-control-plane peer
+// (bench/peer/go-control-plane/main.go), so the xDS benchmark measures both the same way and reads each
+// one's RSS and CPU from /proc without the benchmark's own work mixed in.
+//
+//   node --import tsx bench/peer/ours.ts --config FILE --state-dir DIR --filter WASM [--no-acks]
+//
+// stdin, one command a line:
+//   load <file>   a gateway config (YAML or JSON); becomes the config in force the way a file reload does
+//   dump <file>   writes the last loaded snapshot, encoded by our codec, as the go-control-plane peer's
+//                 load file: both control planes then send Envoy the same bytes
+//   quit
+// stdout, one event a line (times are epoch milliseconds, the same clock as the benchmark's):
+//   listening <port>
+//   set <json {kind: version}> <ms>              a load's final snapshot is in the cache (after every phase)
+//   ack <stream> <type url> <version> <ms>
+//   nack <stream> <type url> <ms> <message>
+//   dumped <file>
+//   error <message>
+//
+// How a load is applied: with at most MAX_FILE_HOSTS hosts, the file is copied over the config file and
+// reloadConfig() runs: the product's own reload path. More hosts are refused by the config schema
+// (maxItems in sources/file/parse.ts), so then the same YAML parser reads the file and the same validator
+// checks it in chunks of MAX_FILE_HOSTS hosts (the cross-host checks, duplicate names and domains, are done
+// per chunk only), and the store gets the result as a reload would give it.
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import type { Snapshot } from '../../snapshots/build.ts';
+import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
+import { encodeResource } from '../../xds-server/protos/codec.ts';
+import type { GatewayConfig } from '../../sources/file/config.ts';
+import { validateGatewayConfig } from '../../sources/file/parse.ts';
+import { startControlPlane } from '../../xds-server/control-plane.ts';
+import { createLogger } from '../../xds-server/log.ts';
+
+export const MAX_FILE_HOSTS = 1000;
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string' },
+    'state-dir': { type: 'string' },
+    filter: { type: 'string' },
+    'no-acks': { type: 'boolean', default: false },
+  },
+});
+if (!values.config || !values['state-dir'] || !values.filter) {
+  process.stderr.write('usage: ours.ts --config FILE --state-dir DIR --filter WASM [--no-acks]\n');
+  process.exit(2);
+}
+const configPath = values.config;
+const nowMs = (): string => (performance.timeOrigin + performance.now()).toFixed(3);
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+
+const cp = await startControlPlane({
+  configPath,
+  stateDir: values['state-dir'],
+  filterWasmPath: values.filter,
+  log: createLogger({ level: 'warn', module: 'control-plane', write: (line) => void process.stderr.write(`${line}\n`) }),
+});
+if (!values['no-acks']) {
+  cp.events.on('ack', (e) => out(`ack ${e.streamId} ${TYPE_URLS[e.kind]} ${e.version} ${nowMs()}`));
+  cp.events.on('nack', (e) => out(`nack ${e.streamId} ${TYPE_URLS[e.kind]} ${nowMs()} ${e.message.replaceAll('\n', ' ')}`));
+}
+out(`listening ${cp.xdsPort}`);
+
+async function load(file: string): Promise<void> {
+  const text = await readFile(file, 'utf8');
+  const data = parseYaml(text) as { listener: unknown; defaults?: unknown; hosts: unknown[] };
+  if (data.hosts.length <= MAX_FILE_HOSTS) {
+    await copyFile(file, configPath);
+    const reloaded = await cp.reloadConfig();
+    if (!reloaded.ok) throw new Error(JSON.stringify(reloaded.errors));
+  } else {
+    const hosts: GatewayConfig['hosts'] = [];
+    let listener: GatewayConfig['listener'] | undefined;
+    for (let i = 0; i < data.hosts.length; i += MAX_FILE_HOSTS) {
+      const chunk = validateGatewayConfig({ ...data, hosts: data.hosts.slice(i, i + MAX_FILE_HOSTS) });
+      if (!chunk.ok) throw new Error(JSON.stringify(chunk.errors.slice(0, 5)));
+      listener = chunk.value.listener;
+      hosts.push(...chunk.value.hosts);
+    }
+    await cp.store.replaceConfig({ listener: listener!, hosts });
+  }
+  const snapshot = await cp.publisher.schedule();
+  last = snapshot;
+  out(`set ${JSON.stringify(snapshot.versions)} ${nowMs()}`);
+}
+
+let last: Snapshot | undefined;
+
+async function dump(file: string): Promise<void> {
+  if (!last) throw new Error('dump before any load');
+  const versions: Record<string, string> = {};
+  const resources: Record<string, string[]> = {};
+  for (const kind of Object.keys(TYPE_URLS) as ResourceKind[]) {
+    versions[TYPE_URLS[kind]] = last.versions[kind];
+    resources[TYPE_URLS[kind]] = [...last.resources[kind].values()].map((r) => Buffer.from(encodeResource(kind, r)).toString('base64'));
+  }
+  await writeFile(file, JSON.stringify({ versions, resources }));
+  out(`dumped ${file}`);
+}
+
+let queue = Promise.resolve();
+const lines = createInterface({ input: process.stdin });
+let closing = false;
+async function quit(): Promise<void> {
+  if (closing) return;
+  closing = true;
+  await queue;
+  await cp.close();
+  process.exit(0);
+}
+lines.on('line', (line) => {
+  const [command, ...args] = line.trim().split(/\s+/);
+  if (command === 'load' && args.length === 1) {
+    queue = queue.then(() => load(args[0]!).catch((err: Error) => out(`error ${err.message.replaceAll('\n', ' ')}`)));
+  } else if (command === 'dump' && args.length === 1) {
+    queue = queue.then(() => dump(args[0]!).catch((err: Error) => out(`error ${err.message.replaceAll('\n', ' ')}`)));
+  } else if (command === 'quit') void quit();
+  else if (command) out(`error unknown command ${command}`);
+});
+lines.on('close', () => void quit());

@@ -1,0 +1,50 @@
+// The xDS benchmark's verdicts on the issue-12 targets, from results data alone (bench/lib/xds-report.ts).
+import { expect } from 'chai';
+import { evaluateXdsTargets, renderXdsMarkdown, type FleetSummary, type XdsResults } from '../../../bench/lib/xds-report.ts';
+import type { XdsEnvoyRound } from '../../../bench/scenarios/xds-envoy.ts';
+import { distribution } from '../../../bench/lib/stats.ts';
+
+function round(peer: XdsEnvoyRound['peer'], hosts: number, coldMs: number, rssLoadedKiB: number, changeMs?: number[]): XdsEnvoyRound {
+  return { peer, hosts, round: 0, coldMs, coldCpuSeconds: 0.1, rssIdleKiB: 1000, rssLoadedKiB, hwmKiB: rssLoadedKiB, envoyActiveClusters: hosts + 2, foreignPercent: 0, ...(changeMs ? { changeMs, changeCpuSecondsPerChange: 0.01 } : {}) };
+}
+
+function fleet(peer: FleetSummary['peer'], mode: FleetSummary['mode'], changeMs: number[], stormMs: number): FleetSummary {
+  const phase = { allAckedMs: stormMs, perClient: distribution([stormMs]), cpuSeconds: 1, simCpuSeconds: 1, rssAfterKiB: 1000 };
+  return { peer, mode, clients: 500, hosts: 1000, rssIdleKiB: 1000, hwmKiB: 2000, cold: phase, changeAllAckedMs: changeMs, changeAllAcked: distribution(changeMs), changeCpuSecondsPerChange: 0.1, changeSimCpuSecondsPerChange: 0.1, storm: phase, clientErrors: [], foreignPercent: 0 };
+}
+
+function results(envoy: XdsEnvoyRound[], fleets: FleetSummary[]): XdsResults {
+  return { schemaVersion: 1, startedAt: 'a', finishedAt: 'b', machine: { cpus: 2 }, options: {}, envoy, fleet: fleets, notes: ['a note'] };
+}
+
+const verdicts = (r: XdsResults): string[] => evaluateXdsTargets(r).map((t) => t.verdict);
+
+describe('bench: xDS targets', () => {
+  it('passes each target exactly at its bound and fails above it', () => {
+    const r = results(
+      [
+        round('ours', 1000, 100, 2000, [12]), round('go-control-plane', 1000, 100, 1000, [10]),
+        round('ours', 5000, 300, 2000), round('go-control-plane', 5000, 300, 1000),
+      ],
+      [fleet('ours', 'sotw', [400], 10_000), fleet('ours', 'delta', [250], 10_000)],
+    );
+    expect(verdicts(r)).to.deep.equal(['pass', 'pass', 'pass', 'pass', 'pass', 'pass']);
+    const worse = results(
+      [
+        round('ours', 1000, 101, 2001, [12.1]), round('go-control-plane', 1000, 100, 1000, [10]),
+        round('ours', 5000, 301, 2001), round('go-control-plane', 5000, 300, 1000),
+      ],
+      [fleet('ours', 'sotw', [400], 10_001), fleet('ours', 'delta', [251], 10_001)],
+    );
+    expect(verdicts(worse)).to.deep.equal(['fail', 'fail', 'fail', 'fail', 'fail', 'fail']);
+  });
+
+  it('says "not measured" for what the run did not measure, and never passes it', () => {
+    // No 5,000-host rounds, no delta run of ours (Go's delta run does not count for ours).
+    const r = results([round('ours', 1000, 50, 10, [5]), round('go-control-plane', 1000, 100, 10, [10])], [fleet('ours', 'sotw', [400], 500), fleet('go-control-plane', 'delta', [40], 500)]);
+    expect(verdicts(r)).to.deep.equal(['pass', 'not measured', 'pass', 'not measured', 'not measured', 'pass']);
+    const delta = evaluateXdsTargets(r).find((t) => t.name.startsWith('delta'))!;
+    expect(delta.measured).to.contain('no delta xDS in our control plane yet');
+    expect(renderXdsMarkdown(r)).to.contain('**not measured**');
+  });
+});
