@@ -31,6 +31,8 @@ import {
 } from './echo-basic.ts';
 
 export const POD_SERVER_ANNOTATION = 'stz.test/pod-server';
+/** Milliseconds after the pod turned Ready before its server listens (a slow-starting app). */
+export const LISTEN_DELAY_ANNOTATION = 'stz.test/listen-delay-ms';
 
 /**
  * http: the JSON pod reply over HTTP/1.1 and h2c; grpc: the demo upstream's gRPC services; echo-http,
@@ -108,6 +110,8 @@ interface Desired {
   echo?: EchoContext;
   /** For echo-basic pods: env it could not resolve, ports it could not use, listeners it does not serve. */
   problems?: string[];
+  /** Epoch ms before which it must not listen (LISTEN_DELAY_ANNOTATION). */
+  listenAt?: number;
 }
 
 interface Served {
@@ -216,7 +220,10 @@ function desiredFor(pod: k8s.V1Pod): Desired | undefined {
   if (!pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return undefined;
   const ip = pod.status.podIP;
   if (!isLoopbackIPv4(ip)) return undefined;
-  const base = { namespace: meta.namespace, pod: meta.name, uid: meta.uid, ip };
+  const delay = Number(meta.annotations?.[LISTEN_DELAY_ANNOTATION] ?? 0);
+  const readySince = pod.status.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime;
+  const listenAt = delay > 0 ? (readySince ? new Date(readySince).getTime() : Date.now()) + delay : undefined;
+  const base = { namespace: meta.namespace, pod: meta.name, uid: meta.uid, ip, ...(listenAt !== undefined ? { listenAt } : {}) };
   const echo = echoBasicConfig(pod);
   if (echo) return { ...base, servers: echo.listeners, echo: echo.context, problems: echo.problems };
   const ports = (pod.spec?.containers[0]?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort);
@@ -483,6 +490,11 @@ class PodServersImpl implements PodServers {
     let failed = false;
     for (const [uid, d] of desired) {
       if (this.running.has(uid) || this.stopped) continue;
+      if (d.listenAt !== undefined && Date.now() < d.listenAt) {
+        // A slow-starting app: look again when it is due.
+        setTimeout(() => this.schedule(), d.listenAt - Date.now() + 5).unref();
+        continue;
+      }
       if (d.problems?.length && !this.reported.has(uid)) {
         this.reported.add(uid);
         this.log(`[pod-servers] echo-basic pod ${d.namespace}/${d.pod}: ${d.problems.join('; ')}`);

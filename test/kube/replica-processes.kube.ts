@@ -1,0 +1,206 @@
+// Two control-plane replicas as real processes (the CLI in Kubernetes mode, leader election on), one real
+// Envoy whose bootstrap names both, a real API server with kwok pods. A leader killed with SIGKILL while 100
+// requests wait for a cold backend costs none of them and writes no second scale-up; a rolling restart of
+// both replicas under steady traffic fails no request and answers none from the wrong backend.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { expect } from 'chai';
+import { REPO_ROOT, startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
+import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
+import { DEFAULT_LEASE_NAME } from '../../xds-server/kubernetes/control-plane.ts';
+import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
+import { eventually } from '../support/eventually.ts';
+import { http1Request, type Reply } from '../support/http-client.ts';
+import { startKubeCluster, type KubeCluster } from '../support/kube/cluster.ts';
+import { CONTROLLER_NAME, objectPath, OUR_CRD_DIR, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
+import { LISTEN_DELAY_ANNOTATION, startPodServers, type PodServers } from '../support/kube/pod-servers.ts';
+import { freePort } from '../support/ports.ts';
+import { FILTER_WASM } from '../support/stack.ts';
+
+const NS = 'shop';
+const LEASE_NS = 'default';
+
+interface Replica {
+  name: string;
+  xdsPort: number;
+  adminPort: number;
+  child?: ChildProcess;
+  exited?: Promise<void>;
+  output: string;
+}
+
+function app(name: string, replicas: number, annotations: Record<string, string> = {}): KubeObject[] {
+  return [
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace: NS },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name }, annotations }, spec: { containers: [{ name: 'app', image: 'example.invalid/app:1', ports: [{ containerPort: 8080 }] }] } },
+      },
+    },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'HTTPRoute',
+      metadata: { name, namespace: NS },
+      spec: { parentRefs: [{ name: 'gw' }], hostnames: [`${name}.example`], rules: [{ backendRefs: [{ name, port: 80 }] }] },
+    },
+  ];
+}
+
+function policy(name: string): KubeObject {
+  return {
+    apiVersion: 'scaletozero.dev/v1alpha1',
+    kind: 'ScaleToZeroPolicy',
+    metadata: { name, namespace: NS },
+    spec: {
+      targetRefs: [{ group: '', kind: 'Service', name }],
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      holdTimeoutMs: 60_000,
+      wakeTimeoutMs: 50_000,
+      idleAfterMs: 0,
+    },
+  };
+}
+
+describe('control-plane replicas as processes: SIGKILL of the leader, rolling restart', function () {
+  this.timeout(300_000);
+  let cluster: KubeCluster;
+  let client: RestKubeClient;
+  let pods: PodServers;
+  let envoy: EnvoyProcess;
+  let port: number;
+  const replicas: Replica[] = [];
+
+  const apply = async (...objects: KubeObject[]): Promise<void> => {
+    for (const obj of objects) await client.request('PATCH', `${objectPath(obj)}?fieldManager=stz-test&force=true`, obj, 'application/apply-patch+yaml');
+  };
+  const holder = async (): Promise<string> =>
+    ((await client.get(`/apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${DEFAULT_LEASE_NAME}`)).spec as { holderIdentity?: string }).holderIdentity ?? '';
+  const deployment = async (name: string): Promise<{ replicas: number; generation: number }> => {
+    const d = await client.get(`/apis/apps/v1/namespaces/${NS}/deployments/${name}`);
+    return { replicas: (d.spec as { replicas?: number }).replicas ?? 0, generation: d.metadata.generation ?? 0 };
+  };
+  const get = (host: string, path: string): Promise<Reply> => http1Request({ port, host, path, timeoutMs: 60_000 });
+
+  async function start(r: Replica): Promise<void> {
+    const args = ['--import', 'tsx', 'xds-server/main.ts', '--kubernetes', '--kubeconfig', cluster.kubeconfigPath];
+    args.push('--leader-election-namespace', LEASE_NS, '--leader-election-id', r.name, '--xds-port', String(r.xdsPort), '--admin-port', String(r.adminPort));
+    args.push('--gateway-address', '127.0.0.1', '--filter', FILTER_WASM, '--log-level', 'warn');
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    r.child = child;
+    r.output = '';
+    child.stderr!.on('data', (d: Buffer) => (r.output += d.toString('utf8')));
+    r.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    await eventually(async () => {
+      if (child.exitCode !== null) throw new Error(`replica ${r.name} exited (${child.exitCode}):\n${r.output}`);
+      expect((await fetch(`http://127.0.0.1:${r.adminPort}/healthz`)).status).to.equal(200);
+    }, { timeoutMs: 60_000, what: `replica ${r.name} up` });
+  }
+  const streamsFrom = async (r: Replica): Promise<boolean> => {
+    const body = (await (await fetch(`http://127.0.0.1:${r.adminPort}/v1/nodes`)).json()) as { nodes: { nodeId: string; types: { listener?: { ackedVersion?: string } } }[] };
+    return body.nodes.some((n) => n.nodeId === 'replicas-envoy' && n.types.listener?.ackedVersion !== undefined);
+  };
+
+  before(async () => {
+    cluster = await startKubeCluster();
+    await cluster.applyCrds();
+    await cluster.applyCrds(OUR_CRD_DIR);
+    client = new RestKubeClient(cluster.kubeConfig(), 'stz-test');
+    pods = startPodServers({ kubeConfig: cluster.kubeConfig() });
+    await pods.synced;
+    port = await freePort();
+    await apply(
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
+      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'stz' }, spec: { controllerName: CONTROLLER_NAME } },
+      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: NS }, spec: { gatewayClassName: 'stz', listeners: [{ name: 'http', protocol: 'HTTP', port }] } },
+      // Its app takes 3 s to listen once its pod is Ready: long enough to kill the leader while requests wait.
+      ...app('cold', 0, { [LISTEN_DELAY_ANNOTATION]: '3000' }),
+      policy('cold'),
+      ...app('sleepy', 0),
+      policy('sleepy'),
+      ...app('warm', 1),
+    );
+    for (const name of ['r1', 'r2']) replicas.push({ name, xdsPort: await freePort(), adminPort: await freePort(), output: '' });
+    const [r1, r2] = replicas as [Replica, Replica];
+    await start(r1);
+    await eventually(async () => expect(await holder()).to.equal('r1'), { timeoutMs: 30_000, what: 'r1 holding the Lease' });
+    // r2 is not up yet, so the Envoy streams from r1, the leader.
+    envoy = await startEnvoy({
+      bootstrap: renderBootstrap({ nodeId: 'replicas-envoy', xdsAddress: '127.0.0.1', xdsPort: r1.xdsPort, moreXdsEndpoints: [{ address: '127.0.0.1', port: r2.xdsPort }] }),
+    });
+    await waitForGatewayPort(envoy, port);
+    await start(r2);
+    expect(await streamsFrom(r1)).to.equal(true);
+  });
+  after(async () => {
+    await envoy?.stop();
+    for (const r of replicas) {
+      if (r.child && r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+      await r.exited;
+    }
+    await pods?.stop();
+    await cluster?.stop();
+  });
+
+  it('SIGKILL of the leader while 100 requests wait for a cold backend: all 100 answered by its pod, one scale-up', async () => {
+    const [r1, r2] = replicas as [Replica, Replica];
+    const before = await deployment('cold');
+    const replies = Array.from({ length: 100 }, (_, i) => get('cold.example', `/held-${i}`));
+    await eventually(async () => expect((await envoy.stats('wasmcustom.scale_to_zero.held')).get('wasmcustom.scale_to_zero.held')).to.equal(100), {
+      what: '100 requests held',
+    });
+    r1.child!.kill('SIGKILL');
+    await r1.exited;
+    const answers = await Promise.all(replies);
+    expect(answers.map((a) => a.status)).to.deep.equal(Array(100).fill(200));
+    expect(new Set(answers.map((a) => (JSON.parse(a.body) as { pod: string }).pod.replace(/-[^-]+-[^-]+$/, '')))).to.deep.equal(new Set(['cold']));
+    // One spec change: 0 -> 1, written once (a second scale-up would be a second generation).
+    expect(await deployment('cold')).to.deep.equal({ replicas: 1, generation: before.generation + 1 });
+    expect(await streamsFrom(r2)).to.equal(true);
+    await eventually(async () => expect(await holder()).to.equal('r2'), { timeoutMs: 30_000, what: 'r2 taking the Lease' });
+    await start(r1);
+  });
+
+  it('a rolling restart of both replicas under steady traffic fails no request and answers none from the wrong backend', async () => {
+    const results: { host: string; status: number; pod?: string; error?: string }[] = [];
+    let stop = false;
+    const loop = async (host: string): Promise<void> => {
+      while (!stop) {
+        try {
+          const r = await get(host, '/steady');
+          results.push({ host, status: r.status, pod: (JSON.parse(r.body) as { pod?: string }).pod });
+        } catch (err) {
+          results.push({ host, status: 0, error: (err as Error).message });
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const loops = [loop('warm.example'), loop('cold.example')];
+    let sleepy: Promise<Reply> | undefined;
+    for (const r of replicas) {
+      // Graceful, as a rollout does it: SIGTERM, then the replacement.
+      r.child!.kill('SIGTERM');
+      await r.exited;
+      // A cold backend woken while one replica is gone.
+      sleepy ??= get('sleepy.example', '/woken-during-the-restart');
+      await start(r);
+      await eventually(async () => expect((await streamsFrom(replicas[0]!)) || (await streamsFrom(replicas[1]!))).to.equal(true), {
+        what: 'the Envoy streaming from a replica',
+      });
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+    stop = true;
+    await Promise.all(loops);
+    const failed = results.filter((r) => r.status !== 200);
+    expect(failed, JSON.stringify(failed.slice(0, 5))).to.deep.equal([]);
+    const wrong = results.filter((r) => !r.pod?.startsWith(`${r.host.split('.')[0]}-`));
+    expect(wrong, JSON.stringify(wrong.slice(0, 5))).to.deep.equal([]);
+    expect(results.length).to.be.greaterThan(20);
+    const woken = await sleepy!;
+    expect(woken.status).to.equal(200);
+    expect((JSON.parse(woken.body) as { pod: string }).pod).to.match(/^sleepy-/);
+  });
+});
