@@ -17,6 +17,9 @@ export const NAMESPACE = 'scale-to-zero-system';
 export const CONTROL_PLANE_SERVICE = 'control-plane';
 /** The control plane Service's DNS name: Envoy's xDS address (bootstrap) and its wake address (--wake-address). */
 export const CONTROL_PLANE_DNS = `${CONTROL_PLANE_SERVICE}.${NAMESPACE}.svc.cluster.local`;
+/** The headless Service of the same pods: resolves to every replica, for Envoy's xDS cluster (bootstrap). */
+export const CONTROL_PLANE_XDS_SERVICE = 'control-plane-xds';
+export const CONTROL_PLANE_XDS_DNS = `${CONTROL_PLANE_XDS_SERVICE}.${NAMESPACE}.svc.cluster.local`;
 export const XDS_PORT = 18000;
 export const ADMIN_PORT = 9902;
 /** Envoy's own admin: loopback only inside the gateway pod (probes exec into the pod to reach it). */
@@ -29,7 +32,7 @@ export const GATEWAY_BOOTSTRAP: BootstrapOptions = {
   // Every pod overrides the node id with its own name (--service-node $(POD_NAME)): the control plane keys
   // load reports and ACKs by node id, so two Envoys must never share one.
   nodeId: 'gateway',
-  xdsAddress: CONTROL_PLANE_DNS,
+  xdsAddress: CONTROL_PLANE_XDS_DNS,
   xdsPort: XDS_PORT,
   adminAddress: '127.0.0.1',
   adminPort: ENVOY_ADMIN_PORT,

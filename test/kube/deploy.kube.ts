@@ -21,6 +21,8 @@ import {
   ADMIN_PORT,
   CONTROL_PLANE_DNS,
   CONTROL_PLANE_SERVICE,
+  CONTROL_PLANE_XDS_DNS,
+  CONTROL_PLANE_XDS_SERVICE,
   DEPLOY_DIR,
   ENVOY_ADMIN_PORT,
   FILTER_WASM_IN_IMAGE,
@@ -228,6 +230,8 @@ describe('deploy/: the manifests, read', function () {
         'ConfigMap/gateway-bootstrap-<hash>',
         'Deployment/control-plane',
         'Service/control-plane',
+        'Service/control-plane-xds',
+        'PodDisruptionBudget/control-plane',
         'Deployment/gateway',
         'Service/gateway',
       ].sort(),
@@ -244,10 +248,11 @@ describe('deploy/: the manifests, read', function () {
 
   it('deploy/gateway-bootstrap.yaml equals the renderer\'s output (run "npx tsx deploy/render-bootstrap.ts" after changing render.ts)', () => {
     expect(readFileSync(GATEWAY_BOOTSTRAP_FILE, 'utf8')).to.equal(gatewayBootstrapText());
-    // The control plane by its Service DNS name: the renderer makes that a STRICT_DNS cluster.
+    // Every replica, by the headless Service's DNS name: the renderer makes that a STRICT_DNS cluster, which
+    // has one endpoint per ready pod.
     const rendered = renderBootstrap(GATEWAY_BOOTSTRAP) as { static_resources: { clusters: { type: string; load_assignment: unknown }[] } };
     expect(rendered.static_resources.clusters[0]!.type).to.equal('STRICT_DNS');
-    expect(JSON.stringify(rendered.static_resources.clusters[0]!.load_assignment)).to.include(`"address":"${CONTROL_PLANE_DNS}","port_value":${XDS_PORT}`);
+    expect(JSON.stringify(rendered.static_resources.clusters[0]!.load_assignment)).to.include(`"address":"${CONTROL_PLANE_XDS_DNS}","port_value":${XDS_PORT}`);
   });
 
   it('the gateway Deployment mounts the generated ConfigMap, whose bootstrap.yaml is that file', () => {
@@ -287,7 +292,19 @@ describe('deploy/: the manifests, read', function () {
     expect(f.get('filter')).to.equal(FILTER_WASM_IN_IMAGE);
     expect(f.get('controller-name') ?? DEFAULT_CONTROLLER_NAME).to.equal(DEFAULT_CONTROLLER_NAME);
     expect(podSpec(cpDeploy).serviceAccountName).to.equal(SERVICE_ACCOUNT);
-    expect((cpDeploy.spec as { replicas: number }).replicas).to.equal(1);
+    // Two replicas, a rollout that adds before it removes, and a budget that keeps one through drains.
+    expect(cpDeploy.spec).to.deep.include({ replicas: 2, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
+    const pdb = find(objects, 'PodDisruptionBudget', 'control-plane');
+    const podLabels = (cpDeploy.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    expect((pdb.spec as { minAvailable: number }).minAvailable).to.equal(1);
+    for (const [k, v] of Object.entries((pdb.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels)) expect(podLabels[k], k).to.equal(v);
+    // The headless Service the bootstrap names selects the same pods and exposes xDS.
+    expect(CONTROL_PLANE_XDS_DNS.startsWith(`${CONTROL_PLANE_XDS_SERVICE}.${NAMESPACE}.svc`)).to.equal(true);
+    const xdsSvc = find(objects, 'Service', CONTROL_PLANE_XDS_SERVICE);
+    expect((xdsSvc.spec as { clusterIP: string }).clusterIP).to.equal('None');
+    for (const [k, v] of Object.entries((xdsSvc.spec as { selector: Record<string, string> }).selector)) expect(podLabels[k], k).to.equal(v);
+    const xdsPort = servicePorts(xdsSvc).find((x) => x.port === XDS_PORT);
+    expect(xdsPort?.targetPort).to.equal('xds');
     // The Service the DNS name points at exposes both ports under the same numbers (the wake cluster uses the admin port).
     expect(CONTROL_PLANE_DNS.startsWith(`${CONTROL_PLANE_SERVICE}.${NAMESPACE}.svc`)).to.equal(true);
     const cpSvc = find(objects, 'Service', CONTROL_PLANE_SERVICE);
@@ -476,15 +493,21 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
         for (const name of ['control-plane', 'gateway']) {
           const d = await admin.get(`/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${name}`);
           const status = d.status as { availableReplicas?: number; conditions?: Condition[] };
-          expect(status.availableReplicas, `${name}: ${JSON.stringify(status.conditions)}`).to.equal(1);
+          expect(status.availableReplicas, `${name}: ${JSON.stringify(status.conditions)}`).to.equal((d.spec as { replicas: number }).replicas);
         }
       },
       { timeoutMs: 60_000, intervalMs: 200, what: 'CRD established and both Deployments available' },
     );
     // Applying again changes nothing.
+    const pdbPath = `/apis/policy/v1/namespaces/${NAMESPACE}/poddisruptionbudgets/control-plane`;
+    const pdbBefore = (await admin.get(pdbPath)).metadata.generation;
     const again = await kubectl(['apply', '-k', DEPLOY_DIR]);
     expect(again.code, again.stderr).to.equal(0);
-    expect(again.stdout).to.not.match(/ configured| created/);
+    // kubectl always reports a PodDisruptionBudget "configured": its selector's patch strategy is "replace",
+    // so the patch it sends is never empty. What counts is that the object does not change.
+    const changed = again.stdout.split('\n').filter((l) => / configured| created/.test(l) && !l.startsWith('poddisruptionbudget.policy/control-plane '));
+    expect(changed, 'a second apply changes nothing').to.deep.equal([]);
+    expect((await admin.get(pdbPath)).metadata.generation).to.equal(pdbBefore);
   });
 
   it('every object of deploy/examples passes server-side dry-run', async () => {
