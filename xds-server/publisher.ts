@@ -6,9 +6,18 @@ import { buildProxylessSnapshot } from '../snapshots/api-listener.ts';
 import { buildSnapshot, snapshotFromResources, type Snapshot } from '../snapshots/build.ts';
 import type { DesiredState } from '../snapshots/desired-state.ts';
 import { formatFieldErrors } from '../snapshots/errors.ts';
+import { gatewaysOf, modelForGateway } from '../snapshots/gateways.ts';
 import type { Resource, ResourcesByKind } from '../snapshots/resource.ts';
-import { DEFAULT_GROUP, PROXYLESS_GROUP, type SnapshotCache } from './cache/snapshot-cache.ts';
+import { DEFAULT_GROUP, PROXYLESS_GROUP, gatewayGroup, gatewayOfGroup, type SettleTargets, type SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
+
+/** What one publish set: every group's snapshot. */
+export interface Published {
+  /** The snapshot of Envoys that name no gateway (every gateway's config). */
+  snapshot: Snapshot;
+  /** Every Envoy group's snapshot (the default group and one per gateway), by group. */
+  groups: ReadonlyMap<string, Snapshot>;
+}
 
 export interface PublisherOptions {
   /** A change waits this long for more changes before it is pushed. */
@@ -28,7 +37,7 @@ export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { quietMs: 5, urgentQ
 export class SnapshotBuildError extends Error {}
 
 export class Publisher {
-  private waiters: { resolve: (s: Snapshot) => void; reject: (e: Error) => void }[] = [];
+  private waiters: { resolve: (s: Published) => void; reject: (e: Error) => void }[] = [];
   private quietTimer: NodeJS.Timeout | undefined;
   /** An urgent change is waiting: calmer changes join it without delaying it. */
   private urgentPending = false;
@@ -41,20 +50,24 @@ export class Publisher {
     private readonly cache: SnapshotCache,
     private readonly log: Logger,
     private readonly options: PublisherOptions = DEFAULT_PUBLISHER_OPTIONS,
-  ) {}
+  ) {
+    // An Envoy of a gateway no publish has built yet gets its snapshot when it connects.
+    cache.setSnapshotSource((group) => (group === PROXYLESS_GROUP ? undefined : this.buildGroup(this.desired(), group)));
+  }
 
   /** Publishes now, without debounce (start-up). */
-  async publishNow(): Promise<Snapshot> {
-    const result = this.build();
-    this.cache.setSnapshot(DEFAULT_GROUP, result);
+  async publishNow(): Promise<Published> {
+    const next = this.buildAll();
+    this.setAll(next);
+    this.forgetUnused(next);
     this.publishProxyless();
     this.publishCount += 1;
-    return result;
+    return published(next);
   }
 
   /** Resolves once a snapshot containing every change made before this call is in the cache. */
-  schedule(options: { urgent?: boolean } = {}): Promise<Snapshot> {
-    const done = new Promise<Snapshot>((resolve, reject) => this.waiters.push({ resolve, reject }));
+  schedule(options: { urgent?: boolean } = {}): Promise<Published> {
+    const done = new Promise<Published>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (options.urgent || !this.urgentPending) {
       this.urgentPending ||= options.urgent === true;
       clearTimeout(this.quietTimer);
@@ -88,17 +101,20 @@ export class Publisher {
     });
   }
 
-  private async publishInPhases(): Promise<Snapshot> {
-    const next = this.build();
-    const previous = this.cache.getSnapshot(DEFAULT_GROUP);
-    if (previous && needsTwoPhases(previous, next)) {
-      const first = firstPhase(previous, next);
-      this.cache.setSnapshot(DEFAULT_GROUP, first);
-      const settled = await this.cache.waitUntilSettled(
-        DEFAULT_GROUP,
-        { cluster: first.versions.cluster, endpoint: first.versions.endpoint },
-        this.options.settleTimeoutMs,
-      );
+  private async publishInPhases(): Promise<Published> {
+    const next = this.buildAll();
+    const firstPhase = new Map<string, Snapshot>();
+    for (const [group, snapshot] of next) {
+      const previous = this.cache.getSnapshot(group);
+      if (previous && needsTwoPhases(previous, snapshot)) firstPhase.set(group, firstPhaseOf(previous, snapshot));
+    }
+    if (firstPhase.size > 0) {
+      const targets = new Map<string, { cluster: string; endpoint: string }>();
+      for (const [group, first] of firstPhase) {
+        this.cache.setSnapshot(group, first);
+        targets.set(group, { cluster: first.versions.cluster, endpoint: first.versions.endpoint });
+      }
+      const settled = await this.cache.waitUntilSettled(targets as SettleTargets, this.options.settleTimeoutMs);
       if (!settled.settled) {
         this.log.warn('not every Envoy settled the new clusters/endpoints in time; pushing the rest anyway', {
           timeoutMs: this.options.settleTimeoutMs,
@@ -106,10 +122,37 @@ export class Publisher {
         });
       }
     }
-    this.cache.setSnapshot(DEFAULT_GROUP, next);
+    this.setAll(next);
+    this.forgetUnused(next);
     this.publishProxyless();
     this.publishCount += 1;
-    return next;
+    return published(next);
+  }
+
+  /** The default group is always set (a publish is an event); a gateway's only when it changed. */
+  private setAll(next: ReadonlyMap<string, Snapshot>): void {
+    for (const [group, snapshot] of next) {
+      const current = this.cache.getSnapshot(group);
+      if (group !== DEFAULT_GROUP && current !== undefined && sameVersions(current, snapshot)) continue;
+      this.cache.setSnapshot(group, snapshot);
+    }
+  }
+
+  /**
+   * Every Envoy group's next snapshot: the default group (every gateway), each gateway of the model, and each
+   * gateway a connected Envoy names even if the model has none of it (it gets an empty gateway, and its
+   * listeners as soon as they exist).
+   */
+  private buildAll(): Map<string, Snapshot> {
+    const desired = this.desired();
+    const groups = new Set([DEFAULT_GROUP, ...gatewaysOf(desired.model).map(gatewayGroup)]);
+    for (const group of this.cache.watchedGroups()) if (gatewayOfGroup(group) !== undefined) groups.add(group);
+    return new Map([...groups].sort().map((group) => [group, this.buildGroup(desired, group)]));
+  }
+
+  /** Drops the snapshots of gateways that are gone and that no Envoy watches. */
+  private forgetUnused(built: ReadonlyMap<string, Snapshot>): void {
+    for (const group of this.cache.groups) if (gatewayOfGroup(group) !== undefined && !built.has(group)) this.cache.deleteSnapshot(group);
   }
 
   /** The proxyless gRPC clients' snapshot, from the same desired state; set only when it changed. */
@@ -117,18 +160,26 @@ export class Publisher {
     const result = buildProxylessSnapshot(this.desired());
     if (!result.ok) throw new SnapshotBuildError(`refusing an inconsistent proxyless snapshot: ${formatFieldErrors(result.errors)}`);
     const previous = this.cache.getSnapshot(PROXYLESS_GROUP);
-    const same = previous !== undefined && (Object.keys(result.value.versions) as (keyof Snapshot['versions'])[]).every((k) => previous.versions[k] === result.value.versions[k]);
-    if (!same) this.cache.setSnapshot(PROXYLESS_GROUP, result.value);
+    if (previous === undefined || !sameVersions(previous, result.value)) this.cache.setSnapshot(PROXYLESS_GROUP, result.value);
   }
 
-  private build(): Snapshot {
-    const result = buildSnapshot(this.desired());
+  private buildGroup(desired: DesiredState, group: string): Snapshot {
+    const gateway = gatewayOfGroup(group);
+    const result = buildSnapshot(gateway === undefined ? desired : { ...desired, model: modelForGateway(desired.model, gateway) });
     if (!result.ok) {
       // Input is validated before it reaches the store, so this is a bug, not a user error.
-      throw new SnapshotBuildError(`refusing an inconsistent snapshot: ${formatFieldErrors(result.errors)}`);
+      throw new SnapshotBuildError(`refusing an inconsistent snapshot${gateway !== undefined ? ` for gateway ${gateway}` : ''}: ${formatFieldErrors(result.errors)}`);
     }
     return result.value;
   }
+}
+
+function sameVersions(a: Snapshot, b: Snapshot): boolean {
+  return (Object.keys(b.versions) as (keyof Snapshot['versions'])[]).every((k) => a.versions[k] === b.versions[k]);
+}
+
+function published(groups: ReadonlyMap<string, Snapshot>): Published {
+  return { snapshot: groups.get(DEFAULT_GROUP)!, groups };
 }
 
 function needsTwoPhases(previous: Snapshot, next: Snapshot): boolean {
@@ -141,7 +192,7 @@ function needsTwoPhases(previous: Snapshot, next: Snapshot): boolean {
 }
 
 /** New clusters and endpoints alongside the old ones (so old routes still resolve), old everything else. */
-function firstPhase(previous: Snapshot, next: Snapshot): Snapshot {
+function firstPhaseOf(previous: Snapshot, next: Snapshot): Snapshot {
   const union = (a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): ReadonlyMap<string, Resource> =>
     new Map([...a, ...b].sort(([x], [y]) => x.localeCompare(y)));
   const resources: ResourcesByKind = {

@@ -235,7 +235,7 @@ describe('buffer filter on a real Envoy', function () {
       };
       stack.cp.events.on('snapshot-set', record);
       const changes = Promise.all([stack.cp.store.replaceConfig(next.value), stack.cp.store.setScaledToZero('web', false, 'test')]);
-      const snapshot = await stack.cp.publisher.schedule();
+      const { snapshot } = await stack.cp.publisher.schedule();
       await changes;
       stack.cp.events.off('snapshot-set', record);
       expect(published).to.deep.equal([

@@ -36,7 +36,7 @@ describe('Publisher', () => {
     const cache = new SnapshotCache(events);
     let desired = state(8081, ['web']);
     const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 5_000 });
-    const initial = await publisher.publishNow();
+    const initial = (await publisher.publishNow()).snapshot;
     const watcher = new RecordingWatcher();
     cache.watch(watcher);
 
@@ -53,7 +53,7 @@ describe('Publisher', () => {
     watcher.acked.set('cluster', phase1.versions.cluster);
     watcher.acked.set('endpoint', phase1.versions.endpoint);
     events.emit('ack', { streamId: 1, nodeId: 'n', kind: 'endpoint', version: phase1.versions.endpoint });
-    const final = await done;
+    const final = (await done).snapshot;
     expect(watcher.seen).to.have.length(2);
     expect(final.versions.extensionConfig).to.not.equal(initial.versions.extensionConfig);
     expect(final.versions.endpoint).to.equal(phase1.versions.endpoint);

@@ -2,7 +2,7 @@
 // Requests are classified by classifyRequest(); responses go out in PUSH_ORDER on this one stream.
 import type { Snapshot } from '../../snapshots/build.ts';
 import { FULL_STATE_KINDS, PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
-import { nodeGroup, type Settlement, type SnapshotCache, type SnapshotWatcher, type WatcherLabel } from '../cache/snapshot-cache.ts';
+import { DEFAULT_GROUP, GATEWAY_METADATA_KEY, gatewayOfGroup, nodeGroup, type Settlement, type SnapshotCache, type SnapshotWatcher, type WatcherLabel } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { encodeDiscoveryResponse, encodeResource, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
@@ -140,7 +140,15 @@ export class StreamSession implements SnapshotWatcher {
       this.group = nodeGroup(request.node);
       this.unwatch = this.cache.watch(this);
       this.events.emit('stream-open', this.ref());
-      this.log.info(`${clientLabel(this.kindOfClient)} connected`, { node: this.nodeId, stream: this.streamId, client: this.kindOfClient, userAgent: this.userAgent(), group: this.group });
+      const gateway = gatewayOfGroup(this.group);
+      this.log.info(`${clientLabel(this.kindOfClient)} connected`, {
+        node: this.nodeId,
+        stream: this.streamId,
+        client: this.kindOfClient,
+        userAgent: this.userAgent(),
+        group: this.group,
+        ...(this.group === DEFAULT_GROUP ? { gateway: `every gateway (node.metadata has no "${GATEWAY_METADATA_KEY}")` } : gateway !== undefined ? { gateway } : {}),
+      });
     }
     if (request.type_url === '') {
       this.sink.fail(3, 'DiscoveryRequest.type_url must be set on an aggregated (ADS) stream');

@@ -5,9 +5,28 @@ import type { Resource } from '../../snapshots/resource.ts';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
 import { messageType } from './load.ts';
 
+/** google.protobuf.Struct as protobufjs decodes it (its built-in Struct uses camelCase field names). */
+export interface StructObject {
+  fields?: Record<string, { stringValue?: string } & Record<string, unknown>>;
+}
+
+export interface NodeInfo {
+  id?: string;
+  cluster?: string;
+  user_agent_name?: string;
+  user_agent_version?: string;
+  metadata?: StructObject;
+}
+
+/** A string entry of node.metadata (absent, or not a string: undefined). */
+export function nodeMetadataString(node: NodeInfo | undefined, key: string): string | undefined {
+  const value = node?.metadata?.fields?.[key]?.stringValue;
+  return typeof value === 'string' ? value : undefined;
+}
+
 export interface DiscoveryRequest {
   version_info: string;
-  node?: { id?: string; cluster?: string; user_agent_name?: string; user_agent_version?: string };
+  node?: NodeInfo;
   resource_names: string[];
   type_url: string;
   response_nonce: string;

@@ -33,6 +33,8 @@ export interface GatewayStackOptions {
   /** Default: a free range the cluster harness picks. */
   podCidr?: string;
   controlPlane?: Partial<KubernetesControlPlaneOptions>;
+  /** The stack Envoy's node.metadata (e.g. the gateway it serves); default none: every gateway. */
+  envoyMetadata?: Record<string, string>;
 }
 
 const testLog = process.env.STZ_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger;
@@ -83,7 +85,7 @@ export async function startGatewayStack(options: GatewayStackOptions): Promise<G
     });
     cleanup.push(() => cp.close());
     const envoy = await startEnvoy({
-      bootstrap: renderBootstrap({ nodeId: `kube-test-${process.pid}-${Date.now()}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort }),
+      bootstrap: renderBootstrap({ nodeId: `kube-test-${process.pid}-${Date.now()}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, ...(options.envoyMetadata ? { metadata: options.envoyMetadata } : {}) }),
       concurrency: 2,
       logLevel: 'warning',
     });
