@@ -7,7 +7,7 @@ import type { Snapshot } from '../../snapshots/build.ts';
 import type { FieldError } from '../../snapshots/errors.ts';
 import { redactSecrets } from '../../snapshots/listeners.ts';
 import { PUSH_ORDER, TYPE_URLS } from '../../snapshots/type-urls.ts';
-import type { StreamSession } from '../ads/stream-session.ts';
+import type { AdsSession } from '../ads/session.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -23,7 +23,7 @@ import { checkHostActionBody, checkHostName, compileOutputSchema, outputProblems
 export interface AdminDeps {
   store: BackendState;
   hosts: HostController;
-  sessions: () => StreamSession[];
+  sessions: () => AdsSession[];
   cache: SnapshotCache;
   metrics: Metrics;
   /** Re-reads the config file; field errors when it is invalid (the old config stays). */

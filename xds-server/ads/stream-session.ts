@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import { encodeDiscoveryResponse, encodeResource, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
 import { clientKindOf, clientLabel, type ClientKind } from './client-kind.ts';
 import type { AdsEvents } from './events.ts';
+import type { AdsSession } from './session.ts';
 import { classifyRequest, subscribesToNothing, type Subscription, type TypeStreamState } from './verdict.ts';
 
 export interface NackRecord {
@@ -75,14 +76,23 @@ export interface StreamStatus {
   userAgent: string;
   /** envoy, grpc (a proxyless gRPC client), or xds-client (anything else). */
   clientKind: ClientKind;
+  /** State of the world or delta (incremental) xDS. */
+  variant?: 'sotw' | 'delta';
+  /** The snapshot group it is served from: default (every gateway), gateway/<namespace>/<name>, proxyless-grpc. */
+  group?: string;
   connectedAt: string;
   types: Partial<Record<ResourceKind, TypeStatus>>;
 }
 
-let nextStreamId = 1;
+let streamIds = 1;
+/** Stream ids are unique across both variants. */
+export function nextStreamId(): number {
+  return streamIds++;
+}
 
-export class StreamSession implements SnapshotWatcher {
-  readonly streamId = nextStreamId++;
+export class StreamSession implements AdsSession {
+  readonly streamId = nextStreamId();
+  readonly variant = 'sotw' as const;
   readonly connectedAt: string;
   /** Epoch ms of the stream's first request. */
   readonly connectedAtMs: number;
@@ -247,6 +257,8 @@ export class StreamSession implements SnapshotWatcher {
       nodeCluster: this.node?.cluster ?? '',
       userAgent: this.userAgent(),
       clientKind: this.kindOfClient,
+      variant: 'sotw',
+      group: this.group,
       connectedAt: this.connectedAt,
       types,
     };

@@ -173,12 +173,14 @@ export class SnapshotCache {
       const done = (timedOut: boolean): void => {
         clearTimeout(timer);
         this.events.off('ack', check);
+        this.events.off('settled', check);
         this.events.off('nack', check);
         this.events.off('request', check);
         this.events.off('stream-close', check);
         resolve(result(timedOut));
       };
       this.events.on('ack', check);
+      this.events.on('settled', check);
       this.events.on('nack', check);
       // A client that drops its names (unsubscribes) settles by that request alone.
       this.events.on('request', check);
