@@ -1,7 +1,9 @@
-// Desired state → snapshot → cache, debounced, with make-before-break across types: when clusters or
-// endpoints change together with what the filter or routes see, the new clusters and endpoints go first
-// and the control plane waits for every Envoy to ACK them, so a request the new filter config releases
-// never meets a cluster without its endpoints.
+// Desired state → snapshot → cache, debounced, with make-before-break across types: when new or changed
+// clusters (which Envoy warms until their endpoints arrive) come together with what the filter or routes
+// see, the clusters and endpoints go first and the control plane waits for every Envoy to ACK them, so a
+// request the new filter config releases never meets a cluster that is still warming. Changed endpoints of
+// existing clusters need no wait: one ADS stream delivers them before the routes and filter config, in
+// order. Removed clusters go last: everything else first, then their removal, also without a wait.
 import { buildProxylessSnapshot } from '../snapshots/api-listener.ts';
 import { buildSnapshot, snapshotFromResources, type Snapshot } from '../snapshots/build.ts';
 import type { DesiredState } from '../snapshots/desired-state.ts';
@@ -10,6 +12,7 @@ import { gatewaysOf, modelForGateway } from '../snapshots/gateways.ts';
 import type { Resource, ResourcesByKind } from '../snapshots/resource.ts';
 import { DEFAULT_GROUP, PROXYLESS_GROUP, gatewayGroup, gatewayOfGroup, type SettleTargets, type SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
+import { resourceVersion } from './protos/codec.ts';
 
 /** What one publish set: every group's snapshot. */
 export interface Published {
@@ -104,10 +107,15 @@ export class Publisher {
   private async publishInPhases(): Promise<Published> {
     const next = this.buildAll();
     const firstPhase = new Map<string, Snapshot>();
+    const removeLast = new Map<string, Snapshot>();
     for (const [group, snapshot] of next) {
       const previous = this.cache.getSnapshot(group);
-      if (previous && needsTwoPhases(previous, snapshot)) firstPhase.set(group, firstPhaseOf(previous, snapshot));
+      const plan = previous ? planOf(previous, snapshot) : 'at-once';
+      if (plan === 'warm-first') firstPhase.set(group, firstPhaseOf(previous!, snapshot, previous!));
+      else if (plan === 'remove-last') removeLast.set(group, firstPhaseOf(previous!, snapshot, snapshot));
     }
+    // Everything but the removal of clusters: the removal follows on the same stream, after the routes.
+    for (const [group, first] of removeLast) this.cache.setSnapshot(group, first);
     if (firstPhase.size > 0) {
       const targets = new Map<string, { cluster: string; endpoint: string }>();
       for (const [group, first] of firstPhase) {
@@ -182,25 +190,37 @@ function published(groups: ReadonlyMap<string, Snapshot>): Published {
   return { snapshot: groups.get(DEFAULT_GROUP)!, groups };
 }
 
-function needsTwoPhases(previous: Snapshot, next: Snapshot): boolean {
+/**
+ * at-once: one push. warm-first: new or changed clusters (and all endpoints) first, ACKed, then the rest.
+ * remove-last: everything but the removal of clusters, then the removal, without a wait.
+ */
+export type PublishPlan = 'at-once' | 'warm-first' | 'remove-last';
+
+export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
   const upstreamChanged = previous.versions.cluster !== next.versions.cluster || previous.versions.endpoint !== next.versions.endpoint;
   const downstreamChanged =
     previous.versions.listener !== next.versions.listener ||
     previous.versions.route !== next.versions.route ||
     previous.versions.extensionConfig !== next.versions.extensionConfig;
-  return upstreamChanged && downstreamChanged;
+  if (!upstreamChanged || !downstreamChanged) return 'at-once';
+  const warms = [...next.resources.cluster].some(([name, cluster]) => {
+    const before = previous.resources.cluster.get(name);
+    return before === undefined || (before !== cluster && resourceVersion('cluster', before) !== resourceVersion('cluster', cluster));
+  });
+  if (warms) return 'warm-first';
+  return [...previous.resources.cluster.keys()].some((name) => !next.resources.cluster.has(name)) ? 'remove-last' : 'at-once';
 }
 
-/** New clusters and endpoints alongside the old ones (so old routes still resolve), old everything else. */
-function firstPhaseOf(previous: Snapshot, next: Snapshot): Snapshot {
+/** New clusters and endpoints alongside the old ones (so old routes still resolve), `downstream`'s listeners, routes and filter config. */
+function firstPhaseOf(previous: Snapshot, next: Snapshot, downstream: Snapshot): Snapshot {
   const union = (a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): ReadonlyMap<string, Resource> =>
     new Map([...a, ...b].sort(([x], [y]) => x.localeCompare(y)));
   const resources: ResourcesByKind = {
     cluster: union(previous.resources.cluster, next.resources.cluster),
     endpoint: union(previous.resources.endpoint, next.resources.endpoint),
-    listener: previous.resources.listener,
-    route: previous.resources.route,
-    extensionConfig: previous.resources.extensionConfig,
+    listener: downstream.resources.listener,
+    route: downstream.resources.route,
+    extensionConfig: downstream.resources.extensionConfig,
   };
   const result = snapshotFromResources(resources);
   if (!result.ok) throw new SnapshotBuildError(`refusing an inconsistent first-phase snapshot: ${formatFieldErrors(result.errors)}`);

@@ -5,7 +5,7 @@ import { FULL_STATE_KINDS, PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '
 import { DEFAULT_GROUP, GATEWAY_METADATA_KEY, gatewayOfGroup, nodeGroup, type Settlement, type SnapshotCache, type SnapshotWatcher, type WatcherLabel } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import { encodeDiscoveryResponse, encodeResource, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
+import { encodeDiscoveryResponse, encodeResource, resourceVersion, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
 import { clientKindOf, clientLabel, type ClientKind } from './client-kind.ts';
 import type { AdsEvents } from './events.ts';
 import type { AdsSession } from './session.ts';
@@ -100,6 +100,8 @@ export class StreamSession implements AdsSession {
   private node: NonNullable<DiscoveryRequest['node']> | undefined;
   private kindOfClient: ClientKind = 'xds-client';
   private readonly types = new Map<ResourceKind, TypeState>();
+  /** Name -> version of each cluster in the last CDS response: what a new CDS response changes. */
+  private sentClusters = new Map<string, string>();
   private nonce = 0;
   private unwatch: (() => void) | undefined;
   private closed = false;
@@ -205,18 +207,19 @@ export class StreamSession implements AdsSession {
 
   onSnapshot(snapshot: Snapshot): void {
     if (this.closed) return;
-    let clustersSent = false;
+    let clustersWarm = false;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(kind);
       if (state === undefined || subscribesToNothing(state.subscription)) continue;
-      // A changed cluster warms until it sees an EDS response, even for unchanged endpoints: always follow
-      // CDS with EDS (Istio does the same) so warming never waits for initial_fetch_timeout.
-      const forced = kind === 'endpoint' && clustersSent;
+      // A new or changed cluster warms until it sees an EDS response, even for unchanged endpoints: follow
+      // such a CDS with EDS (Istio does the same) so warming never waits for initial_fetch_timeout. A CDS
+      // that only removes clusters warms nothing.
+      const forced = kind === 'endpoint' && clustersWarm;
       if (!forced && state.lastSentVersion === snapshot.versions[kind]) continue;
       // A new version replaces a rejected one: its own answer decides whether to retry.
       if (state.retry && state.retry.version !== snapshot.versions[kind]) this.stopRetry(state);
-      this.send(kind, snapshot);
-      if (kind === 'cluster') clustersSent = true;
+      const warm = this.send(kind, snapshot);
+      if (kind === 'cluster') clustersWarm = warm;
     }
   }
 
@@ -318,7 +321,8 @@ export class StreamSession implements AdsSession {
     delete state.retry;
   }
 
-  private send(kind: ResourceKind, snapshot: Snapshot): void {
+  /** Sends the type's resources; for clusters, says whether any is new or changed since the last CDS sent. */
+  private send(kind: ResourceKind, snapshot: Snapshot): boolean {
     const state = this.types.get(kind)!;
     const available = snapshot.resources[kind];
     const { subscription } = state;
@@ -332,6 +336,11 @@ export class StreamSession implements AdsSession {
     state.lastSentVersion = version;
     this.sink.write(encodeDiscoveryResponse(kind, version, nonce, encoded));
     this.events.emit('response', { ...this.ref(), kind, version, nonce, names: wanted });
+    if (kind !== 'cluster') return false;
+    const sent = new Map(encoded.map((r) => [r.name, resourceVersion(kind, available.get(r.name)!)]));
+    const warm = [...sent].some(([name, v]) => this.sentClusters.get(name) !== v);
+    this.sentClusters = sent;
+    return warm;
   }
 
   private ref(): { streamId: number; nodeId: string } {
