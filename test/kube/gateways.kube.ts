@@ -1,7 +1,7 @@
 // Kubernetes mode, per-gateway snapshots: two Gateways and an Envoy for each that names its Gateway in its
 // node metadata (scaletozero.dev/gateway). Each binds only its own Gateway's ports and knows only the
 // clusters its routes reach (the Envoys do not share ports, so an Envoy sent the other's listener would NACK
-// it: address in use). The stack's own Envoy names a third Gateway that does not exist at first: it gets
+// it: address in use); gw-b's Envoy speaks delta ADS. The stack's own Envoy names a third Gateway that does not exist at first: it gets
 // nothing, then that Gateway once it is created. (An Envoy that names no Gateway gets every Gateway: the
 // protocol test test/protocol/gateways.test.ts and the other kube tests.)
 import { expect } from 'chai';
@@ -53,9 +53,9 @@ describe('Kubernetes mode: each Envoy gets only its own Gateway (node metadata)'
   let portB: number;
   const envoys: EnvoyProcess[] = [];
 
-  const envoyFor = async (gatewayKey: string): Promise<EnvoyProcess> => {
+  const envoyFor = async (gatewayKey: string, apiType: 'GRPC' | 'DELTA_GRPC'): Promise<EnvoyProcess> => {
     const envoy = await startEnvoy({
-      bootstrap: renderBootstrap({ nodeId: `gw-${gatewayKey.replace('/', '-')}-${process.pid}`, xdsAddress: '127.0.0.1', xdsPort: stack.cp.xdsPort, metadata: { [GATEWAY_METADATA_KEY]: gatewayKey } }),
+      bootstrap: renderBootstrap({ nodeId: `gw-${gatewayKey.replace('/', '-')}-${process.pid}`, xdsAddress: '127.0.0.1', xdsPort: stack.cp.xdsPort, metadata: { [GATEWAY_METADATA_KEY]: gatewayKey }, apiType }),
       concurrency: 1,
       logLevel: 'warning',
     });
@@ -81,9 +81,9 @@ describe('Kubernetes mode: each Envoy gets only its own Gateway (node metadata)'
     await stack?.close();
   });
 
-  it('binds only its own Gateway\'s port on each gateway\'s Envoy, with only its clusters', async () => {
-    const a = await envoyFor(`${NS}/gw-a`);
-    const b = await envoyFor(`${NS}/gw-b`);
+  it('binds only its own Gateway\'s port on each gateway\'s Envoy, with only its clusters (one on SotW, one on delta ADS)', async () => {
+    const a = await envoyFor(`${NS}/gw-a`, 'GRPC');
+    const b = await envoyFor(`${NS}/gw-b`, 'DELTA_GRPC');
     await waitForGatewayPort(a, portA);
     await waitForGatewayPort(b, portB);
     expect(await listenerPorts(a)).to.deep.equal([portA]);
@@ -95,8 +95,9 @@ describe('Kubernetes mode: each Envoy gets only its own Gateway (node metadata)'
     // The Envoy of a Gateway that does not exist: nothing.
     expect(await listenerPorts(stack.envoy)).to.deep.equal([]);
     expect(await clusterNames(stack.envoy)).to.deep.equal([]);
-    const nodes = (await (await stack.adminFetch('/v1/nodes')).json()) as { nodes: { nodeId: string; types: { listener?: { nack?: unknown } } }[] };
+    const nodes = (await (await stack.adminFetch('/v1/nodes')).json()) as { nodes: { nodeId: string; variant: string; group: string; types: { listener?: { nack?: unknown } } }[] };
     expect(nodes.nodes.filter((n) => n.types.listener?.nack !== undefined).map((n) => n.nodeId)).to.deep.equal([]);
+    expect(nodes.nodes.map((n) => `${n.group} ${n.variant}`).sort()).to.deep.equal([`gateway/${NS}/gw-a sotw`, `gateway/${NS}/gw-b delta`, `gateway/${NS}/gw-c sotw`]);
   });
 
   it('gives a Gateway\'s Envoy a listener added to its Gateway, and none added to the other', async () => {

@@ -21,6 +21,9 @@ import {
 } from './stream-session.ts';
 import { WILDCARD, subscribesToNothing, type Subscription, type Verdict } from './verdict.ts';
 
+/** Unanswered responses remembered per type. */
+export const MAX_OUTSTANDING = 64;
+
 interface RetryState {
   version: string;
   attempts: number;
@@ -347,6 +350,9 @@ export class DeltaStreamSession implements AdsSession {
     state.lastNonce = nonce;
     state.lastSentVersion = version;
     state.outstanding.set(nonce, { version, before });
+    // Envoy answers every response; a client that never does must not grow this without bound. An answer
+    // to a response forgotten here counts as a stale nonce.
+    if (state.outstanding.size > MAX_OUTSTANDING) state.outstanding.delete(state.outstanding.keys().next().value!);
     this.sink.write(encodeDeltaDiscoveryResponse(kind, version, nonce, resources, removed));
     const names = resources.map((r) => r.name);
     this.events.emit('response', { ...this.ref(), kind, version, nonce, names, removed });
