@@ -46,6 +46,8 @@ interface DeltaTypeState {
   /** Explicitly subscribed names we told the client do not exist (removed_resources), until they do. */
   toldAbsent: Set<string>;
   outstanding: Map<string, Outstanding>;
+  /** The snapshot whose resources `known` equals within the subscription (after a full push); undefined: unknown. */
+  base?: Snapshot;
   lastNonce?: string;
   lastSentVersion?: string;
   ackedVersion?: string;
@@ -254,6 +256,7 @@ export class DeltaStreamSession implements AdsSession {
     for (const name of [...state.known.keys()]) if (!wildcard && !names.has(name)) state.known.delete(name);
     for (const name of [...state.toldAbsent]) if (!names.has(name)) state.toldAbsent.delete(name);
     state.subscription = { wildcard, legacyWildcard, names };
+    if (added.has(WILDCARD)) delete state.base;
     if (subscribesToNothing(state.subscription)) this.stopRetry(state);
     return added.size > 0 ? added : undefined;
   }
@@ -268,6 +271,7 @@ export class DeltaStreamSession implements AdsSession {
       if (answered === undefined) return { kind: 'stale-nonce' };
       state.outstanding.delete(nonce);
       // The client keeps what it had of the rejected resources: so do we, and a resend sends them again.
+      delete state.base;
       for (const [name, before] of answered.before) {
         if (before === undefined) state.known.delete(name);
         else state.known.set(name, before);
@@ -306,7 +310,16 @@ export class DeltaStreamSession implements AdsSession {
     const version = snapshot.versions[kind];
     const wholeType = opts.only === undefined || opts.only.has(WILDCARD);
     const inScope = (name: string): boolean => subscription.wildcard || subscription.names.has(name);
-    const candidates: Iterable<string> = wholeType ? (subscription.wildcard ? new Set([...available.keys(), ...subscription.names]) : subscription.names) : opts.only!;
+    // A client whose view equals an earlier snapshot needs only what changed since (computed once per pair of
+    // snapshots for every stream); any other is compared resource by resource.
+    const since = wholeType && state.base !== undefined ? changedNames(kind, state.base, snapshot) : undefined;
+    const candidates: Iterable<string> = !wholeType
+      ? opts.only!
+      : since !== undefined
+        ? new Set([...since, ...(opts.force ?? [])])
+        : subscription.wildcard
+          ? new Set([...available.keys(), ...subscription.names])
+          : subscription.names;
     const resources: VersionedResource[] = [];
     const removed: string[] = [];
     const before = new Map<string, string | undefined>();
@@ -332,7 +345,7 @@ export class DeltaStreamSession implements AdsSession {
       state.known.set(name, v);
       resources.push({ name, version: v, bytes: encodeResource(kind, resource as Resource) });
     }
-    if (wholeType) {
+    if (wholeType && since === undefined) {
       // Resources the client has that are gone from the snapshot.
       for (const name of [...state.known.keys()]) {
         if (available.has(name) || before.has(name)) continue;
@@ -341,6 +354,9 @@ export class DeltaStreamSession implements AdsSession {
         removed.push(name);
       }
     }
+    // The client's view (as sent) is now this snapshot's, for everything it subscribes to.
+    if (wholeType) state.base = snapshot;
+    else if (state.base !== snapshot) state.base = undefined;
     if (resources.length === 0 && removed.length === 0 && !opts.always) {
       // Nothing to send: the client is at this version as soon as what is outstanding is applied.
       if (wholeType) this.reachedWithoutSending(kind, state, version);
@@ -415,6 +431,31 @@ export class DeltaStreamSession implements AdsSession {
   private ref(): { streamId: number; nodeId: string } {
     return { streamId: this.streamId, nodeId: this.nodeId };
   }
+}
+
+const NOTHING: ReadonlySet<string> = new Set();
+/** The last pair of snapshots diffed, per target snapshot: every stream moving between them shares it. */
+const diffs = new WeakMap<Snapshot, { from: Snapshot; byKind: Map<ResourceKind, Set<string>> }>();
+
+/** Names of the resources of a type that were added, changed or removed between two snapshots. */
+function changedNames(kind: ResourceKind, from: Snapshot, to: Snapshot): ReadonlySet<string> {
+  if (from === to || from.versions[kind] === to.versions[kind]) return NOTHING;
+  let memo = diffs.get(to);
+  if (memo === undefined || memo.from !== from) {
+    memo = { from, byKind: new Map() };
+    diffs.set(to, memo);
+  }
+  let changed = memo.byKind.get(kind);
+  if (changed) return changed;
+  changed = new Set<string>();
+  const before = from.resources[kind];
+  for (const [name, resource] of to.resources[kind]) {
+    const old = before.get(name);
+    if (old === undefined || (old !== resource && resourceVersion(kind, old) !== resourceVersion(kind, resource))) changed.add(name);
+  }
+  for (const name of before.keys()) if (!to.resources[kind].has(name)) changed.add(name);
+  memo.byKind.set(kind, changed);
+  return changed;
 }
 
 /** The EDS name an EDS cluster reads its endpoints from. */
