@@ -19,6 +19,13 @@ export interface BootstrapOptions {
   adminPort?: number;
   /** ADS reconnect backoff; null leaves Envoy's own default (the benchmark's baseline). */
   reconnectBackoff?: { base_interval: string; max_interval: string } | null;
+  /**
+   * node.metadata. The control plane reads "scaletozero.dev/gateway" (`<namespace>/<name>` of a Gateway in
+   * Kubernetes mode): this Envoy then gets only that gateway's config. Without it, every gateway's.
+   */
+  metadata?: Record<string, string>;
+  /** State of the world (GRPC, the default) or incremental (DELTA_GRPC) ADS. */
+  apiType?: 'GRPC' | 'DELTA_GRPC';
 }
 
 export const XDS_CLUSTER_NAME = 'xds_control_plane';
@@ -34,11 +41,11 @@ export const XDS_RECONNECT_BACKOFF = { base_interval: '0.25s', max_interval: '1s
 export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
   const ads = { ads: {}, resource_api_version: 'V3' };
   return {
-    node: { id: o.nodeId, cluster: o.nodeCluster ?? 'scale-to-zero-gateway' },
+    node: { id: o.nodeId, cluster: o.nodeCluster ?? 'scale-to-zero-gateway', ...(o.metadata ? { metadata: { ...o.metadata } } : {}) },
     admin: { address: { socket_address: { address: o.adminAddress ?? '127.0.0.1', port_value: o.adminPort ?? 0 } } },
     dynamic_resources: {
       ads_config: {
-        api_type: 'GRPC',
+        api_type: o.apiType ?? 'GRPC',
         transport_api_version: 'V3',
         set_node_on_first_message_only: true,
         grpc_services: [{ envoy_grpc: adsGrpcService(o.reconnectBackoff === undefined ? XDS_RECONNECT_BACKOFF : o.reconnectBackoff) }],

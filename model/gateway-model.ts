@@ -20,6 +20,11 @@ export interface GatewayModel {
 export interface ListenerModel {
   /** Envoy listener name (unique). */
   name: string;
+  /**
+   * The gateway this listener belongs to (Kubernetes: the Gateway's `<namespace>/<name>`): only Envoys of that
+   * gateway are sent it. Absent (file mode): one gateway, and every Envoy gets the listener.
+   */
+  gateway?: string;
   address: string;
   port: number;
   /** Name of its RDS route configuration (unique). */

@@ -64,8 +64,13 @@ function extensionConfigVersion(resources: ReadonlyMap<string, Resource>): strin
 }
 
 function filterGenerationOf(resources: ReadonlyMap<string, Resource>): number | undefined {
-  const filter = resources.get(BUFFER_FILTER_NAME) as { typed_config?: { config?: { configuration?: { value?: unknown } } } } | undefined;
-  const text = filter?.typed_config?.config?.configuration?.value;
+  const filter = resources.get(BUFFER_FILTER_NAME);
+  return filter ? filterGenerationOfResource(filter) : undefined;
+}
+
+/** The filter generation inside the buffer filter's config resource (for its delta xDS version too). */
+export function filterGenerationOfResource(resource: Resource): number | undefined {
+  const text = (resource as { typed_config?: { config?: { configuration?: { value?: unknown } } } }).typed_config?.config?.configuration?.value;
   if (typeof text !== 'string') return undefined;
   try {
     const generation = (JSON.parse(text) as { generation?: unknown }).generation;

@@ -1,14 +1,26 @@
-// Desired state → snapshot → cache, debounced, with make-before-break across types: when clusters or
-// endpoints change together with what the filter or routes see, the new clusters and endpoints go first
-// and the control plane waits for every Envoy to ACK them, so a request the new filter config releases
-// never meets a cluster without its endpoints.
+// Desired state → snapshot → cache, debounced, with make-before-break across types: when new or changed
+// clusters (which Envoy warms until their endpoints arrive) come together with what the filter or routes
+// see, the clusters and endpoints go first and the control plane waits for every Envoy to ACK them, so a
+// request the new filter config releases never meets a cluster that is still warming. Changed endpoints of
+// existing clusters need no wait: one ADS stream delivers them before the routes and filter config, in
+// order. Removed clusters go last: everything else first, then their removal, also without a wait.
 import { buildProxylessSnapshot } from '../snapshots/api-listener.ts';
 import { buildSnapshot, snapshotFromResources, type Snapshot } from '../snapshots/build.ts';
 import type { DesiredState } from '../snapshots/desired-state.ts';
 import { formatFieldErrors } from '../snapshots/errors.ts';
+import { gatewaysOf, modelForGateway } from '../snapshots/gateways.ts';
 import type { Resource, ResourcesByKind } from '../snapshots/resource.ts';
-import { DEFAULT_GROUP, PROXYLESS_GROUP, type SnapshotCache } from './cache/snapshot-cache.ts';
+import { DEFAULT_GROUP, PROXYLESS_GROUP, gatewayGroup, gatewayOfGroup, type SettleTargets, type SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
+import { resourceVersion } from './protos/codec.ts';
+
+/** What one publish set: every group's snapshot. */
+export interface Published {
+  /** The snapshot of Envoys that name no gateway (every gateway's config). */
+  snapshot: Snapshot;
+  /** Every Envoy group's snapshot (the default group and one per gateway), by group. */
+  groups: ReadonlyMap<string, Snapshot>;
+}
 
 export interface PublisherOptions {
   /** A change waits this long for more changes before it is pushed. */
@@ -28,7 +40,7 @@ export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { quietMs: 5, urgentQ
 export class SnapshotBuildError extends Error {}
 
 export class Publisher {
-  private waiters: { resolve: (s: Snapshot) => void; reject: (e: Error) => void }[] = [];
+  private waiters: { resolve: (s: Published) => void; reject: (e: Error) => void }[] = [];
   private quietTimer: NodeJS.Timeout | undefined;
   /** An urgent change is waiting: calmer changes join it without delaying it. */
   private urgentPending = false;
@@ -41,20 +53,24 @@ export class Publisher {
     private readonly cache: SnapshotCache,
     private readonly log: Logger,
     private readonly options: PublisherOptions = DEFAULT_PUBLISHER_OPTIONS,
-  ) {}
+  ) {
+    // An Envoy of a gateway no publish has built yet gets its snapshot when it connects.
+    cache.setSnapshotSource((group) => (group === PROXYLESS_GROUP ? undefined : this.buildGroup(this.desired(), group)));
+  }
 
   /** Publishes now, without debounce (start-up). */
-  async publishNow(): Promise<Snapshot> {
-    const result = this.build();
-    this.cache.setSnapshot(DEFAULT_GROUP, result);
+  async publishNow(): Promise<Published> {
+    const next = this.buildAll();
+    this.setAll(next);
+    this.forgetUnused(next);
     this.publishProxyless();
     this.publishCount += 1;
-    return result;
+    return published(next);
   }
 
   /** Resolves once a snapshot containing every change made before this call is in the cache. */
-  schedule(options: { urgent?: boolean } = {}): Promise<Snapshot> {
-    const done = new Promise<Snapshot>((resolve, reject) => this.waiters.push({ resolve, reject }));
+  schedule(options: { urgent?: boolean } = {}): Promise<Published> {
+    const done = new Promise<Published>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (options.urgent || !this.urgentPending) {
       this.urgentPending ||= options.urgent === true;
       clearTimeout(this.quietTimer);
@@ -88,17 +104,25 @@ export class Publisher {
     });
   }
 
-  private async publishInPhases(): Promise<Snapshot> {
-    const next = this.build();
-    const previous = this.cache.getSnapshot(DEFAULT_GROUP);
-    if (previous && needsTwoPhases(previous, next)) {
-      const first = firstPhase(previous, next);
-      this.cache.setSnapshot(DEFAULT_GROUP, first);
-      const settled = await this.cache.waitUntilSettled(
-        DEFAULT_GROUP,
-        { cluster: first.versions.cluster, endpoint: first.versions.endpoint },
-        this.options.settleTimeoutMs,
-      );
+  private async publishInPhases(): Promise<Published> {
+    const next = this.buildAll();
+    const firstPhase = new Map<string, Snapshot>();
+    const removeLast = new Map<string, Snapshot>();
+    for (const [group, snapshot] of next) {
+      const previous = this.cache.getSnapshot(group);
+      const plan = previous ? planOf(previous, snapshot) : 'at-once';
+      if (plan === 'warm-first') firstPhase.set(group, firstPhaseOf(previous!, snapshot, previous!));
+      else if (plan === 'remove-last') removeLast.set(group, firstPhaseOf(previous!, snapshot, snapshot));
+    }
+    // Everything but the removal of clusters: the removal follows on the same stream, after the routes.
+    for (const [group, first] of removeLast) this.cache.setSnapshot(group, first);
+    if (firstPhase.size > 0) {
+      const targets = new Map<string, { cluster: string; endpoint: string }>();
+      for (const [group, first] of firstPhase) {
+        this.cache.setSnapshot(group, first);
+        targets.set(group, { cluster: first.versions.cluster, endpoint: first.versions.endpoint });
+      }
+      const settled = await this.cache.waitUntilSettled(targets as SettleTargets, this.options.settleTimeoutMs);
       if (!settled.settled) {
         this.log.warn('not every Envoy settled the new clusters/endpoints in time; pushing the rest anyway', {
           timeoutMs: this.options.settleTimeoutMs,
@@ -106,10 +130,37 @@ export class Publisher {
         });
       }
     }
-    this.cache.setSnapshot(DEFAULT_GROUP, next);
+    this.setAll(next);
+    this.forgetUnused(next);
     this.publishProxyless();
     this.publishCount += 1;
-    return next;
+    return published(next);
+  }
+
+  /** The default group is always set (a publish is an event); a gateway's only when it changed. */
+  private setAll(next: ReadonlyMap<string, Snapshot>): void {
+    for (const [group, snapshot] of next) {
+      const current = this.cache.getSnapshot(group);
+      if (group !== DEFAULT_GROUP && current !== undefined && sameVersions(current, snapshot)) continue;
+      this.cache.setSnapshot(group, snapshot);
+    }
+  }
+
+  /**
+   * Every Envoy group's next snapshot: the default group (every gateway), each gateway of the model, and each
+   * gateway a connected Envoy names even if the model has none of it (it gets an empty gateway, and its
+   * listeners as soon as they exist).
+   */
+  private buildAll(): Map<string, Snapshot> {
+    const desired = this.desired();
+    const groups = new Set([DEFAULT_GROUP, ...gatewaysOf(desired.model).map(gatewayGroup)]);
+    for (const group of this.cache.watchedGroups()) if (gatewayOfGroup(group) !== undefined) groups.add(group);
+    return new Map([...groups].sort().map((group) => [group, this.buildGroup(desired, group)]));
+  }
+
+  /** Drops the snapshots of gateways that are gone and that no Envoy watches. */
+  private forgetUnused(built: ReadonlyMap<string, Snapshot>): void {
+    for (const group of this.cache.groups) if (gatewayOfGroup(group) !== undefined && !built.has(group)) this.cache.deleteSnapshot(group);
   }
 
   /** The proxyless gRPC clients' snapshot, from the same desired state; set only when it changed. */
@@ -117,39 +168,59 @@ export class Publisher {
     const result = buildProxylessSnapshot(this.desired());
     if (!result.ok) throw new SnapshotBuildError(`refusing an inconsistent proxyless snapshot: ${formatFieldErrors(result.errors)}`);
     const previous = this.cache.getSnapshot(PROXYLESS_GROUP);
-    const same = previous !== undefined && (Object.keys(result.value.versions) as (keyof Snapshot['versions'])[]).every((k) => previous.versions[k] === result.value.versions[k]);
-    if (!same) this.cache.setSnapshot(PROXYLESS_GROUP, result.value);
+    if (previous === undefined || !sameVersions(previous, result.value)) this.cache.setSnapshot(PROXYLESS_GROUP, result.value);
   }
 
-  private build(): Snapshot {
-    const result = buildSnapshot(this.desired());
+  private buildGroup(desired: DesiredState, group: string): Snapshot {
+    const gateway = gatewayOfGroup(group);
+    const result = buildSnapshot(gateway === undefined ? desired : { ...desired, model: modelForGateway(desired.model, gateway) });
     if (!result.ok) {
       // Input is validated before it reaches the store, so this is a bug, not a user error.
-      throw new SnapshotBuildError(`refusing an inconsistent snapshot: ${formatFieldErrors(result.errors)}`);
+      throw new SnapshotBuildError(`refusing an inconsistent snapshot${gateway !== undefined ? ` for gateway ${gateway}` : ''}: ${formatFieldErrors(result.errors)}`);
     }
     return result.value;
   }
 }
 
-function needsTwoPhases(previous: Snapshot, next: Snapshot): boolean {
+function sameVersions(a: Snapshot, b: Snapshot): boolean {
+  return (Object.keys(b.versions) as (keyof Snapshot['versions'])[]).every((k) => a.versions[k] === b.versions[k]);
+}
+
+function published(groups: ReadonlyMap<string, Snapshot>): Published {
+  return { snapshot: groups.get(DEFAULT_GROUP)!, groups };
+}
+
+/**
+ * at-once: one push. warm-first: new or changed clusters (and all endpoints) first, ACKed, then the rest.
+ * remove-last: everything but the removal of clusters, then the removal, without a wait.
+ */
+export type PublishPlan = 'at-once' | 'warm-first' | 'remove-last';
+
+export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
   const upstreamChanged = previous.versions.cluster !== next.versions.cluster || previous.versions.endpoint !== next.versions.endpoint;
   const downstreamChanged =
     previous.versions.listener !== next.versions.listener ||
     previous.versions.route !== next.versions.route ||
     previous.versions.extensionConfig !== next.versions.extensionConfig;
-  return upstreamChanged && downstreamChanged;
+  if (!upstreamChanged || !downstreamChanged) return 'at-once';
+  const warms = [...next.resources.cluster].some(([name, cluster]) => {
+    const before = previous.resources.cluster.get(name);
+    return before === undefined || (before !== cluster && resourceVersion('cluster', before) !== resourceVersion('cluster', cluster));
+  });
+  if (warms) return 'warm-first';
+  return [...previous.resources.cluster.keys()].some((name) => !next.resources.cluster.has(name)) ? 'remove-last' : 'at-once';
 }
 
-/** New clusters and endpoints alongside the old ones (so old routes still resolve), old everything else. */
-function firstPhase(previous: Snapshot, next: Snapshot): Snapshot {
+/** New clusters and endpoints alongside the old ones (so old routes still resolve), `downstream`'s listeners, routes and filter config. */
+function firstPhaseOf(previous: Snapshot, next: Snapshot, downstream: Snapshot): Snapshot {
   const union = (a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): ReadonlyMap<string, Resource> =>
     new Map([...a, ...b].sort(([x], [y]) => x.localeCompare(y)));
   const resources: ResourcesByKind = {
     cluster: union(previous.resources.cluster, next.resources.cluster),
     endpoint: union(previous.resources.endpoint, next.resources.endpoint),
-    listener: previous.resources.listener,
-    route: previous.resources.route,
-    extensionConfig: previous.resources.extensionConfig,
+    listener: downstream.resources.listener,
+    route: downstream.resources.route,
+    extensionConfig: downstream.resources.extensionConfig,
   };
   const result = snapshotFromResources(resources);
   if (!result.ok) throw new SnapshotBuildError(`refusing an inconsistent first-phase snapshot: ${formatFieldErrors(result.errors)}`);

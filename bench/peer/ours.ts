@@ -82,7 +82,7 @@ async function load(file: string): Promise<void> {
     }
     await cp.store.replaceConfig({ listener: listener!, hosts });
   }
-  const snapshot = await cp.publisher.schedule();
+  const { snapshot } = await cp.publisher.schedule();
   last = snapshot;
   out(`set ${JSON.stringify(snapshot.versions)} ${nowMs()}`);
 }

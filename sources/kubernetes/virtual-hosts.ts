@@ -50,6 +50,7 @@ export function buildListeners(gateways: readonly GatewayInfo[], routes: readonl
       const tls = listenerTls(own);
       out.listeners.push({
         name: listenerName(g.namespace, g.name, port),
+        gateway: g.key,
         address: g.address!,
         port,
         routeConfigName: routeConfigName(g.namespace, g.name, port),

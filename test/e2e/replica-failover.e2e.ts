@@ -108,35 +108,38 @@ describe('an Envoy with two control-plane replicas in its bootstrap', function (
       what: "traffic on the surviving replica's config",
     });
   });
-  it('applies the surviving replica\'s configs even when the Envoy held a higher filter generation from the dead one', async () => {
-    // Replica d's generation is far ahead (a clock set forward, or simply a longer history); c's is "now".
-    await mkdir(path.join(dir, 'd-state'), { recursive: true });
-    await writeFile(path.join(dir, 'd-state', STATE_FILE_NAME), JSON.stringify({ formatVersion: 1, generation: Date.now() + 1e9, hosts: {} }));
-    for (const name of ['c', 'd']) await writeFile(path.join(dir, `${name}.yaml`), stringify(config(upstreams[0]!)));
-    const cPort = await freePort();
-    const d = await startReplica('d');
-    await envoy?.stop();
-    // c is not up yet: the Envoy can only stream from d.
-    envoy = await startEnvoy({
-      bootstrap: renderBootstrap({ nodeId: 'failover-envoy', xdsAddress: '127.0.0.1', xdsPort: d.xdsPort, moreXdsEndpoints: [{ address: '127.0.0.1', port: cPort }] }),
+  for (const apiType of ['GRPC', 'DELTA_GRPC'] as const) {
+    it(`applies the surviving replica's configs even when the Envoy held a higher filter generation from the dead one (${apiType})`, async () => {
+      // Replica d's generation is far ahead (a clock set forward, or simply a longer history); c's is "now".
+      const [cName, dName] = [`c-${apiType}`, `d-${apiType}`];
+      await mkdir(path.join(dir, `${dName}-state`), { recursive: true });
+      await writeFile(path.join(dir, `${dName}-state`, STATE_FILE_NAME), JSON.stringify({ formatVersion: 1, generation: Date.now() + 1e9, hosts: {} }));
+      for (const name of [cName, dName]) await writeFile(path.join(dir, `${name}.yaml`), stringify(config(upstreams[0]!)));
+      const cPort = await freePort();
+      const d = await startReplica(dName);
+      await envoy?.stop();
+      // c is not up yet: the Envoy can only stream from d.
+      envoy = await startEnvoy({
+        bootstrap: renderBootstrap({ nodeId: 'failover-envoy', xdsAddress: '127.0.0.1', xdsPort: d.xdsPort, moreXdsEndpoints: [{ address: '127.0.0.1', port: cPort }], apiType }),
+      });
+      await eventually(async () => expect(await ackedOn(d)).to.equal(true), { timeoutMs: 20_000, what: 'the Envoy streaming from d' });
+      const port = await eventually(async () => {
+        const p = await envoy!.listenerPort(FILE_LISTENER_NAME);
+        if (!p) throw new Error('no listener yet');
+        return p;
+      }, { what: 'the listener' });
+      const c = await startReplica(cName, cPort);
+      d.child.kill('SIGKILL');
+      await d.exited;
+      await eventually(async () => expect(await ackedOn(c)).to.equal(true), { timeoutMs: 10_000, what: 'the Envoy streaming from c' });
+      // c marks the host: the Envoy must hold its next request (a filter ignoring c's older generation would not).
+      expect((await fetch(`http://127.0.0.1:${c.adminPort}/v1/hosts/web/scale-to-zero`, { method: 'POST' })).status).to.equal(200);
+      const reply = http1Request({ port, host: 'web.test', path: '/held' });
+      await eventually(async () => expect((await envoy!.stats('wasmcustom.scale_to_zero.held')).get('wasmcustom.scale_to_zero.held')).to.equal(1), {
+        what: 'the request held by the filter',
+      });
+      expect((await fetch(`http://127.0.0.1:${c.adminPort}/v1/hosts/web/wake`, { method: 'POST' })).status).to.equal(200);
+      expect((await reply).status).to.equal(200);
     });
-    await eventually(async () => expect(await ackedOn(d)).to.equal(true), { timeoutMs: 20_000, what: 'the Envoy streaming from d' });
-    const port = await eventually(async () => {
-      const p = await envoy!.listenerPort(FILE_LISTENER_NAME);
-      if (!p) throw new Error('no listener yet');
-      return p;
-    }, { what: 'the listener' });
-    const c = await startReplica('c', cPort);
-    d.child.kill('SIGKILL');
-    await d.exited;
-    await eventually(async () => expect(await ackedOn(c)).to.equal(true), { timeoutMs: 10_000, what: 'the Envoy streaming from c' });
-    // c marks the host: the Envoy must hold its next request (a filter ignoring c's older generation would not).
-    expect((await fetch(`http://127.0.0.1:${c.adminPort}/v1/hosts/web/scale-to-zero`, { method: 'POST' })).status).to.equal(200);
-    const reply = http1Request({ port, host: 'web.test', path: '/held' });
-    await eventually(async () => expect((await envoy!.stats('wasmcustom.scale_to_zero.held')).get('wasmcustom.scale_to_zero.held')).to.equal(1), {
-      what: 'the request held by the filter',
-    });
-    expect((await fetch(`http://127.0.0.1:${c.adminPort}/v1/hosts/web/wake`, { method: 'POST' })).status).to.equal(200);
-    expect((await reply).status).to.equal(200);
-  });
+  }
 });

@@ -1,5 +1,6 @@
 // Issue 4: wake on the first request, release when healthy, scale back to zero when idle — with the
-// process scaler running the demo upstream as a real child process, behind the real Envoy.
+// process scaler running the demo upstream as a real child process, behind the real Envoy. Run twice: with
+// Envoy on state-of-the-world ADS and on delta ADS (issue 12): the hold/release path must not care.
 import { expect } from 'chai';
 import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
 import { eventually } from '../support/eventually.ts';
@@ -29,7 +30,7 @@ function processHost(name: string, port: number, extra: Record<string, unknown> 
   };
 }
 
-describe('scale to zero and back on a real Envoy', function () {
+for (const adsApi of ['GRPC', 'DELTA_GRPC'] as const) describe(`scale to zero and back on a real Envoy (ADS ${adsApi === 'GRPC' ? 'state of the world' : 'delta'})`, function () {
   this.timeout(120_000);
   let stack: Stack;
   let appPort: number;
@@ -40,6 +41,7 @@ describe('scale to zero and back on a real Envoy', function () {
     appPort = await freePort();
     idlePort = await freePort();
     stack = await startStack({
+      adsApi,
       controlPlane: { probeIntervalMs: 5, scaling: { loadReportIntervalMs: 200, idleCheckIntervalMs: 100, drainTimeoutMs: 5_000 } },
       config: () => ({
         hosts: [
@@ -68,6 +70,11 @@ describe('scale to zero and back on a real Envoy', function () {
   });
 
   const host = async (name: string): Promise<HostJson> => (await (await stack.adminFetch(`/v1/hosts/${name}`)).json()) as HostJson;
+
+  it(`serves Envoy over the ADS variant it asked for (${adsApi})`, async () => {
+    const nodes = (await (await stack.adminFetch('/v1/nodes')).json()) as { nodes: { clientKind: string; variant: string }[] };
+    expect(nodes.nodes.filter((n) => n.clientKind === 'envoy').map((n) => n.variant)).to.deep.equal([adsApi === 'GRPC' ? 'sotw' : 'delta']);
+  });
 
   it('starts a stopped host on its first request and answers it with the upstream', async () => {
     expect((await host('app')).scaling.phase).to.equal('scaled_to_zero');

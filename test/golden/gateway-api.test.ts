@@ -1,6 +1,7 @@
 // Golden files for the Kubernetes source: test/golden/gateway-api/<case>.in.yaml (Kubernetes objects, as the
 // API server returns them, and options) -> <case>.model.yaml (the GatewayModel) and <case>.status.yaml (the
-// status of every object we own). UPDATE_GOLDEN=1 rewrites outputs and deletes ones no case produces; CI
+// status of every object we own); with more than one Gateway also <case>.split.yaml (what each Gateway's
+// Envoys are sent: resource names per type and the hosts of the filter config). UPDATE_GOLDEN=1 rewrites outputs and deletes ones no case produces; CI
 // never sets it.
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { parse, stringify } from 'yaml';
 import { buildSnapshot } from '../../snapshots/build.ts';
+import { gatewaysOf, modelForGateway } from '../../snapshots/gateways.ts';
 import { PUSH_ORDER } from '../../snapshots/type-urls.ts';
 import { translate } from '../../sources/kubernetes/translate.ts';
 import { encodeResource } from '../../xds-server/protos/codec.ts';
@@ -64,7 +66,7 @@ describe('Gateway API golden files', () => {
       const out = translate(input(parse(source) as GoldenInput));
       // The translation must not depend on anything but its input: a second run gives the same text.
       const again = translate(input(parse(source) as GoldenInput));
-      const rendered = { model: text(out.model), status: text(out.statuses) };
+      const rendered: Record<string, string> = { model: text(out.model), status: text(out.statuses) };
       expect(text(again.model)).to.equal(rendered.model);
       expect(text(again.statuses)).to.equal(rendered.status);
       // Joined to the next stage: every model builds a consistent snapshot (each backend held, so the filter's
@@ -73,14 +75,28 @@ describe('Gateway API golden files', () => {
       const snapshot = buildSnapshot({ model: out.model, held, generation: 1, filterWasmPath: '/f.wasm' });
       if (!snapshot.ok) throw new Error(`${name}: the model does not build: ${JSON.stringify(snapshot.errors)}`);
       for (const k of PUSH_ORDER) for (const r of snapshot.value.resources[k].values()) encodeResource(k, r);
-      for (const kind of ['model', 'status'] as const) {
+      const gateways = gatewaysOf(out.model);
+      if (gateways.length > 1) {
+        const split: Record<string, unknown> = {};
+        for (const gateway of gateways) {
+          const own = buildSnapshot({ model: modelForGateway(out.model, gateway), held, generation: 1, filterWasmPath: '/f.wasm' });
+          if (!own.ok) throw new Error(`${name}: gateway ${gateway} does not build: ${JSON.stringify(own.errors)}`);
+          const filter = own.value.resources.extensionConfig.values().next().value as unknown as { typed_config: { config: { configuration: { value: string } } } };
+          split[gateway] = {
+            ...Object.fromEntries(PUSH_ORDER.filter((k) => k !== 'extensionConfig').map((k) => [k, [...own.value.resources[k].keys()]])),
+            filterHosts: (JSON.parse(filter.typed_config.config.configuration.value) as { hosts: { name: string }[] }).hosts.map((h) => h.name),
+          };
+        }
+        rendered.split = text(split);
+      }
+      for (const kind of ['model', 'status', ...(gateways.length > 1 ? ['split'] : [])]) {
         const file = path.join(DIR, `${name}.${kind}.yaml`);
         if (UPDATE) {
-          writeFileSync(file, rendered[kind]);
+          writeFileSync(file, rendered[kind]!);
           continue;
         }
         expect(existsSync(file), `${name}: expected ${path.basename(file)} (run with UPDATE_GOLDEN=1 to create it)`).to.equal(true);
-        expect(rendered[kind], `${name}.${kind}.yaml`).to.equal(readFileSync(file, 'utf8'));
+        expect(rendered[kind]!, `${name}.${kind}.yaml`).to.equal(readFileSync(file, 'utf8'));
       }
     });
   }
@@ -88,7 +104,7 @@ describe('Gateway API golden files', () => {
   if (UPDATE) {
     after(() => {
       for (const f of readdirSync(DIR)) {
-        const m = /^(.*)\.(model|status)\.yaml$/.exec(f);
+        const m = /^(.*)\.(model|status|split)\.yaml$/.exec(f);
         if (m && !cases.includes(m[1]!)) unlinkSync(path.join(DIR, f));
       }
     });

@@ -24,7 +24,7 @@ describe('bench: simulated Envoy (state of the world)', () => {
   });
 
   async function current(): Promise<Snapshot> {
-    return t.cp.publisher.schedule();
+    return (await t.cp.publisher.schedule()).snapshot;
   }
 
   it('subscribes like Envoy (CDS/LDS wildcard, then EDS/RDS/ECDS by name) and ACKs every type at the served version', async () => {

@@ -2,10 +2,14 @@
 // error_detail) and reads responses one by one, so protocol rules are tested without Envoy in the way.
 import * as grpc from '@grpc/grpc-js';
 import {
+  decodeDeltaDiscoveryResponse,
   decodeDiscoveryResponse,
   decodeResource,
+  encodeDeltaDiscoveryRequest,
   encodeDiscoveryRequest,
+  type DecodedDeltaResponse,
   type DecodedResponse,
+  type DeltaDiscoveryRequest,
   type DiscoveryRequest,
 } from '../../xds-server/protos/codec.ts';
 import { kindOfTypeUrl } from '../../snapshots/type-urls.ts';
@@ -83,4 +87,59 @@ export function resourceNames(response: DecodedResponse): string[] {
 export function decodedResources(response: DecodedResponse): Record<string, unknown>[] {
   const kind = kindOfTypeUrl(response.type_url)!;
   return response.resources.map((r) => decodeResource(kind, r.value));
+}
+
+const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+
+/** The delta (incremental) variant of RawAdsClient. */
+export class RawDeltaClient {
+  private readonly client: grpc.Client;
+  private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
+  private readonly queue: DecodedDeltaResponse[] = [];
+  private waiting: ((r: DecodedDeltaResponse) => void) | undefined;
+  error: grpc.ServiceError | undefined;
+
+  constructor(port: number) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    this.call = this.client.makeBidiStreamRequest(DELTA_PATH, (b: Buffer) => b, (b: Buffer) => b);
+    this.call.on('data', (bytes: Buffer) => {
+      const response = decodeDeltaDiscoveryResponse(bytes);
+      if (this.waiting) {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w(response);
+      } else this.queue.push(response);
+    });
+    this.call.on('error', (err: grpc.ServiceError) => {
+      this.error = err;
+    });
+  }
+
+  send(request: Partial<DeltaDiscoveryRequest>): void {
+    this.call.write(encodeDeltaDiscoveryRequest(request));
+  }
+
+  next(timeoutMs = 5_000): Promise<DecodedDeltaResponse> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        reject(new Error(`no DeltaDiscoveryResponse within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+    });
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
 }

@@ -26,6 +26,18 @@ export interface StackOptions {
   concurrency?: number;
   controlPlane?: Partial<ControlPlaneOptions>;
   envoyLogLevel?: string;
+  /**
+   * The ADS variant Envoy speaks: state of the world (GRPC) or delta (DELTA_GRPC). Default: $STZ_E2E_ADS_API,
+   * else GRPC, so any e2e file can be run against a delta Envoy (STZ_E2E_ADS_API=DELTA_GRPC npx mocha ...).
+   */
+  adsApi?: 'GRPC' | 'DELTA_GRPC';
+}
+
+export function defaultAdsApi(): 'GRPC' | 'DELTA_GRPC' {
+  const env = process.env.STZ_E2E_ADS_API;
+  if (env === undefined || env === '' || env === 'GRPC') return 'GRPC';
+  if (env === 'DELTA_GRPC') return 'DELTA_GRPC';
+  throw new Error(`STZ_E2E_ADS_API must be GRPC or DELTA_GRPC, not "${env}"`);
 }
 
 export interface Stack {
@@ -64,7 +76,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   let cp = await startControlPlane(cpOptions);
   const envoy = await startEnvoy({
-    bootstrap: renderBootstrap({ nodeId: `test-${process.pid}-${Date.now()}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort }),
+    bootstrap: renderBootstrap({ nodeId: `test-${process.pid}-${Date.now()}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, apiType: options.adsApi ?? defaultAdsApi() }),
     concurrency: options.concurrency ?? 2,
     logLevel: options.envoyLogLevel ?? 'warning',
   });

@@ -10,10 +10,11 @@ import { SnapshotCache, type Settlement, type SnapshotWatcher } from '../../xds-
 import { silentLogger } from '../../xds-server/log.ts';
 import { Publisher } from '../../xds-server/publisher.ts';
 
-function state(port: number, scaled: string[]): DesiredState {
-  const config = validateGatewayConfig({ listener: { port: 10000 }, hosts: [{ name: 'web', domains: ['web.test'], endpoints: [{ address: '127.0.0.1', port }] }] });
+function state(port: number, scaled: string[], more: string[] = []): DesiredState {
+  const hosts = [{ name: 'web', port }, ...more.map((name, i) => ({ name, port: 9500 + i }))];
+  const config = validateGatewayConfig({ listener: { port: 10000 }, hosts: hosts.map((h) => ({ name: h.name, domains: [`${h.name}.test`], endpoints: [{ address: '127.0.0.1', port: h.port }] })) });
   if (!config.ok) throw new Error('bad test config');
-  return { model: fileConfigToModel(config.value), held: new Set(scaled), generation: scaled.length + port, filterWasmPath: '/f.wasm' };
+  return { model: fileConfigToModel(config.value), held: new Set(scaled), generation: scaled.length + port + more.length, filterWasmPath: '/f.wasm' };
 }
 
 /** Records what it was shown and ACKs only when told to. */
@@ -31,19 +32,21 @@ class RecordingWatcher implements SnapshotWatcher {
 }
 
 describe('Publisher', () => {
-  it('pushes new endpoints first, waits for the ACK, then the filter config that releases the host', async () => {
+  it('pushes a new cluster and its endpoints first, waits for the ACK, then the routes and filter config', async () => {
     const events = new AdsEvents();
     const cache = new SnapshotCache(events);
     let desired = state(8081, ['web']);
     const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 5_000 });
-    const initial = await publisher.publishNow();
+    const initial = (await publisher.publishNow()).snapshot;
     const watcher = new RecordingWatcher();
     cache.watch(watcher);
 
-    desired = state(9091, []);
+    // A new host (a new cluster, which Envoy warms) and the release of web.
+    desired = state(8081, [], ['api']);
     const done = publisher.schedule();
     while (watcher.seen.length === 0) await new Promise((r) => setTimeout(r, 1));
     const phase1 = watcher.seen[0]!;
+    expect([...phase1.resources.cluster.keys()]).to.include('host_api');
     expect(phase1.versions.endpoint).to.not.equal(initial.versions.endpoint);
     expect(phase1.versions.extensionConfig).to.equal(initial.versions.extensionConfig);
     expect(phase1.versions.route).to.equal(initial.versions.route);
@@ -53,10 +56,44 @@ describe('Publisher', () => {
     watcher.acked.set('cluster', phase1.versions.cluster);
     watcher.acked.set('endpoint', phase1.versions.endpoint);
     events.emit('ack', { streamId: 1, nodeId: 'n', kind: 'endpoint', version: phase1.versions.endpoint });
-    const final = await done;
+    const final = (await done).snapshot;
     expect(watcher.seen).to.have.length(2);
     expect(final.versions.extensionConfig).to.not.equal(initial.versions.extensionConfig);
     expect(final.versions.endpoint).to.equal(phase1.versions.endpoint);
+  });
+
+  it('pushes changed endpoints of an existing cluster with the release in one push, without waiting for an ACK', async () => {
+    const cache = new SnapshotCache(new AdsEvents());
+    let desired = state(8081, ['web']);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 60_000 });
+    const initial = (await publisher.publishNow()).snapshot;
+    const watcher = new RecordingWatcher();
+    cache.watch(watcher);
+    desired = state(9091, []);
+    const final = (await publisher.schedule()).snapshot;
+    // Nobody ACKed anything: one ADS stream delivers the endpoints before the filter config anyway.
+    expect(watcher.seen).to.have.length(1);
+    expect(final.versions.endpoint).to.not.equal(initial.versions.endpoint);
+    expect(final.versions.extensionConfig).to.not.equal(initial.versions.extensionConfig);
+  });
+
+  it('removes a cluster only after the routes that used it, in two pushes without a wait', async () => {
+    const cache = new SnapshotCache(new AdsEvents());
+    let desired = state(8081, [], ['api']);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 60_000 });
+    const initial = (await publisher.publishNow()).snapshot;
+    const watcher = new RecordingWatcher();
+    cache.watch(watcher);
+    desired = state(8081, []);
+    const final = (await publisher.schedule()).snapshot;
+    expect(watcher.seen).to.have.length(2);
+    const [first, second] = watcher.seen as [Snapshot, Snapshot];
+    // First: the new routes (api gone) with every old cluster still there.
+    expect(first.versions.route).to.equal(final.versions.route);
+    expect(first.versions.cluster).to.equal(initial.versions.cluster);
+    // Then: the cluster goes.
+    expect([...second.resources.cluster.keys()]).to.not.include('host_api');
+    expect(second.versions.cluster).to.equal(final.versions.cluster);
   });
 
   it('publishes in one phase when only the filter config changes', async () => {

@@ -9,7 +9,7 @@ import type { Snapshot } from '../../snapshots/build.ts';
 import type { FieldError } from '../../snapshots/errors.ts';
 import { redactSecrets } from '../../snapshots/listeners.ts';
 import { PUSH_ORDER, TYPE_URLS } from '../../snapshots/type-urls.ts';
-import type { StreamSession } from '../ads/stream-session.ts';
+import type { AdsSession } from '../ads/session.ts';
 import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -33,7 +33,7 @@ const EVENT_STREAM_KEEPALIVE_MS = 15_000;
 export interface AdminDeps {
   store: BackendState;
   hosts: HostController;
-  sessions: () => StreamSession[];
+  sessions: () => AdsSession[];
   cache: SnapshotCache;
   metrics: Metrics;
   /** The status page's live document. */

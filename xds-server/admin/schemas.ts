@@ -181,6 +181,8 @@ export const NODE_SCHEMA: Schema = {
     nodeCluster: { type: 'string' },
     userAgent: { type: 'string' },
     clientKind: { enum: ['envoy', 'grpc', 'xds-client'], description: 'From node.user_agent_name: Envoy, a proxyless gRPC client, or another xDS client.' },
+    variant: { enum: ['sotw', 'delta'], description: 'State-of-the-world or delta (incremental) ADS.' },
+    group: { type: 'string', description: 'The snapshot it is served: default (every gateway), gateway/<namespace>/<name> (node.metadata["scaletozero.dev/gateway"]), proxyless-grpc.' },
     connectedAt: { type: 'string', format: 'date-time' },
     types: { type: 'object', additionalProperties: VERSION_STATE_SCHEMA, description: 'Per resource kind (listener, route, cluster, endpoint, extensionConfig).' },
   },

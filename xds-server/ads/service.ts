@@ -3,8 +3,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
-import { decodeDiscoveryRequest, type DiscoveryRequest } from '../protos/codec.ts';
+import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../protos/codec.ts';
+import { DeltaStreamSession } from './delta-session.ts';
 import type { AdsEvents } from './events.ts';
+import type { AdsSession } from './session.ts';
 import { StreamSession, type StreamSessionOptions, type StreamSink } from './stream-session.ts';
 
 const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -26,7 +28,7 @@ const adsDefinition: grpc.ServiceDefinition = {
     requestStream: true,
     responseStream: true,
     requestSerialize: identity,
-    requestDeserialize: identity,
+    requestDeserialize: decodeDeltaDiscoveryRequest,
     responseSerialize: identity,
     responseDeserialize: identity,
     originalName: 'deltaAggregatedResources',
@@ -34,7 +36,7 @@ const adsDefinition: grpc.ServiceDefinition = {
 };
 
 export class AdsService {
-  private readonly sessions = new Set<StreamSession>();
+  private readonly sessions = new Set<AdsSession>();
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -45,18 +47,21 @@ export class AdsService {
 
   register(server: grpc.Server): void {
     server.addService(adsDefinition, {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) => this.stream(call),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'delta xDS is not served yet; use state-of-the-world ADS (api_type: GRPC)' });
-      },
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>) =>
+        this.stream(call, (sink) => new StreamSession(sink, this.cache, this.events, this.log, this.options)),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) =>
+        this.stream(call, (sink) => new DeltaStreamSession(sink, this.cache, this.events, this.log, this.options)),
     });
   }
 
-  get connected(): StreamSession[] {
+  get connected(): AdsSession[] {
     return [...this.sessions].filter((s) => s.nodeId !== '');
   }
 
-  private stream(call: grpc.ServerDuplexStream<DiscoveryRequest, Buffer>): void {
+  private stream<R extends { type_url: string }>(
+    call: grpc.ServerDuplexStream<R, Buffer>,
+    open: (sink: StreamSink) => AdsSession & { onRequest(request: R): void },
+  ): void {
     let ended = false;
     const sink: StreamSink = {
       write: (response) => {
@@ -69,7 +74,7 @@ export class AdsService {
         call.emit('error', { code, details: message });
       },
     };
-    const session = new StreamSession(sink, this.cache, this.events, this.log, this.options);
+    const session = open(sink);
     this.sessions.add(session);
     const finish = (reason: string): void => {
       this.sessions.delete(session);
@@ -79,7 +84,7 @@ export class AdsService {
         call.end();
       }
     };
-    call.on('data', (request: DiscoveryRequest) => {
+    call.on('data', (request: R) => {
       try {
         session.onRequest(request);
       } catch (err) {

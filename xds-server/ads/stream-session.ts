@@ -2,12 +2,13 @@
 // Requests are classified by classifyRequest(); responses go out in PUSH_ORDER on this one stream.
 import type { Snapshot } from '../../snapshots/build.ts';
 import { FULL_STATE_KINDS, PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
-import { nodeGroup, type Settlement, type SnapshotCache, type SnapshotWatcher, type WatcherLabel } from '../cache/snapshot-cache.ts';
+import { DEFAULT_GROUP, GATEWAY_METADATA_KEY, gatewayOfGroup, nodeGroup, type Settlement, type SnapshotCache, type SnapshotWatcher, type WatcherLabel } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import { encodeDiscoveryResponse, encodeResource, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
+import { encodeDiscoveryResponse, encodeResource, resourceVersion, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
 import { clientKindOf, clientLabel, type ClientKind } from './client-kind.ts';
 import type { AdsEvents } from './events.ts';
+import type { AdsSession } from './session.ts';
 import { classifyRequest, subscribesToNothing, type Subscription, type TypeStreamState } from './verdict.ts';
 
 export interface NackRecord {
@@ -75,14 +76,23 @@ export interface StreamStatus {
   userAgent: string;
   /** envoy, grpc (a proxyless gRPC client), or xds-client (anything else). */
   clientKind: ClientKind;
+  /** State of the world or delta (incremental) xDS. */
+  variant?: 'sotw' | 'delta';
+  /** The snapshot group it is served from: default (every gateway), gateway/<namespace>/<name>, proxyless-grpc. */
+  group?: string;
   connectedAt: string;
   types: Partial<Record<ResourceKind, TypeStatus>>;
 }
 
-let nextStreamId = 1;
+let streamIds = 1;
+/** Stream ids are unique across both variants. */
+export function nextStreamId(): number {
+  return streamIds++;
+}
 
-export class StreamSession implements SnapshotWatcher {
-  readonly streamId = nextStreamId++;
+export class StreamSession implements AdsSession {
+  readonly streamId = nextStreamId();
+  readonly variant = 'sotw' as const;
   readonly connectedAt: string;
   /** Epoch ms of the stream's first request. */
   readonly connectedAtMs: number;
@@ -90,6 +100,8 @@ export class StreamSession implements SnapshotWatcher {
   private node: NonNullable<DiscoveryRequest['node']> | undefined;
   private kindOfClient: ClientKind = 'xds-client';
   private readonly types = new Map<ResourceKind, TypeState>();
+  /** Name -> version of each cluster in the last CDS response: what a new CDS response changes. */
+  private sentClusters = new Map<string, string>();
   private nonce = 0;
   private unwatch: (() => void) | undefined;
   private closed = false;
@@ -140,7 +152,15 @@ export class StreamSession implements SnapshotWatcher {
       this.group = nodeGroup(request.node);
       this.unwatch = this.cache.watch(this);
       this.events.emit('stream-open', this.ref());
-      this.log.info(`${clientLabel(this.kindOfClient)} connected`, { node: this.nodeId, stream: this.streamId, client: this.kindOfClient, userAgent: this.userAgent(), group: this.group });
+      const gateway = gatewayOfGroup(this.group);
+      this.log.info(`${clientLabel(this.kindOfClient)} connected`, {
+        node: this.nodeId,
+        stream: this.streamId,
+        client: this.kindOfClient,
+        userAgent: this.userAgent(),
+        group: this.group,
+        ...(this.group === DEFAULT_GROUP ? { gateway: `every gateway (node.metadata has no "${GATEWAY_METADATA_KEY}")` } : gateway !== undefined ? { gateway } : {}),
+      });
     }
     if (request.type_url === '') {
       this.sink.fail(3, 'DiscoveryRequest.type_url must be set on an aggregated (ADS) stream');
@@ -187,18 +207,19 @@ export class StreamSession implements SnapshotWatcher {
 
   onSnapshot(snapshot: Snapshot): void {
     if (this.closed) return;
-    let clustersSent = false;
+    let clustersWarm = false;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(kind);
       if (state === undefined || subscribesToNothing(state.subscription)) continue;
-      // A changed cluster warms until it sees an EDS response, even for unchanged endpoints: always follow
-      // CDS with EDS (Istio does the same) so warming never waits for initial_fetch_timeout.
-      const forced = kind === 'endpoint' && clustersSent;
+      // A new or changed cluster warms until it sees an EDS response, even for unchanged endpoints: follow
+      // such a CDS with EDS (Istio does the same) so warming never waits for initial_fetch_timeout. A CDS
+      // that only removes clusters warms nothing.
+      const forced = kind === 'endpoint' && clustersWarm;
       if (!forced && state.lastSentVersion === snapshot.versions[kind]) continue;
       // A new version replaces a rejected one: its own answer decides whether to retry.
       if (state.retry && state.retry.version !== snapshot.versions[kind]) this.stopRetry(state);
-      this.send(kind, snapshot);
-      if (kind === 'cluster') clustersSent = true;
+      const warm = this.send(kind, snapshot);
+      if (kind === 'cluster') clustersWarm = warm;
     }
   }
 
@@ -239,6 +260,8 @@ export class StreamSession implements SnapshotWatcher {
       nodeCluster: this.node?.cluster ?? '',
       userAgent: this.userAgent(),
       clientKind: this.kindOfClient,
+      variant: 'sotw',
+      group: this.group,
       connectedAt: this.connectedAt,
       types,
     };
@@ -298,7 +321,8 @@ export class StreamSession implements SnapshotWatcher {
     delete state.retry;
   }
 
-  private send(kind: ResourceKind, snapshot: Snapshot): void {
+  /** Sends the type's resources; for clusters, says whether any is new or changed since the last CDS sent. */
+  private send(kind: ResourceKind, snapshot: Snapshot): boolean {
     const state = this.types.get(kind)!;
     const available = snapshot.resources[kind];
     const { subscription } = state;
@@ -312,6 +336,11 @@ export class StreamSession implements SnapshotWatcher {
     state.lastSentVersion = version;
     this.sink.write(encodeDiscoveryResponse(kind, version, nonce, encoded));
     this.events.emit('response', { ...this.ref(), kind, version, nonce, names: wanted });
+    if (kind !== 'cluster') return false;
+    const sent = new Map(encoded.map((r) => [r.name, resourceVersion(kind, available.get(r.name)!)]));
+    const warm = [...sent].some(([name, v]) => this.sentClusters.get(name) !== v);
+    this.sentClusters = sent;
+    return warm;
   }
 
   private ref(): { streamId: number; nodeId: string } {

@@ -1,13 +1,34 @@
 // Wire encoding for ADS. Resources are encoded once per snapshot (cached by object identity) so a push
 // to many Envoys, or a resend, costs one protobuf encode per resource, not one per stream.
+import { createHash } from 'node:crypto';
 import type protobuf from 'protobufjs';
+import { filterGenerationOfResource } from '../../snapshots/build.ts';
 import type { Resource } from '../../snapshots/resource.ts';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
 import { messageType } from './load.ts';
 
+/** google.protobuf.Struct as protobufjs decodes it (its built-in Struct uses camelCase field names). */
+export interface StructObject {
+  fields?: Record<string, { stringValue?: string } & Record<string, unknown>>;
+}
+
+export interface NodeInfo {
+  id?: string;
+  cluster?: string;
+  user_agent_name?: string;
+  user_agent_version?: string;
+  metadata?: StructObject;
+}
+
+/** A string entry of node.metadata (absent, or not a string: undefined). */
+export function nodeMetadataString(node: NodeInfo | undefined, key: string): string | undefined {
+  const value = node?.metadata?.fields?.[key]?.stringValue;
+  return typeof value === 'string' ? value : undefined;
+}
+
 export interface DiscoveryRequest {
   version_info: string;
-  node?: { id?: string; cluster?: string; user_agent_name?: string; user_agent_version?: string };
+  node?: NodeInfo;
   resource_names: string[];
   type_url: string;
   response_nonce: string;
@@ -94,4 +115,97 @@ export function decodeDiscoveryResponse(bytes: Buffer): DecodedResponse {
 export function decodeResource(kind: ResourceKind, bytes: Uint8Array): Record<string, unknown> {
   const type = messageType(MESSAGE_BY_KIND[kind]);
   return type.toObject(type.decode(bytes), { longs: Number, enums: String, json: true }) as Record<string, unknown>;
+}
+
+// Delta (incremental) xDS.
+
+export interface DeltaDiscoveryRequest {
+  node?: NodeInfo;
+  type_url: string;
+  resource_names_subscribe: string[];
+  resource_names_unsubscribe: string[];
+  /** What the client already has (on a new stream), by name: the versions we gave those resources. */
+  initial_resource_versions: Record<string, string>;
+  response_nonce: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+/** A resource in a delta response: its name, its own version, its bytes. */
+export interface VersionedResource extends EncodedResource {
+  version: string;
+}
+
+let deltaRequestType: protobuf.Type | undefined;
+let deltaResponseType: protobuf.Type | undefined;
+const versionCache = new WeakMap<Resource, string>();
+
+/**
+ * A resource's own version: a hash of its encoded bytes, so it is the same for the same content on every
+ * stream and across restarts of the control plane (a reconnecting client's initial_resource_versions match).
+ */
+export function resourceVersion(kind: ResourceKind, resource: Resource): string {
+  const cached = versionCache.get(resource);
+  if (cached) return cached;
+  const hash = createHash('sha256').update(encodeResource(kind, resource)).digest('hex').slice(0, 16);
+  // The filter config's version names its generation, as the state-of-the-world type version does (build.ts):
+  // a delta client reconnecting names it in initial_resource_versions.
+  const generation = kind === 'extensionConfig' ? filterGenerationOfResource(resource) : undefined;
+  const version = generation === undefined ? hash : `${generation}.${hash}`;
+  versionCache.set(resource, version);
+  return version;
+}
+
+export function decodeDeltaDiscoveryRequest(bytes: Buffer): DeltaDiscoveryRequest {
+  deltaRequestType ??= messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+  const obj = deltaRequestType.toObject(deltaRequestType.decode(bytes), { defaults: true, arrays: true, objects: true, longs: Number, enums: String }) as {
+    node?: NodeInfo | null;
+    type_url: string;
+    resource_names_subscribe: string[];
+    resource_names_unsubscribe: string[];
+    initial_resource_versions: Record<string, string>;
+    response_nonce: string;
+    error_detail?: { code?: number; message?: string } | null;
+  };
+  const request: DeltaDiscoveryRequest = {
+    type_url: obj.type_url,
+    resource_names_subscribe: obj.resource_names_subscribe,
+    resource_names_unsubscribe: obj.resource_names_unsubscribe,
+    initial_resource_versions: obj.initial_resource_versions ?? {},
+    response_nonce: obj.response_nonce,
+  };
+  if (obj.node) request.node = obj.node;
+  if (obj.error_detail) request.error_detail = obj.error_detail;
+  return request;
+}
+
+export function encodeDeltaDiscoveryResponse(kind: ResourceKind, systemVersion: string, nonce: string, resources: VersionedResource[], removed: string[]): Buffer {
+  deltaResponseType ??= messageType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+  const typeUrl = TYPE_URLS[kind];
+  const message = deltaResponseType.fromObject({
+    system_version_info: systemVersion,
+    type_url: typeUrl,
+    nonce,
+    resources: resources.map((r) => ({ name: r.name, version: r.version, resource: { type_url: typeUrl, value: r.bytes } })),
+    removed_resources: removed,
+  });
+  return Buffer.from(deltaResponseType.encode(message).finish());
+}
+
+/** For tests and simulated clients: the other direction of each delta message. */
+export function encodeDeltaDiscoveryRequest(request: Partial<DeltaDiscoveryRequest>): Buffer {
+  deltaRequestType ??= messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+  return Buffer.from(deltaRequestType.encode(deltaRequestType.fromObject(request)).finish());
+}
+
+export interface DecodedDeltaResponse {
+  system_version_info: string;
+  type_url: string;
+  nonce: string;
+  resources: { name: string; version: string; resource: { type_url: string; value: Uint8Array } }[];
+  removed_resources: string[];
+}
+
+export function decodeDeltaDiscoveryResponse(bytes: Buffer): DecodedDeltaResponse {
+  deltaResponseType ??= messageType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+  return deltaResponseType.toObject(deltaResponseType.decode(bytes), { defaults: true, arrays: true }) as DecodedDeltaResponse;
 }

@@ -6,11 +6,11 @@
 import { MAX_RETRY_AFTER_SECONDS, toFailureReason } from '../../filter/assembly/config/rules.ts';
 import type { Snapshot } from '../../snapshots/build.ts';
 import { DEFAULT_WAKE_FAILURE_BACKOFF_MS } from '../../snapshots/defaults.ts';
-import { DEFAULT_GROUP, type SnapshotCache } from '../cache/snapshot-cache.ts';
+import type { SnapshotCache } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Publisher } from '../publisher.ts';
+import type { Published, Publisher } from '../publisher.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
 import { transition, type ScalingEvent, type ScalingPhase } from './phases.ts';
 import { StopRefusedError, type BackendProvider, type ScalableBackend } from './provider.ts';
@@ -220,14 +220,14 @@ export class BackendController implements HostController {
       // The release goes out while the state is persisted (the in-memory change is immediate): should the
       // write be lost in a crash, the backend is merely held again and the next request wakes it. Endpoints
       // and clusters go out first and are ACKed before the release (see Publisher).
-      const [, snapshot] = await Promise.all([this.deps.state.setHeld(name, false, reason), this.deps.publisher.schedule({ urgent: true })]);
-      const notApplied = await this.waitApplied(snapshot);
+      const [, published] = await Promise.all([this.deps.state.setHeld(name, false, reason), this.deps.publisher.schedule({ urgent: true })]);
+      const notApplied = await this.waitApplied(published, backend.clusterName);
       this.deps.traffic.touch(backend.clusterName, this.clock.now());
       this.deps.observer?.released?.(name, notApplied.length);
       this.apply(name, 'became_ready');
       if (died) this.watchForCrash(name, died);
       this.deps.log.info('backend ready; held requests released', { host: name });
-      return { changed: true, snapshot, notApplied };
+      return { changed: true, snapshot: published.snapshot, notApplied };
     } catch (err) {
       const message = (err as Error).message;
       // Whatever the state holds now is what Envoy gets.
@@ -283,7 +283,7 @@ export class BackendController implements HostController {
     this.backoffs.delete(name);
     try {
       await this.deps.state.setWakeFailure(name, undefined);
-      await this.waitApplied(await this.deps.publisher.schedule({ urgent: true }));
+      await this.waitApplied(await this.deps.publisher.schedule({ urgent: true }), this.deps.state.find(name)?.backend.clusterName);
     } catch (err) {
       this.deps.log.error('could not lift a failed wake', { host: name, error: (err as Error).message });
     } finally {
@@ -310,8 +310,8 @@ export class BackendController implements HostController {
     if (phase === 'scaled_to_zero' || phase === 'failed') {
       // Nothing runs (or nothing we know of): only make sure it is held.
       if (!(await this.deps.state.setHeld(name, true, reason))) return { changed: false };
-      const snapshot = await this.deps.publisher.schedule();
-      return { changed: true, snapshot, notApplied: await this.waitApplied(snapshot) };
+      const published = await this.deps.publisher.schedule();
+      return { changed: true, snapshot: published.snapshot, notApplied: await this.waitApplied(published, view.backend.clusterName) };
     }
     const provider = this.provider(view.backend);
     // Asked before anything is held: a refusal must not cost a hold and a drain every idle period.
@@ -329,9 +329,9 @@ export class BackendController implements HostController {
       // Hold first: from the moment Envoy applies this, new requests are held (and wake the backend again).
       for (const v of group) await this.deps.state.setHeld(v.backend.name, true, v === view ? reason : `shares its workload with "${name}": ${reason}`);
       marked = true;
-      const snapshot = await this.deps.publisher.schedule();
+      const published = await this.deps.publisher.schedule();
       // Once every Envoy has applied the hold, new requests are held: only then may the replicas go.
-      const notApplied = await this.waitApplied(snapshot);
+      const notApplied = await this.waitApplied(published, ...group.map((v) => v.backend.clusterName));
       if (provider.managesReplicas) {
         await this.waitHeldEverywhere(group.map((v) => v.backend.name));
         await this.waitDrained(group.map((v) => v.backend.clusterName), this.clock.now());
@@ -341,15 +341,15 @@ export class BackendController implements HostController {
       }
       this.apply(name, 'stopped');
       for (const v of group.slice(1)) if (this.status(v.backend.name)!.phase === 'ready') this.apply(v.backend.name, 'observed_zero');
-      return { changed: true, snapshot, notApplied };
+      return { changed: true, snapshot: published.snapshot, notApplied };
     } catch (err) {
       const message = (err as Error).message;
       if (err instanceof StopRefusedError) {
         this.apply(name, 'stop_refused', message);
         for (const v of group) await this.deps.state.setHeld(v.backend.name, false, `scale-down refused: ${message}`).catch(() => {});
         this.refused(view, message);
-        const snapshot = await this.deps.publisher.schedule({ urgent: true });
-        return { changed: false, snapshot, error: message };
+        const published = await this.deps.publisher.schedule({ urgent: true });
+        return { changed: false, snapshot: published.snapshot, error: message };
       }
       this.apply(name, marked || this.deps.state.find(name)?.held ? 'stop_failed' : 'drain_aborted', message);
       // The hold may be in the state but not yet pushed: push whatever the state holds now.
@@ -392,15 +392,18 @@ export class BackendController implements HostController {
   }
 
   /**
-   * Callers (the admin API, tests, scripts) learn of a change only once every connected Envoy has ACKed or
-   * NACKed what the filter and routes see, so "held" means "Envoy holds from now on".
+   * Callers (the admin API, tests, scripts) learn of a change only once every connected Envoy that routes the
+   * backend has ACKed or NACKed what the filter and routes see, so "held" means "Envoy holds from now on".
+   * That is every group whose snapshot has one of the backend's clusters (its gateways' Envoys and those that
+   * take every gateway); Envoys of other gateways are not waited for.
    */
-  private async waitApplied(snapshot: Snapshot): Promise<NotApplied[]> {
-    const result = await this.deps.cache.waitUntilSettled(
-      DEFAULT_GROUP,
-      { extensionConfig: snapshot.versions.extensionConfig, route: snapshot.versions.route },
-      this.options.applyTimeoutMs,
-    );
+  private async waitApplied(published: Published, ...clusters: (string | undefined)[]): Promise<NotApplied[]> {
+    const targets = new Map<string, Partial<Record<'extensionConfig' | 'route', string>>>();
+    for (const [group, snapshot] of published.groups) {
+      if (!clusters.some((c) => c !== undefined && snapshot.resources.cluster.has(c))) continue;
+      targets.set(group, { extensionConfig: snapshot.versions.extensionConfig, route: snapshot.versions.route });
+    }
+    const result = await this.deps.cache.waitUntilSettled(targets, this.options.applyTimeoutMs);
     if (result.notApplied.length > 0) {
       this.deps.log.warn(result.settled ? 'some Envoys rejected the change' : 'not every Envoy applied the change in time', {
         timeoutMs: this.options.applyTimeoutMs,

@@ -8,7 +8,7 @@ import { startKubernetesControlPlane, type KubernetesControlPlane, type Kubernet
 import { RestKubeClient, type KubeObject } from '../../../xds-server/kubernetes/rest.ts';
 import { createLogger, silentLogger } from '../../../xds-server/log.ts';
 import { eventually } from '../eventually.ts';
-import { assertFilterBuilt, FILTER_WASM } from '../stack.ts';
+import { assertFilterBuilt, defaultAdsApi, FILTER_WASM } from '../stack.ts';
 import { startKubeCluster, type KubeCluster } from './cluster.ts';
 import { startPodServers, type PodServers } from './pod-servers.ts';
 
@@ -33,6 +33,10 @@ export interface GatewayStackOptions {
   /** Default: a free range the cluster harness picks. */
   podCidr?: string;
   controlPlane?: Partial<KubernetesControlPlaneOptions>;
+  /** The stack Envoy's node.metadata (e.g. the gateway it serves); default none: every gateway. */
+  envoyMetadata?: Record<string, string>;
+  /** The stack Envoy's ADS variant; default $STZ_E2E_ADS_API, else state of the world. */
+  adsApi?: 'GRPC' | 'DELTA_GRPC';
 }
 
 const testLog = process.env.STZ_TEST_LOG ? createLogger({ level: 'debug' }) : silentLogger;
@@ -83,7 +87,7 @@ export async function startGatewayStack(options: GatewayStackOptions): Promise<G
     });
     cleanup.push(() => cp.close());
     const envoy = await startEnvoy({
-      bootstrap: renderBootstrap({ nodeId: `kube-test-${process.pid}-${Date.now()}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort }),
+      bootstrap: renderBootstrap({ nodeId: `kube-test-${process.pid}-${Date.now()}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, ...(options.envoyMetadata ? { metadata: options.envoyMetadata } : {}), apiType: options.adsApi ?? defaultAdsApi() }),
       concurrency: 2,
       logLevel: 'warning',
     });

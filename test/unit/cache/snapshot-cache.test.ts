@@ -12,7 +12,7 @@ const snapshot = (v: string): Snapshot =>
 
 let nextStream = 1;
 class Watcher implements SnapshotWatcher {
-  readonly group = 'default';
+  constructor(readonly group = 'default') {}
   readonly label = { nodeId: 'n', streamId: nextStream++, client: 'envoy' as const };
   acked = new Map<ResourceKind, string>();
   rejected = new Map<ResourceKind, string>();
@@ -86,5 +86,40 @@ describe('SnapshotCache.waitUntilSettled', () => {
     w.subscribed.delete('route');
     events.emit('request', { streamId: w.label.streamId, nodeId: 'n', kind: 'route', verdict: { kind: 'resubscribe', subscription: { wildcard: false, legacyWildcard: false, names: new Set() } }, names: [], clientVersion: '' });
     expect((await waiting).settled).to.equal(true);
+  });
+
+  it('waits across groups, each at its own versions, and not for a group it was not given', async () => {
+    const events = new AdsEvents();
+    const cache = new SnapshotCache(events);
+    const a = new Watcher('gateway/ns/a');
+    const b = new Watcher('gateway/ns/b');
+    const other = new Watcher('gateway/ns/other');
+    for (const w of [a, b, other]) cache.watch(w);
+    cache.setSnapshot('gateway/ns/a', snapshot('a1'));
+    cache.setSnapshot('gateway/ns/b', snapshot('b1'));
+    cache.setSnapshot('gateway/ns/other', snapshot('o1'));
+    const waiting = cache.waitUntilSettled(new Map([['gateway/ns/a', { route: 'a1' }], ['gateway/ns/b', { route: 'b1' }]]), 60_000);
+    a.acked.set('route', 'a1');
+    events.emit('ack', { streamId: 1, nodeId: 'n', kind: 'route', version: 'a1' });
+    let done = false;
+    void waiting.then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    expect(done, 'b has not ACKed yet').to.equal(false);
+    b.acked.set('route', 'b1');
+    events.emit('ack', { streamId: 2, nodeId: 'n', kind: 'route', version: 'b1' });
+    // `other` never ACKs anything: it is not waited for.
+    expect(await waiting).to.deep.equal({ settled: true, notApplied: [] });
+  });
+
+  it('wakes a waiter on a settled event (a delta client reaching a version without a response)', async () => {
+    const events = new AdsEvents();
+    const cache = new SnapshotCache(events);
+    const w = new Watcher();
+    cache.watch(w);
+    cache.setSnapshot('default', snapshot('v1'));
+    const waiting = cache.waitUntilSettled('default', { endpoint: 'v1' }, 60_000);
+    w.acked.set('endpoint', 'v1');
+    events.emit('settled', { streamId: 1, nodeId: 'n', kind: 'endpoint', version: 'v1' });
+    expect(await waiting).to.deep.equal({ settled: true, notApplied: [] });
   });
 });

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import type { Snapshot } from '../../../snapshots/build.ts';
 import type { DesiredState, WakeFailure } from '../../../snapshots/desired-state.ts';
 import { createLogger } from '../../../xds-server/log.ts';
+import type { Published } from '../../../xds-server/publisher.ts';
 import { BackendController, type BackendControllerDeps, type PeerReplicas } from '../../../xds-server/scaling/backend-controller.ts';
 import { ManualProvider, StopRefusedError, type BackendProvider, type ScalableBackend } from '../../../xds-server/scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../../../xds-server/state/backend-state.ts';
@@ -114,7 +115,15 @@ class FakeProvider implements BackendProvider {
   }
 }
 
-const snapshot = (n: number): Snapshot => ({ resources: {} as Snapshot['resources'], versions: { cluster: `${n}`, endpoint: `${n}`, listener: `${n}`, route: `${n}`, extensionConfig: `${n}` } });
+const groupSnapshot = (n: number | string, clusters: string[]): Snapshot => ({
+  resources: { cluster: new Map(clusters.map((c) => [c, { name: c }])), endpoint: new Map(), listener: new Map(), route: new Map(), extensionConfig: new Map() },
+  versions: { cluster: `${n}`, endpoint: `${n}`, listener: `${n}`, route: `${n}`, extensionConfig: `${n}` },
+});
+/** A publish whose only group (Envoys naming no gateway) routes every test backend. */
+const snapshot = (n: number): Published => {
+  const s = groupSnapshot(n, ['c_web', 'c_api', 'c_a', 'c_b', 'c_other']);
+  return { snapshot: s, groups: new Map([['default', s]]) };
+};
 
 function setup(backends: ScalableBackend[], overrides: Partial<BackendControllerDeps> = {}) {
   const clock = new FakeClock();
@@ -166,6 +175,29 @@ describe('BackendController (fake provider, fake clock)', () => {
     expect(t.published).to.deep.equal([{ urgent: true }]);
     expect(t.controller.status('web')).to.include({ phase: 'ready', wakeCount: 1 });
     expect(t.metrics).to.deep.equal(['stz_wakes_total']);
+  });
+
+  it('waits for the release in every group that routes the backend, and in no other', async () => {
+    const waited: string[][] = [];
+    const t = setup([backend('web')], {
+      publisher: {
+        schedule: async () => {
+          const all = groupSnapshot('all', ['c_web', 'c_api']);
+          return { snapshot: all, groups: new Map([['default', all], ['gateway/ns/a', groupSnapshot('a', ['c_web'])], ['gateway/ns/b', groupSnapshot('b', ['c_api'])]]) };
+        },
+      },
+      cache: {
+        waitUntilSettled: (async (targets: ReadonlyMap<string, Record<string, string>>) => {
+          waited.push([...targets].map(([g, v]) => `${g}:${v.route}/${v.extensionConfig}`));
+          return { settled: true, notApplied: [] };
+        }) as unknown as BackendControllerDeps['cache']['waitUntilSettled'],
+      },
+    });
+    const wake = t.controller.wake('web', 'test', 'filter');
+    await settle();
+    t.provider.ready('web');
+    await wake;
+    expect(waited).to.deep.equal([['default:all/all', 'gateway/ns/a:a/a']]);
   });
 
   it('runs one wake for many concurrent callers', async () => {

@@ -85,7 +85,7 @@ describe('KubernetesProvider: failed wakes', () => {
     const controller = new BackendController(
       {
         state,
-        publisher: { schedule: async (o: { urgent?: boolean } = {}) => (pushes.push(o.urgent === true), {} as Snapshot) },
+        publisher: { schedule: async (o: { urgent?: boolean } = {}) => (pushes.push(o.urgent === true), { snapshot: {} as Snapshot, groups: new Map() }) },
         cache: { waitUntilSettled: async () => ({ settled: true, notApplied: [] }) },
         traffic: { touch: () => {}, lastActiveAt: () => undefined, requestsInProgress: () => 0, idleEvidence: () => ({ ok: true, cannotReport: [] }) },
         providers: { kubernetes: p },

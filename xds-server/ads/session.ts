@@ -1,0 +1,19 @@
+// What the rest of the control plane (admin API, scaling, metrics) sees of an ADS stream, whichever
+// variant it speaks: state of the world (stream-session.ts) or delta (delta-session.ts).
+import type { ResourceKind } from '../../snapshots/type-urls.ts';
+import type { SnapshotWatcher } from '../cache/snapshot-cache.ts';
+import type { ClientKind } from './client-kind.ts';
+import type { StreamStatus } from './stream-session.ts';
+
+export interface AdsSession extends SnapshotWatcher {
+  readonly streamId: number;
+  readonly variant: 'sotw' | 'delta';
+  /** Epoch ms of the stream's first request. */
+  readonly connectedAtMs: number;
+  readonly nodeId: string;
+  readonly clientKind: ClientKind;
+  /** Subscribes to the resource of this type and name (by wildcard or by name). */
+  subscribesTo(kind: ResourceKind, name: string): boolean;
+  status(): StreamStatus;
+  close(reason: string): void;
+}
