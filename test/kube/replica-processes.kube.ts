@@ -66,7 +66,7 @@ function policy(name: string): KubeObject {
 }
 
 describe('control-plane replicas as processes: SIGKILL of the leader, rolling restart', function () {
-  this.timeout(300_000);
+  this.timeout(400_000);
   let cluster: KubeCluster;
   let client: RestKubeClient;
   let pods: PodServers;
@@ -122,6 +122,8 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
       ...app('sleepy', 0),
       policy('sleepy'),
       ...app('warm', 1),
+      ...app('frozen', 0),
+      { ...policy('frozen'), spec: { ...(policy('frozen').spec as Record<string, unknown>), holdTimeoutMs: 5_000, wakeTimeoutMs: 4_000 } },
     );
     for (const name of ['r1', 'r2']) replicas.push({ name, xdsPort: await freePort(), adminPort: await freePort(), output: '' });
     const [r1, r2] = replicas as [Replica, Replica];
@@ -202,5 +204,40 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
     const woken = await sleepy!;
     expect(woken.status).to.equal(200);
     expect((JSON.parse(woken.body) as { pod: string }).pod).to.match(/^sleepy-/);
+  });
+  it('API server stopped for 30 s: warm traffic unaffected, a cold request answered within its hold timeout, and all converges after', async () => {
+    const warm: number[] = [];
+    let frozen: { status: number; ms: number } | undefined;
+    await cluster.restartApiServer(async () => {
+      const t0 = Date.now();
+      const cold = (async () => {
+        const start = Date.now();
+        const r = await get('frozen.example', '/while-the-api-server-is-away');
+        frozen = { status: r.status, ms: Date.now() - start };
+      })();
+      while (Date.now() - t0 < 30_000) {
+        warm.push((await get('warm.example', '/while-the-api-server-is-away')).status);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+      await cold;
+    });
+    expect(warm.length).to.be.greaterThan(20);
+    expect(warm.filter((s) => s !== 200), 'warm requests that failed').to.deep.equal([]);
+    // No scale-up can be written: held, then answered 503 (wake failed, or the 5 s hold timeout), never left hanging.
+    expect(frozen!.status).to.equal(503);
+    expect(frozen!.ms).to.be.below(5_000 + 2_000);
+    // Back: a change made now reaches the Envoy, and one replica leads again and writes statuses.
+    await apply(...app('late', 1));
+    await eventually(async () => {
+      const r = await get('late.example', '/after');
+      expect(r.status).to.equal(200);
+      expect((JSON.parse(r.body) as { pod: string }).pod).to.match(/^late-/);
+    }, { timeoutMs: 60_000, intervalMs: 500, what: 'a route created after the outage served' });
+    await eventually(async () => {
+      expect(['r1', 'r2']).to.include(await holder());
+      const route = await client.get(`/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes/late`);
+      const parent = (route.status as { parents?: { controllerName: string; conditions: { type: string; status: string }[] }[] } | undefined)?.parents?.find((x) => x.controllerName === CONTROLLER_NAME);
+      expect(parent?.conditions.find((c) => c.type === 'Accepted')?.status).to.equal('True');
+    }, { timeoutMs: 60_000, intervalMs: 500, what: 'a leader writing the new route\'s status' });
   });
 });
