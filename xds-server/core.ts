@@ -132,7 +132,12 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   lrs.on('stream-open', (reporter, nodeId) => traffic.openReporter(reporter, nodeId));
   lrs.on('report', (r) => traffic.record(r));
   lrs.on('stream-close', (reporter) => traffic.forgetReporter(reporter));
-  const ads = new AdsService(cache, events, log.child('ads'), options.ads);
+  // `state` is known here: a client reconnecting with a filter config of a higher generation gets nothing
+  // until the raised one below is published, so it is never sent a config older than its own.
+  const ads = new AdsService(cache, events, log.child('ads'), {
+    ...options.ads,
+    holdsNewer: (kind, clientVersion) => kind === 'extensionConfig' && (generationInVersion(clientVersion) ?? -Infinity) > state.currentGeneration,
+  });
 
   // What the status page and the operator metrics see (status/): cold starts, requests held now, NACKs.
   let statusFeed: StatusFeed | undefined;

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { generationInVersion } from '../../snapshots/build.ts';
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
 import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
-import { RawAdsClient } from '../support/ads-client.ts';
+import { RawAdsClient, RawDeltaClient } from '../support/ads-client.ts';
 import { simpleHosts, startTestControlPlane, type TestControlPlane } from '../support/control-plane.ts';
 
 const ecds = { type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_zero_buffer'] };
@@ -15,11 +15,12 @@ const ecds = { type_url: TYPE_URLS.extensionConfig, resource_names: ['scale_to_z
 describe('filter generation across reconnects', () => {
   let t: TestControlPlane;
   const clients: RawAdsClient[] = [];
+  const deltaClients: RawDeltaClient[] = [];
   beforeEach(async () => {
     t = await startTestControlPlane(simpleHosts(['alpha']));
   });
   afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
+    for (const c of [...clients.splice(0), ...deltaClients.splice(0)]) c.close();
     await t.close();
   });
   const connect = (): RawAdsClient => {
@@ -48,14 +49,22 @@ describe('filter generation across reconnects', () => {
     expect(t.cp.publisher.publishCount).to.equal(before);
   });
 
-  it('raises its generation above a higher one a client holds, and sends that client the raised config', async () => {
+  it('raises its generation above a higher one a client holds; the first config that client is sent is the raised one', async () => {
     const theirs = t.cp.store.currentGeneration + 1_000_000;
     const c = connect();
     c.send({ node: { id: 'n-high' }, ...ecds, version_info: `${theirs}.0123456789abcdef` });
+    // Never a config older than its own: not our pre-raise one.
     const first = await c.next();
-    c.send({ ...ecds, version_info: first.version_info, response_nonce: first.nonce });
-    const second = await c.next();
-    expect(generationInVersion(second.version_info)).to.equal(theirs + 1);
+    expect(generationInVersion(first.version_info)).to.equal(theirs + 1);
     expect(t.cp.store.currentGeneration).to.equal(theirs + 1);
+  });
+
+  it('does the same for a delta client naming the version it holds in initial_resource_versions', async () => {
+    const theirs = t.cp.store.currentGeneration + 1_000_000;
+    const c = new RawDeltaClient(t.cp.xdsPort);
+    deltaClients.push(c);
+    c.send({ node: { id: 'n-delta' }, type_url: TYPE_URLS.extensionConfig, resource_names_subscribe: ['scale_to_zero_buffer'], initial_resource_versions: { scale_to_zero_buffer: `${theirs}.0123456789abcdef` } });
+    const first = await c.next();
+    expect(first.resources.map((r) => generationInVersion(r.version))).to.deep.equal([theirs + 1]);
   });
 });

@@ -70,6 +70,7 @@ export class DeltaStreamSession implements AdsSession {
   private closed = false;
   private readonly clock: Clock;
   private readonly retryOptions: NackRetryOptions;
+  private readonly holdsNewer: StreamSessionOptions['holdsNewer'];
 
   constructor(
     private readonly sink: StreamSink,
@@ -80,6 +81,7 @@ export class DeltaStreamSession implements AdsSession {
   ) {
     this.clock = options.clock ?? DEFAULT_STREAM_OPTIONS.clock;
     this.retryOptions = options.nackRetry ?? DEFAULT_NACK_RETRY;
+    this.holdsNewer = options.holdsNewer;
     this.connectedAtMs = this.clock.now();
     this.connectedAt = new Date(this.connectedAtMs).toISOString();
   }
@@ -147,7 +149,9 @@ export class DeltaStreamSession implements AdsSession {
       this.types.set(kind, state);
       verdict = { kind: 'initial', subscription };
       // A wildcard client is always answered (even with nothing), so its initial fetch completes.
-      if (snapshot && !subscribesToNothing(subscription)) this.push(kind, state, snapshot, { always: subscription.wildcard });
+      // A client holding a newer config than ours (another replica's) waits for the one published above it.
+      const newer = this.holdsNewer?.(kind, Object.values(request.initial_resource_versions)[0] ?? '') ?? false;
+      if (snapshot && !subscribesToNothing(subscription) && !newer) this.push(kind, state, snapshot, { always: subscription.wildcard });
     } else {
       // Subscription changes count even with a stale nonce (xds_protocol, incremental variants).
       const added = this.resubscribe(state, request);

@@ -33,6 +33,12 @@ export const DEFAULT_NACK_RETRY: NackRetryOptions = { initialMs: 1_000, maxMs: 6
 export interface StreamSessionOptions {
   clock: Clock;
   nackRetry: NackRetryOptions;
+  /**
+   * True when a client's first request names a version of the type newer than any we hold (a filter config
+   * of a higher generation, from another replica): it is then answered only with the next snapshot, which
+   * the control plane publishes above that version, so it is never sent a config older than its own.
+   */
+  holdsNewer?: (kind: ResourceKind, clientVersion: string) => boolean;
 }
 
 export const DEFAULT_STREAM_OPTIONS: StreamSessionOptions = { clock: systemClock, nackRetry: DEFAULT_NACK_RETRY };
@@ -107,6 +113,7 @@ export class StreamSession implements AdsSession {
   private closed = false;
   private readonly clock: Clock;
   private readonly retryOptions: NackRetryOptions;
+  private readonly holdsNewer: StreamSessionOptions['holdsNewer'];
 
   constructor(
     private readonly sink: StreamSink,
@@ -117,6 +124,7 @@ export class StreamSession implements AdsSession {
   ) {
     this.clock = options.clock ?? DEFAULT_STREAM_OPTIONS.clock;
     this.retryOptions = options.nackRetry ?? DEFAULT_NACK_RETRY;
+    this.holdsNewer = options.holdsNewer;
     this.connectedAtMs = this.clock.now();
     this.connectedAt = new Date(this.connectedAtMs).toISOString();
   }
@@ -195,6 +203,7 @@ export class StreamSession implements AdsSession {
         break;
       case 'initial':
         this.types.set(kind, { subscription: verdict.subscription });
+        if (this.holdsNewer?.(kind, request.version_info ?? '')) break;
         this.resubscribe(kind, this.types.get(kind)!, verdict.subscription);
         break;
       case 'resubscribe':
