@@ -13,6 +13,7 @@ import { http1Request, type Reply } from '../support/http-client.ts';
 import { startKubeCluster, type KubeCluster } from '../support/kube/cluster.ts';
 import { CONTROLLER_NAME, objectPath, OUR_CRD_DIR, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
 import { LISTEN_DELAY_ANNOTATION, startPodServers, type PodServers } from '../support/kube/pod-servers.ts';
+import { appObjects, gatewayObjects, scaleToZeroPolicy } from '../support/kube/objects.ts';
 import { freePort } from '../support/ports.ts';
 import { FILTER_WASM } from '../support/stack.ts';
 
@@ -26,43 +27,6 @@ interface Replica {
   child?: ChildProcess;
   exited?: Promise<void>;
   output: string;
-}
-
-function app(name: string, replicas: number, annotations: Record<string, string> = {}): KubeObject[] {
-  return [
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name, namespace: NS },
-      spec: {
-        replicas,
-        selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name }, annotations }, spec: { containers: [{ name: 'app', image: 'example.invalid/app:1', ports: [{ containerPort: 8080 }] }] } },
-      },
-    },
-    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
-    {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'HTTPRoute',
-      metadata: { name, namespace: NS },
-      spec: { parentRefs: [{ name: 'gw' }], hostnames: [`${name}.example`], rules: [{ backendRefs: [{ name, port: 80 }] }] },
-    },
-  ];
-}
-
-function policy(name: string): KubeObject {
-  return {
-    apiVersion: 'scaletozero.dev/v1alpha1',
-    kind: 'ScaleToZeroPolicy',
-    metadata: { name, namespace: NS },
-    spec: {
-      targetRefs: [{ group: '', kind: 'Service', name }],
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
-      holdTimeoutMs: 60_000,
-      wakeTimeoutMs: 50_000,
-      idleAfterMs: 0,
-    },
-  };
 }
 
 describe('control-plane replicas as processes: SIGKILL of the leader, rolling restart', function () {
@@ -113,17 +77,15 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
     await pods.synced;
     port = await freePort();
     await apply(
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
-      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'stz' }, spec: { controllerName: CONTROLLER_NAME } },
-      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: NS }, spec: { gatewayClassName: 'stz', listeners: [{ name: 'http', protocol: 'HTTP', port }] } },
+      ...gatewayObjects(NS, port),
       // Its app takes 3 s to listen once its pod is Ready: long enough to kill the leader while requests wait.
-      ...app('cold', 0, { [LISTEN_DELAY_ANNOTATION]: '3000' }),
-      policy('cold'),
-      ...app('sleepy', 0),
-      policy('sleepy'),
-      ...app('warm', 1),
-      ...app('frozen', 0),
-      { ...policy('frozen'), spec: { ...(policy('frozen').spec as Record<string, unknown>), holdTimeoutMs: 5_000, wakeTimeoutMs: 4_000 } },
+      ...appObjects(NS, 'cold', 0, { [LISTEN_DELAY_ANNOTATION]: '3000' }),
+      scaleToZeroPolicy(NS, 'cold', { holdTimeoutMs: 60_000, wakeTimeoutMs: 50_000 }),
+      ...appObjects(NS, 'sleepy', 0),
+      scaleToZeroPolicy(NS, 'sleepy', { holdTimeoutMs: 60_000, wakeTimeoutMs: 50_000 }),
+      ...appObjects(NS, 'warm', 1),
+      ...appObjects(NS, 'frozen', 0),
+      scaleToZeroPolicy(NS, 'frozen', { holdTimeoutMs: 5_000, wakeTimeoutMs: 4_000 }),
     );
     for (const name of ['r1', 'r2']) replicas.push({ name, xdsPort: await freePort(), adminPort: await freePort(), output: '' });
     const [r1, r2] = replicas as [Replica, Replica];
@@ -227,7 +189,7 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
     expect(frozen!.status).to.equal(503);
     expect(frozen!.ms).to.be.below(5_000 + 2_000);
     // Back: a change made now reaches the Envoy, and one replica leads again and writes statuses.
-    await apply(...app('late', 1));
+    await apply(...appObjects(NS, 'late', 1));
     await eventually(async () => {
       const r = await get('late.example', '/after');
       expect(r.status).to.equal(200);

@@ -10,8 +10,9 @@ import { silentLogger } from '../../xds-server/log.ts';
 import { eventually } from '../support/eventually.ts';
 import { http1Request } from '../support/http-client.ts';
 import { startKubeCluster, type KubeCluster } from '../support/kube/cluster.ts';
-import { CONTROLLER_NAME, objectPath, OUR_CRD_DIR, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
+import { objectPath, OUR_CRD_DIR, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
 import { startPodServers, type PodServers } from '../support/kube/pod-servers.ts';
+import { appObjects, gatewayObjects, scaleToZeroPolicy } from '../support/kube/objects.ts';
 import { freePort } from '../support/ports.ts';
 import { FILTER_WASM } from '../support/stack.ts';
 
@@ -71,45 +72,7 @@ describe('two control-plane replicas, an Envoy on each: idleness from both, one 
     pods = startPodServers({ kubeConfig: cluster.kubeConfig() });
     await pods.synced;
     port = await freePort();
-    await apply(
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
-      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'stz' }, spec: { controllerName: CONTROLLER_NAME } },
-      {
-        apiVersion: 'gateway.networking.k8s.io/v1',
-        kind: 'Gateway',
-        metadata: { name: 'gw', namespace: NS },
-        spec: { gatewayClassName: 'stz', listeners: [{ name: 'http', protocol: 'HTTP', port }] },
-      },
-      {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: 'nap', namespace: NS },
-        spec: {
-          replicas: 0,
-          selector: { matchLabels: { app: 'nap' } },
-          template: { metadata: { labels: { app: 'nap' } }, spec: { containers: [{ name: 'app', image: 'example.invalid/app:1', ports: [{ containerPort: 8080 }] }] } },
-        },
-      },
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'nap', namespace: NS }, spec: { selector: { app: 'nap' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
-      {
-        apiVersion: 'gateway.networking.k8s.io/v1',
-        kind: 'HTTPRoute',
-        metadata: { name: 'nap', namespace: NS },
-        spec: { parentRefs: [{ name: 'gw' }], hostnames: ['nap.example'], rules: [{ backendRefs: [{ name: 'nap', port: 80 }] }] },
-      },
-      {
-        apiVersion: 'scaletozero.dev/v1alpha1',
-        kind: 'ScaleToZeroPolicy',
-        metadata: { name: 'nap', namespace: NS },
-        spec: {
-          targetRefs: [{ group: '', kind: 'Service', name: 'nap' }],
-          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'nap' },
-          holdTimeoutMs: 30_000,
-          wakeTimeoutMs: 25_000,
-          idleAfterMs: 2_000,
-        },
-      },
-    );
+    await apply(...gatewayObjects(NS, port), ...appObjects(NS, 'nap', 0), scaleToZeroPolicy(NS, 'nap', { idleAfterMs: 2_000 }));
     const a = await startReplica('replica-a', '127.0.0.1');
     await eventually(async () => expect(a.cp.isLeader()).to.equal(true), { what: 'replica-a leading' });
     await startReplica('replica-b', '127.0.0.2');
