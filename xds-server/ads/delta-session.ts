@@ -7,29 +7,16 @@
 import type { Snapshot } from '../../snapshots/build.ts';
 import type { Resource } from '../../snapshots/resource.ts';
 import { FULL_STATE_KINDS, PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
-import { DEFAULT_GROUP, GATEWAY_METADATA_KEY, gatewayOfGroup, nodeGroup, type Settlement, type SnapshotCache, type WatcherLabel } from '../cache/snapshot-cache.ts';
-import type { Clock } from '../clock.ts';
-import type { Logger } from '../log.ts';
+import type { Settlement } from '../cache/snapshot-cache.ts';
 import {
-  encodeDeltaDiscoveryResponse, encodeResource, resourceVersion, type DeltaDiscoveryRequest, type NodeInfo, type VersionedResource,
+  encodeDeltaDiscoveryResponse, encodeResource, resourceVersion, type DeltaDiscoveryRequest, type VersionedResource,
 } from '../protos/codec.ts';
-import { clientKindOf, clientLabel, type ClientKind } from './client-kind.ts';
-import type { AdsEvents } from './events.ts';
 import type { AdsSession } from './session.ts';
-import {
-  DEFAULT_NACK_RETRY, DEFAULT_STREAM_OPTIONS, nextStreamId, type NackRecord, type NackRetryOptions, type StreamSessionOptions, type StreamSink, type StreamStatus,
-} from './stream-session.ts';
+import { SessionBase, type SessionTypeState } from './session-base.ts';
 import { WILDCARD, subscribesToNothing, type Subscription, type Verdict } from './verdict.ts';
 
 /** Unanswered responses remembered per type. */
 export const MAX_OUTSTANDING = 64;
-
-interface RetryState {
-  version: string;
-  attempts: number;
-  nextAt: number;
-  stop: AbortController;
-}
 
 /** A response the client has not answered yet, and what it changed in our view of the client. */
 interface Outstanding {
@@ -39,7 +26,7 @@ interface Outstanding {
   before: Map<string, string | undefined>;
 }
 
-interface DeltaTypeState {
+interface DeltaTypeState extends SessionTypeState {
   subscription: Subscription;
   /** name -> version of each resource the client has, as far as we know (updated when sent). */
   known: Map<string, string>;
@@ -51,79 +38,14 @@ interface DeltaTypeState {
   lastNonce?: string;
   lastSentVersion?: string;
   ackedVersion?: string;
-  nack?: NackRecord;
-  nackedNonce?: string;
-  retry?: RetryState;
 }
 
-export class DeltaStreamSession implements AdsSession {
-  readonly streamId = nextStreamId();
+export class DeltaStreamSession extends SessionBase<DeltaTypeState> implements AdsSession {
   readonly variant = 'delta' as const;
-  readonly connectedAt: string;
-  readonly connectedAtMs: number;
-  group = '';
-  private node: NodeInfo | undefined;
-  private kindOfClient: ClientKind = 'xds-client';
-  private readonly types = new Map<ResourceKind, DeltaTypeState>();
-  private nonce = 0;
-  private unwatch: (() => void) | undefined;
-  private closed = false;
-  private readonly clock: Clock;
-  private readonly retryOptions: NackRetryOptions;
-  private readonly holdsNewer: StreamSessionOptions['holdsNewer'];
-
-  constructor(
-    private readonly sink: StreamSink,
-    private readonly cache: SnapshotCache,
-    private readonly events: AdsEvents,
-    private readonly log: Logger,
-    options: Partial<StreamSessionOptions> = {},
-  ) {
-    this.clock = options.clock ?? DEFAULT_STREAM_OPTIONS.clock;
-    this.retryOptions = options.nackRetry ?? DEFAULT_NACK_RETRY;
-    this.holdsNewer = options.holdsNewer;
-    this.connectedAtMs = this.clock.now();
-    this.connectedAt = new Date(this.connectedAtMs).toISOString();
-  }
-
-  get nodeId(): string {
-    return this.node?.id ?? '';
-  }
-
-  get clientKind(): ClientKind {
-    return this.kindOfClient;
-  }
-
-  get label(): WatcherLabel {
-    return { nodeId: this.nodeId, streamId: this.streamId, client: this.kindOfClient };
-  }
-
-  subscribesTo(kind: ResourceKind, name: string): boolean {
-    const s = this.types.get(kind)?.subscription;
-    return s !== undefined && (s.wildcard || s.names.has(name));
-  }
 
   onRequest(request: DeltaDiscoveryRequest): void {
     if (this.closed) return;
-    if (this.node === undefined) {
-      if (!request.node?.id) {
-        this.sink.fail(3 /* INVALID_ARGUMENT */, 'the first DeltaDiscoveryRequest on a stream must carry node.id');
-        return;
-      }
-      this.node = request.node;
-      this.kindOfClient = clientKindOf(request.node);
-      this.group = nodeGroup(request.node);
-      this.unwatch = this.cache.watch(this);
-      this.events.emit('stream-open', this.ref());
-      const gateway = gatewayOfGroup(this.group);
-      this.log.info(`${clientLabel(this.kindOfClient)} connected (delta xDS)`, {
-        node: this.nodeId,
-        stream: this.streamId,
-        client: this.kindOfClient,
-        group: this.group,
-        ...(this.group === DEFAULT_GROUP ? { gateway: `every gateway (node.metadata has no "${GATEWAY_METADATA_KEY}")` } : gateway !== undefined ? { gateway } : {}),
-      });
-    }
+    if (!this.adoptNode(request.node, 'DeltaDiscoveryRequest', ' (delta xDS)')) return;
     if (request.type_url === '') {
       this.sink.fail(3, 'DeltaDiscoveryRequest.type_url must be set on an aggregated (ADS) stream');
       return;
@@ -194,42 +116,6 @@ export class DeltaStreamSession implements AdsSession {
     return { state: 'pending' };
   }
 
-  close(reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const state of this.types.values()) this.stopRetry(state);
-    this.unwatch?.();
-    if (this.node !== undefined) {
-      this.events.emit('stream-close', { ...this.ref(), reason });
-      this.log.info(`${clientLabel(this.kindOfClient)} disconnected (delta xDS)`, { node: this.nodeId, stream: this.streamId, client: this.kindOfClient, reason });
-    }
-  }
-
-  status(): StreamStatus {
-    const types: StreamStatus['types'] = {};
-    for (const [kind, s] of this.types) {
-      types[kind] = {
-        wildcard: s.subscription.wildcard,
-        subscribed: [...s.subscription.names].sort(),
-        ...(s.lastSentVersion !== undefined ? { sentVersion: s.lastSentVersion } : {}),
-        ...(s.ackedVersion !== undefined ? { ackedVersion: s.ackedVersion } : {}),
-        ...(s.nack ? { nack: s.nack } : {}),
-        ...(s.retry ? { retry: { version: s.retry.version, attempts: s.retry.attempts, nextRetryAt: new Date(s.retry.nextAt).toISOString() } } : {}),
-      };
-    }
-    return {
-      streamId: this.streamId,
-      nodeId: this.nodeId,
-      nodeCluster: this.node?.cluster ?? '',
-      userAgent: [this.node?.user_agent_name, this.node?.user_agent_version].filter(Boolean).join('/'),
-      clientKind: this.kindOfClient,
-      variant: 'delta',
-      group: this.group,
-      connectedAt: this.connectedAt,
-      types,
-    };
-  }
-
   /** Applies subscribe/unsubscribe; returns the names newly in scope ('*' for a new wildcard), if any. */
   private resubscribe(state: DeltaTypeState, request: DeltaDiscoveryRequest): Set<string> | undefined {
     const { resource_names_subscribe: subscribe, resource_names_unsubscribe: unsubscribe } = request;
@@ -289,7 +175,7 @@ export class DeltaStreamSession implements AdsSession {
         message: request.error_detail.message ?? '',
         code: request.error_detail.code ?? 0,
       };
-      this.recordNack(kind, state, verdict, nonce);
+      this.recordNack(kind, state, verdict, nonce, (snapshot) => this.push(kind, state, snapshot, { always: true }));
       return verdict;
     }
     if (answered === undefined) return { kind: 'stale-nonce' };
@@ -402,41 +288,7 @@ export class DeltaStreamSession implements AdsSession {
     this.events.emit('settled', { ...this.ref(), kind, version });
   }
 
-  private recordNack(kind: ResourceKind, state: DeltaTypeState, verdict: Extract<Verdict, { kind: 'nack' }>, nonce: string): void {
-    state.nack = { rejectedVersion: verdict.rejectedVersion, lastGoodVersion: verdict.lastGoodVersion, nonce, message: verdict.message, code: verdict.code, at: new Date(this.clock.now()).toISOString() };
-    state.nackedNonce = nonce;
-    const attempts = state.retry?.version === verdict.rejectedVersion ? state.retry.attempts + 1 : 1;
-    this.stopRetry(state);
-    const delay = Math.min(this.retryOptions.maxMs, this.retryOptions.initialMs * 2 ** Math.min(attempts - 1, 30));
-    const retry: RetryState = { version: verdict.rejectedVersion, attempts, nextAt: this.clock.now() + delay, stop: new AbortController() };
-    state.retry = retry;
-    this.log.error(`${clientLabel(this.kindOfClient)} rejected a config (NACK); resending the same version after a delay unless the snapshot changes first`, {
-      node: this.nodeId,
-      client: this.kindOfClient,
-      kind,
-      rejectedVersion: verdict.rejectedVersion,
-      error: verdict.message,
-      rejections: attempts,
-      retryInMs: delay,
-    });
-    this.events.emit('nack', { ...this.ref(), kind, rejectedVersion: verdict.rejectedVersion, message: verdict.message });
-    void this.clock.sleep(delay, retry.stop.signal).then(() => {
-      if (this.closed || state.retry !== retry || retry.stop.signal.aborted) return;
-      const snapshot = this.cache.getSnapshot(this.group);
-      if (!snapshot || snapshot.versions[kind] !== retry.version || subscribesToNothing(state.subscription)) return;
-      this.log.info('resending a rejected config', { node: this.nodeId, client: this.kindOfClient, kind, version: retry.version, rejections: retry.attempts });
-      this.push(kind, state, snapshot, { always: true });
-    });
-  }
 
-  private stopRetry(state: DeltaTypeState): void {
-    state.retry?.stop.abort();
-    delete state.retry;
-  }
-
-  private ref(): { streamId: number; nodeId: string } {
-    return { streamId: this.streamId, nodeId: this.nodeId };
-  }
 }
 
 const NOTHING: ReadonlySet<string> = new Set();
