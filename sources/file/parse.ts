@@ -50,6 +50,13 @@ export const ENDPOINT_SCHEMA = {
   properties: { address, port },
 } as const;
 
+/**
+ * Hosts per config file. Measured on a real Envoy 1.40 with every host scaled to zero (so every one is in the
+ * filter's config): 10,000 hosts had the listener active 5.6 s after Envoy started, and a wake took 1.2 s
+ * (each wake pushes the whole filter config). Beyond that is untested, so refused, saying so.
+ */
+export const MAX_HOSTS = 10_000;
+
 const GATEWAY_CONFIG_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -72,7 +79,7 @@ const GATEWAY_CONFIG_SCHEMA = {
     },
     hosts: {
       type: 'array',
-      maxItems: 1000,
+      maxItems: MAX_HOSTS,
       items: {
         type: 'object',
         additionalProperties: false,
@@ -170,7 +177,10 @@ export function parseGatewayConfigText(text: string): Result<GatewayConfig> {
 
 export function validateGatewayConfig(data: unknown): Result<GatewayConfig> {
   if (!validateShape(data)) {
-    return { ok: false, errors: dedupe(fieldErrorsFromAjv(validateShape.errors)) };
+    const errors = fieldErrorsFromAjv(validateShape.errors).map((e) =>
+      e.path === '/hosts' && /more than/.test(e.message) ? { path: e.path, message: `has more than ${MAX_HOSTS} hosts, the most one file may have (the largest number tested with a real Envoy; split the hosts over several gateways)` } : e,
+    );
+    return { ok: false, errors: dedupe(errors) };
   }
   const raw = data as unknown as RawConfig;
   const errors: FieldError[] = [];
