@@ -190,16 +190,18 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
     expect(frozen!.ms).to.be.below(5_000 + 2_000);
     // Back: a change made now reaches the Envoy, and one replica leads again and writes statuses.
     await apply(...appObjects(NS, 'late', 1));
+    // Every client of the API server comes back on its own backoff (ours is capped at 30 s; the
+    // controller-manager, kwok and the test's pod servers have theirs), so this may take a while.
     await eventually(async () => {
       const r = await get('late.example', '/after');
-      expect(r.status).to.equal(200);
+      expect(r.status, r.body).to.equal(200);
       expect((JSON.parse(r.body) as { pod: string }).pod).to.match(/^late-/);
-    }, { timeoutMs: 60_000, intervalMs: 500, what: 'a route created after the outage served' });
+    }, { timeoutMs: 120_000, intervalMs: 500, what: 'a route created after the outage served' });
     await eventually(async () => {
       expect(['r1', 'r2']).to.include(await holder());
       const route = await client.get(`/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes/late`);
       const parent = (route.status as { parents?: { controllerName: string; conditions: { type: string; status: string }[] }[] } | undefined)?.parents?.find((x) => x.controllerName === CONTROLLER_NAME);
       expect(parent?.conditions.find((c) => c.type === 'Accepted')?.status).to.equal('True');
-    }, { timeoutMs: 60_000, intervalMs: 500, what: 'a leader writing the new route\'s status' });
+    }, { timeoutMs: 120_000, intervalMs: 500, what: 'a leader writing the new route\'s status' });
   });
 });
