@@ -3,7 +3,6 @@
 // are recorded with their phases and in the Prometheus histograms; xDS push-to-ACK latency and clients.
 import { expect } from 'chai';
 import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
-import { eventually } from '../support/eventually.ts';
 import { openEventStream, type EventStreamReader } from '../support/event-stream.ts';
 import { http1Request } from '../support/http-client.ts';
 import { freePort } from '../support/ports.ts';

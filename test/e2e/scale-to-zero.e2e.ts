@@ -2,32 +2,14 @@
 // process scaler running the demo upstream as a real child process, behind the real Envoy. Run twice: with
 // Envoy on state-of-the-world ADS and on delta ADS (issue 12): the hold/release path must not care.
 import { expect } from 'chai';
-import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
 import { eventually } from '../support/eventually.ts';
 import { http1Request, type Reply } from '../support/http-client.ts';
 import { freePort } from '../support/ports.ts';
-import { startStack, type Stack } from '../support/stack.ts';
+import { processHost, startStack, type Stack } from '../support/stack.ts';
 
 interface HostJson {
   state: string;
   scaling: { phase: string; wakeCount: number; lastError?: string };
-}
-
-function processHost(name: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name,
-    domains: [`${name}.test`],
-    endpoints: [{ address: '127.0.0.1', port }],
-    scaler: {
-      kind: 'process',
-      command: [process.execPath, '--import', 'tsx', 'upstream/main.ts', '--http-port', String(port), '--grpc-port', '0', '--id', `${name}-process`],
-      cwd: REPO_ROOT,
-    },
-    buffer: { holdTimeoutMs: 20_000, maxHeld: 1000, retryAfterSeconds: 1 },
-    wakeTimeoutMs: 15_000,
-    idleAfterMs: 0,
-    ...extra,
-  };
 }
 
 for (const adsApi of ['GRPC', 'DELTA_GRPC'] as const) describe(`scale to zero and back on a real Envoy (ADS ${adsApi === 'GRPC' ? 'state of the world' : 'delta'})`, function () {

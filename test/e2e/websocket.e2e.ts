@@ -2,11 +2,10 @@
 // released on wake), past the request timeout, and counted as traffic while open.
 import { expect } from 'chai';
 import WebSocket from 'ws';
-import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
 import { WEBSOCKET_ECHO_PATH } from '../../upstream/server.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
-import { startStack, type Stack } from '../support/stack.ts';
+import { processHost, startStack, type Stack } from '../support/stack.ts';
 
 const HELD = 'wasmcustom.scale_to_zero.held';
 
@@ -62,19 +61,7 @@ describe('WebSockets through a real Envoy', function () {
           },
           { name: 'short', domains: ['short.test'], endpoints: [{ address: '127.0.0.1', port: u.httpPort }], requestTimeoutMs: 1_000 },
           { name: 'quiet', domains: ['quiet.test'], endpoints: [{ address: '127.0.0.1', port: u.httpPort }], streamIdleTimeoutMs: 1_000 },
-          {
-            name: 'idle',
-            domains: ['idle.test'],
-            endpoints: [{ address: '127.0.0.1', port: idlePort }],
-            scaler: {
-              kind: 'process',
-              command: [process.execPath, '--import', 'tsx', 'upstream/main.ts', '--http-port', String(idlePort), '--grpc-port', '0', '--id', 'idle-process'],
-              cwd: REPO_ROOT,
-            },
-            buffer: { holdTimeoutMs: 20_000, maxHeld: 100, retryAfterSeconds: 1 },
-            wakeTimeoutMs: 15_000,
-            idleAfterMs: 1_500,
-          },
+          processHost('idle', idlePort, { buffer: { holdTimeoutMs: 20_000, maxHeld: 100, retryAfterSeconds: 1 }, idleAfterMs: 1_500 }),
         ],
       }),
     });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
 import { register as registerXdsResolver } from '@grpc/grpc-js-xds';
-import { REPO_ROOT, startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
+import { startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
 import { FILE_LISTENER_NAME } from '../../sources/file/to-model.ts';
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
@@ -21,7 +21,7 @@ import { RawAdsClient } from '../support/ads-client.ts';
 import { eventually } from '../support/eventually.ts';
 import { http1Request } from '../support/http-client.ts';
 import { freePort } from '../support/ports.ts';
-import { assertFilterBuilt, FILTER_WASM, startStack, type Stack } from '../support/stack.ts';
+import { assertFilterBuilt, FILTER_WASM, processHost, startStack, type Stack } from '../support/stack.ts';
 
 interface NodeTypeJson {
   nack?: { message: string; rejectedVersion: string };
@@ -145,19 +145,7 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
         controlPlane: { probeIntervalMs: 5, scaling: { loadReportIntervalMs: 200, idleCheckIntervalMs: 100, drainTimeoutMs: 5_000 } },
         config: () => ({
           hosts: [
-            {
-              name: 'idle',
-              domains: ['idle.test'],
-              endpoints: [{ address: '127.0.0.1', port: idlePort }],
-              scaler: {
-                kind: 'process',
-                command: [process.execPath, '--import', 'tsx', 'upstream/main.ts', '--http-port', String(idlePort), '--grpc-port', '0', '--id', 'idle-process'],
-                cwd: REPO_ROOT,
-              },
-              buffer: { holdTimeoutMs: 20_000, maxHeld: 100, retryAfterSeconds: 1 },
-              wakeTimeoutMs: 15_000,
-              idleAfterMs: 1_500,
-            },
+            processHost('idle', idlePort, { buffer: { holdTimeoutMs: 20_000, maxHeld: 100, retryAfterSeconds: 1 }, idleAfterMs: 1_500 }),
           ],
         }),
       });

@@ -10,9 +10,9 @@ import { DEFAULT_LEASE_NAME } from '../../xds-server/kubernetes/control-plane.ts
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { eventually } from '../support/eventually.ts';
 import { http1Request, type Reply } from '../support/http-client.ts';
-import { startKubeCluster, type KubeCluster } from '../support/kube/cluster.ts';
-import { CONTROLLER_NAME, objectPath, OUR_CRD_DIR, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
-import { LISTEN_DELAY_ANNOTATION, startPodServers, type PodServers } from '../support/kube/pod-servers.ts';
+import type { KubeCluster } from '../support/kube/cluster.ts';
+import { applyObjects, CONTROLLER_NAME, startClusterWithPods, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
+import { LISTEN_DELAY_ANNOTATION, type PodServers } from '../support/kube/pod-servers.ts';
 import { appObjects, gatewayObjects, scaleToZeroPolicy } from '../support/kube/objects.ts';
 import { freePort } from '../support/ports.ts';
 import { FILTER_WASM } from '../support/stack.ts';
@@ -38,9 +38,7 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
   let port: number;
   const replicas: Replica[] = [];
 
-  const apply = async (...objects: KubeObject[]): Promise<void> => {
-    for (const obj of objects) await client.request('PATCH', `${objectPath(obj)}?fieldManager=stz-test&force=true`, obj, 'application/apply-patch+yaml');
-  };
+  const apply = (...objects: KubeObject[]): Promise<void> => applyObjects(client, ...objects);
   const holder = async (): Promise<string> =>
     ((await client.get(`/apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${DEFAULT_LEASE_NAME}`)).spec as { holderIdentity?: string }).holderIdentity ?? '';
   const deployment = async (name: string): Promise<{ replicas: number; generation: number }> => {
@@ -69,12 +67,7 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
   };
 
   before(async () => {
-    cluster = await startKubeCluster();
-    await cluster.applyCrds();
-    await cluster.applyCrds(OUR_CRD_DIR);
-    client = new RestKubeClient(cluster.kubeConfig(), 'stz-test');
-    pods = startPodServers({ kubeConfig: cluster.kubeConfig() });
-    await pods.synced;
+    ({ cluster, client, pods } = await startClusterWithPods());
     port = await freePort();
     await apply(
       ...gatewayObjects(NS, port),

@@ -9,9 +9,9 @@ import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/res
 import { silentLogger } from '../../xds-server/log.ts';
 import { eventually } from '../support/eventually.ts';
 import { http1Request } from '../support/http-client.ts';
-import { startKubeCluster, type KubeCluster } from '../support/kube/cluster.ts';
-import { objectPath, OUR_CRD_DIR, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
-import { startPodServers, type PodServers } from '../support/kube/pod-servers.ts';
+import type { KubeCluster } from '../support/kube/cluster.ts';
+import { applyObjects, startClusterWithPods, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
+import type { PodServers } from '../support/kube/pod-servers.ts';
 import { appObjects, gatewayObjects, scaleToZeroPolicy } from '../support/kube/objects.ts';
 import { freePort } from '../support/ports.ts';
 import { FILTER_WASM } from '../support/stack.ts';
@@ -34,9 +34,7 @@ describe('two control-plane replicas, an Envoy on each: idleness from both, one 
   let port: number;
   const replicas = new Map<string, Replica>();
 
-  const apply = async (...objects: KubeObject[]): Promise<void> => {
-    for (const obj of objects) await client.request('PATCH', `${objectPath(obj)}?fieldManager=stz-test&force=true`, obj, 'application/apply-patch+yaml');
-  };
+  const apply = (...objects: KubeObject[]): Promise<void> => applyObjects(client, ...objects);
   const deploymentReplicas = async (): Promise<number> => ((await client.get(`/apis/apps/v1/namespaces/${NS}/deployments/nap`)).spec as { replicas?: number }).replicas ?? 0;
   const eventCount = async (reason: string): Promise<number> =>
     ((await client.list(`/api/v1/namespaces/${NS}/events`)).items as unknown as { reason: string; involvedObject: { name: string }; count?: number }[])
@@ -65,12 +63,7 @@ describe('two control-plane replicas, an Envoy on each: idleness from both, one 
   }
 
   before(async () => {
-    cluster = await startKubeCluster();
-    await cluster.applyCrds();
-    await cluster.applyCrds(OUR_CRD_DIR);
-    client = new RestKubeClient(cluster.kubeConfig(), 'stz-test');
-    pods = startPodServers({ kubeConfig: cluster.kubeConfig() });
-    await pods.synced;
+    ({ cluster, client, pods } = await startClusterWithPods());
     port = await freePort();
     await apply(...gatewayObjects(NS, port), ...appObjects(NS, 'nap', 0), scaleToZeroPolicy(NS, 'nap', { idleAfterMs: 2_000 }));
     const a = await startReplica('replica-a', '127.0.0.1');

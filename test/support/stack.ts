@@ -127,3 +127,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   return stack;
 }
+
+/** A host whose backend is the demo upstream run as a process on `port` (woken by the process scaler). */
+export function processHost(name: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name,
+    domains: [`${name}.test`],
+    endpoints: [{ address: '127.0.0.1', port }],
+    scaler: {
+      kind: 'process',
+      command: [process.execPath, '--import', 'tsx', 'upstream/main.ts', '--http-port', String(port), '--grpc-port', '0', '--id', `${name}-process`],
+      cwd: REPO_ROOT,
+    },
+    buffer: { holdTimeoutMs: 20_000, maxHeld: 1000, retryAfterSeconds: 1 },
+    wakeTimeoutMs: 15_000,
+    idleAfterMs: 0,
+    ...extra,
+  };
+}

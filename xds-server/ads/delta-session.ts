@@ -6,7 +6,7 @@
 // controller do not care which variant a client speaks.
 import type { Snapshot } from '../../snapshots/build.ts';
 import type { Resource } from '../../snapshots/resource.ts';
-import { FULL_STATE_KINDS, PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
+import { FULL_STATE_KINDS, PUSH_ORDER, type ResourceKind } from '../../snapshots/type-urls.ts';
 import type { Settlement } from '../cache/snapshot-cache.ts';
 import {
   encodeDeltaDiscoveryResponse, encodeResource, resourceVersion, type DeltaDiscoveryRequest, type VersionedResource,
@@ -44,17 +44,8 @@ export class DeltaStreamSession extends SessionBase<DeltaTypeState> implements A
   readonly variant = 'delta' as const;
 
   onRequest(request: DeltaDiscoveryRequest): void {
-    if (this.closed) return;
-    if (!this.adoptNode(request.node, 'DeltaDiscoveryRequest', ' (delta xDS)')) return;
-    if (request.type_url === '') {
-      this.sink.fail(3, 'DeltaDiscoveryRequest.type_url must be set on an aggregated (ADS) stream');
-      return;
-    }
-    const kind = kindOfTypeUrl(request.type_url);
-    if (kind === undefined) {
-      this.log.warn('delta request for a type this server does not serve; not answered', { node: this.nodeId, client: this.kindOfClient, typeUrl: request.type_url });
-      return;
-    }
+    const kind = this.requestKind(request.node, request.type_url, 'DeltaDiscoveryRequest', ' (delta xDS)');
+    if (kind === undefined) return;
     let state = this.types.get(kind);
     let verdict: Verdict;
     const snapshot = this.cache.getSnapshot(this.group);

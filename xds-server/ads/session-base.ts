@@ -2,7 +2,7 @@
 // the node on its first request), which snapshot group serves it, its subscriptions per type, and the options.
 // Each variant keeps only its own protocol (stream-session.ts, delta-session.ts).
 import type { Snapshot } from '../../snapshots/build.ts';
-import type { ResourceKind } from '../../snapshots/type-urls.ts';
+import { kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
 import { DEFAULT_GROUP, GATEWAY_METADATA_KEY, gatewayOfGroup, nodeGroup, type Settlement, type SnapshotCache, type WatcherLabel } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -157,7 +157,7 @@ export abstract class SessionBase<TState extends SessionTypeState> {
    * starts watching its snapshot group and says who connected. False, with the stream failed, when the first
    * request carries no node id.
    */
-  protected adoptNode(node: NodeInfo | null | undefined, requestType: string, how: string, details: Record<string, unknown> = {}): boolean {
+  private adoptNode(node: NodeInfo | null | undefined, requestType: string, how: string): boolean {
     if (this.node !== undefined) return true;
     if (!node?.id) {
       this.sink.fail(3 /* INVALID_ARGUMENT */, `the first ${requestType} on a stream must carry node.id`);
@@ -173,7 +173,7 @@ export abstract class SessionBase<TState extends SessionTypeState> {
       node: this.nodeId,
       stream: this.streamId,
       client: this.kindOfClient,
-      ...details,
+      userAgent: userAgentOf(node),
       group: this.group,
       ...(this.group === DEFAULT_GROUP ? { gateway: `every gateway (node.metadata has no "${GATEWAY_METADATA_KEY}")` } : gateway !== undefined ? { gateway } : {}),
     });
@@ -243,7 +243,7 @@ export abstract class SessionBase<TState extends SessionTypeState> {
       streamId: this.streamId,
       nodeId: this.nodeId,
       nodeCluster: this.node?.cluster ?? '',
-      userAgent: [this.node?.user_agent_name, this.node?.user_agent_version].filter(Boolean).join('/'),
+      userAgent: userAgentOf(this.node),
       clientKind: this.kindOfClient,
       variant: this.variant,
       group: this.group,
@@ -252,7 +252,27 @@ export abstract class SessionBase<TState extends SessionTypeState> {
     };
   }
 
+  /**
+   * What every request goes through first, in both variants: the node on the first one, an ADS type URL, a
+   * type we serve. The type, or undefined when the request is not to be answered (the stream may be failed).
+   */
+  protected requestKind(node: NodeInfo | null | undefined, typeUrl: string, requestType: string, how: string): ResourceKind | undefined {
+    if (this.closed) return undefined;
+    if (!this.adoptNode(node, requestType, how)) return undefined;
+    if (typeUrl === '') {
+      this.sink.fail(3, `${requestType}.type_url must be set on an aggregated (ADS) stream`);
+      return undefined;
+    }
+    const kind = kindOfTypeUrl(typeUrl);
+    if (kind === undefined) this.log.warn(`${requestType} for a type this server does not serve; not answered`, { node: this.nodeId, client: this.kindOfClient, typeUrl });
+    return kind;
+  }
+
   protected ref(): { streamId: number; nodeId: string } {
     return { streamId: this.streamId, nodeId: this.nodeId };
   }
+}
+
+function userAgentOf(node: NodeInfo | null | undefined): string {
+  return [node?.user_agent_name, node?.user_agent_version].filter(Boolean).join('/');
 }

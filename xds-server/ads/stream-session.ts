@@ -1,7 +1,7 @@
 // One ADS stream: the node it speaks for, and per resource type what was asked, sent, ACKed and NACKed.
 // Requests are classified by classifyRequest(); responses go out in PUSH_ORDER on this one stream.
 import type { Snapshot } from '../../snapshots/build.ts';
-import { FULL_STATE_KINDS, PUSH_ORDER, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
+import { FULL_STATE_KINDS, PUSH_ORDER, type ResourceKind } from '../../snapshots/type-urls.ts';
 import type { Settlement } from '../cache/snapshot-cache.ts';
 import { encodeDiscoveryResponse, encodeResource, resourceVersion, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
 import { SessionBase, type SessionTypeState } from './session-base.ts';
@@ -20,17 +20,8 @@ export class StreamSession extends SessionBase<TypeState> implements AdsSession 
   private sentClusters = new Map<string, string>();
 
   onRequest(request: DiscoveryRequest): void {
-    if (this.closed) return;
-    if (!this.adoptNode(request.node, 'DiscoveryRequest', '', { userAgent: [request.node?.user_agent_name, request.node?.user_agent_version].filter(Boolean).join('/') })) return;
-    if (request.type_url === '') {
-      this.sink.fail(3, 'DiscoveryRequest.type_url must be set on an aggregated (ADS) stream');
-      return;
-    }
-    const kind = kindOfTypeUrl(request.type_url);
-    if (kind === undefined) {
-      this.log.warn('request for a type this server does not serve; not answered', { node: this.nodeId, client: this.kindOfClient, typeUrl: request.type_url });
-      return;
-    }
+    const kind = this.requestKind(request.node, request.type_url, 'DiscoveryRequest', '');
+    if (kind === undefined) return;
     const state = this.types.get(kind);
     const verdict = classifyRequest(state, request, FULL_STATE_KINDS.has(kind));
     switch (verdict.kind) {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { REPO_ROOT, startEnvoy, type EnvoyProcess } from '../../../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../../../envoy-bootstrap/render.ts';
 import { startKubernetesControlPlane, type KubernetesControlPlane, type KubernetesControlPlaneOptions } from '../../../xds-server/kubernetes/control-plane.ts';
-import { RestKubeClient, type KubeObject } from '../../../xds-server/kubernetes/rest.ts';
+import { RestKubeClient, type KubeClient, type KubeObject } from '../../../xds-server/kubernetes/rest.ts';
 import { createLogger, silentLogger } from '../../../xds-server/log.ts';
 import { eventually } from '../eventually.ts';
 import { assertFilterBuilt, defaultAdsApi, FILTER_WASM } from '../stack.ts';
@@ -65,6 +65,26 @@ export function objectPath(obj: Pick<KubeObject, 'apiVersion' | 'kind' | 'metada
   return `${base}${ns}/${plural}/${obj.metadata.name}`;
 }
 
+/** Server-side apply with field manager "stz-test", as a user's `kubectl apply --server-side` would. */
+export async function applyObjects(client: KubeClient, ...objects: KubeObject[]): Promise<void> {
+  for (const obj of objects) await client.request('PATCH', `${objectPath(obj)}?fieldManager=stz-test&force=true`, obj, 'application/apply-patch+yaml');
+}
+
+/** A local cluster with the Gateway API CRDs and ours, an admin client, and "the pods" served (synced). */
+export async function startClusterWithPods(): Promise<{ cluster: KubeCluster; client: RestKubeClient; pods: PodServers }> {
+  const cluster = await startKubeCluster();
+  try {
+    await cluster.applyCrds();
+    await cluster.applyCrds(OUR_CRD_DIR);
+    const pods = startPodServers({ kubeConfig: cluster.kubeConfig() });
+    await pods.synced;
+    return { cluster, client: new RestKubeClient(cluster.kubeConfig(), 'stz-test'), pods };
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+}
+
 export async function startGatewayStack(options: GatewayStackOptions): Promise<GatewayStack> {
   assertFilterBuilt();
   const cluster = await startKubeCluster(options.podCidr ? { podCidr: options.podCidr } : {});
@@ -92,9 +112,7 @@ export async function startGatewayStack(options: GatewayStackOptions): Promise<G
       logLevel: 'warning',
     });
     cleanup.push(() => envoy.stop());
-    const apply = async (...objects: KubeObject[]): Promise<void> => {
-      for (const obj of objects) await client.request('PATCH', `${objectPath(obj)}?fieldManager=stz-test&force=true`, obj, 'application/apply-patch+yaml');
-    };
+    const apply = (...objects: KubeObject[]): Promise<void> => applyObjects(client, ...objects);
     return {
       cluster,
       client,
