@@ -2,15 +2,18 @@ import { isIP } from 'node:net';
 import type { BackendModel } from '../model/gateway-model.ts';
 import { CLUSTER_CONNECTION_LIMIT, CLUSTER_REQUEST_LIMIT } from './defaults.ts';
 import type { DesiredState } from './desired-state.ts';
+import { BuildMemo } from './memo.ts';
 import { CONTROL_PLANE_CLUSTER } from './names.ts';
 import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
 export function buildClusters(state: DesiredState): Resource[] {
-  const clusters = state.model.backends.map(backendCluster);
+  const clusters = state.model.backends.map((b) => clusterMemo.get(b, '', () => backendCluster(b)));
   if (state.wake) clusters.push(controlPlaneCluster(state.wake.address, state.wake.port));
   return clusters;
 }
+
+const clusterMemo = new BuildMemo<BackendModel, Resource>();
 
 function backendCluster(backend: BackendModel): Resource {
   const name = backend.clusterName;

@@ -1,8 +1,10 @@
+import type { BackendModel } from '../model/gateway-model.ts';
 import type { DesiredState } from './desired-state.ts';
+import { BuildMemo } from './memo.ts';
 import { socketAddress, type Resource } from './resource.ts';
 
 export function buildEndpoints(state: DesiredState): Resource[] {
-  return state.model.backends.map((backend) => ({
+  return state.model.backends.map((backend) => endpointsMemo.get(backend, '', () => ({
     name: backend.clusterName,
     cluster_name: backend.clusterName,
     endpoints: [
@@ -10,5 +12,7 @@ export function buildEndpoints(state: DesiredState): Resource[] {
         lb_endpoints: backend.endpoints.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) } })),
       },
     ],
-  }));
+  })));
 }
+
+const endpointsMemo = new BuildMemo<BackendModel, Resource>();

@@ -2,6 +2,7 @@ import type { HeaderEdits, ListenerModel, RouteAction, RouteModel, VirtualHostMo
 import type { DesiredState } from './desired-state.ts';
 import { STREAM_IDLE_MARGIN_MS } from './defaults.ts';
 import { millisToDuration } from './listeners.ts';
+import { BuildMemo } from './memo.ts';
 import { BUFFER_FILTER_NAME } from './names.ts';
 import type { Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
@@ -26,8 +27,22 @@ function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, backend
     // Virtual host domains are listed without ports (the filter ignores the port the same way). Ignoring it
     // in matching, rather than stripping it from the request, forwards the Host header untouched.
     ignore_port_in_host_matching: true,
-    virtual_hosts: listener.virtualHosts.map((vh) => virtualHost(vh, held, backends)),
+    virtual_hosts: listener.virtualHosts.map((vh) => virtualHostMemo.get(vh, backendFacts(vh, held, backends), () => virtualHost(vh, held, backends))),
   };
+}
+
+const virtualHostMemo = new BuildMemo<VirtualHostModel, Record<string, unknown>>();
+
+/** Everything a virtual host's xDS depends on besides its model: the facts about the backends it forwards to. */
+function backendFacts(model: VirtualHostModel, held: ReadonlySet<string>, backends: Backends): string {
+  let facts = '';
+  for (const route of model.routes) {
+    if (route.action.kind !== 'forward') continue;
+    for (const b of route.action.backends) {
+      facts += `${b.backend}\u0000${backends.clusterOf.get(b.backend) ?? ''}\u0000${held.has(b.backend) ? backends.holdTimeoutMs.get(b.backend) ?? 0 : '-'}\u0000`;
+    }
+  }
+  return facts;
 }
 
 /** A route can reach a held backend: the filter must run for it. */

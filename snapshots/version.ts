@@ -4,22 +4,88 @@ import type { Resource } from './resource.ts';
 /**
  * A type's version is a hash of its resources' canonical form: the same content always gets the same
  * version (across restarts of the control plane too), so Envoy is not sent what it already has.
+ *
+ * The work is proportional to what changed: a type's version hashes each resource's own hash, and a resource
+ * (or any part of one) that is frozen is hashed and serialised once. Builders freeze what they reuse from one
+ * build to the next (snapshots/memo.ts), so a one-host change re-serialises that host's resources and the
+ * route table's frame, not every host.
  */
 export function versionOf(resources: ReadonlyMap<string, Resource>): string {
   const hash = createHash('sha256');
-  for (const [name, resource] of [...resources].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [name, resource] of [...resources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     hash.update(name);
     hash.update('\u0000');
-    hash.update(canonicalJson(resource));
+    hash.update(resourceHash(resource));
     hash.update('\u0000');
   }
   return hash.digest('hex').slice(0, 16);
 }
 
+const hashes = new WeakMap<object, string>();
+
+/** The hash of one resource's canonical form; remembered for a frozen resource. */
+export function resourceHash(resource: Resource): string {
+  const known = hashes.get(resource);
+  if (known !== undefined) return known;
+  const hash = createHash('sha256').update(canonicalJson(resource)).digest('hex');
+  if (Object.isFrozen(resource)) hashes.set(resource, hash);
+  return hash;
+}
+
+const serialised = new WeakMap<object, string>();
+
+/**
+ * JSON with every object's keys sorted, so equal content always serialises the same. Same output as
+ * JSON.stringify for plain data (undefined members left out, undefined in arrays as null); a frozen object's
+ * serialisation is remembered, since it cannot change.
+ */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
+  return write(value) ?? 'null';
+}
+
+function write(value: unknown): string | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'object':
+      break;
+    case 'bigint':
+      throw new TypeError('a BigInt cannot be serialised as JSON');
+    default:
+      return undefined;
+  }
+  const object = value as object;
+  const known = serialised.get(object);
+  if (known !== undefined) return known;
+  let out: string;
+  if (typeof (object as { toJSON?: unknown }).toJSON === 'function') {
+    out = canonicalJson((object as { toJSON: () => unknown }).toJSON());
+  } else if (Array.isArray(object)) {
+    out = `[${object.map((v: unknown) => write(v) ?? 'null').join(',')}]`;
+  } else {
+    const parts: string[] = [];
+    for (const key of sortedKeys(object)) {
+      const v = write((object as Record<string, unknown>)[key]);
+      if (v !== undefined) parts.push(`${JSON.stringify(key)}:${v}`);
+    }
+    out = `{${parts.join(',')}}`;
+  }
+  if (Object.isFrozen(object)) serialised.set(object, out);
+  return out;
+}
+
+// Sorted, then (as a JavaScript object orders its own keys) integer-like keys first, in numeric order: the
+// order this serialisation has always had, so versions of unchanged content stay what they were.
+function sortedKeys(object: object): string[] {
+  const keys = Object.keys(object).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const indices = keys.filter(isArrayIndex);
+  if (indices.length === 0) return keys;
+  return [...indices.sort((a, b) => Number(a) - Number(b)), ...keys.filter((k) => !isArrayIndex(k))];
+}
+
+function isArrayIndex(key: string): boolean {
+  return /^(0|[1-9]\d*)$/.test(key) && Number(key) < 4294967295;
 }

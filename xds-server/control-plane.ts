@@ -81,11 +81,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
     const kept = new Set(next.value.hosts.map((h) => h.name));
     const removed = store.hosts().filter((h) => !kept.has(h.config.name));
-    await store.replaceConfig(next.value);
+    const diff = await store.replaceConfig(next.value);
     await holdStoppedProcessHosts('added by a config reload; the process is not running');
     await publisher.schedule();
     for (const h of removed) await processes.stop(h.config);
-    log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length });
+    log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length, added: diff.added.length, changed: diff.changed.length, removed: diff.removed.length, ...(diff.added.length + diff.changed.length + diff.removed.length <= 10 ? { names: { ...diff } } : {}) });
     return { ok: true };
   };
 

@@ -16,11 +16,25 @@ export function fileConfigToModel(config: GatewayConfig): GatewayModel {
         port: config.listener.port,
         routeConfigName: FILE_ROUTE_CONFIG_NAME,
         ...(config.listener.http10DefaultHost !== undefined ? { http10DefaultHost: config.listener.http10DefaultHost } : {}),
-        virtualHosts: [...config.hosts].sort((a, b) => a.name.localeCompare(b.name)).map(virtualHost),
+        virtualHosts: [...config.hosts].sort((a, b) => a.name.localeCompare(b.name)).map((h) => remembered(virtualHosts, h, virtualHost)),
       },
     ],
-    backends: config.hosts.map(backend),
+    backends: config.hosts.map((h) => remembered(backends, h, backend)),
   };
+}
+
+// A host that a reload left as it was (keepUnchangedHosts) keeps its model objects too, so the snapshot
+// builders reuse what they built from them (snapshots/memo.ts).
+const virtualHosts = new WeakMap<HostConfig, VirtualHostModel>();
+const backends = new WeakMap<HostConfig, BackendModel>();
+
+function remembered<T>(cache: WeakMap<HostConfig, T>, host: HostConfig, make: (host: HostConfig) => T): T {
+  let value = cache.get(host);
+  if (value === undefined) {
+    value = make(host);
+    cache.set(host, value);
+  }
+  return value;
 }
 
 export function hostClusterName(host: string): string {

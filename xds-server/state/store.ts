@@ -6,6 +6,7 @@ import type { DesiredState, WakeFailure, WakeTarget } from '../../snapshots/desi
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
 import { canonicalJson } from '../../snapshots/version.ts';
 import type { GatewayConfig, HostConfig } from '../../sources/file/config.ts';
+import { keepUnchangedHosts, type ReloadDiff } from '../../sources/file/reload-diff.ts';
 import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import type { ScalableBackend } from '../scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from './backend-state.ts';
@@ -103,15 +104,20 @@ export class GatewayStore implements BackendState {
     return true;
   }
 
-  /** A new config keeps the marks of hosts it still has; new hosts start in their initialState. */
-  async replaceConfig(config: GatewayConfig): Promise<void> {
+  /**
+   * A new config keeps the marks of hosts it still has; new hosts start in their initialState. Hosts it left
+   * unchanged keep their objects (and so what was built from them); says which hosts it added, changed, removed.
+   */
+  async replaceConfig(config: GatewayConfig): Promise<Omit<ReloadDiff, 'config'>> {
+    const diff = keepUnchangedHosts(this.config, config);
     await this.change(() => {
       const previous = new Map(this.marks);
-      this.config = config;
-      this.model = fileConfigToModel(config);
+      this.config = diff.config;
+      this.model = fileConfigToModel(diff.config);
       this.marks.clear();
       this.applyConfigMarks(Object.fromEntries(previous));
     });
+    return { added: diff.added, changed: diff.changed, removed: diff.removed };
   }
 
   get currentGeneration(): number {

@@ -1,0 +1,115 @@
+// A one-host change costs one host's work: what did not change is handed out again as the same (frozen)
+// object, so its serialisation, hash and protobuf encoding are reused; what changed is built anew.
+import { expect } from 'chai';
+import { buildSnapshot, type Snapshot } from '../../../snapshots/build.ts';
+import { deepFrozen } from '../../../snapshots/memo.ts';
+import type { Resource } from '../../../snapshots/resource.ts';
+import { canonicalJson, resourceHash, versionOf } from '../../../snapshots/version.ts';
+import type { GatewayConfig } from '../../../sources/file/config.ts';
+import { validateGatewayConfig } from '../../../sources/file/parse.ts';
+import { keepUnchangedHosts } from '../../../sources/file/reload-diff.ts';
+import { fileConfigToModel } from '../../../sources/file/to-model.ts';
+
+function config(hosts: number, change: { host0Port?: number; extra?: boolean } = {}): GatewayConfig {
+  const raw = {
+    listener: { port: 10000 },
+    hosts: [
+      ...Array.from({ length: hosts }, (_, i) => ({ name: `h${i}`, domains: [`h${i}.test`], endpoints: [{ address: '127.0.0.1', port: i === 0 ? (change.host0Port ?? 9000) : 9000 + i }] })),
+      ...(change.extra ? [{ name: 'extra', domains: ['extra.test'], endpoints: [{ address: '127.0.0.1', port: 8999 }] }] : []),
+    ],
+  };
+  const result = validateGatewayConfig(raw);
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  return result.value;
+}
+
+function snapshot(c: GatewayConfig, held: string[] = []): Snapshot {
+  const result = buildSnapshot({ model: fileConfigToModel(c), held: new Set(held), generation: 1, filterWasmPath: '/f.wasm' });
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  return result.value;
+}
+
+function virtualHosts(s: Snapshot): Map<string, unknown> {
+  const routes = s.resources.route.get('gateway_routes') as { virtual_hosts: { name: string }[] };
+  return new Map(routes.virtual_hosts.map((vh) => [vh.name, vh]));
+}
+
+describe('incremental rebuilds', () => {
+  it('a reload that changes one host rebuilds only that host: every other resource and virtual host is the same object', () => {
+    const before = config(50);
+    const first = snapshot(before);
+    const diff = keepUnchangedHosts(before, config(50, { host0Port: 9999 }));
+    expect(diff).to.deep.include({ added: [], changed: ['h0'], removed: [] });
+    const second = snapshot(diff.config);
+
+    for (const kind of ['cluster', 'endpoint'] as const) {
+      for (const [name, resource] of second.resources[kind]) {
+        // The changed host's resources are built anew (its cluster to the same content).
+        if (name === 'host_h0') expect(resource, name).to.not.equal(first.resources[kind].get(name));
+        else expect(resource, `${kind} ${name}`).to.equal(first.resources[kind].get(name));
+      }
+    }
+    // The route table is one resource (it changes with any host), but its unchanged virtual hosts are reused.
+    const [vh1, vh2] = [virtualHosts(first), virtualHosts(second)];
+    for (const [name, vh] of vh2) if (name !== 'vh_h0') expect(vh, name).to.equal(vh1.get(name));
+    expect(second.versions.cluster).to.equal(first.versions.cluster);
+    expect(second.versions.endpoint).to.not.equal(first.versions.endpoint);
+    expect(second.resources.endpoint.get('host_h0')).to.deep.include({ endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 9999 } } } }] }] });
+  });
+
+  it('a reload that changes nothing keeps every version; added and removed hosts are named', () => {
+    const before = config(5);
+    const first = snapshot(before);
+    const same = keepUnchangedHosts(before, config(5));
+    expect(same).to.deep.include({ added: [], changed: [], removed: [] });
+    expect(snapshot(same.config).versions).to.deep.equal(first.versions);
+
+    const grown = keepUnchangedHosts(before, config(5, { extra: true }));
+    expect(grown).to.deep.include({ added: ['extra'], changed: [], removed: [] });
+    const shrunk = keepUnchangedHosts(grown.config, config(4));
+    expect(shrunk).to.deep.include({ added: [], changed: [], removed: ['h4', 'extra'] });
+  });
+
+  it('a virtual host is rebuilt when its backend is held or released, and comes back the same as before', () => {
+    const c = config(3);
+    const ready = snapshot(c);
+    const held = snapshot(c, ['h1']);
+    const readyAgain = snapshot(c);
+    const [r, h, r2] = [virtualHosts(ready), virtualHosts(held), virtualHosts(readyAgain)];
+    expect(h.get('vh_h1')).to.not.deep.equal(r.get('vh_h1'));
+    expect(JSON.stringify(h.get('vh_h1'))).to.not.contain('"disabled":true');
+    expect(JSON.stringify(r.get('vh_h1'))).to.contain('"disabled":true');
+    expect(h.get('vh_h0')).to.equal(r.get('vh_h0'));
+    expect(r2.get('vh_h1')).to.deep.equal(r.get('vh_h1'));
+    expect(readyAgain.versions).to.deep.equal(ready.versions);
+  });
+
+  it('what is shared between builds is frozen: changing it in place throws instead of going unseen', () => {
+    const s = snapshot(config(2));
+    const cluster = s.resources.cluster.get('host_h0') as Record<string, unknown>;
+    expect(() => {
+      cluster.connect_timeout = { seconds: 9 };
+    }).to.throw(TypeError);
+    expect(() => {
+      (virtualHosts(s).get('vh_h0') as { domains: string[] }).domains.push('x.test');
+    }).to.throw(TypeError);
+  });
+
+  it('hashes and serialises a frozen resource once, and an unfrozen one every time (a changed one is never stale)', () => {
+    const loose: Resource = { name: 'a', value: 1 };
+    const before = resourceHash(loose);
+    loose.value = 2;
+    expect(resourceHash(loose)).to.not.equal(before);
+
+    const frozen = deepFrozen<Resource>({ name: 'a', value: 2 });
+    expect(resourceHash(frozen)).to.equal(resourceHash(loose));
+    expect(versionOf(new Map([['a', frozen]]))).to.equal(versionOf(new Map([['a', loose]])));
+  });
+
+  it('canonical JSON is key-order independent and matches JSON for plain data', () => {
+    const value = { b: [1, undefined, { z: null, y: 'é\u2028' }], a: { '10': true, '2': false, c: NaN }, u: undefined };
+    expect(canonicalJson(value)).to.equal('{"a":{"2":false,"10":true,"c":null},"b":[1,null,{"y":"é\u2028","z":null}]}');
+    expect(canonicalJson({ x: 1, y: 2 })).to.equal(canonicalJson({ y: 2, x: 1 }));
+    expect(JSON.parse(canonicalJson(value))).to.deep.equal(JSON.parse(JSON.stringify(value)));
+  });
+});
