@@ -6,6 +6,7 @@
 // restart, sees the same truth, and nothing is lost in a local file.
 import { EventEmitter } from 'node:events';
 import type { Endpoint, GatewayModel } from '../../model/gateway-model.ts';
+import { internModel } from '../../model/intern.ts';
 import type { DesiredState, WakeFailure, WakeTarget } from '../../snapshots/desired-state.ts';
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
 import { canonicalJson } from '../../snapshots/version.ts';
@@ -323,9 +324,9 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     for (const b of scalable) this.verifier.track(b.name, b.endpoints, b.scaleToZero.health);
     // Envoy gets only the endpoints of a scale-to-zero backend that answered; others as Kubernetes says.
     const backends = model.backends.map((b) => (b.scaleToZero ? { ...b, endpoints: this.verifier.verified(b.name) } : b));
-    const nextModel: GatewayModel = { listeners: model.listeners, backends };
+    const nextModel: GatewayModel = internModel(this.model, { listeners: model.listeners, backends });
     const nextHeld = new Set(
-      backends
+      nextModel.backends
         .filter((b): b is ScalableBackend => b.scaleToZero !== undefined)
         .filter((b) => b.endpoints.length === 0 || this.draining.has(b.name) || this.drainingElsewhere(b))
         .map((b) => b.name),
@@ -337,7 +338,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     const now = new Date(this.clock.now()).toISOString();
     const views = new Map<string, BackendView>();
     let released = false;
-    for (const b of backends as ScalableBackend[]) {
+    for (const b of nextModel.backends as ScalableBackend[]) {
       if (!b.scaleToZero) continue;
       const isHeld = nextHeld.has(b.name);
       const wasHeld = previousHeld.has(b.name);

@@ -2,6 +2,7 @@
 // object, so its serialisation, hash and protobuf encoding are reused; what changed is built anew.
 import { expect } from 'chai';
 import { buildSnapshot, type Snapshot } from '../../../snapshots/build.ts';
+import { internModel } from '../../../model/intern.ts';
 import { deepFrozen } from '../../../snapshots/memo.ts';
 import type { Resource } from '../../../snapshots/resource.ts';
 import { canonicalJson, resourceHash, versionOf } from '../../../snapshots/version.ts';
@@ -30,7 +31,7 @@ function snapshot(c: GatewayConfig, held: string[] = []): Snapshot {
 }
 
 function virtualHosts(s: Snapshot): Map<string, unknown> {
-  const routes = s.resources.route.get('gateway_routes') as { virtual_hosts: { name: string }[] };
+  const routes = s.resources.route.get('gateway_routes') as unknown as { virtual_hosts: { name: string }[] };
   return new Map(routes.virtual_hosts.map((vh) => [vh.name, vh]));
 }
 
@@ -111,5 +112,34 @@ describe('incremental rebuilds', () => {
     expect(canonicalJson(value)).to.equal('{"a":{"2":false,"10":true,"c":null},"b":[1,null,{"y":"é\u2028","z":null}]}');
     expect(canonicalJson({ x: 1, y: 2 })).to.equal(canonicalJson({ y: 2, x: 1 }));
     expect(JSON.parse(canonicalJson(value))).to.deep.equal(JSON.parse(JSON.stringify(value)));
+  });
+});
+
+describe('internModel (a source that rebuilds its whole model)', () => {
+  it('keeps the previous objects of unchanged backends and virtual hosts, so only the changed ones are rebuilt', () => {
+    const first = fileConfigToModel(config(20));
+    // A fresh translation: every object new, one backend's endpoint moved.
+    const fresh = structuredClone(fileConfigToModel(config(20, { host0Port: 9999 })));
+    const next = internModel(first, fresh);
+    for (const b of next.backends) {
+      if (b.name === 'h0') expect(b).to.equal(fresh.backends.find((x) => x.name === 'h0'));
+      else expect(b, b.name).to.equal(first.backends.find((x) => x.name === b.name));
+    }
+    for (const vh of next.listeners[0]!.virtualHosts) expect(vh, vh.name).to.equal(first.listeners[0]!.virtualHosts.find((x) => x.name === vh.name));
+
+    const a = buildSnapshot({ model: first, held: new Set(), generation: 1, filterWasmPath: '/f.wasm' });
+    const b = buildSnapshot({ model: next, held: new Set(), generation: 1, filterWasmPath: '/f.wasm' });
+    if (!a.ok || !b.ok) throw new Error('build failed');
+    expect(b.value.resources.endpoint.get('host_h1')).to.equal(a.value.resources.endpoint.get('host_h1'));
+    expect(b.value.resources.endpoint.get('host_h0')).to.not.equal(a.value.resources.endpoint.get('host_h0'));
+    expect(b.value.versions.cluster).to.equal(a.value.versions.cluster);
+    expect(b.value.versions.endpoint).to.not.equal(a.value.versions.endpoint);
+  });
+
+  it('takes added backends as they come and drops removed ones', () => {
+    const first = fileConfigToModel(config(3));
+    const next = internModel(first, structuredClone(fileConfigToModel(config(2, { extra: true }))));
+    expect(next.backends.map((b) => b.name)).to.deep.equal(['h0', 'h1', 'extra']);
+    expect(next.backends[0]).to.equal(first.backends[0]);
   });
 });
