@@ -69,7 +69,7 @@ export function grpcServerOptions(b: GrpcBounds): grpc.ServerOptions {
 }
 
 export type RefusalReason = 'too_many_streams_per_node' | 'too_many_streams_per_address';
-export type DisconnectReason = 'rate_limited' | 'slow_client' | 'request_queue_full';
+export type DisconnectReason = 'rate_limited' | 'slow_client' | 'request_queue_full' | 'message_too_large';
 
 /** The peer's IP address from grpc-js's "address:port" (IPv6 may come bracketed or bare). */
 export function peerAddress(peer: string): string {
@@ -83,16 +83,49 @@ export function peerAddress(peer: string): string {
  * grpc-js has no public API for this; the http2 stream is found on its call object (pinned version).
  */
 export function resetStream(call: unknown): boolean {
+  const stream = http2StreamOf(call);
+  if (!stream) return false;
+  if (!stream.destroyed) stream.close(0x8 /* NGHTTP2_CANCEL */);
+  return true;
+}
+
+interface RawHttp2Stream {
+  close(code: number): void;
+  destroyed?: boolean;
+  sentHeaders?: Record<string, unknown>;
+  sentTrailers?: Record<string, unknown>;
+}
+
+function http2StreamOf(call: unknown): RawHttp2Stream | undefined {
   let c = (call as { call?: unknown }).call as Record<string, unknown> | undefined;
   for (let depth = 0; depth < 6 && c; depth++) {
-    const stream = c.stream as { close?: (code: number) => void; destroyed?: boolean } | undefined;
-    if (stream && typeof stream.close === 'function') {
-      if (!stream.destroyed) stream.close(0x8 /* NGHTTP2_CANCEL */);
-      return true;
-    }
+    const stream = c.stream as RawHttp2Stream | undefined;
+    if (stream && typeof stream.close === 'function') return stream;
     c = c.nextCall as Record<string, unknown> | undefined;
   }
-  return false;
+  return undefined;
+}
+
+/**
+ * The status grpc-js itself ended a call with, when it did so without the handler (a request over
+ * maxReceiveMessageBytes: the handler only sees 'cancelled'), so that refusal is logged and counted too.
+ */
+export function statusSentByGrpc(call: unknown): { code: number; message: string } | undefined {
+  const stream = http2StreamOf(call);
+  const h = stream?.sentTrailers?.['grpc-status'] !== undefined ? stream.sentTrailers : stream?.sentHeaders;
+  const code = h?.['grpc-status'];
+  if (code === undefined) return undefined;
+  return { code: Number(code), message: decodeURI(String(h?.['grpc-message'] ?? '')) };
+}
+
+const RESOURCE_EXHAUSTED = 8;
+
+/** When grpc-js refused an oversized message on this call: the disconnect's message (logged and counted). */
+export function oversizedRefusal(guard: StreamGuard | undefined, call: unknown, fields: Record<string, unknown>): string | undefined {
+  if (!guard) return undefined;
+  const sent = statusSentByGrpc(call);
+  if (sent?.code !== RESOURCE_EXHAUSTED || !/larger than/i.test(sent.message)) return undefined;
+  return guard.disconnected('message_too_large', `a request message was larger than ${guard.bounds.maxReceiveMessageBytes} bytes (${sent.message})`, fields);
 }
 
 /** One open stream's place in the bounds: which address and node it counts for, its request budget. */

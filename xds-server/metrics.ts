@@ -44,7 +44,7 @@ const FAMILIES: Record<string, Family> = {
   stz_cold_start_duration_seconds: { kind: 'histogram', help: 'Successful cold starts, from the wake to every Envoy having ACKed the release, by host.' },
   stz_cold_start_phase_duration_seconds: { kind: 'histogram', help: 'Cold-start phases by host and phase (wake_to_ready, ready_to_release_acked).' },
   stz_grpc_streams_refused_total: { kind: 'counter', help: 'xDS/LRS streams refused at open, by reason (too_many_streams_per_node, too_many_streams_per_address).' },
-  stz_grpc_streams_disconnected_total: { kind: 'counter', help: 'xDS/LRS streams ended for crossing a bound, by reason (rate_limited, slow_client, request_queue_full).' },
+  stz_grpc_streams_disconnected_total: { kind: 'counter', help: 'xDS/LRS streams ended for crossing a bound, by reason (rate_limited, slow_client, request_queue_full, message_too_large).' },
   stz_grpc_open_streams: { kind: 'gauge', help: 'Open xDS and LRS streams counted against the per-address bound.' },
   stz_xds_initial_syncs_waiting: { kind: 'gauge', help: 'New ADS streams waiting for an initial-sync turn.' },
   stz_admin_connections_refused_total: { kind: 'counter', help: 'Admin port connections dropped at the connection cap.' },

@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { SnapshotCache } from '../cache/snapshot-cache.ts';
 import type { Logger } from '../log.ts';
-import { resetStream, SyncTurns, type StreamGuard, type StreamTicket } from '../grpc-bounds.ts';
+import { oversizedRefusal, resetStream, SyncTurns, type StreamGuard, type StreamTicket } from '../grpc-bounds.ts';
 import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DeltaDiscoveryRequest, type DiscoveryRequest, type NodeInfo } from '../protos/codec.ts';
 import { DeltaStreamSession } from './delta-session.ts';
 import type { AdsEvents } from './events.ts';
@@ -202,7 +202,7 @@ export class AdsService {
     });
     call.on('end', () => finish('client closed the stream'));
     call.on('error', (err: Error) => finish(`stream error: ${err.message}`));
-    call.on('cancelled', () => finish('stream cancelled'));
+    call.on('cancelled', () => finish(oversizedRefusal(guard, call, { node: session.nodeId, peer, service: 'ADS' }) ?? 'stream cancelled'));
   }
 }
 

@@ -7,7 +7,7 @@ import type protobuf from 'protobufjs';
 import type { Logger } from '../log.ts';
 import { millisToDuration } from '../../snapshots/listeners.ts';
 import { messageType } from '../protos/load.ts';
-import type { StreamGuard } from '../grpc-bounds.ts';
+import { oversizedRefusal, type StreamGuard } from '../grpc-bounds.ts';
 
 export interface ClusterLoad {
   cluster: string;
@@ -124,7 +124,10 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
         };
         call.on('end', () => end());
         call.on('error', () => end());
-        call.on('cancelled', () => end());
+        call.on('cancelled', () => {
+          oversizedRefusal(guard, call, { node: nodeId, peer: call.getPeer(), service: 'LRS' });
+          end();
+        });
       },
     });
   }
