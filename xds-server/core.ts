@@ -95,7 +95,9 @@ function callableAddress(bound: string): string {
 export async function startCore(options: CoreOptions, log: Logger, buildMode: (wake: WakeTarget | undefined) => Promise<ModeParts>): Promise<Core & { mode: ModeParts }> {
   const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
   let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
-  const adminServer = http.createServer((req, res) => handler(req, res));
+  const adminBounds = { ...DEFAULT_ADMIN_SERVER_BOUNDS, ...options.adminBounds };
+  // Timeouts are checked on this interval: a fraction of the shortest one, so they hold to about that.
+  const adminServer = http.createServer({ connectionsCheckingInterval: Math.max(100, Math.min(adminBounds.headersTimeoutMs, adminBounds.requestTimeoutMs) / 4) }, (req, res) => handler(req, res));
   // What never reaches the app is answered in JSON too: CONNECT (Node hands it to this event, and drops
   // the connection when nobody listens) and requests Node's parser refuses (its default answer is bare).
   const rawJson = (socket: import('node:stream').Duplex, status: string, headers: string, error: string, message: string): void => {
@@ -109,9 +111,9 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   adminServer.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
     if (err.code === 'HPE_HEADER_OVERFLOW') rawJson(socket, '431 Request Header Fields Too Large', '', 'headers_too_large', 'the request line and headers are larger than 16 KiB');
     else if (err.code === 'ECONNRESET') socket.destroy();
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawJson(socket, '408 Request Timeout', '', 'request_timeout', `the request did not arrive in time (headers within ${adminBounds.headersTimeoutMs} ms, all of it within ${adminBounds.requestTimeoutMs} ms)`);
     else rawJson(socket, '400 Bad Request', '', 'invalid_request', `not a valid HTTP request: ${err.code ?? err.message}`);
   });
-  const adminBounds = { ...DEFAULT_ADMIN_SERVER_BOUNDS, ...options.adminBounds };
   const dropped = applyAdminServerBounds(adminServer, adminBounds, log.child('admin'));
   const adminAddress = options.adminAddress ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

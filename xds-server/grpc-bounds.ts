@@ -49,7 +49,7 @@ export const DEFAULT_GRPC_BOUNDS: GrpcBounds = {
   requestsPerSecond: 200,
   requestBurst: 1_000,
   keepaliveTimeMs: 30_000,
-  keepaliveTimeoutMs: 10_000,
+  keepaliveTimeoutMs: 20_000,
   writeBufferBytes: 1024 * 1024,
   slowClientTimeoutMs: 60_000,
   initialSyncConcurrency: 32,

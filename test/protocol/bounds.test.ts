@@ -2,6 +2,7 @@
 // gRPC on loopback. Each misbehaving client is refused or disconnected as the README documents, counted in
 // /metrics, and a well-behaved client is served meanwhile.
 import { once } from 'node:events';
+import net from 'node:net';
 import { expect } from 'chai';
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
 import { DEFAULT_GRPC_BOUNDS } from '../../xds-server/grpc-bounds.ts';
@@ -166,5 +167,35 @@ describe('xDS port bounds', function () {
     expect(maxSyncing).to.be.at.most(4);
     connected.close();
     for (const c of storm) c.close();
+  });
+
+  describe('admin port', () => {
+    it('answers 408 and closes a connection whose headers do not arrive within headersTimeoutMs', async () => {
+      t = await startTestControlPlane(simpleHosts(['alpha']), { adminBounds: { headersTimeoutMs: 500, requestTimeoutMs: 1_000 } });
+      const socket = net.connect(t.cp.adminPort, '127.0.0.1');
+      let data = '';
+      socket.on('data', (d: Buffer) => (data += d.toString()));
+      await once(socket, 'connect');
+      // A request that never finishes its headers (slowloris).
+      socket.write('GET /v1/hosts HTTP/1.1\r\nHost: x\r\n');
+      await once(socket, 'close');
+      expect(data).to.match(/^HTTP\/1\.1 408 /);
+      expect(data).to.include('"error":"request_timeout"');
+    });
+
+    it('drops connections beyond maxConnections at once, counted; the others are served', async () => {
+      t = await startTestControlPlane(simpleHosts(['alpha']), { adminBounds: { maxConnections: 10 } });
+      const tc = t;
+      const sockets = Array.from({ length: 15 }, () => net.connect(tc.cp.adminPort, '127.0.0.1'));
+      let closed = 0;
+      for (const s of sockets) {
+        s.on('error', () => {});
+        s.on('close', () => (closed += 1));
+      }
+      await eventually(() => expect(tc.cp.metrics.value('stz_admin_connections_refused_total')).to.equal(5));
+      await eventually(() => expect(closed).to.equal(5));
+      for (const s of sockets) s.destroy();
+      await eventually(async () => expect((await fetch(`${tc.cp.adminUrl}/healthz`)).status).to.equal(200));
+    });
   });
 });

@@ -174,14 +174,16 @@ export class AdsService {
       turnTimer = undefined;
       this.turns?.release(session);
     };
-    this.turns?.request(session, () => {
-      if (released) return;
-      turnTimer = setTimeout(endTurn, bounds!.initialSyncTimeoutMs);
-      turnTimer.unref();
-      const waiting = queue ?? [];
-      queue = undefined;
-      for (const r of waiting) handle(r);
-    });
+    // The turn is asked for with the first request: a stream that says nothing takes no turn from others.
+    const askTurn = (): void =>
+      this.turns!.request(session, () => {
+        if (released) return;
+        turnTimer = setTimeout(endTurn, bounds!.initialSyncTimeoutMs);
+        turnTimer.unref();
+        const waiting = queue ?? [];
+        queue = undefined;
+        for (const r of waiting) handle(r);
+      });
     call.on('data', (request: R) => {
       if (ended) return;
       if (ticket && !guard!.allow(ticket)) {
@@ -196,6 +198,7 @@ export class AdsService {
           return;
         }
         queue.push(request);
+        if (queue.length === 1) askTurn();
         return;
       }
       handle(request);
