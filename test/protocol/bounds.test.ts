@@ -5,7 +5,9 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { expect } from 'chai';
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
+import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_GRPC_BOUNDS } from '../../xds-server/grpc-bounds.ts';
+import { messageType } from '../../xds-server/protos/load.ts';
 import { RawAdsClient } from '../support/ads-client.ts';
 import { floodRequests, openManyStreams, sendOversizedMessage, SlowReader } from '../support/abuse.ts';
 import { simpleHosts, startTestControlPlane, type TestControlPlane } from '../support/control-plane.ts';
@@ -44,8 +46,12 @@ describe('xDS port bounds', function () {
     // own 100 MiB buffer is the only big allocation here).
     expect(process.memoryUsage().rss - rssBefore).to.be.lessThan(250 * 1024 * 1024);
     await wellBehavedClientServed(t, 'good');
-    // Just under the bound is accepted as a message (and then refused as not a DiscoveryRequest, not for size).
+    // A request under the bound (3 MiB of resource names) is taken and answered.
     expect(DEFAULT_GRPC_BOUNDS.maxReceiveMessageBytes).to.equal(4 * 1024 * 1024);
+    const big = new RawAdsClient(t.cp.xdsPort);
+    big.send({ node: { id: 'big-but-allowed' }, type_url: TYPE_URLS.listener, resource_names: ['x'.repeat(3 * 1024 * 1024)] });
+    expect((await big.next()).type_url).to.equal(TYPE_URLS.listener);
+    big.close();
   });
 
   it('1,000 streams opened by one client: 8 served (per node id), 992 refused with RESOURCE_EXHAUSTED; another client is served', async () => {
@@ -76,6 +82,45 @@ describe('xDS port bounds', function () {
     expect(flood.details).to.match(/more than 50 requests at once or 20 per second/);
     expect(t.cp.metrics.value('stz_grpc_streams_disconnected_total', { reason: 'rate_limited' })).to.equal(1);
     await wellBehavedClientServed(t, 'good');
+  });
+
+  it('counts LRS streams with the node\'s ADS streams (8 in all), and rate limits load reports', async () => {
+    t = await startTestControlPlane(simpleHosts(['alpha']), { grpcBounds: { requestsPerSecond: 5, requestBurst: 10 } });
+    const tc = t;
+    // 7 open ADS streams of the node.
+    const held = Array.from({ length: 7 }, () => new RawAdsClient(tc.cp.xdsPort));
+    held.forEach((c) => c.send({ node: { id: 'envoy-1' }, type_url: TYPE_URLS.cluster }));
+    await Promise.all(held.map((c) => c.next()));
+    const req = messageType('envoy.service.load_stats.v3.LoadStatsRequest');
+    const report = Buffer.from(req.encode(req.fromObject({ node: { id: 'envoy-1' } })).finish());
+    const client = new grpc.Client(`127.0.0.1:${tc.cp.xdsPort}`, grpc.credentials.createInsecure());
+    const lrs = (): grpc.ClientDuplexStream<Buffer, Buffer> => client.makeBidiStreamRequest('/envoy.service.load_stats.v3.LoadReportingService/StreamLoadStats', (b: Buffer) => b, (b: Buffer) => b);
+    const ended = (call: grpc.ClientDuplexStream<Buffer, Buffer>): Promise<grpc.ServiceError> => new Promise((resolve) => call.on('error', resolve));
+    // The 8th stream of the node (an LRS stream) is served; it floods reports and is cut at the rate.
+    const eighth = lrs();
+    eighth.on('data', () => {});
+    const eighthEnded = ended(eighth);
+    for (let i = 0; i < 50; i++) eighth.write(report);
+    const flood = await eighthEnded;
+    expect(flood.code).to.equal(8);
+    expect(flood.details).to.match(/load reports at once/);
+    expect(tc.cp.metrics.value('stz_grpc_streams_disconnected_total', { reason: 'rate_limited' })).to.equal(1);
+    // Two more: the first is the 8th again (the flooded one closed), the second one too many.
+    const a = lrs();
+    a.on('data', () => {});
+    a.on('error', () => {});
+    a.write(report);
+    await once(a, 'data');
+    const b = lrs();
+    b.on('data', () => {});
+    const bEnded = ended(b);
+    b.write(report);
+    const refused = await bEnded;
+    expect(refused.code).to.equal(8);
+    expect(refused.details).to.equal('node "envoy-1" has 8 open streams (limit 8)');
+    a.cancel();
+    client.close();
+    for (const c of held) c.close();
   });
 
   describe('write backpressure (a client that does not read)', () => {
