@@ -160,6 +160,30 @@ describe('xDS port bounds', function () {
       reader.close();
     });
 
+    it('delta: holds pushes back while the client does not read, then sends only what changed since what it was sent', async () => {
+      t = await startTestControlPlane(simpleHosts(names(1_000)), { grpcBounds: { writeBufferBytes: 16 * 1024, slowClientTimeoutMs: 30_000 } });
+      const tc = t;
+      const reader = new SlowReader(tc.cp.xdsPort, true);
+      let responses = 0;
+      tc.cp.events.on('response', (e) => {
+        if (e.nodeId === 'slow-delta') responses += 1;
+      });
+      reader.send({ node: { id: 'slow-delta' }, type_url: TYPE_URLS.cluster, resource_names_subscribe: ['*'] });
+      reader.send({ type_url: TYPE_URLS.endpoint, resource_names_subscribe: names(1_000).map((n) => `host_${n}`) });
+      await eventually(() => expect(responses).to.equal(2));
+      await churn(tc, 10);
+      expect(responses).to.equal(2);
+      reader.resume();
+      // Once it reads: one EDS response with the one endpoint that changed (from its first version to the
+      // newest), not one per change.
+      await eventually(() => expect(reader.deltaResponses.filter((r) => r.type_url === TYPE_URLS.endpoint)).to.have.length(2), { timeoutMs: 20_000 });
+      const eds = reader.deltaResponses.filter((r) => r.type_url === TYPE_URLS.endpoint);
+      expect(eds[1]!.resources.map((r) => r.name)).to.deep.equal(['host_h0']);
+      expect(eds[1]!.system_version_info).to.equal(tc.cp.cache.getSnapshot('default')!.versions.endpoint);
+      expect(responses).to.equal(3);
+      reader.close();
+    });
+
     it('resets a stream whose client does not read for slowClientTimeoutMs, logged and counted', async () => {
       t = await startTestControlPlane(simpleHosts(names(1_000)), { grpcBounds: { writeBufferBytes: 16 * 1024, slowClientTimeoutMs: 1_000 } });
       const tc = t;

@@ -7,9 +7,13 @@ import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { Agent, request } from 'undici';
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
-import { decodeDiscoveryResponse, encodeDiscoveryRequest, type DecodedResponse, type DiscoveryRequest } from '../../xds-server/protos/codec.ts';
+import {
+  decodeDeltaDiscoveryResponse, decodeDiscoveryResponse, encodeDeltaDiscoveryRequest, encodeDiscoveryRequest,
+  type DecodedDeltaResponse, type DecodedResponse, type DeltaDiscoveryRequest, type DiscoveryRequest,
+} from '../../xds-server/protos/codec.ts';
 
 const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
 export interface StreamOutcome {
   served: number;
@@ -95,27 +99,34 @@ export async function floodRequests(port: number, nodeId: string, max: number): 
   return { sent, code: final?.code, details: final?.details ?? '' };
 }
 
-/** A raw HTTP/2 ADS client that sends requests and does not read what it is sent until resume(). */
+/**
+ * A raw HTTP/2 ADS client (state of the world, or delta with `delta: true`) that sends requests and does not
+ * read what it is sent until resume().
+ */
 export class SlowReader {
   private readonly session: http2.ClientHttp2Session;
   private readonly stream: http2.ClientHttp2Stream;
   private pending = Buffer.alloc(0);
   readonly responses: DecodedResponse[] = [];
+  readonly deltaResponses: DecodedDeltaResponse[] = [];
   /** Resolves with the stream's RST code (or 0) when it closes. */
   readonly closed: Promise<number>;
 
-  constructor(port: number) {
+  constructor(
+    port: number,
+    private readonly delta = false,
+  ) {
     this.session = http2.connect(`http://127.0.0.1:${port}`);
     this.session.on('error', () => {});
-    this.stream = this.session.request({ ':method': 'POST', ':path': ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    this.stream = this.session.request({ ':method': 'POST', ':path': delta ? DELTA_PATH : ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
     this.stream.on('error', () => {});
     // Nothing reads: Node stops granting HTTP/2 flow-control window once its buffer is full.
     this.stream.pause();
     this.closed = new Promise((resolve) => this.stream.on('close', () => resolve(this.stream.rstCode ?? 0)));
   }
 
-  send(request: Partial<DiscoveryRequest>): void {
-    const message = encodeDiscoveryRequest(request);
+  send(request: Partial<DiscoveryRequest> | Partial<DeltaDiscoveryRequest>): void {
+    const message = this.delta ? encodeDeltaDiscoveryRequest(request as Partial<DeltaDiscoveryRequest>) : encodeDiscoveryRequest(request as Partial<DiscoveryRequest>);
     const frame = Buffer.alloc(5 + message.length);
     frame.writeUInt32BE(message.length, 1);
     message.copy(frame, 5);
@@ -129,7 +140,9 @@ export class SlowReader {
       while (this.pending.length >= 5) {
         const length = this.pending.readUInt32BE(1);
         if (this.pending.length < 5 + length) break;
-        this.responses.push(decodeDiscoveryResponse(this.pending.subarray(5, 5 + length)));
+        const bytes = this.pending.subarray(5, 5 + length);
+        if (this.delta) this.deltaResponses.push(decodeDeltaDiscoveryResponse(Buffer.from(bytes)));
+        else this.responses.push(decodeDiscoveryResponse(bytes));
         this.pending = this.pending.subarray(5 + length);
       }
     });
