@@ -128,6 +128,9 @@ export function oversizedRefusal(guard: StreamGuard | undefined, call: unknown, 
   return guard.disconnected('message_too_large', `a request message was larger than ${guard.bounds.maxReceiveMessageBytes} bytes (${sent.message})`, fields);
 }
 
+/** Refusals and disconnects of one reason are logged at most this often (each counted in the metrics). */
+const LOG_INTERVAL_MS = 10_000;
+
 /** One open stream's place in the bounds: which address and node it counts for, its request budget. */
 export interface StreamTicket {
   readonly address: string;
@@ -139,6 +142,7 @@ export interface StreamTicket {
 export class StreamGuard {
   private readonly perAddress = new Map<string, number>();
   private readonly perNode = new Map<string, number>();
+  private readonly logged = new Map<string, { at: number; suppressed: number }>();
 
   constructor(
     readonly bounds: GrpcBounds,
@@ -183,14 +187,29 @@ export class StreamGuard {
   /** Logs and counts a disconnect for cause; returns the message for the client. */
   disconnected(reason: DisconnectReason, message: string, fields: Record<string, unknown>): string {
     this.metrics.inc('stz_grpc_streams_disconnected_total', { reason });
-    this.log.warn(`xDS/LRS stream disconnected: ${message}`, { reason, ...fields });
+    this.warn(reason, `xDS/LRS stream disconnected: ${message}`, fields);
     return message;
   }
 
   private refuse(reason: RefusalReason, message: string, fields: Record<string, unknown>): string {
     this.metrics.inc('stz_grpc_streams_refused_total', { reason });
-    this.log.warn(`xDS/LRS stream refused: ${message}`, { reason, ...fields });
+    this.warn(reason, `xDS/LRS stream refused: ${message}`, fields);
     return message;
+  }
+
+  /**
+   * One line per reason at most every LOG_INTERVAL_MS, saying how many more there were: an abuser opening
+   * thousands of streams must not turn into thousands of log lines (the metrics count every one).
+   */
+  private warn(reason: string, line: string, fields: Record<string, unknown>): void {
+    const t = this.now();
+    const last = this.logged.get(reason);
+    if (last && t - last.at < LOG_INTERVAL_MS) {
+      last.suppressed += 1;
+      return;
+    }
+    this.logged.set(reason, { at: t, suppressed: 0 });
+    this.log.warn(line, { reason, ...fields, ...(last?.suppressed ? { moreSinceLastLine: last.suppressed } : {}) });
   }
 
   /** Open streams counted (tests, metrics). */
