@@ -13,6 +13,8 @@ import { AdsService } from './ads/service.ts';
 import type { StreamSessionOptions } from './ads/stream-session.ts';
 import { SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
+import { applyAdminServerBounds, DEFAULT_ADMIN_SERVER_BOUNDS, type AdminServerBounds } from './admin/server-bounds.ts';
+import { DEFAULT_GRPC_BOUNDS, grpcServerOptions, StreamGuard, type GrpcBounds } from './grpc-bounds.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
@@ -50,6 +52,10 @@ export interface CoreOptions {
   scaling?: Partial<ScalingOptions>;
   /** ADS stream behaviour (the backoff of resending rejected configs). */
   ads?: Partial<StreamSessionOptions>;
+  /** Bounds on the xDS/LRS port (message size, streams, request rate, keepalive, slow clients, initial syncs). */
+  grpcBounds?: Partial<GrpcBounds>;
+  /** Bounds on the admin port (slow clients, connections). */
+  adminBounds?: Partial<AdminServerBounds>;
 }
 
 /** What a mode hands the core, built once the wake target (the admin port) is known. */
@@ -89,7 +95,9 @@ function callableAddress(bound: string): string {
 export async function startCore(options: CoreOptions, log: Logger, buildMode: (wake: WakeTarget | undefined) => Promise<ModeParts>): Promise<Core & { mode: ModeParts }> {
   const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
   let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
-  const adminServer = http.createServer((req, res) => handler(req, res));
+  const adminBounds = { ...DEFAULT_ADMIN_SERVER_BOUNDS, ...options.adminBounds };
+  // Timeouts are checked on this interval: a fraction of the shortest one, so they hold to about that.
+  const adminServer = http.createServer({ connectionsCheckingInterval: Math.max(100, Math.min(adminBounds.headersTimeoutMs, adminBounds.requestTimeoutMs) / 4) }, (req, res) => handler(req, res));
   // What never reaches the app is answered in JSON too: CONNECT (Node hands it to this event, and drops
   // the connection when nobody listens) and requests Node's parser refuses (its default answer is bare).
   const rawJson = (socket: import('node:stream').Duplex, status: string, headers: string, error: string, message: string): void => {
@@ -103,8 +111,10 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   adminServer.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
     if (err.code === 'HPE_HEADER_OVERFLOW') rawJson(socket, '431 Request Header Fields Too Large', '', 'headers_too_large', 'the request line and headers are larger than 16 KiB');
     else if (err.code === 'ECONNRESET') socket.destroy();
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') rawJson(socket, '408 Request Timeout', '', 'request_timeout', `the request did not arrive in time (headers within ${adminBounds.headersTimeoutMs} ms, all of it within ${adminBounds.requestTimeoutMs} ms)`);
     else rawJson(socket, '400 Bad Request', '', 'invalid_request', `not a valid HTTP request: ${err.code ?? err.message}`);
   });
+  const dropped = applyAdminServerBounds(adminServer, adminBounds, log.child('admin'));
   const adminAddress = options.adminAddress ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     adminServer.once('error', reject);
@@ -124,11 +134,14 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   const events = new AdsEvents();
   const cache = new SnapshotCache(events);
   const metrics = new Metrics(events);
+  dropped.count = () => metrics.inc('stz_admin_connections_refused_total');
+  const grpcBounds: GrpcBounds = { ...DEFAULT_GRPC_BOUNDS, ...options.grpcBounds };
+  const guard = new StreamGuard(grpcBounds, metrics, log.child('grpc-bounds'));
   const publisher = new Publisher(() => state.desired(), cache, log.child('publisher'), { ...DEFAULT_PUBLISHER_OPTIONS, ...options.publisher });
   await publisher.publishNow();
   const scalingOptions = { ...DEFAULT_SCALING_OPTIONS, ...options.scaling };
   const traffic = new TrafficMonitor();
-  const lrs = new LoadReportingService(scalingOptions.loadReportIntervalMs, log.child('lrs'));
+  const lrs = new LoadReportingService(scalingOptions.loadReportIntervalMs, log.child('lrs'), guard);
   lrs.on('stream-open', (reporter, nodeId) => traffic.openReporter(reporter, nodeId));
   lrs.on('report', (r) => traffic.record(r));
   lrs.on('stream-close', (reporter) => traffic.forgetReporter(reporter));
@@ -137,7 +150,7 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   const ads = new AdsService(cache, events, log.child('ads'), {
     ...options.ads,
     holdsNewer: (kind, clientVersion) => kind === 'extensionConfig' && (generationInVersion(clientVersion) ?? -Infinity) > state.currentGeneration,
-  });
+  }, guard);
 
   // What the status page and the operator metrics see (status/): cold starts, requests held now, NACKs.
   let statusFeed: StatusFeed | undefined;
@@ -212,7 +225,9 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   metrics.gauge('stz_lrs_connected_streams', () => traffic.reporterCount());
   metrics.gaugeFamily('stz_requests_held', () => state.scalable().map((v) => [{ host: v.backend.name }, held.total(v.backend.name)]));
 
-  const grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  metrics.gauge('stz_xds_initial_syncs_waiting', () => ads.initialSyncs.waiting);
+  metrics.gauge('stz_grpc_open_streams', () => guard.openStreams);
+  const grpcServer = new grpc.Server(grpcServerOptions(grpcBounds));
   ads.register(grpcServer);
   lrs.register(grpcServer);
   const xdsAddress = options.xdsAddress ?? '127.0.0.1';

@@ -43,6 +43,11 @@ const FAMILIES: Record<string, Family> = {
   stz_scale_downs_total: { kind: 'counter', help: 'Scale-downs that stopped a backend, by host and cause (idle, admin).' },
   stz_cold_start_duration_seconds: { kind: 'histogram', help: 'Successful cold starts, from the wake to every Envoy having ACKed the release, by host.' },
   stz_cold_start_phase_duration_seconds: { kind: 'histogram', help: 'Cold-start phases by host and phase (wake_to_ready, ready_to_release_acked).' },
+  stz_grpc_streams_refused_total: { kind: 'counter', help: 'xDS/LRS streams refused at open, by reason (too_many_streams_per_node, too_many_streams_per_address).' },
+  stz_grpc_streams_disconnected_total: { kind: 'counter', help: 'xDS/LRS streams ended for crossing a bound, by reason (rate_limited, slow_client, request_queue_full, message_too_large).' },
+  stz_grpc_open_streams: { kind: 'gauge', help: 'Open xDS and LRS streams counted against the per-address bound.' },
+  stz_xds_initial_syncs_waiting: { kind: 'gauge', help: 'New ADS streams waiting for an initial-sync turn.' },
+  stz_admin_connections_refused_total: { kind: 'counter', help: 'Admin port connections dropped at the connection cap.' },
   stz_requests_held: {
     kind: 'gauge',
     help: "Requests Envoy holds now per host, summed over Envoys, as the filter's wake calls report it (refreshed about once a second while held; 0 once released or failed).",

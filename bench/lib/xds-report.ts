@@ -91,7 +91,12 @@ export function evaluateXdsTargets(r: XdsResults): Target[] {
   const goDelta = r.fleet.find((f) => f.peer === 'go-control-plane' && f.mode === 'delta');
   targets.push(
     deltaFleet
-      ? { name: 'delta xDS: one-host change to all simulated Envoys ACKed, p99', goal: '≤ 250 ms', measured: `${ms(deltaFleet.changeAllAcked.p99)} ms`, verdict: deltaFleet.changeAllAcked.p99 <= 250 ? 'pass' : 'fail' }
+      ? {
+          name: 'delta xDS: one-host change to all simulated Envoys ACKed, p99',
+          goal: '≤ 250 ms',
+          measured: `${ms(deltaFleet.changeAllAcked.p99)} ms${oursFleet && oursFleet.mode === 'sotw' ? ` (ours, state of the world: ${ms(oursFleet.changeAllAcked.p99)} ms)` : ''}${goDelta ? `; go-control-plane, delta: ${ms(goDelta.changeAllAcked.p99)} ms` : ''}`,
+          verdict: deltaFleet.changeAllAcked.p99 <= 250 ? 'pass' : 'fail',
+        }
       : {
           name: 'delta xDS: one-host change to all simulated Envoys ACKed, p99',
           goal: '≤ 250 ms',
@@ -104,6 +109,10 @@ export function evaluateXdsTargets(r: XdsResults): Target[] {
       ? { name: `reconnect storm: ${oursFleet.clients} simulated Envoys all ACKed`, goal: '≤ 10 s', measured: `${(oursFleet.storm.allAckedMs / 1000).toFixed(2)} s`, verdict: oursFleet.storm.allAckedMs <= 10_000 ? 'pass' : 'fail' }
       : { name: 'reconnect storm all ACKed', goal: '≤ 10 s', measured: '-', verdict: 'not measured' },
   );
+  // The storm on delta too, when it ran: the target does not name a variant, so both must meet it.
+  if (deltaFleet && oursFleet !== deltaFleet) {
+    targets.push({ name: `reconnect storm, delta xDS: ${deltaFleet.clients} simulated Envoys all ACKed`, goal: '≤ 10 s', measured: `${(deltaFleet.storm.allAckedMs / 1000).toFixed(2)} s`, verdict: deltaFleet.storm.allAckedMs <= 10_000 ? 'pass' : 'fail' });
+  }
   return targets;
 }
 

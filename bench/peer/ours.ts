@@ -32,6 +32,7 @@ import { encodeResource } from '../../xds-server/protos/codec.ts';
 import type { GatewayConfig } from '../../sources/file/config.ts';
 import { validateGatewayConfig } from '../../sources/file/parse.ts';
 import { startControlPlane } from '../../xds-server/control-plane.ts';
+import type { GrpcBounds } from '../../xds-server/grpc-bounds.ts';
 import { createLogger } from '../../xds-server/log.ts';
 
 export const MAX_FILE_HOSTS = 1000;
@@ -57,6 +58,8 @@ const cp = await startControlPlane({
   stateDir: values['state-dir'],
   filterWasmPath: values.filter,
   log: createLogger({ level: 'warn', module: 'control-plane', write: (line) => void process.stderr.write(`${line}\n`) }),
+  // STZ_BENCH_GRPC_BOUNDS='{"initialSyncConcurrency":100000}': the xDS port's bounds changed for a comparison run.
+  ...(process.env.STZ_BENCH_GRPC_BOUNDS ? { grpcBounds: JSON.parse(process.env.STZ_BENCH_GRPC_BOUNDS) as Partial<GrpcBounds> } : {}),
 });
 if (!values['no-acks']) {
   cp.events.on('ack', (e) => out(`ack ${e.streamId} ${TYPE_URLS[e.kind]} ${e.version} ${nowMs()}`));

@@ -81,7 +81,7 @@ export class DeltaStreamSession extends SessionBase<DeltaTypeState> implements A
   }
 
   onSnapshot(snapshot: Snapshot): void {
-    if (this.closed) return;
+    if (this.closed || this.deferIfBlocked()) return;
     let changedClusters: Set<string> | undefined;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(kind);

@@ -36,6 +36,11 @@ export const DEFAULT_STREAM_OPTIONS: StreamSessionOptions = { clock: systemClock
 
 export interface StreamSink {
   write(response: Buffer): void;
+  /**
+   * True while the client has not taken enough of what was written (write backpressure): snapshot pushes
+   * wait, and once it drains the stream's owner calls resume(), which sends the newest snapshot only.
+   */
+  blocked?(): boolean;
   /** Ends the stream with a gRPC status (protocol violations). */
   fail(code: number, message: string): void;
 }
@@ -112,6 +117,8 @@ export abstract class SessionBase<TState extends SessionTypeState> {
   protected nonce = 0;
   protected unwatch: (() => void) | undefined;
   protected closed = false;
+  /** A snapshot push waited for the client to read (backpressure); resume() sends the newest one. */
+  private deferred = false;
   protected readonly clock: Clock;
   protected readonly retryOptions: NackRetryOptions;
   protected readonly holdsNewer: StreamSessionOptions['holdsNewer'];
@@ -214,6 +221,25 @@ export abstract class SessionBase<TState extends SessionTypeState> {
   protected stopRetry(state: TState): void {
     state.retry?.stop.abort();
     delete state.retry;
+  }
+
+  /**
+   * True when the client has not read what it was sent: the push is left out and remembered. Every
+   * snapshot is complete, so a client that skips some gets the newest one on resume(), as a reconnecting
+   * client would (only what differs from what it was last sent).
+   */
+  protected deferIfBlocked(): boolean {
+    if (!this.sink.blocked?.()) return false;
+    this.deferred = true;
+    return true;
+  }
+
+  /** The client has read its backlog: sends the newest snapshot if a push was left out meanwhile. */
+  resume(): void {
+    if (!this.deferred || this.closed) return;
+    this.deferred = false;
+    const snapshot = this.cache.getSnapshot(this.group);
+    if (snapshot) this.onSnapshot(snapshot);
   }
 
   close(reason: string): void {

@@ -16,4 +16,6 @@ export interface AdsSession extends SnapshotWatcher {
   subscribesTo(kind: ResourceKind, name: string): boolean;
   status(): StreamStatus;
   close(reason: string): void;
+  /** The client has read its backlog: send the newest snapshot if a push waited for that. */
+  resume(): void;
 }

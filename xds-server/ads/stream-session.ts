@@ -58,7 +58,7 @@ export class StreamSession extends SessionBase<TypeState> implements AdsSession 
   }
 
   onSnapshot(snapshot: Snapshot): void {
-    if (this.closed) return;
+    if (this.closed || this.deferIfBlocked()) return;
     let clustersWarm = false;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(kind);

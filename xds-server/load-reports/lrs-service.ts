@@ -7,6 +7,7 @@ import type protobuf from 'protobufjs';
 import type { Logger } from '../log.ts';
 import { millisToDuration } from '../../snapshots/listeners.ts';
 import { messageType } from '../protos/load.ts';
+import { oversizedRefusal, type StreamGuard } from '../grpc-bounds.ts';
 
 export interface ClusterLoad {
   cluster: string;
@@ -46,6 +47,8 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
   constructor(
     private readonly intervalMs: number,
     private readonly log: Logger,
+    /** Stream caps and request rate, shared with ADS (none in unit tests). */
+    private readonly guard?: StreamGuard,
   ) {
     super();
   }
@@ -72,7 +75,29 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
         const streamId = this.nextStream++;
         let nodeId = '';
         let reporter = '';
+        const guard = this.guard;
+        const ticket = guard?.open(call.getPeer(), 'LRS');
+        if (ticket && 'refused' in ticket) {
+          call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: ticket.refused });
+          return;
+        }
+        let ended = false;
+        const refuse = (details: string): void => {
+          end(details);
+        };
         call.on('data', (message: { node?: { id?: string }; cluster_stats?: RawClusterStats[] }) => {
+          if (ended) return;
+          if (ticket) {
+            if (!guard!.allow(ticket)) {
+              refuse(guard!.disconnected('rate_limited', `more than ${guard!.bounds.requestBurst} load reports at once or ${guard!.bounds.requestsPerSecond} per second on one stream`, { node: nodeId || message.node?.id, service: 'LRS' }));
+              return;
+            }
+            const ok = guard!.identify(ticket, message.node?.id ?? '', 'LRS');
+            if (ok !== true) {
+              refuse(ok.refused);
+              return;
+            }
+          }
           if (!nodeId) {
             nodeId = message.node?.id ?? '';
             reporter = `${nodeId}#${streamId}`;
@@ -88,16 +113,21 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
           }));
           this.emit('report', { nodeId, reporter, at: Date.now(), clusters });
         });
-        let ended = false;
-        const end = (): void => {
+        /** Ends the stream: OK, or RESOURCE_EXHAUSTED with `refused` (a bound was crossed). */
+        const end = (refused?: string): void => {
           if (ended) return;
           ended = true;
+          if (ticket) guard!.close(ticket);
           if (reporter) this.emit('stream-close', reporter);
-          call.end();
+          if (refused !== undefined) call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: refused });
+          else call.end();
         };
-        call.on('end', end);
-        call.on('error', end);
-        call.on('cancelled', end);
+        call.on('end', () => end());
+        call.on('error', () => end());
+        call.on('cancelled', () => {
+          oversizedRefusal(guard, call, { node: nodeId, peer: call.getPeer(), service: 'LRS' });
+          end();
+        });
       },
     });
   }
