@@ -2,6 +2,7 @@
 // benchmarks:
 //   tsx upstream/main.ts --http-port N --grpc-port M [--id X] [--startup-delay-ms D] [--host H] [--help]
 // Env fallbacks: PORT, GRPC_PORT, UPSTREAM_ID, STARTUP_DELAY_MS, HOST.
+import { writeSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { startUpstream, type Upstream } from './server.ts';
@@ -39,8 +40,9 @@ Options (environment fallback in brackets):
   -h, --help             print this and exit
 
 Prints one JSON line {"msg":"upstream ready",...} with the bound ports; SIGTERM or SIGINT stops it.
-Started by the control plane's process scaler (STZ_READY_URL and STZ_READY_TOKEN set), it then POSTs its
-readiness there, so the control plane releases held requests without waiting for its next probe.
+Started by the control plane's process scaler, it then signals its readiness (writes READY=1 to the
+descriptor STZ_READY_FD, or else POSTs STZ_READY_URL with STZ_READY_TOKEN), so the control plane releases
+held requests without waiting for its next probe.
 HTTP paths: /healthz, /status?code=N, /delay?ms=N; anything else is echoed back as JSON.
 `;
 
@@ -107,9 +109,21 @@ async function main(): Promise<void> {
     grpcPort: started.grpcPort,
     readyAt: started.readyAt,
   });
+  if (values['no-ready-signal']) return;
+  // The pipe is the cheapest way (one write); the URL is for processes that cannot keep the descriptor.
+  const readyFd = Number(env.STZ_READY_FD);
+  if (env.STZ_READY_FD && Number.isInteger(readyFd) && readyFd > 2) {
+    try {
+      writeSync(readyFd, 'READY=1\n');
+      log({ msg: 'readiness signalled', via: `fd ${readyFd}` });
+      return;
+    } catch (err) {
+      log({ msg: 'readiness pipe not writable; trying the URL', error: (err as Error).message });
+    }
+  }
   const readyUrl = env.STZ_READY_URL;
   const readyToken = env.STZ_READY_TOKEN;
-  if (readyUrl && readyToken && !values['no-ready-signal']) await signalReady(readyUrl, readyToken);
+  if (readyUrl && readyToken) await signalReady(readyUrl, readyToken);
 }
 
 /**

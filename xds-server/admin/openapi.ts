@@ -53,8 +53,8 @@ export interface RouteSpec {
   /** Needs the bearer token when one is configured. */
   auth: boolean;
   params?: { name: string; schema: Schema; description: string }[];
-  /** Optional request headers. */
-  headers?: { name: string; schema: Schema; description: string }[];
+  /** Request headers (optional unless `required`). */
+  headers?: { name: string; schema: Schema; description: string; required?: boolean }[];
   /**
    * A stream of server-sent events (text/event-stream) that does not end: the `data` of every event matches
    * this schema, and each is checked before it is sent (as answers are).
@@ -157,7 +157,7 @@ export const ROUTES: readonly RouteSpec[] = [
     auth: false,
     params: [hostParam],
     headers: [
-      { name: 'x-scale-to-zero-ready-token', schema: READY_TOKEN_HEADER_SCHEMA, description: 'Required: the token the control plane put in STZ_READY_TOKEN when it started this process. Good for that start only.' },
+      { name: 'x-scale-to-zero-ready-token', schema: READY_TOKEN_HEADER_SCHEMA, required: true, description: 'The token the control plane put in STZ_READY_TOKEN when it started this process. Good for that start only.' },
     ],
     ok: { status: 202, description: 'accepted: the host counts as ready and its held requests are released (a repeat is accepted too)', schema: READY_ACCEPTED_SCHEMA },
     errors: { 400: 'invalid host name, or the token header missing or malformed', 403: 'invalid_ready_token: no process of this host is running, or it was started with another token (an earlier start)', 404: 'no such host' },
@@ -278,7 +278,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
           ? {
               parameters: [
                 ...(r.params ?? []).map((p) => ({ name: p.name, in: 'path', required: true, description: p.description, schema: p.schema })),
-                ...(r.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: h.schema })),
+                ...(r.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: h.required ?? false, description: h.description, schema: h.schema })),
               ],
             }
           : {}),

@@ -2,13 +2,16 @@
 // one of its configured endpoints or when the process says so itself (the readiness signal), stopped
 // (SIGTERM, then SIGKILL) when scaled to zero.
 //
-// Readiness signal: each start gets a fresh random token. The process finds in its environment
-// STZ_READY_URL (the control plane's POST /v1/ready/<host> on loopback) and STZ_READY_TOKEN, and once it
-// serves it POSTs there with the header `x-scale-to-zero-ready-token: <token>` (like sd_notify READY=1).
-// A token is good for the start it was made for only, so a process of an earlier start cannot release a
-// later one. Probing goes on beside it: a process that never signals is found by its health check.
+// Readiness signal, two ways (like sd_notify's READY=1), whichever the process finds easier:
+// - STZ_READY_FD=3: a pipe to the control plane on file descriptor 3; the process writes the line
+//   "READY=1" to it once it serves. Only that process (and what it starts) holds the pipe.
+// - STZ_READY_URL (the control plane's POST /v1/ready/<host> on loopback) and STZ_READY_TOKEN: the process
+//   POSTs there with the header `x-scale-to-zero-ready-token: <token>`. Each start gets a fresh random
+//   token, good for that start only, so a process of an earlier start cannot release a later one.
+// Probing goes on beside it: a process that never signals is found by its health check.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { identify, liveGroupMembers, processGroupOf, readProcessRecords, removeFile, removeProcessRecord, sameProcess, writeProcessRecord, type ProcessRecord } from '../state/process-records.ts';
@@ -35,6 +38,9 @@ export type ReadySignalResult = 'accepted' | 'no_start' | 'wrong_token';
 
 export const READY_URL_ENV = 'STZ_READY_URL';
 export const READY_TOKEN_ENV = 'STZ_READY_TOKEN';
+export const READY_FD_ENV = 'STZ_READY_FD';
+/** The descriptor the readiness pipe is on in the started process. */
+const READY_FD = 3;
 export const READY_TOKEN_HEADER = 'x-scale-to-zero-ready-token';
 
 export interface ProcessProviderOptions {
@@ -105,8 +111,8 @@ export class ProcessProvider implements BackendProvider {
       : { [READY_URL_ENV]: `${this.readyUrlBase}/v1/ready/${encodeURIComponent(host.name)}`, [READY_TOKEN_ENV]: readyToken };
     const child = spawn(command!, args, {
       cwd: workload.cwd,
-      env: { ...process.env, ...workload.env, STZ_HOST: host.name, ...readyEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...workload.env, STZ_HOST: host.name, ...readyEnv, [READY_FD_ENV]: String(READY_FD) },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       // Its own process group, so a stop reaches what the command starts too (a shell, npm, ...).
       detached: true,
     });
@@ -126,6 +132,14 @@ export class ProcessProvider implements BackendProvider {
         await removeProcessRecord(this.options.stateDir, host.name, child.pid!).catch((err: Error) => this.log.warn('could not remove a process record', { host: host.name, error: err.message }));
       }
     });
+    const notify = child.stdio[READY_FD] as Readable | null;
+    if (notify) {
+      forEachLine(notify, (line) => {
+        if (line.trim() !== 'READY=1') return;
+        if (this.running.get(host.name) === entry) entry.signal();
+        this.log.info('readiness signalled by the host process', { host: host.name, via: `fd ${READY_FD}` });
+      });
+    }
     for (const stream of [child.stdout!, child.stderr!]) {
       forEachLine(stream, (line) => {
         this.onOutput?.(host.name, line);
@@ -220,7 +234,12 @@ export class ProcessProvider implements BackendProvider {
       woken.abort();
     });
     try {
-      return await this.probeUntilReady(host, deadline, signal, woken.signal, () => isSignalled);
+      // A probe in flight does not hold the signal up: a freshly started process can take a while to answer
+      // its first request, and the signal is what it sends when it knows it serves.
+      const probing = this.probeUntilReady(host, deadline, signal, woken.signal, () => isSignalled);
+      if (!signalled) return await probing;
+      probing.catch(() => {});
+      return await Promise.race([probing, signalled.then((): ReadyEvidence => 'signal')]);
     } finally {
       signal.removeEventListener('abort', onAbort);
       woken.abort();

@@ -79,6 +79,19 @@ describe('process readiness signal', function () {
     expect(provider.signalReady('web', given.token)).to.equal('wrong_token');
   });
 
+  it('is ready when the process writes READY=1 to its readiness pipe (STZ_READY_FD)', async () => {
+    const b = backend('piped');
+    const script = `const fs = require("fs"); console.log("fd " + process.env.STZ_READY_FD); setTimeout(() => fs.writeSync(Number(process.env.STZ_READY_FD), "READY=1\\n"), 300); setInterval(() => {}, 1000)`;
+    const piped: ScalableBackend = { ...b, scaleToZero: { ...b.scaleToZero, workload: { kind: 'process', command: [process.execPath, '-e', script] } } };
+    await provider.wake(piped);
+    let outcome: string | undefined;
+    const ready = provider.waitReady(piped, clock.now() + 7_200_000, new AbortController().signal).then((by) => (outcome = by ?? 'probe'));
+    await eventually(async () => expect(clock.pendingSleepers).to.equal(1), { timeoutMs: 5_000, what: 'the probe loop asleep' });
+    expect(outcome).to.equal(undefined);
+    await ready;
+    expect(outcome).to.equal('signal');
+  });
+
   it('without a signal it keeps probing until the deadline, and says so', async () => {
     const b = backend('slow');
     await provider.wake(b);
