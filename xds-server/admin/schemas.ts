@@ -262,7 +262,7 @@ const COLD_START_SCHEMA: Schema = {
     startedAt: { type: 'string', format: 'date-time', description: 'The wake began (scale-up asked of the provider).' },
     spawnedAt: { type: 'string', format: 'date-time', description: 'The provider started the replicas (a process spawned; a /scale write answered).' },
     readyAt: { type: 'string', format: 'date-time', description: 'The backend passed its readiness check, or its process signalled readiness (readyBy).' },
-    readyBy: { enum: ['probe', 'signal'], description: 'probe: the readiness check passed; signal: the process POSTed /v1/ready/{name} with its token.' },
+    readyBy: { enum: ['probe', 'signal'], description: 'Process hosts: probe = its health check passed; signal = the process said so (READY=1 on STZ_READY_FD, or POST /v1/ready/{name} with its token). Absent for other providers.' },
     releasePushedAt: { type: 'string', format: 'date-time', description: "The snapshot releasing the backend was published (written to the Envoys' streams)." },
     releaseAckedAt: { type: 'string', format: 'date-time', description: 'Every connected Envoy ACKed the release (or the wait ended).' },
     firstTrafficReportedAt: {

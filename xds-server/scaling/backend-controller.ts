@@ -198,7 +198,7 @@ export class BackendController implements HostController {
     // the release is ACKed must not leave the backend "ready" with nothing behind it.
     let died: Promise<string> | undefined;
     let failure: WakeFailureReason = 'refused';
-    let readyBy: ReadyEvidence = 'probe';
+    let readyBy: ReadyEvidence | undefined;
     try {
       await provider.wake(backend);
       this.deps.observer?.wakeSpawned?.(name);
@@ -210,7 +210,7 @@ export class BackendController implements HostController {
         },
         () => {},
       );
-      readyBy = (await this.untilReady(provider, backend, died)) ?? 'probe';
+      readyBy = (await this.untilReady(provider, backend, died)) ?? undefined;
     } catch (err) {
       const message = (err as Error).message;
       if (provider.managesReplicas && provider.stopsFailedWakes) await provider.stop(backend).catch(() => {});

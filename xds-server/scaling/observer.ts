@@ -21,8 +21,11 @@ export interface ScalingObserver {
   wakeStarted?(host: string, source: WakeSource, reason: string): void;
   /** The provider started the replicas (a process spawned; a /scale write answered). */
   wakeSpawned?(host: string): void;
-  /** The provider says the backend is ready (health check passed, or the process signalled); the release is pushed next. */
-  wakeReady?(host: string, by: ReadyEvidence): void;
+  /**
+   * The provider says the backend is ready; the release is pushed next. `by`: how a process host was found
+   * ready (its health check or its own signal); undefined when the provider does not say (manual, Kubernetes).
+   */
+  wakeReady?(host: string, by: ReadyEvidence | undefined): void;
   /** The snapshot that releases the backend is published (its responses are written to the Envoys' streams). */
   releasePushed?(host: string): void;
   /** Every connected Envoy applied the release (or the wait for it ended: `notApplied` clients). */

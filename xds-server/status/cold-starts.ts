@@ -21,7 +21,7 @@ export interface ColdStart {
   startedAt: number;
   spawnedAt?: number;
   readyAt?: number;
-  /** How readiness was known: the health check, or the process's own signal. */
+  /** How a process host's readiness was known: its health check, or its own signal (unset for others). */
   readyBy?: ReadyEvidence;
   releasePushedAt?: number;
   releaseAckedAt?: number;
@@ -63,11 +63,11 @@ export class ColdStartLog implements ScalingObserver {
     this.onChange();
   }
 
-  wakeReady(host: string, by: ReadyEvidence = 'probe'): void {
+  wakeReady(host: string, by?: ReadyEvidence): void {
     const c = this.current(host);
     if (!c) return;
     c.readyAt = this.now();
-    c.readyBy = by;
+    if (by !== undefined) c.readyBy = by;
     this.metrics.observe('stz_cold_start_phase_duration_seconds', { host, phase: 'wake_to_ready' }, (c.readyAt - c.startedAt) / 1000);
     if (c.spawnedAt !== undefined) {
       this.metrics.observe('stz_cold_start_phase_duration_seconds', { host, phase: 'spawned_to_ready' }, (c.readyAt - c.spawnedAt) / 1000);
