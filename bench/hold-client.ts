@@ -10,6 +10,9 @@
 //   out: {"event":"sent","id":"r1","count":1000,"at":<epoch ms>}           once every request is written
 //   out: {"event":"done","id":"r1","statuses":{"200":1000},"errors":{},"answeredAt":[...]}  once all ended
 //   in:  {"cmd":"exit"}
+// A burst instead of a hold ("deferWrite": true): every connection is opened first, then
+//   out: {"event":"connected","id":"b1","count":1000,"failed":0,"at":<epoch ms>}
+//   in:  {"cmd":"go","id":"b1"}     writes every request in one loop; "sent" then carries goAt
 // Or once from a shell: tsx bench/hold-client.ts --port 10000 --host sleepy.local --count 100
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +30,17 @@ export interface HoldCommand {
   timeoutMs: number;
   /** Connections being opened at once; more would overflow the listener's accept backlog. */
   connectConcurrency?: number;
+  /** Open every connection, report "connected", and write the requests only on {"cmd":"go"}: a burst. */
+  deferWrite?: boolean;
+}
+
+export interface ConnectedEvent {
+  event: 'connected';
+  id: string;
+  count: number;
+  /** Connections that failed to open (their requests are never sent). */
+  failed: number;
+  at: number;
 }
 
 export interface SentEvent {
@@ -36,6 +50,8 @@ export interface SentEvent {
   /** Requests whose connection failed before the request was written (they count towards `count`). */
   failed: number;
   at: number;
+  /** Burst only: epoch ms just before the first request was written. */
+  goAt?: number;
 }
 
 export interface DoneEvent {
@@ -50,6 +66,8 @@ export interface DoneEvent {
   upstreamStartAt: number[];
   /** Non-200 answers by what they said: status, x-scale-to-zero header, start of the body. */
   failures: Record<string, number>;
+  /** Per request that carried x-bench-upstream-start: that start − the moment its request was written, ms. */
+  writeToUpstreamMs: number[];
 }
 
 interface Outcome {
@@ -57,6 +75,8 @@ interface Outcome {
   error?: string;
   answeredAt?: number;
   upstreamStartAt?: number;
+  /** Epoch ms just before the request was handed to the socket. */
+  writeAt?: number;
   /** For a non-200 answer: why, in a few words. */
   failure?: string;
 }
@@ -65,14 +85,17 @@ const UPSTREAM_START = /\r\nx-bench-upstream-start:\s*([0-9.]+)/i;
 
 const epochNowMs = (): number => performance.timeOrigin + performance.now();
 
-export type ClientEvent = SentEvent | DoneEvent | { event: 'error'; message: string };
+export type ClientEvent = SentEvent | ConnectedEvent | DoneEvent | { event: 'error'; message: string };
 
 function send(event: ClientEvent): void {
   process.stdout.write(JSON.stringify(event) + '\n');
 }
 
-/** Opens one connection, writes one request, and resolves when the answer has ended (or failed). */
-function request(c: HoldCommand, index: number, onWritten: (ok: boolean) => void): Promise<Outcome> {
+/**
+ * Opens one connection, writes one request, and resolves when the answer has ended (or failed). With
+ * `gate`, the request is written only once the gate opens (after onConnected).
+ */
+function request(c: HoldCommand, index: number, onWritten: (ok: boolean) => void, gate?: { onConnected: (ok: boolean) => void; opened: Promise<void> }): Promise<Outcome> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port: c.port, noDelay: true });
     let head = '';
@@ -80,6 +103,7 @@ function request(c: HoldCommand, index: number, onWritten: (ok: boolean) => void
     let status = 0;
     let answeredAt: number | undefined;
     let upstreamStartAt: number | undefined;
+    let writeAt: number | undefined;
     let scaleToZeroHeader: string | undefined;
     let body = '';
     let written = false;
@@ -99,15 +123,26 @@ function request(c: HoldCommand, index: number, onWritten: (ok: boolean) => void
         ...(error && status === 0 ? { error } : {}),
         ...(answeredAt !== undefined ? { answeredAt } : {}),
         ...(upstreamStartAt !== undefined ? { upstreamStartAt } : {}),
+        ...(writeAt !== undefined ? { writeAt } : {}),
       });
     };
     socket.setTimeout(c.timeoutMs, () => finish('ETIMEDOUT'));
-    socket.once('connect', () => {
+    const write = (): void => {
+      if (settled) return;
+      writeAt = epochNowMs();
       socket.write(`GET ${c.path}${index} HTTP/1.1\r\nHost: ${c.host}\r\nConnection: close\r\n\r\n`, () => {
         written = true;
         onWritten(true);
       });
+    };
+    let connected = false;
+    socket.once('connect', () => {
+      connected = true;
+      if (!gate) return write();
+      gate.onConnected(true);
+      void gate.opened.then(write);
     });
+    if (gate) socket.once('close', () => { if (!connected) gate.onConnected(false); });
     socket.on('data', (chunk: Buffer) => {
       answeredAt ??= epochNowMs();
       // Only the response head matters (status line, one header); the body is read and dropped.
@@ -152,10 +187,39 @@ async function hold(c: HoldCommand): Promise<void> {
   };
   // A bounded number of connects in flight: a burst of 10,000 SYNs would overflow the accept backlog and
   // cost one-second SYN retransmits, which only slows the setup (nothing here is timed).
+  let gate: { onConnected: (ok: boolean) => void; opened: Promise<void> } | undefined;
+  if (c.deferWrite) {
+    let connectedCount = 0;
+    let connectFailed = 0;
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    gate = {
+      opened,
+      onConnected: (ok) => {
+        connectedCount += 1;
+        if (!ok) connectFailed += 1;
+        opening -= 1;
+        wake?.();
+        if (connectedCount === c.count) {
+          send({ event: 'connected', id: c.id, count: c.count, failed: connectFailed, at: epochNowMs() });
+          goWaiters.set(c.id, () => {
+            goAt = epochNowMs();
+            open();
+          });
+        }
+      },
+    };
+  }
+  let goAt: number | undefined;
+  const onWrittenBurst = (ok: boolean): void => {
+    writtenCount += 1;
+    if (!ok) failed += 1;
+    if (writtenCount === c.count) send({ event: 'sent', id: c.id, count: c.count, failed, at: epochNowMs(), ...(goAt !== undefined ? { goAt } : {}) });
+  };
   while (next < c.count) {
     while (opening >= limit) await new Promise<void>((r) => (wake = r));
     opening += 1;
-    outcomes.push(request(c, next, onWritten));
+    outcomes.push(request(c, next, gate ? onWrittenBurst : onWritten, gate));
     next += 1;
   }
   const results = await Promise.all(outcomes);
@@ -164,19 +228,25 @@ async function hold(c: HoldCommand): Promise<void> {
   const answeredAt: number[] = [];
   const upstreamStartAt: number[] = [];
   const failures: Record<string, number> = {};
+  const writeToUpstreamMs: number[] = [];
   for (const r of results) {
+    if (r.upstreamStartAt !== undefined && r.writeAt !== undefined) writeToUpstreamMs.push(r.upstreamStartAt - r.writeAt);
     if (r.failure !== undefined) failures[r.failure] = (failures[r.failure] ?? 0) + 1;
     if (r.upstreamStartAt !== undefined) upstreamStartAt.push(r.upstreamStartAt);
     if (r.status !== 0) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
     if (r.error) errors[r.error] = (errors[r.error] ?? 0) + 1;
     if (r.answeredAt !== undefined) answeredAt.push(r.answeredAt);
   }
-  send({ event: 'done', id: c.id, count: c.count, statuses, errors, answeredAt, upstreamStartAt, failures });
+  send({ event: 'done', id: c.id, count: c.count, statuses, errors, answeredAt, upstreamStartAt, failures, writeToUpstreamMs });
 }
 
-function parseCommand(line: string): HoldCommand | 'exit' {
+/** Bursts waiting for their "go", by id. */
+const goWaiters = new Map<string, () => void>();
+
+function parseCommand(line: string): HoldCommand | 'exit' | { cmd: 'go'; id: string } {
   const raw = JSON.parse(line) as Record<string, unknown>;
   if (raw.cmd === 'exit') return 'exit';
+  if (raw.cmd === 'go' && typeof raw.id === 'string') return { cmd: 'go', id: raw.id };
   if (raw.cmd !== 'hold' || typeof raw.id !== 'string' || typeof raw.port !== 'number' || typeof raw.host !== 'string' || typeof raw.path !== 'string' || typeof raw.count !== 'number' || typeof raw.timeoutMs !== 'number') {
     throw new Error(`not a hold command: ${line}`);
   }
@@ -203,7 +273,7 @@ async function main(): Promise<void> {
   const running: Promise<void>[] = [];
   for await (const line of lines) {
     if (line.trim() === '') continue;
-    let command: HoldCommand | 'exit';
+    let command: HoldCommand | 'exit' | { cmd: 'go'; id: string };
     try {
       command = parseCommand(line);
     } catch (err) {
@@ -213,6 +283,13 @@ async function main(): Promise<void> {
     if (command === 'exit') {
       await Promise.all(running);
       return;
+    }
+    if (command.cmd === 'go') {
+      const go = goWaiters.get(command.id);
+      goWaiters.delete(command.id);
+      if (go) go();
+      else send({ event: 'error', message: `go for ${command.id}: no burst of that id is connected` });
+      continue;
     }
     running.push(hold(command));
   }

@@ -40,7 +40,7 @@ const HELP = `Usage: npm run bench -- [options]
   --cold-rounds N        cold starts through the process scaler (default 10)
   --kube-rounds N        cold starts in Kubernetes mode, after 1 warm-up (default 20, at most 200)
   --kube-state-batch-ms N     experiment: the control plane's watch-event batch in Kubernetes mode (product: 5)
-  --kube-urgent-quiet-ms N    experiment: the publisher's wait before an urgent push (product: 1)
+  --kube-urgent-quiet-ms N    experiment: the publisher's wait before an urgent push (product: 0 = the next event-loop turn)
   --quick                a fast smoke run: 1 × 3 s rounds, 5 single rounds, 1 thousand round, big 2000
   --no-pin               do not pin processes to CPUs with taskset
   --out NAME             results file name in bench/results/ (default: latest for a full default run, else partial)

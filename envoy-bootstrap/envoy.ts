@@ -17,6 +17,8 @@ export interface EnvoyOptions {
   logLevel?: string;
   /** Extra component log levels, e.g. "wasm:debug". */
   componentLogLevel?: string;
+  /** Envoy's --log-format (e.g. with %f for microseconds, to trace a push). */
+  logFormat?: string;
   /** Called with each line Envoy writes to stderr. */
   onLog?: (line: string) => void;
 }
@@ -58,6 +60,7 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
     '--drain-time-s', '1',
   ];
   if (options.componentLogLevel) args.push('--component-log-level', options.componentLogLevel);
+  if (options.logFormat) args.push('--log-format', options.logFormat);
   const child: ChildProcess = spawn(ENVOY_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const tail: string[] = [];
   forEachLine(child.stderr!, (line) => {

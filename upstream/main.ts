@@ -2,6 +2,8 @@
 // benchmarks:
 //   tsx upstream/main.ts --http-port N --grpc-port M [--id X] [--startup-delay-ms D] [--host H] [--help]
 // Env fallbacks: PORT, GRPC_PORT, UPSTREAM_ID, STARTUP_DELAY_MS, HOST.
+import { writeSync } from 'node:fs';
+import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { startUpstream, type Upstream } from './server.ts';
 
@@ -34,9 +36,13 @@ Options (environment fallback in brackets):
   --host H               address to bind [HOST] (default 127.0.0.1)
   --id X                 name reported in every answer [UPSTREAM_ID] (default upstream-<pid>)
   --startup-delay-ms D   wait this long before binding, to imitate a slow start [STARTUP_DELAY_MS]
+  --no-ready-signal      do not signal readiness to the control plane (it then finds out by probing)
   -h, --help             print this and exit
 
 Prints one JSON line {"msg":"upstream ready",...} with the bound ports; SIGTERM or SIGINT stops it.
+Started by the control plane's process scaler, it then signals its readiness (writes READY=1 to the
+descriptor STZ_READY_FD, or else POSTs STZ_READY_URL with STZ_READY_TOKEN), so the control plane releases
+held requests without waiting for its next probe.
 HTTP paths: /healthz, /status?code=N, /delay?ms=N; anything else is echoed back as JSON.
 `;
 
@@ -57,6 +63,7 @@ function parse() {
       id: { type: 'string' },
       'startup-delay-ms': { type: 'string' },
       host: { type: 'string' },
+      'no-ready-signal': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -101,6 +108,42 @@ async function main(): Promise<void> {
     httpPort: started.httpPort,
     grpcPort: started.grpcPort,
     readyAt: started.readyAt,
+  });
+  if (values['no-ready-signal']) return;
+  // The pipe is the cheapest way (one write); the URL is for processes that cannot keep the descriptor.
+  const readyFd = Number(env.STZ_READY_FD);
+  if (env.STZ_READY_FD && Number.isInteger(readyFd) && readyFd > 2) {
+    try {
+      writeSync(readyFd, 'READY=1\n');
+      log({ msg: 'readiness signalled', via: `fd ${readyFd}` });
+      return;
+    } catch (err) {
+      log({ msg: 'readiness pipe not writable; trying the URL', error: (err as Error).message });
+    }
+  }
+  const readyUrl = env.STZ_READY_URL;
+  const readyToken = env.STZ_READY_TOKEN;
+  if (readyUrl && readyToken) await signalReady(readyUrl, readyToken);
+}
+
+/**
+ * Tells the control plane that started us that we serve (xds-server/scaling/process-provider.ts). A failure
+ * is logged, not fatal: the control plane's probe finds us anyway.
+ */
+function signalReady(url: string, token: string): Promise<void> {
+  // node:http, not fetch: fetch loads undici on first use, which costs more than the probe it replaces.
+  return new Promise((resolve) => {
+    const req = http.request(url, { method: 'POST', headers: { 'x-scale-to-zero-ready-token': token, 'content-length': '0' }, timeout: 2_000, agent: false }, (res) => {
+      res.resume();
+      log({ msg: 'readiness signalled', status: res.statusCode });
+      resolve();
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 2 s')));
+    req.on('error', (err) => {
+      log({ msg: 'readiness signal failed; the control plane will probe', error: err.message });
+      resolve();
+    });
+    req.end();
   });
 }
 

@@ -89,13 +89,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     return { ok: true };
   };
 
-  const core = await startCore(options, log, async (wake) => {
+  const core = await startCore(options, log, async (wake, admin) => {
+    // Started processes signal readiness to the admin API (POST /v1/ready/{name}).
+    processes.setReadyUrlBase(admin.callableUrl);
     store = new GatewayStore(initial.value, persisted, { stateDir: options.stateDir, filterWasmPath: options.filterWasmPath, ...(wake ? { wake } : {}) });
     await holdStoppedProcessHosts('control plane started; the process is not running');
     return {
       state: store,
       providers: { manual: new ManualProvider(), process: processes },
       reloadConfig,
+      readySignal: (host, token) => processes.signalReady(host, token),
       started: (c) => void (publisher = c.publisher),
       close: () => processes.close(),
     };

@@ -20,6 +20,7 @@ import { Metrics } from './metrics.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
 import { BackendController, DEFAULT_SCALING_OPTIONS, type PeerReplicas, type ScalingOptions } from './scaling/backend-controller.ts';
 import type { BackendProvider } from './scaling/provider.ts';
+import type { ReadySignalResult } from './scaling/process-provider.ts';
 import { TrafficMonitor } from './scaling/traffic.ts';
 import type { BackendState } from './state/backend-state.ts';
 import { ColdStartLog } from './status/cold-starts.ts';
@@ -68,6 +69,8 @@ export interface ModeParts {
   close?: () => Promise<void>;
   /** Other replicas of this control plane (Kubernetes mode with leader election). */
   peers?: PeerReplicas;
+  /** A process's readiness signal (POST /v1/ready/{name}); file mode's process hosts. */
+  readySignal?: (host: string, token: string) => ReadySignalResult;
 }
 
 export interface Core {
@@ -92,7 +95,11 @@ function callableAddress(bound: string): string {
   return bound === '0.0.0.0' || bound === '::' ? '127.0.0.1' : bound;
 }
 
-export async function startCore(options: CoreOptions, log: Logger, buildMode: (wake: WakeTarget | undefined) => Promise<ModeParts>): Promise<Core & { mode: ModeParts }> {
+export async function startCore(
+  options: CoreOptions,
+  log: Logger,
+  buildMode: (wake: WakeTarget | undefined, admin: { callableUrl: string }) => Promise<ModeParts>,
+): Promise<Core & { mode: ModeParts }> {
   const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
   let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
   const adminBounds = { ...DEFAULT_ADMIN_SERVER_BOUNDS, ...options.adminBounds };
@@ -125,7 +132,7 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
 
   let mode: ModeParts;
   try {
-    mode = await buildMode(wake);
+    mode = await buildMode(wake, { callableUrl: `http://${callableAddress(adminAddress)}:${adminPort}` });
   } catch (err) {
     adminServer.close();
     throw err;
@@ -179,7 +186,9 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
       ...(mode.peers ? { peers: mode.peers } : {}),
       observer: {
         wakeStarted: (h, source, reason) => coldStarts.wakeStarted(h, source, reason),
-        wakeReady: (h) => coldStarts.wakeReady(h),
+        wakeSpawned: (h) => coldStarts.wakeSpawned(h),
+        wakeReady: (h, by) => coldStarts.wakeReady(h, by),
+        releasePushed: (h) => coldStarts.releasePushed(h),
         released: (h, n) => coldStarts.released(h, n),
         wakeFailed: (h, reason, message) => coldStarts.wakeFailed(h, reason, message),
         phaseChanged: (h, status) => {
@@ -248,6 +257,7 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     log: log.child('admin'),
     ...(options.adminToken ? { token: options.adminToken } : {}),
     ...(options.adminResponseCheck ? { responseCheck: options.adminResponseCheck } : {}),
+    ...(mode.readySignal ? { readySignal: mode.readySignal } : {}),
   });
   const core: Core = {
     xdsPort,

@@ -25,7 +25,7 @@ export interface Published {
 export interface PublisherOptions {
   /** A change waits this long for more changes before it is pushed. */
   quietMs: number;
-  /** The same for an urgent change (a release that held requests wait for). */
+  /** The same for an urgent change (a release that held requests wait for); 0 = the next turn of the event loop. */
   urgentQuietMs: number;
   /** ...but never longer than this after the first change of a burst. */
   maxDelayMs: number;
@@ -33,15 +33,18 @@ export interface PublisherOptions {
   settleTimeoutMs: number;
 }
 
-// A release sits on the path of every held request, so it waits only 1 ms (changes made in the same tick
-// still merge); other changes wait 5 ms, so bursts (scripts, reloads, idle scale-downs) make one push.
-export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { quietMs: 5, urgentQuietMs: 1, maxDelayMs: 50, settleTimeoutMs: 5_000 };
+// A release sits on the path of every held request, so it waits only for the next turn of the event loop
+// (urgentQuietMs 0: setImmediate; changes made in the same turn still merge; a 1 ms timer cost ~1.2 ms of
+// every wake: bench/results/wake-cost.md); other changes wait 5 ms, so bursts (scripts, reloads, idle
+// scale-downs) make one push.
+export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { quietMs: 5, urgentQuietMs: 0, maxDelayMs: 50, settleTimeoutMs: 5_000 };
 
 export class SnapshotBuildError extends Error {}
 
 export class Publisher {
   private waiters: { resolve: (s: Published) => void; reject: (e: Error) => void }[] = [];
   private quietTimer: NodeJS.Timeout | undefined;
+  private quietImmediate: NodeJS.Immediate | undefined;
   /** An urgent change is waiting: calmer changes join it without delaying it. */
   private urgentPending = false;
   private maxTimer: NodeJS.Timeout | undefined;
@@ -73,22 +76,31 @@ export class Publisher {
     const done = new Promise<Published>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (options.urgent || !this.urgentPending) {
       this.urgentPending ||= options.urgent === true;
-      clearTimeout(this.quietTimer);
-      this.quietTimer = setTimeout(() => this.flush(), options.urgent ? this.options.urgentQuietMs : this.options.quietMs);
+      this.clearQuiet();
+      const wait = options.urgent ? this.options.urgentQuietMs : this.options.quietMs;
+      // setTimeout(0) waits at least 1 ms in Node; setImmediate runs after this turn's I/O.
+      if (wait <= 0) this.quietImmediate = setImmediate(() => this.flush());
+      else this.quietTimer = setTimeout(() => this.flush(), wait);
     }
     this.maxTimer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
     return done;
   }
 
   close(): void {
-    clearTimeout(this.quietTimer);
+    this.clearQuiet();
     clearTimeout(this.maxTimer);
   }
 
-  private flush(): void {
+  private clearQuiet(): void {
     clearTimeout(this.quietTimer);
-    clearTimeout(this.maxTimer);
+    clearImmediate(this.quietImmediate);
     this.quietTimer = undefined;
+    this.quietImmediate = undefined;
+  }
+
+  private flush(): void {
+    this.clearQuiet();
+    clearTimeout(this.maxTimer);
     this.maxTimer = undefined;
     this.urgentPending = false;
     const waiters = this.waiters;

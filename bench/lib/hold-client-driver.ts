@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { ClientEvent, DoneEvent, HoldCommand, SentEvent } from '../hold-client.ts';
+import type { ClientEvent, ConnectedEvent, DoneEvent, HoldCommand, SentEvent } from '../hold-client.ts';
 import { track } from './stack.ts';
 
 const BENCH_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -12,10 +12,14 @@ const REPO_ROOT = path.join(BENCH_DIR, '..');
 export interface HoldHandle {
   sent: Promise<SentEvent>;
   done: Promise<DoneEvent>;
+  /** deferWrite only: every connection is open and nothing is written yet; then call go(). */
+  connected: Promise<ConnectedEvent>;
+  /** deferWrite only: write every request now. */
+  go(): void;
 }
 
 export class HoldClient {
-  private readonly waiters = new Map<string, { sent: (e: SentEvent) => void; done: (e: DoneEvent) => void; fail: (e: Error) => void }>();
+  private readonly waiters = new Map<string, { sent: (e: SentEvent) => void; done: (e: DoneEvent) => void; connected: (e: ConnectedEvent) => void; fail: (e: Error) => void }>();
   private exited = false;
   private stderr = '';
 
@@ -58,19 +62,26 @@ export class HoldClient {
     let rejectDone!: (e: Error) => void;
     const sent = new Promise<SentEvent>((res, rej) => ((resolveSent = res), (rejectSent = rej)));
     const done = new Promise<DoneEvent>((res, rej) => ((resolveDone = res), (rejectDone = rej)));
-    // Callers may await only one of the two; the other must not become an unhandled rejection.
+    let resolveConnected!: (e: ConnectedEvent) => void;
+    let rejectConnected!: (e: Error) => void;
+    const connected = new Promise<ConnectedEvent>((res, rej) => ((resolveConnected = res), (rejectConnected = rej)));
+    // Callers may await only some of them; the others must not become unhandled rejections.
     sent.catch(() => {});
     done.catch(() => {});
+    connected.catch(() => {});
     this.waiters.set(command.id, {
       sent: resolveSent,
       done: resolveDone,
+      connected: resolveConnected,
       fail: (e) => {
         rejectSent(e);
         rejectDone(e);
+        rejectConnected(e);
       },
     });
     this.child.stdin!.write(JSON.stringify({ cmd: 'hold', ...command }) + '\n');
-    return { sent, done };
+    const go = (): void => void this.child.stdin!.write(JSON.stringify({ cmd: 'go', id: command.id }) + '\n');
+    return { sent, done, connected, go };
   }
 
   async close(): Promise<void> {
@@ -97,6 +108,7 @@ export class HoldClient {
     const w = this.waiters.get(event.id);
     if (!w) return;
     if (event.event === 'sent') w.sent(event);
+    else if (event.event === 'connected') w.connected(event);
     else {
       this.waiters.delete(event.id);
       w.done(event);

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
 import { FILE_LISTENER_NAME } from '../../sources/file/to-model.ts';
-import { startControlPlane, type ControlPlane } from '../../xds-server/control-plane.ts';
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../xds-server/control-plane.ts';
 import { createLogger } from '../../xds-server/log.ts';
 import { waitFor } from './system.ts';
 
@@ -33,7 +33,7 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: { config: Record<string, unknown>; filterWasmPath: string; concurrency: number; nodeId: string }): Promise<Gateway> {
+export async function startGateway(options: { config: Record<string, unknown>; filterWasmPath: string; concurrency: number; nodeId: string; controlPlane?: Partial<ControlPlaneOptions>; envoyLog?: { componentLogLevel: string; logFormat: string; onLog: (line: string) => void } }): Promise<Gateway> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'stz-bench-'));
   const configPath = path.join(dir, 'gateway.yaml');
   await writeFile(configPath, stringify(options.config));
@@ -45,13 +45,14 @@ export async function startGateway(options: { config: Record<string, unknown>; f
       if (warnings.length < 50) warnings.push(line);
     },
   });
-  const cp = await startControlPlane({ configPath, stateDir: path.join(dir, 'state'), filterWasmPath: options.filterWasmPath, log });
+  const cp = await startControlPlane({ configPath, stateDir: path.join(dir, 'state'), filterWasmPath: options.filterWasmPath, log, ...options.controlPlane });
   let envoy: EnvoyProcess | undefined;
   try {
     envoy = await startEnvoy({
       bootstrap: renderBootstrap({ nodeId: options.nodeId, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort }),
       concurrency: options.concurrency,
       logLevel: 'warning',
+      ...(options.envoyLog ?? {}),
     });
     track(envoy.pid, envoy.exited);
     const port = await listenerPort(envoy);

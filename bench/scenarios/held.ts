@@ -16,6 +16,7 @@ import { hostClusterName } from '../../sources/file/to-model.ts';
 import type { ResourceKind } from '../../snapshots/type-urls.ts';
 import { startUpstream, type ReceivedRequest, type Upstream } from '../../upstream/server.ts';
 import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
+import type { ControlPlaneOptions } from '../../xds-server/control-plane.ts';
 import { directResponseBootstrap, gatewayConfig, UPSTREAM_LISTENER, UPSTREAM_START_HEADER } from '../lib/configs.ts';
 import { HoldClient } from '../lib/hold-client-driver.ts';
 import type { ClockCheck, ReleaseRound, UpstreamKind } from '../lib/model.ts';
@@ -58,6 +59,8 @@ export interface RoundData {
   atUpstreamMs: number[];
   /** Per answered request: decision → answer at the hold client, ms. */
   answeredMs: number[];
+  /** The release decision (snapshot-set), epoch ms. */
+  decisionAt: number;
 }
 
 interface Stamp {
@@ -65,7 +68,7 @@ interface Stamp {
   versions: Readonly<Record<ResourceKind, string>>;
 }
 
-export async function startHeldBench(filterWasmPath: string, label: string): Promise<HeldBench> {
+export async function startHeldBench(filterWasmPath: string, label: string, controlPlane?: Partial<ControlPlaneOptions>, envoyLog?: Parameters<typeof startGateway>[0]['envoyLog']): Promise<HeldBench> {
   // Arrivals are recorded through the 'request' event; the upstream's own list only must not grow without
   // bound over 10,000-request rounds.
   const nodeUpstream = await startUpstream({ id: `bench-${label}`, maxRecorded: 100 });
@@ -83,6 +86,8 @@ export async function startHeldBench(filterWasmPath: string, label: string): Pro
       filterWasmPath,
       concurrency: HELD_ENVOY_CONCURRENCY,
       nodeId: `bench-${label}-${process.pid}`,
+      ...(controlPlane ? { controlPlane } : {}),
+      ...(envoyLog ? { envoyLog } : {}),
     });
     client = HoldClient.start();
     await waitServing(gateway.port, HOSTS.node.domain);
@@ -187,6 +192,7 @@ function makeBench(gateway: Gateway, nodeUpstream: Upstream, envoyUpstream: { en
           },
           atUpstreamMs,
           answeredMs,
+          decisionAt: decision.at,
         };
       } finally {
         arrivals.delete(prefix);

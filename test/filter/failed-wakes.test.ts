@@ -66,19 +66,19 @@ describe('failed wakes', () => {
     expect(vm.metric(WAKE_CALLS)).to.equal(1);
   });
 
-  it('answers 200 held requests at most 50 per callback, the rest on 1 ms ticks', () => {
+  it('answers 300 held requests at most 100 per callback, the rest on 1 ms ticks', () => {
     const vm = new ProxyWasmHost();
     const g1 = vm.startPlugin(config(1, [host('demo')]));
-    const held = Array.from({ length: 200 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
+    const held = Array.from({ length: 300 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
     const before = vm.effectsPerCallback.length;
     vm.startPlugin(config(2, [host('demo', failed())]));
-    expect(held.filter((c) => c.localReply !== undefined)).to.have.length(50);
+    expect(held.filter((c) => c.localReply !== undefined)).to.have.length(100);
     vm.runFor(3);
     expect(held.every((c) => c.localReply?.statusCode === 503)).to.equal(true);
     const effects = vm.effectsPerCallback.slice(before);
-    expect(Math.max(...effects)).to.equal(50);
-    expect(effects.reduce((a, b) => a + b, 0)).to.equal(200);
-    expect(vm.metric(WAKE_FAILED)).to.equal(200);
+    expect(Math.max(...effects)).to.equal(100);
+    expect(effects.reduce((a, b) => a + b, 0)).to.equal(300);
+    expect(vm.metric(WAKE_FAILED)).to.equal(300);
   });
 
   it('escapes a reason with quotes and backslashes in the JSON body', () => {

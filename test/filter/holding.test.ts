@@ -177,50 +177,76 @@ describe('holding and releasing requests', () => {
   it('forgets a request that goes away after its release was queued', () => {
     const vm = new ProxyWasmHost();
     const g1 = vm.startPlugin(config(1, [host('demo')]));
-    const held = Array.from({ length: 60 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
+    const held = Array.from({ length: 120 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
     vm.startPlugin(config(2, []));
-    const last = held[59]!;
+    const last = held[119]!;
     expect(last.continued).to.equal(0);
     vm.finish(last);
     vm.runFor(10);
     expect(last.continued + last.continueFailures).to.equal(0);
-    expect(held.slice(0, 59).every((c) => c.continued === 1)).to.equal(true);
+    expect(held.slice(0, 119).every((c) => c.continued === 1)).to.equal(true);
     expect(vm.metric(HELD)).to.equal(0);
-    expect(vm.metric(RELEASED)).to.equal(59);
+    expect(vm.metric(RELEASED)).to.equal(119);
     expect(vm.metric(CANCELLED)).to.equal(1);
   });
 
-  it('releases 200 held requests at most 50 per callback, the rest on 1 ms ticks', () => {
+  it('releases 1,000 held requests at most 100 per callback, one batch per 1 ms tick, in hold order', () => {
     const vm = new ProxyWasmHost();
     const g1 = vm.startPlugin(config(1, [host('demo')]));
-    const held = Array.from({ length: 200 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
+    const held = Array.from({ length: 1000 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
     const before = vm.effectsPerCallback.length;
     const g2 = vm.startPlugin(config(2, []));
-    expect(held.filter((c) => c.continued === 1)).to.have.length(50);
-    expect(vm.roots.get(g2.rootId)!.tickPeriodMs).to.equal(1);
-    vm.runFor(1);
+    // The first batch goes out inside on_configure; the rest are paced by the new plugin context's tick.
     expect(held.filter((c) => c.continued === 1)).to.have.length(100);
-    vm.runFor(2);
-    expect(held.filter((c) => c.continued === 1)).to.have.length(200);
+    expect(held.slice(0, 100).every((c) => c.continued === 1)).to.equal(true);
+    expect(vm.roots.get(g2.rootId)!.tickPeriodMs).to.equal(1);
+    for (let tick = 1; tick <= 9; tick++) {
+      vm.runFor(1);
+      expect(held.filter((c) => c.continued === 1)).to.have.length(100 * (tick + 1));
+    }
     expect(held.every((c) => c.continued === 1)).to.equal(true);
-    const effects = vm.effectsPerCallback.slice(before);
-    expect(Math.max(...effects)).to.equal(50);
-    expect(effects.reduce((a, b) => a + b, 0)).to.equal(200);
-    // The old plugin context's timer is stopped on its next tick; the new one idles once done.
+    const effects = vm.effectsPerCallback.slice(before).filter((n) => n > 0);
+    expect(effects).to.deep.equal(Array(10).fill(100));
+    expect(vm.metric(RELEASED)).to.equal(1000);
+    expect(vm.metric(HELD)).to.equal(0);
+    // Nothing left: the old plugin context's timer is stopped on its next tick; the new one idles.
     vm.runFor(200);
     expect(vm.roots.get(g1.rootId)!.tickPeriodMs).to.equal(0);
     expect(vm.roots.get(g2.rootId)!.tickPeriodMs).to.equal(0);
   });
 
-  it('answers 120 simultaneous timeouts at most 50 per callback', () => {
+  it('counts only requests still there against the bound, and queues a second release behind the first', () => {
+    const vm = new ProxyWasmHost();
+    const g1 = vm.startPlugin(config(1, [host('demo'), host('other')]));
+    const demo = Array.from({ length: 150 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
+    const other = Array.from({ length: 150 }, () => vm.request(g1.rootId, { ':authority': 'other.local' }));
+    const before = vm.effectsPerCallback.length;
+    vm.startPlugin(config(2, [host('other')]));
+    expect(demo.filter((c) => c.continued === 1)).to.have.length(100);
+    // 20 queued requests go away before their turn: skipped, not counted against the next batch.
+    const gone = demo.slice(100, 120);
+    for (const c of gone) vm.finish(c);
+    // A second release while the first is still paced: queued behind it, in the same bounded batches.
+    vm.startPlugin(config(3, []));
+    vm.runFor(5);
+    expect([...demo.slice(0, 100), ...demo.slice(120)].every((c) => c.continued === 1)).to.equal(true);
+    expect(gone.every((c) => c.continued === 0)).to.equal(true);
+    expect(other.every((c) => c.continued === 1)).to.equal(true);
+    expect(vm.effectsPerCallback.slice(before).filter((n) => n > 0)).to.deep.equal([100, 100, 80]);
+    expect(vm.metric(RELEASED)).to.equal(280);
+    expect(vm.metric(CANCELLED)).to.equal(20);
+  });
+
+  it('answers 250 simultaneous timeouts at most 100 per callback', () => {
     const vm = new ProxyWasmHost();
     const { rootId } = vm.startPlugin(config(1, [host('demo', { holdTimeoutMs: 100 })]));
-    const held = Array.from({ length: 120 }, () => vm.request(rootId, { ':authority': 'demo.local' }));
+    const held = Array.from({ length: 250 }, () => vm.request(rootId, { ':authority': 'demo.local' }));
     const before = vm.effectsPerCallback.length;
     vm.runFor(300);
     expect(held.every((c) => c.localReply?.statusCode === 503)).to.equal(true);
-    expect(Math.max(...vm.effectsPerCallback.slice(before))).to.equal(50);
-    expect(vm.metric(TIMED_OUT)).to.equal(120);
+    const effects = vm.effectsPerCallback.slice(before).filter((n) => n > 0);
+    expect(effects).to.deep.equal([100, 100, 50]);
+    expect(vm.metric(TIMED_OUT)).to.equal(250);
   });
 
   it('does not trap on callbacks for context ids it never saw', () => {

@@ -8,7 +8,7 @@ import type { ResourceKind } from '../../snapshots/type-urls.ts';
 import { AdsEvents } from '../../xds-server/ads/events.ts';
 import { SnapshotCache, type Settlement, type SnapshotWatcher } from '../../xds-server/cache/snapshot-cache.ts';
 import { silentLogger } from '../../xds-server/log.ts';
-import { Publisher } from '../../xds-server/publisher.ts';
+import { DEFAULT_PUBLISHER_OPTIONS, Publisher } from '../../xds-server/publisher.ts';
 
 function state(port: number, scaled: string[], more: string[] = []): DesiredState {
   const hosts = [{ name: 'web', port }, ...more.map((name, i) => ({ name, port: 9500 + i }))];
@@ -118,6 +118,29 @@ describe('Publisher', () => {
     const urgent = publisher.schedule({ urgent: true });
     const [a, b] = await Promise.all([calm, urgent]);
     expect(a).to.equal(b);
+    expect(publisher.publishCount).to.equal(2);
+  });
+
+  it('with urgentQuietMs 0 (the default) publishes an urgent change on the next turn of the event loop, merging what the same turn changed', async () => {
+    const cache = new SnapshotCache(new AdsEvents());
+    let desired = state(8081, ['web']);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { ...DEFAULT_PUBLISHER_OPTIONS, quietMs: 10_000, maxDelayMs: 20_000 });
+    expect(DEFAULT_PUBLISHER_OPTIONS.urgentQuietMs).to.equal(0);
+    await publisher.publishNow();
+    const watcher = new RecordingWatcher();
+    cache.watch(watcher);
+    desired = state(8081, []);
+    const first = publisher.schedule({ urgent: true });
+    desired = state(8082, []);
+    const second = publisher.schedule({ urgent: true });
+    // Not published synchronously: a change made later in the same turn still joins.
+    expect(watcher.seen).to.have.length(0);
+    // Published before any timer could fire: the next macrotask after setImmediate sees it done.
+    const published = await Promise.race([Promise.all([first, second]), new Promise<'timer'>((r) => setTimeout(() => r('timer'), 0))]);
+    expect(published).to.not.equal('timer');
+    const [a, b] = published as [unknown, unknown];
+    expect(a).to.equal(b);
+    expect(watcher.seen).to.have.length(1);
     expect(publisher.publishCount).to.equal(2);
   });
 });

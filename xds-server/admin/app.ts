@@ -20,7 +20,7 @@ import { readJsonBody } from './body.ts';
 import { AdminError, badRequest, notFound } from './errors.ts';
 import { buildOpenApiDocument, ROUTES, type RouteId } from './openapi.ts';
 import { TokenBucket } from './rate-limit.ts';
-import { checkHeldReport, checkHostActionBody, checkHostName, compileOutputSchema, outputProblems } from './schemas.ts';
+import { checkHeldReport, checkHostActionBody, checkHostName, checkReadyToken, compileOutputSchema, outputProblems } from './schemas.ts';
 import type { HeldReports } from '../status/held-reports.ts';
 import type { StatusFeed } from '../status/status-feed.ts';
 
@@ -47,6 +47,8 @@ export interface AdminDeps {
   log: Logger;
   /** When set, every route marked `auth` in ROUTES needs "Authorization: Bearer <token>". */
   token?: string;
+  /** A host process's readiness signal (file mode); absent: every signal is refused (403). */
+  readySignal?: (host: string, token: string) => 'accepted' | 'no_start' | 'wrong_token';
   /** Wake calls from the filter accepted per host per second (burst 2 × rate; all hosts together 40 × rate). */
   wakeRatePerSecond?: number;
   /**
@@ -179,6 +181,20 @@ export function createAdminApp(deps: AdminDeps): Koa {
       }
       // Answer at once: the filter only needs to know the call landed; readiness arrives over ECDS.
       void deps.hosts.wake(name, 'first request held by Envoy', 'filter').catch((err: Error) => deps.log.error('wake failed', { host: name, error: err.message }));
+      return { host: name, accepted: true };
+    },
+    // A process says it serves. Its per-start token is the credential (no admin token: the process has none).
+    readySignal: (ctx) => {
+      const name = findHost(deps.store, ctx.params.name!).backend.name;
+      const raw = ctx.req.headers['x-scale-to-zero-ready-token'];
+      const token = checkReadyToken(Array.isArray(raw) ? raw.join(', ') : raw);
+      const result = deps.readySignal?.(name, token) ?? 'no_start';
+      if (result !== 'accepted') {
+        throw new AdminError(403, 'invalid_ready_token', result === 'no_start'
+          ? `no process of host "${name}" started by this control plane is running`
+          : `this token is not the one host "${name}" was started with (a process of an earlier start?)`);
+      }
+      deps.log.info('readiness signalled by the host process', { host: name });
       return { host: name, accepted: true };
     },
     listNodes: () => ({ nodes: deps.sessions().map((s) => s.status()) }),

@@ -18,6 +18,8 @@ import {
   WAKE_ACCEPTED_SCHEMA,
   HELD_HEADER_SCHEMA,
   ENVOY_HEADER_SCHEMA,
+  READY_ACCEPTED_SCHEMA,
+  READY_TOKEN_HEADER_SCHEMA,
 } from './schemas.ts';
 
 type Schema = Readonly<Record<string, unknown>>;
@@ -31,6 +33,7 @@ export type RouteId =
   | 'scaleToZero'
   | 'wakeHost'
   | 'filterWake'
+  | 'readySignal'
   | 'listNodes'
   | 'nodeSnapshot'
   | 'currentSnapshot'
@@ -50,8 +53,8 @@ export interface RouteSpec {
   /** Needs the bearer token when one is configured. */
   auth: boolean;
   params?: { name: string; schema: Schema; description: string }[];
-  /** Optional request headers. */
-  headers?: { name: string; schema: Schema; description: string }[];
+  /** Request headers (optional unless `required`). */
+  headers?: { name: string; schema: Schema; description: string; required?: boolean }[];
   /**
    * A stream of server-sent events (text/event-stream) that does not end: the `data` of every event matches
    * this schema, and each is checked before it is sent (as answers are).
@@ -64,7 +67,7 @@ export interface RouteSpec {
   errors: Partial<Record<ErrorStatus, string>>;
 }
 
-type ErrorStatus = 400 | 404 | 413 | 415 | 429 | 503;
+type ErrorStatus = 400 | 403 | 404 | 413 | 415 | 429 | 503;
 
 /** An OpenAPI link: which operation takes a value from this answer (clients and fuzzers follow them). */
 interface Link {
@@ -145,6 +148,19 @@ export const ROUTES: readonly RouteSpec[] = [
     ],
     ok: { status: 202, description: 'the wake is under way (readiness reaches Envoy over ECDS)', schema: WAKE_ACCEPTED_SCHEMA },
     errors: { 400: 'invalid host name, or an invalid held report', 404: 'no such host', 429: 'rate_limited: too many wake calls; retry after the Retry-After seconds' },
+  },
+  {
+    id: 'readySignal',
+    method: 'post',
+    path: '/v1/ready/{name}',
+    summary: "A host process's readiness signal: it POSTs here (STZ_READY_URL) with the token of its start (STZ_READY_TOKEN) once it serves; no admin token",
+    auth: false,
+    params: [hostParam],
+    headers: [
+      { name: 'x-scale-to-zero-ready-token', schema: READY_TOKEN_HEADER_SCHEMA, required: true, description: 'The token the control plane put in STZ_READY_TOKEN when it started this process. Good for that start only.' },
+    ],
+    ok: { status: 202, description: 'accepted: the host counts as ready and its held requests are released (a repeat is accepted too)', schema: READY_ACCEPTED_SCHEMA },
+    errors: { 400: 'invalid host name, or the token header missing or malformed', 403: 'invalid_ready_token: no process of this host is running, or it was started with another token (an earlier start)', 404: 'no such host' },
   },
   {
     id: 'listNodes',
@@ -262,7 +278,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
           ? {
               parameters: [
                 ...(r.params ?? []).map((p) => ({ name: p.name, in: 'path', required: true, description: p.description, schema: p.schema })),
-                ...(r.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: false, description: h.description, schema: h.schema })),
+                ...(r.headers ?? []).map((h) => ({ name: h.name, in: 'header', required: h.required ?? false, description: h.description, schema: h.schema })),
               ],
             }
           : {}),

@@ -260,13 +260,30 @@ const COLD_START_SCHEMA: Schema = {
     reason: { type: 'string' },
     outcome: { enum: ['waking', 'ready', 'failed'] },
     startedAt: { type: 'string', format: 'date-time', description: 'The wake began (scale-up asked of the provider).' },
-    readyAt: { type: 'string', format: 'date-time', description: 'The backend passed its readiness check.' },
+    spawnedAt: { type: 'string', format: 'date-time', description: 'The provider started the replicas (a process spawned; a /scale write answered).' },
+    readyAt: { type: 'string', format: 'date-time', description: 'The backend passed its readiness check, or its process signalled readiness (readyBy).' },
+    readyBy: { enum: ['probe', 'signal'], description: 'Process hosts: probe = its health check passed; signal = the process said so (READY=1 on STZ_READY_FD, or POST /v1/ready/{name} with its token). Absent for other providers.' },
+    releasePushedAt: { type: 'string', format: 'date-time', description: "The snapshot releasing the backend was published (written to the Envoys' streams)." },
     releaseAckedAt: { type: 'string', format: 'date-time', description: 'Every connected Envoy ACKed the release (or the wait ended).' },
     firstTrafficReportedAt: {
       type: 'string',
       format: 'date-time',
       description:
         "The first load report (LRS) after the release in which the backend's cluster had requests. The first request's answer is not visible to the control plane; this bounds it to one report interval.",
+    },
+    phases: {
+      type: 'array',
+      description: 'The cold start so far, in order: start_requested, spawned, ready, release_pushed, release_acked, first_traffic_reported (the phases reached). sincePreviousMs: from the phase before.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['phase', 'at', 'sincePreviousMs'],
+        properties: {
+          phase: { enum: ['start_requested', 'spawned', 'ready', 'release_pushed', 'release_acked', 'first_traffic_reported'] },
+          at: { type: 'string', format: 'date-time' },
+          sincePreviousMs: { type: 'integer', minimum: 0 },
+        },
+      },
     },
     wakeToReadyMs: { type: 'integer', minimum: 0 },
     readyToReleaseAckedMs: { type: 'integer', minimum: 0 },
@@ -381,6 +398,14 @@ export const STATUS_SCHEMA: Schema = {
 
 /** The filter's wake call reports what it holds in two headers (the filter sends both). */
 export const HELD_HEADER_SCHEMA = { type: 'string', pattern: '^[0-9]{1,7}$' } as const;
+/** A process's readiness token (32 hex digits, made per start: xds-server/scaling/process-provider.ts). */
+export const READY_TOKEN_HEADER_SCHEMA = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
+export const READY_ACCEPTED_SCHEMA: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['host', 'accepted'],
+  properties: { host: { type: 'string' }, accepted: { const: true } },
+};
 export const ENVOY_HEADER_SCHEMA = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' } as const;
 
 /** Named schemas: components of the OpenAPI document, referenced wherever the same object is used. */
@@ -403,6 +428,17 @@ const validateHostName = ajv.compile<string>(HOST_NAME_PARAM_SCHEMA);
 const validateHostAction = ajv.compile<HostActionBody>(HOST_ACTION_BODY_SCHEMA);
 const validateHeldHeader = ajv.compile<string>(HELD_HEADER_SCHEMA);
 const validateEnvoyHeader = ajv.compile<string>(ENVOY_HEADER_SCHEMA);
+const validateReadyToken = ajv.compile<string>(READY_TOKEN_HEADER_SCHEMA);
+
+/** The readiness signal's token header: required, 32 lower-case hex digits. */
+export function checkReadyToken(token: string | undefined): string {
+  if (token === undefined || !validateReadyToken(token)) {
+    throw badRequest('x-scale-to-zero-ready-token must be the token the control plane gave this process in STZ_READY_TOKEN (32 hex digits)', [
+      { path: '/headers/x-scale-to-zero-ready-token', message: `must match ${READY_TOKEN_HEADER_SCHEMA.pattern}` },
+    ]);
+  }
+  return token;
+}
 
 /**
  * The wake call's held report: each header, when present, must be valid (400 otherwise). A count without an

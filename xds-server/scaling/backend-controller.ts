@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Published, Publisher } from '../publisher.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
 import { transition, type ScalingEvent, type ScalingPhase } from './phases.ts';
-import { StopRefusedError, type BackendProvider, type ScalableBackend } from './provider.ts';
+import { StopRefusedError, type BackendProvider, type ReadyEvidence, type ScalableBackend } from './provider.ts';
 import { OncePerCause, type RoutingClient, type TrafficMonitor } from './traffic.ts';
 import type { NotApplied } from '../cache/snapshot-cache.ts';
 import type { ScaleDownCause, ScalingObserver, WakeFailureReason } from './observer.ts';
@@ -198,8 +198,10 @@ export class BackendController implements HostController {
     // the release is ACKed must not leave the backend "ready" with nothing behind it.
     let died: Promise<string> | undefined;
     let failure: WakeFailureReason = 'refused';
+    let readyBy: ReadyEvidence | undefined;
     try {
       await provider.wake(backend);
+      this.deps.observer?.wakeSpawned?.(name);
       failure = 'not_ready';
       died = provider.failure(backend);
       void died?.then(
@@ -208,19 +210,24 @@ export class BackendController implements HostController {
         },
         () => {},
       );
-      await this.untilReady(provider, backend, died);
+      readyBy = (await this.untilReady(provider, backend, died)) ?? undefined;
     } catch (err) {
       const message = (err as Error).message;
       if (provider.managesReplicas && provider.stopsFailedWakes) await provider.stop(backend).catch(() => {});
       await this.failWake(backend, message, failure);
       return { changed: false, error: message };
     }
-    this.deps.observer?.wakeReady?.(name);
+    this.deps.observer?.wakeReady?.(name, readyBy);
     try {
       // The release goes out while the state is persisted (the in-memory change is immediate): should the
       // write be lost in a crash, the backend is merely held again and the next request wakes it. Endpoints
       // and clusters go out first and are ACKed before the release (see Publisher).
-      const [, published] = await Promise.all([this.deps.state.setHeld(name, false, reason), this.deps.publisher.schedule({ urgent: true })]);
+      const persisted = this.deps.state.setHeld(name, false, reason);
+      const pushed = this.deps.publisher.schedule({ urgent: true }).then((p) => {
+        this.deps.observer?.releasePushed?.(name);
+        return p;
+      });
+      const [, published] = await Promise.all([persisted, pushed]);
       const notApplied = await this.waitApplied(published, backend.clusterName);
       this.deps.traffic.touch(backend.clusterName, this.clock.now());
       this.deps.observer?.released?.(name, notApplied.length);
@@ -379,13 +386,13 @@ export class BackendController implements HostController {
     return provider ? provider.workloadKey(view.backend) : `backend/${view.backend.name}`;
   }
 
-  private async untilReady(provider: BackendProvider, backend: ScalableBackend, died: Promise<string> | undefined): Promise<void> {
+  private async untilReady(provider: BackendProvider, backend: ScalableBackend, died: Promise<string> | undefined): Promise<ReadyEvidence | void> {
     const stop = new AbortController();
     const ready = provider.waitReady(backend, this.clock.now() + backend.scaleToZero.wakeTimeoutMs, stop.signal);
     if (!died) return ready;
     ready.catch(() => {});
     try {
-      await Promise.race([ready, died.then((reason) => Promise.reject(new Error(`${reason} before becoming healthy`)))]);
+      return await Promise.race([ready, died.then((reason) => Promise.reject(new Error(`${reason} before becoming healthy`)))]);
     } finally {
       stop.abort();
     }

@@ -1,19 +1,47 @@
 // Runs a backend as a local command (file mode): started on wake, ready when its health check passes on
-// one of its configured endpoints, stopped (SIGTERM, then SIGKILL) when scaled to zero.
+// one of its configured endpoints or when the process says so itself (the readiness signal), stopped
+// (SIGTERM, then SIGKILL) when scaled to zero.
+//
+// Readiness signal, two ways (like sd_notify's READY=1), whichever the process finds easier:
+// - STZ_READY_FD=3: a pipe to the control plane on file descriptor 3; the process writes the line
+//   "READY=1" to it once it serves. Only that process (and what it starts) holds the pipe.
+// - STZ_READY_URL (the control plane's POST /v1/ready/<host> on loopback) and STZ_READY_TOKEN: the process
+//   POSTs there with the header `x-scale-to-zero-ready-token: <token>`. Each start gets a fresh random
+//   token, good for that start only, so a process of an earlier start cannot release a later one.
+// Probing goes on beside it: a process that never signals is found by its health check.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { identify, liveGroupMembers, processGroupOf, readProcessRecords, removeFile, removeProcessRecord, sameProcess, writeProcessRecord, type ProcessRecord } from '../state/process-records.ts';
 import { forEachLine } from '../stream-lines.ts';
 import { probe } from './health.ts';
-import type { BackendProvider, ScalableBackend } from './provider.ts';
+import type { BackendProvider, ReadyEvidence, ScalableBackend } from './provider.ts';
 
 const STOP_GRACE_MS = 10_000;
 
 interface Running {
   child: ChildProcess;
   exited: Promise<string>;
+  /** This start's readiness token (hex). */
+  readyToken: string;
+  /** Resolves when the process signalled readiness with its token. */
+  signalled: Promise<void>;
+  signal: () => void;
+  /** Epoch ms the spawn returned. */
+  spawnedAt: number;
 }
+
+/** What a readiness signal did: accepted, or why not (the admin route answers with it). */
+export type ReadySignalResult = 'accepted' | 'no_start' | 'wrong_token';
+
+export const READY_URL_ENV = 'STZ_READY_URL';
+export const READY_TOKEN_ENV = 'STZ_READY_TOKEN';
+export const READY_FD_ENV = 'STZ_READY_FD';
+/** The descriptor the readiness pipe is on in the started process. */
+const READY_FD = 3;
+export const READY_TOKEN_HEADER = 'x-scale-to-zero-ready-token';
 
 export interface ProcessProviderOptions {
   /** How often a waking backend is probed. Small: it bounds the cold-start delay after the process is ready. */
@@ -33,6 +61,8 @@ export class ProcessProvider implements BackendProvider {
   private readonly running = new Map<string, Running>();
   private readonly clock: Clock;
   private closed = false;
+  /** The admin API's base URL as a process can call it (set once the admin port is bound). */
+  private readyUrlBase: string | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -46,15 +76,43 @@ export class ProcessProvider implements BackendProvider {
     return `process/${host.name}`;
   }
 
+  /** Where started processes send their readiness signal: the admin API, e.g. http://127.0.0.1:9902. */
+  setReadyUrlBase(base: string): void {
+    this.readyUrlBase = base.replace(/\/+$/, '');
+  }
+
+  /**
+   * A process says it is ready. Accepted only with the token of the host's current start; accepting twice
+   * is harmless.
+   */
+  signalReady(name: string, token: string): ReadySignalResult {
+    const entry = this.running.get(name);
+    if (!entry) return 'no_start';
+    const a = Buffer.from(token);
+    const b = Buffer.from(entry.readyToken);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) return 'wrong_token';
+    entry.signal();
+    return 'accepted';
+  }
+
+  /** When the host's current process was spawned (epoch ms), if one runs. */
+  spawnedAt(name: string): number | undefined {
+    return this.running.get(name)?.spawnedAt;
+  }
+
   async wake(host: ScalableBackend): Promise<void> {
     const workload = host.scaleToZero.workload;
     if (workload.kind !== 'process') throw new Error(`host "${host.name}" is not a process host`);
     if (this.running.has(host.name)) return;
     const [command, ...args] = workload.command;
+    const readyToken = randomBytes(16).toString('hex');
+    const readyEnv: Record<string, string> = this.readyUrlBase === undefined
+      ? {}
+      : { [READY_URL_ENV]: `${this.readyUrlBase}/v1/ready/${encodeURIComponent(host.name)}`, [READY_TOKEN_ENV]: readyToken };
     const child = spawn(command!, args, {
       cwd: workload.cwd,
-      env: { ...process.env, ...workload.env, STZ_HOST: host.name },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...workload.env, STZ_HOST: host.name, ...readyEnv, [READY_FD_ENV]: String(READY_FD) },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       // Its own process group, so a stop reaches what the command starts too (a shell, npm, ...).
       detached: true,
     });
@@ -62,7 +120,9 @@ export class ProcessProvider implements BackendProvider {
       child.once('error', (err) => resolve(`could not start ${JSON.stringify(workload.command)}: ${err.message}`));
       child.once('exit', (code, signal) => resolve(`the process exited (${signal ?? `code ${code}`})`));
     });
-    const entry: Running = { child, exited };
+    let signal!: () => void;
+    const signalled = new Promise<void>((resolve) => (signal = resolve));
+    const entry: Running = { child, exited, readyToken, signalled, signal, spawnedAt: this.clock.now() };
     this.running.set(host.name, entry);
     const recorded = child.pid === undefined ? Promise.resolve(false) : this.record(host.name, child.pid, workload.command);
     void exited.then(async (reason) => {
@@ -72,6 +132,14 @@ export class ProcessProvider implements BackendProvider {
         await removeProcessRecord(this.options.stateDir, host.name, child.pid!).catch((err: Error) => this.log.warn('could not remove a process record', { host: host.name, error: err.message }));
       }
     });
+    const notify = child.stdio[READY_FD] as Readable | null;
+    if (notify) {
+      forEachLine(notify, (line) => {
+        if (line.trim() !== 'READY=1') return;
+        if (this.running.get(host.name) === entry) entry.signal();
+        this.log.info('readiness signalled by the host process', { host: host.name, via: `fd ${READY_FD}` });
+      });
+    }
     for (const stream of [child.stdout!, child.stderr!]) {
       forEachLine(stream, (line) => {
         this.onOutput?.(host.name, line);
@@ -150,19 +218,48 @@ export class ProcessProvider implements BackendProvider {
     for (let i = 0; i < 100 && liveGroupMembers(record).length > 0; i++) await this.clock.sleep(20);
   }
 
-  /** Health-checks the configured endpoints until one passes. */
-  async waitReady(host: ScalableBackend, deadline: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Ready when the process signals it (its token) or a health check of a configured endpoint passes,
+   * whichever comes first; the signal also cuts a probe interval short.
+   */
+  async waitReady(host: ScalableBackend, deadline: number, signal: AbortSignal): Promise<ReadyEvidence> {
+    const signalled = this.running.get(host.name)?.signalled;
+    let isSignalled = false;
+    // Wakes the probe loop's sleep at once when the signal comes (no timer left behind).
+    const woken = new AbortController();
+    const onAbort = (): void => woken.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    void signalled?.then(() => {
+      isSignalled = true;
+      woken.abort();
+    });
+    try {
+      // A probe in flight does not hold the signal up: a freshly started process can take a while to answer
+      // its first request, and the signal is what it sends when it knows it serves.
+      const probing = this.probeUntilReady(host, deadline, signal, woken.signal, () => isSignalled);
+      if (!signalled) return await probing;
+      probing.catch(() => {});
+      return await Promise.race([probing, signalled.then((): ReadyEvidence => 'signal')]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      woken.abort();
+    }
+  }
+
+  private async probeUntilReady(host: ScalableBackend, deadline: number, signal: AbortSignal, woken: AbortSignal, isSignalled: () => boolean): Promise<ReadyEvidence> {
     const { health, wakeTimeoutMs } = host.scaleToZero;
     let last = 'no health check answered yet';
     while (!this.closed) {
+      if (isSignalled()) return 'signal';
       if (signal.aborted) throw new Error(`stopped waiting (last check: ${last})`);
       for (const endpoint of host.endpoints) {
         const result = await probe(endpoint, health);
-        if (result.healthy) return;
+        if (result.healthy) return 'probe';
         last = result.reason;
       }
+      if (isSignalled()) return 'signal';
       if (this.clock.now() >= deadline) throw new Error(`not healthy within wakeTimeoutMs ${wakeTimeoutMs} ms: ${last}`);
-      await this.clock.sleep(this.options.probeIntervalMs);
+      await this.clock.sleep(Math.min(this.options.probeIntervalMs, Math.max(0, deadline - this.clock.now())), woken);
     }
     throw new Error('the control plane is shutting down');
   }

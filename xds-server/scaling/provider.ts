@@ -3,6 +3,9 @@
 // provider that does nothing: readiness is the operator's business.
 import type { BackendModel, ScaleToZeroPolicy, WorkloadRef } from '../../model/gateway-model.ts';
 
+/** How a backend was found ready: its readiness check passed, or it said so itself (process hosts). */
+export type ReadyEvidence = 'probe' | 'signal';
+
 /** A backend the controller may scale: one with a scale-to-zero policy. */
 export type ScalableBackend = BackendModel & { scaleToZero: ScaleToZeroPolicy };
 
@@ -31,9 +34,9 @@ export interface BackendProvider {
   /**
    * Resolves once the backend can take requests (an endpoint answers its readiness check). Rejects with a
    * reason a user can act on when `deadline` (epoch ms) passes. Stops early when `signal` aborts (the
-   * replicas died, the control plane stops).
+   * replicas died, the control plane stops). May say how it knew (default: its readiness check).
    */
-  waitReady(backend: ScalableBackend, deadline: number, signal: AbortSignal): Promise<void>;
+  waitReady(backend: ScalableBackend, deadline: number, signal: AbortSignal): Promise<ReadyEvidence | void>;
   /** No replicas, if they are still the ones we set (never fights another writer). */
   stop(backend: ScalableBackend): Promise<void>;
   /** Resolves with a reason if the replicas die on their own after a wake (a crashed process). */

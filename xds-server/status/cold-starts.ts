@@ -1,12 +1,15 @@
-// The last cold starts per host, with the phases the control plane sees: the wake, the backend ready (its
-// health check passed), the release ACKed by every connected Envoy, and the first load report after that in
-// which the backend's cluster had traffic. The first request's answer itself is not visible here: it passes
+// The last cold starts per host, with the phases the control plane sees, in order: the wake (start
+// requested), the replicas started (process spawned; /scale written), the backend ready (its health check
+// passed, or the process signalled it: `readyBy`), the release pushed (the snapshot that releases it written
+// to the Envoys' streams), the release ACKed by every connected Envoy, and the first load report after that
+// in which the backend's cluster had traffic. The first request's answer itself is not visible here: it passes
 // Envoy without the control plane; the load report only bounds it (it arrives up to one report interval,
 // 1 s by default, after the request reached the backend). Also feeds the cold-start histograms.
 import type { LoadReport } from '../load-reports/lrs-service.ts';
 import type { Metrics } from '../metrics.ts';
 import type { WakeSource } from '../scaling/backend-controller.ts';
 import type { ScalingObserver, WakeFailureReason } from '../scaling/observer.ts';
+import type { ReadyEvidence } from '../scaling/provider.ts';
 
 export const COLD_STARTS_KEPT_PER_HOST = 10;
 
@@ -16,7 +19,11 @@ export interface ColdStart {
   reason: string;
   outcome: 'waking' | 'ready' | 'failed';
   startedAt: number;
+  spawnedAt?: number;
   readyAt?: number;
+  /** How a process host's readiness was known: its health check, or its own signal (unset for others). */
+  readyBy?: ReadyEvidence;
+  releasePushedAt?: number;
   releaseAckedAt?: number;
   /** Envoys that had not applied (or rejected) the release when the wait for them ended. */
   notApplied?: number;
@@ -48,11 +55,31 @@ export class ColdStartLog implements ScalingObserver {
     this.onChange();
   }
 
-  wakeReady(host: string): void {
+  wakeSpawned(host: string): void {
+    const c = this.current(host);
+    if (!c) return;
+    c.spawnedAt = this.now();
+    this.metrics.observe('stz_cold_start_phase_duration_seconds', { host, phase: 'wake_to_spawned' }, (c.spawnedAt - c.startedAt) / 1000);
+    this.onChange();
+  }
+
+  wakeReady(host: string, by?: ReadyEvidence): void {
     const c = this.current(host);
     if (!c) return;
     c.readyAt = this.now();
+    if (by !== undefined) c.readyBy = by;
     this.metrics.observe('stz_cold_start_phase_duration_seconds', { host, phase: 'wake_to_ready' }, (c.readyAt - c.startedAt) / 1000);
+    if (c.spawnedAt !== undefined) {
+      this.metrics.observe('stz_cold_start_phase_duration_seconds', { host, phase: 'spawned_to_ready' }, (c.readyAt - c.spawnedAt) / 1000);
+    }
+    this.onChange();
+  }
+
+  releasePushed(host: string): void {
+    const c = this.current(host);
+    if (!c || c.readyAt === undefined) return;
+    c.releasePushedAt = this.now();
+    this.metrics.observe('stz_cold_start_phase_duration_seconds', { host, phase: 'ready_to_release_pushed' }, (c.releasePushedAt - c.readyAt) / 1000);
     this.onChange();
   }
 
@@ -64,6 +91,9 @@ export class ColdStartLog implements ScalingObserver {
     if (notApplied > 0) c.notApplied = notApplied;
     if (c.readyAt !== undefined) {
       this.metrics.observe('stz_cold_start_phase_duration_seconds', { host, phase: 'ready_to_release_acked' }, (c.releaseAckedAt - c.readyAt) / 1000);
+    }
+    if (c.releasePushedAt !== undefined) {
+      this.metrics.observe('stz_cold_start_phase_duration_seconds', { host, phase: 'release_pushed_to_acked' }, (c.releaseAckedAt - c.releasePushedAt) / 1000);
     }
     this.metrics.observe('stz_cold_start_duration_seconds', { host }, (c.releaseAckedAt - c.startedAt) / 1000);
     this.onChange();

@@ -32,15 +32,39 @@ export interface StatusSources {
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 const defined = <T extends Record<string, unknown>>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
+/** The phases a cold start reached, in order, each with the time since the one before. */
+export function coldStartPhases(c: ColdStart): { phase: string; at: string; sincePreviousMs: number }[] {
+  const steps: [string, number | undefined][] = [
+    ['start_requested', c.startedAt],
+    ['spawned', c.spawnedAt],
+    ['ready', c.readyAt],
+    ['release_pushed', c.releasePushedAt],
+    ['release_acked', c.releaseAckedAt],
+    ['first_traffic_reported', c.firstTrafficReportedAt],
+  ];
+  const out: { phase: string; at: string; sincePreviousMs: number }[] = [];
+  let previous = c.startedAt;
+  for (const [phase, at] of steps) {
+    if (at === undefined) continue;
+    out.push({ phase, at: iso(at)!, sincePreviousMs: Math.max(0, at - previous) });
+    previous = at;
+  }
+  return out;
+}
+
 function coldStartJson(c: ColdStart): Record<string, unknown> {
   return defined({
     source: c.source,
     reason: c.reason,
     outcome: c.outcome,
     startedAt: iso(c.startedAt)!,
+    spawnedAt: iso(c.spawnedAt),
     readyAt: iso(c.readyAt),
+    readyBy: c.readyBy,
+    releasePushedAt: iso(c.releasePushedAt),
     releaseAckedAt: iso(c.releaseAckedAt),
     firstTrafficReportedAt: iso(c.firstTrafficReportedAt),
+    phases: coldStartPhases(c),
     wakeToReadyMs: c.readyAt !== undefined ? c.readyAt - c.startedAt : undefined,
     readyToReleaseAckedMs: c.readyAt !== undefined && c.releaseAckedAt !== undefined ? c.releaseAckedAt - c.readyAt : undefined,
     totalMs: c.releaseAckedAt !== undefined ? c.releaseAckedAt - c.startedAt : undefined,

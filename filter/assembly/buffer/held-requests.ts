@@ -3,8 +3,8 @@
 // under any older one. HTTP context ids are unique within a VM (never reused), so an id is a key.
 //
 // Work that touches the host (resume, local reply) is queued here and executed by the shell a bounded
-// number at a time: Envoy runs those as after-call actions, and a few hundred in one callback
-// overflow its stack ("about 300 or more streams per worker" aborted Envoy 1.40 in the prototype).
+// number at a time: Envoy runs those as after-call actions, and a few hundred in one callback that
+// each call back into the VM overflow V8's stack and fail the VM (vm.ts: MAX_ACTIONS_PER_CALLBACK).
 import { FilterConfig } from "../config/filter-config";
 
 export const enum HoldState {

@@ -222,6 +222,20 @@ describe('admin API', () => {
     for (let i = 0; i < 200; i++) statuses.push((await call('/v1/wake/alpha', { method: 'POST' })).status);
     expect(statuses).to.include(429);
   });
+
+  it('the readiness signal route wants a well-formed token of a running start: 400 without one, 403 with another, 404 for an unknown host', async () => {
+    const post = (host: string, token?: string): Promise<{ status: number; body: unknown }> =>
+      call(`/v1/ready/${host}`, { method: 'POST', ...(token !== undefined ? { headers: { 'x-scale-to-zero-ready-token': token } } : {}) });
+    const missing = await post('alpha');
+    expect(missing.status).to.equal(400);
+    expect(missing.body).to.deep.include({ error: 'invalid_request' });
+    expect((await post('alpha', 'not-hex')).status).to.equal(400);
+    expect((await post('nobody', 'a'.repeat(32))).status).to.equal(404);
+    // alpha is a manual host: no process of ours runs for it, so no token can be good.
+    const refused = await post('alpha', 'a'.repeat(32));
+    expect(refused.status).to.equal(403);
+    expect(refused.body).to.deep.include({ error: 'invalid_ready_token' });
+  });
 });
 
 describe('status page routes', () => {
@@ -294,7 +308,7 @@ describe('admin API with a token', () => {
     const doc = (await (await fetch(`${t.cp.adminUrl}/openapi.json`)).json()) as OpenApiDoc;
     expect(doc.components.securitySchemes).to.deep.equal({ bearer: { type: 'http', scheme: 'bearer' } });
     // The status page's files hold no data (a browser cannot send a token when it opens a URL); what it shows needs the token.
-    const open = ['get /healthz', 'get /openapi.json', 'post /v1/wake/{name}', 'get /status', 'get /status/app.js', 'get /status/style.css'];
+    const open = ['get /healthz', 'get /openapi.json', 'post /v1/wake/{name}', 'post /v1/ready/{name}', 'get /status', 'get /status/app.js', 'get /status/style.css'];
     for (const [p, op] of operations(doc)) {
       const needsToken = !open.includes(p);
       expect(op.security, p).to.deep.equal(needsToken ? [{ bearer: [] }] : []);

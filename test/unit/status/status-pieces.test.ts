@@ -5,6 +5,7 @@ import { AdsEvents } from '../../../xds-server/ads/events.ts';
 import { Metrics } from '../../../xds-server/metrics.ts';
 import { ColdStartLog } from '../../../xds-server/status/cold-starts.ts';
 import { HeldReports } from '../../../xds-server/status/held-reports.ts';
+import { coldStartPhases } from '../../../xds-server/status/status-view.ts';
 
 describe('held reports', () => {
   it('keeps the latest count per Envoy, sums them, drops a report older than the TTL, and clears a host', () => {
@@ -46,6 +47,42 @@ describe('cold-start log', () => {
     expect(text).to.include('stz_cold_start_duration_seconds_bucket{host="web",le="0.5"} 1');
     expect(text).to.include('stz_cold_start_phase_duration_seconds_count{host="web",phase="wake_to_ready"} 1');
     expect(text).to.include('stz_cold_start_phase_duration_seconds_sum{host="web",phase="ready_to_release_acked"} 0.03');
+  });
+
+  it('splits a cold start into its phases, in order: requested, spawned, ready (signalled), pushed, ACKed, traffic reported', () => {
+    let now = 10_000;
+    const metrics = new Metrics(new AdsEvents(), () => now);
+    const log = new ColdStartLog(metrics, (h) => `host_${h}`, () => {}, () => now);
+    log.wakeStarted('web', 'filter', 'first request held by Envoy');
+    now += 3;
+    log.wakeSpawned('web');
+    now += 40;
+    log.wakeReady('web', 'signal');
+    now += 2;
+    log.releasePushed('web');
+    now += 5;
+    log.released('web', 0);
+    log.loadReport({ nodeId: 'n', reporter: 'n#1', at: now + 700, clusters: [{ cluster: 'host_web', issued: 1, inProgress: 0 }] });
+    const c = log.recent('web')[0]!;
+    expect(c).to.deep.include({ readyBy: 'signal', spawnedAt: 10_003, readyAt: 10_043, releasePushedAt: 10_045, releaseAckedAt: 10_050 });
+    expect(coldStartPhases(c).map((p) => [p.phase, p.sincePreviousMs])).to.deep.equal([
+      ['start_requested', 0], ['spawned', 3], ['ready', 40], ['release_pushed', 2], ['release_acked', 5], ['first_traffic_reported', 700],
+    ]);
+    const text = metrics.render();
+    for (const [phase, sum] of [['wake_to_spawned', '0.003'], ['spawned_to_ready', '0.04'], ['ready_to_release_pushed', '0.002'], ['release_pushed_to_acked', '0.005']] as const) {
+      expect(text).to.include(`stz_cold_start_phase_duration_seconds_sum{host="web",phase="${phase}"} ${sum}`);
+    }
+  });
+
+  it('lists only the phases a cold start reached (a wake still waiting for readiness)', () => {
+    let now = 0;
+    const log = new ColdStartLog(new Metrics(new AdsEvents()), () => 'c', () => {}, () => now);
+    log.wakeStarted('web', 'admin', 'wake');
+    now = 7;
+    log.wakeSpawned('web');
+    // A push stamp before readiness is not a phase of this cold start.
+    log.releasePushed('web');
+    expect(coldStartPhases(log.recent('web')[0]!).map((p) => p.phase)).to.deep.equal(['start_requested', 'spawned']);
   });
 
   it('marks a failed wake and keeps the last ten, newest first', () => {

@@ -159,6 +159,21 @@ function hostCard(host) {
     h('p', { class: `result ${result ? (result.good ? 'good' : 'bad') : ''}`, role: 'status', 'aria-live': 'polite', 'data-field': 'result' }, result ? result.text : ''));
 }
 
+const PHASE_LABELS = {
+  spawned: 'started',
+  ready: 'ready',
+  release_pushed: 'release pushed',
+  release_acked: 'ACKed',
+  first_traffic_reported: 'traffic reported',
+};
+
+/** "started +3 ms → ready (signalled) +40 ms → release pushed +2 ms → ACKed +5 ms", up to the last phase reached. */
+function phaseText(c) {
+  const phases = (c.phases || []).filter((p) => p.phase !== 'start_requested' && p.phase !== 'first_traffic_reported');
+  if (phases.length === 0) return `scale-up to ready ${ms(c.wakeToReadyMs)}, ready to release ACKed ${ms(c.readyToReleaseAckedMs)}`;
+  return phases.map((p) => `${PHASE_LABELS[p.phase]}${p.phase === 'ready' && c.readyBy ? (c.readyBy === 'signal' ? ' (signalled)' : ' (probed)') : ''} +${ms(p.sincePreviousMs)}`).join(' → ');
+}
+
 function coldStartTable(host) {
   if (host.coldStarts.length === 0) return h('p', { class: 'sub', 'data-field': 'cold-starts' }, 'No cold start since the control plane started.');
   return [
@@ -170,7 +185,7 @@ function coldStartTable(host) {
       else if (c.outcome === 'waking') what = [h('strong', { 'data-field': 'total' }, 'waking…'), c.readyAt ? ` ready after ${ms(c.wakeToReadyMs)}, releasing` : ''];
       else {
         what = [h('strong', { 'data-field': 'total' }, ms(c.totalMs)),
-          `: scale-up to ready ${ms(c.wakeToReadyMs)}, ready to release ACKed ${ms(c.readyToReleaseAckedMs)}`,
+          `: ${phaseText(c)}`,
           c.notApplied ? ` (${c.notApplied} client(s) had not applied it)` : '',
           c.firstTrafficReportedAt ? `; first traffic in a load report ${ms(Date.parse(c.firstTrafficReportedAt) - Date.parse(c.releaseAckedAt))} after the release` : ''];
       }
