@@ -8,6 +8,7 @@ import { generationInVersion } from '../snapshots/build.ts';
 import type { WakeTarget } from '../snapshots/desired-state.ts';
 import type { FieldError } from '../snapshots/errors.ts';
 import { createAdminApp } from './admin/app.ts';
+import { StaticTokenAuth, type AdminAuth } from './admin/auth.ts';
 import { AdsEvents } from './ads/events.ts';
 import { AdsService } from './ads/service.ts';
 import type { StreamSessionOptions } from './ads/stream-session.ts';
@@ -36,7 +37,10 @@ export interface CoreOptions {
   xdsPort?: number;
   adminAddress?: string;
   adminPort?: number;
+  /** A static bearer token for the admin API (file mode). */
   adminToken?: string;
+  /** Or any other check of admin callers (Kubernetes mode: TokenReview + SubjectAccessReview); not both. */
+  adminAuth?: AdminAuth;
   /** An admin answer that does not match its documented schema: logged (default) or a 500 (tests). */
   adminResponseCheck?: 'log' | 'fail';
   /** Let the filter call the control plane to wake backends (default true). */
@@ -62,6 +66,8 @@ export interface ModeParts {
   close?: () => Promise<void>;
   /** Other replicas of this control plane (Kubernetes mode with leader election). */
   peers?: PeerReplicas;
+  /** The namespace a host belongs to (Kubernetes mode), for namespaced admin API permissions. */
+  hostNamespace?: (host: string) => string | undefined;
 }
 
 export interface Core {
@@ -87,6 +93,8 @@ function callableAddress(bound: string): string {
 }
 
 export async function startCore(options: CoreOptions, log: Logger, buildMode: (wake: WakeTarget | undefined) => Promise<ModeParts>): Promise<Core & { mode: ModeParts }> {
+  if (options.adminToken && options.adminAuth) throw new Error('the admin API takes a static token or another check (adminAuth), not both');
+  const adminAuth = options.adminAuth ?? (options.adminToken ? new StaticTokenAuth(options.adminToken) : undefined);
   const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
   let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
   const adminServer = http.createServer((req, res) => handler(req, res));
@@ -231,7 +239,8 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     statusChanged,
     reloadConfig: mode.reloadConfig ?? (async () => ({ ok: false, errors: [{ path: '', message: 'this control plane reads no config file (Kubernetes mode): change the Gateway API objects instead' }] })),
     log: log.child('admin'),
-    ...(options.adminToken ? { token: options.adminToken } : {}),
+    ...(adminAuth ? { auth: adminAuth } : {}),
+    ...(mode.hostNamespace ? { hostNamespace: mode.hostNamespace } : {}),
     ...(options.adminResponseCheck ? { responseCheck: options.adminResponseCheck } : {}),
   });
   const core: Core = {

@@ -1,5 +1,6 @@
 // CLI: tsx xds-server/main.ts --config config/gateway.yaml [--state-dir .state] [--xds-port 18000] [--admin-port 9902]
 //      [--admin-address A] [--wake-address B: where Envoy reaches the admin port for wake calls] [--admin-token-file F]
+//      [--admin-auth kubernetes|token|none]
 //  or: tsx xds-server/main.ts --kubernetes [--kubeconfig F] [--controller-name N] [--gateway-address A | --gateway-address-pool 127.X.0.0/16]
 //      [--leader-election-namespace NS (default $POD_NAMESPACE; none: single replica)] [--leader-election-id ID (default $POD_NAME)]
 //      (same ports and flags)
@@ -21,6 +22,11 @@ const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)
   --xds-address A, --xds-port N        the ADS/LRS gRPC server (default 127.0.0.1:18000)
   --admin-address A, --admin-port N    the admin API (default 127.0.0.1:9902)
   --admin-token-file F       require "Authorization: Bearer <token>" (or set STZ_ADMIN_TOKEN)
+  --admin-auth MODE          who may call the admin API: kubernetes (Kubernetes mode's default: a Kubernetes
+                             bearer token, TokenReview + SubjectAccessReview on scaletozero.dev resources),
+                             token (file mode's default: the static token, when one is given), none (open; warns).
+                             In Kubernetes mode a static token needs --admin-auth=token (else: exit 2)
+  --admin-audience A         Kubernetes mode: audience the TokenReview asks for (repeatable; default the API server's)
   --wake-address A           where Envoy reaches the admin port for the filter's wake calls
   --log-level L              debug, info, warn or error (default info)
   --kubeconfig F, --controller-name N, --gateway-address A, --gateway-address-pool CIDR   (Kubernetes mode)
@@ -54,6 +60,8 @@ function parse() {
       'admin-address': { type: 'string', default: '127.0.0.1' },
       'admin-port': { type: 'string', default: '9902' },
       'admin-token-file': { type: 'string' },
+      'admin-auth': { type: 'string' },
+      'admin-audience': { type: 'string', multiple: true },
       'wake-address': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       kubernetes: { type: 'boolean', default: false },
@@ -80,6 +88,39 @@ function port(flag: string, value: string): number {
 }
 
 const token = values['admin-token-file'] ? readFileSync(values['admin-token-file'], 'utf8').trim() : process.env.STZ_ADMIN_TOKEN;
+const adminAuth = adminAuthMode();
+
+/**
+ * Kubernetes mode asks the cluster (RBAC) by default. A static token given there as well would either be
+ * ignored (while someone believes it protects the API) or be a second key that bypasses RBAC: so it is an
+ * error unless --admin-auth=token chooses it explicitly.
+ */
+function adminAuthMode(): 'kubernetes' | 'token' | 'none' {
+  const given = values['admin-auth'];
+  if (given !== undefined && given !== 'kubernetes' && given !== 'token' && given !== 'none') {
+    log.error('--admin-auth must be kubernetes, token or none', { given });
+    process.exit(2);
+  }
+  if (given === 'kubernetes' && !values.kubernetes) {
+    log.error('--admin-auth=kubernetes needs --kubernetes (there is no cluster to ask in file mode)');
+    process.exit(2);
+  }
+  if (given === 'token' && !token) {
+    log.error('--admin-auth=token needs a token: --admin-token-file F or STZ_ADMIN_TOKEN');
+    process.exit(2);
+  }
+  const mode = given ?? (values.kubernetes ? 'kubernetes' : token ? 'token' : 'none');
+  if (mode === 'kubernetes' && token) {
+    log.error('a static admin token (STZ_ADMIN_TOKEN or --admin-token-file) is given, but Kubernetes mode checks admin callers with Kubernetes RBAC: pass --admin-auth=token to use the static token instead, or remove it');
+    process.exit(2);
+  }
+  if (mode === 'none' && token) {
+    log.error('--admin-auth=none, but a static admin token is given: remove one of them');
+    process.exit(2);
+  }
+  if (mode === 'none' && given === 'none') log.warn('the admin API is open: anyone who reaches it may mark and wake hosts (--admin-auth=none)');
+  return mode;
+}
 
 const common = {
   filterWasmPath: path.resolve(values.filter),
@@ -87,7 +128,7 @@ const common = {
   xdsPort: port('xds-port', values['xds-port']),
   adminAddress: values['admin-address'],
   adminPort: port('admin-port', values['admin-port']),
-  ...(token ? { adminToken: token } : {}),
+  ...(adminAuth === 'token' && token ? { adminToken: token } : {}),
   ...(values['wake-address'] ? { wakeAddress: values['wake-address'] } : {}),
   log,
 };
@@ -113,6 +154,7 @@ if (values.kubernetes) {
       controllerName: values['controller-name'],
       defaultGatewayAddress: values['gateway-address'],
       ...(values['gateway-address-pool'] ? { gatewayAddressPool: values['gateway-address-pool'] } : {}),
+      ...(adminAuth === 'kubernetes' ? { adminRbac: values['admin-audience'] ? { audiences: values['admin-audience'] } : {} } : {}),
       ...(leaseNamespace ? { leaderElection: { namespace: leaseNamespace, identity, ...(process.env.POD_UID ? { podUid: process.env.POD_UID } : {}) } } : {}),
     });
     onSignals(() => cp.close());

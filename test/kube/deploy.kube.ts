@@ -39,6 +39,7 @@ import { TYPE_URLS } from '../../snapshots/type-urls.ts';
 import { DEFAULT_CONTROLLER_NAME, WATCHED } from '../../xds-server/kubernetes/cluster-state.ts';
 import { startKubernetesControlPlane, type KubernetesControlPlane } from '../../xds-server/kubernetes/control-plane.ts';
 import { LEASE_VERBS } from '../../xds-server/kubernetes/leader-election.ts';
+import { ADMIN_AUTH_PERMISSIONS } from '../../xds-server/kubernetes/admin-auth.ts';
 import { TRAFFIC_RECORD_VERBS } from '../../xds-server/kubernetes/traffic-share-sync.ts';
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { FIELD_MANAGER } from '../../xds-server/kubernetes/scale.ts';
@@ -203,6 +204,8 @@ function permissionsTheCodeNeeds(): string[] {
   for (const res of ['deployments/scale', 'statefulsets/scale']) for (const verb of ['get', 'patch']) out.push(`apps|${res}|${verb}`);
   // EventRecorder: POST /api/v1/namespaces/<ns>/events.
   out.push('|events|create');
+  // The admin API's callers (admin-auth.ts): TokenReview and SubjectAccessReview.
+  out.push(...ADMIN_AUTH_PERMISSIONS);
   return out.sort();
 }
 
@@ -224,6 +227,8 @@ describe('deploy/: the manifests, read', function () {
         'CustomResourceDefinition/scaletozeropolicies.scaletozero.dev',
         'ServiceAccount/envoy-scale-to-zero',
         'ClusterRole/envoy-scale-to-zero',
+        'ClusterRole/envoy-scale-to-zero-admin-viewer',
+        'ClusterRole/envoy-scale-to-zero-host-operator',
         'ClusterRoleBinding/envoy-scale-to-zero',
         'Role/envoy-scale-to-zero-leader-election',
         'RoleBinding/envoy-scale-to-zero-leader-election',
@@ -234,6 +239,7 @@ describe('deploy/: the manifests, read', function () {
         'PodDisruptionBudget/control-plane',
         'Deployment/gateway',
         'Service/gateway',
+        'NetworkPolicy/control-plane',
       ].sort(),
     );
     for (const o of objects) {
@@ -333,6 +339,39 @@ describe('deploy/: the manifests, read', function () {
     expect((gatewayClass.spec as { controllerName: string }).controllerName).to.equal(DEFAULT_CONTROLLER_NAME);
   });
 
+  it('NetworkPolicy: the control plane\'s xDS port only from the gateway\'s Envoy pods; its admin port from those and from pods labelled scaletozero.dev/admin-api-client=true (kwok does not enforce policies: this checks what they say)', () => {
+    const policy = find(objects, 'NetworkPolicy', 'control-plane');
+    interface Peer {
+      podSelector?: { matchLabels?: Record<string, string> };
+      namespaceSelector?: { matchLabels?: Record<string, string> };
+    }
+    const spec = policy.spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { from: Peer[]; ports: { port: string | number; protocol: string }[] }[] };
+    const labelsOf = (name: string): Record<string, string> => (find(objects, 'Deployment', name).spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    const selects = (selector: Record<string, string> | undefined, labels: Record<string, string>): boolean => Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
+    // It selects exactly the control plane's pods, and only ingress is restricted.
+    expect(selects(spec.podSelector.matchLabels, labelsOf('control-plane'))).to.equal(true);
+    expect(selects(spec.podSelector.matchLabels, labelsOf('gateway'))).to.equal(false);
+    expect(spec.policyTypes).to.deep.equal(['Ingress']);
+    // Named ports resolve to the container's xDS and admin ports.
+    const container = podSpec(find(objects, 'Deployment', 'control-plane')).containers[0]!;
+    const portNumber = (p: string | number): number | undefined => (typeof p === 'number' ? p : container.ports?.find((c) => c.name === p)?.containerPort);
+    /** Which ports a pod with these labels (in this or another namespace) may reach. */
+    const reachable = (labels: Record<string, string>, sameNamespace: boolean): number[] => {
+      const out = new Set<number>();
+      for (const rule of spec.ingress) {
+        const admitted = rule.from.some((peer) => (peer.namespaceSelector !== undefined ? Object.keys(peer.namespaceSelector.matchLabels ?? {}).length === 0 : sameNamespace) && selects(peer.podSelector?.matchLabels, labels));
+        if (admitted) for (const p of rule.ports) out.add(portNumber(p.port)!);
+      }
+      return [...out].sort((a, b) => a - b);
+    };
+    expect(reachable(labelsOf('gateway'), true), 'the gateway Envoys').to.deep.equal([ADMIN_PORT, XDS_PORT].sort((a, b) => a - b));
+    expect(reachable(labelsOf('gateway'), false), 'gateway-labelled pods of another namespace').to.deep.equal([]);
+    expect(reachable({ 'scaletozero.dev/admin-api-client': 'true' }, false), 'a labelled admin client anywhere').to.deep.equal([ADMIN_PORT]);
+    expect(reachable({ app: 'anything' }, true), 'any other pod').to.deep.equal([]);
+    expect(reachable({ 'app.kubernetes.io/component': 'gateway' }, true), 'a pod with only some of the gateway labels').to.deep.equal([]);
+    for (const rule of spec.ingress) for (const p of rule.ports) expect(p.protocol).to.equal('TCP');
+  });
+
   it('both pods: non-root, read-only root filesystem, every capability dropped, no privilege escalation; Envoy gets no API token', () => {
     for (const name of ['control-plane', 'gateway']) {
       const spec = podSpec(find(objects, 'Deployment', name));
@@ -360,9 +399,12 @@ describe('deploy/: the manifests, read', function () {
     const leaseBinding = find(objects, 'RoleBinding', 'envoy-scale-to-zero-leader-election');
     expect(leaseBinding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'envoy-scale-to-zero-leader-election' });
     expect(leaseBinding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE }]);
-    // No other binding: the ServiceAccount has these and the defaults every authenticated user has.
+    // No other binding: the ServiceAccount has these and the defaults every authenticated user has. The two
+    // example roles for the admin API's callers are bound to nobody.
     expect(objects.filter((o) => /Role(Binding)?$/.test(o.kind!)).map(id).sort()).to.deep.equal([
       'ClusterRole/envoy-scale-to-zero',
+      'ClusterRole/envoy-scale-to-zero-admin-viewer',
+      'ClusterRole/envoy-scale-to-zero-host-operator',
       'ClusterRoleBinding/envoy-scale-to-zero',
       `Role/${NAMESPACE}/envoy-scale-to-zero-leader-election`,
       `RoleBinding/${NAMESPACE}/envoy-scale-to-zero-leader-election`,
@@ -508,6 +550,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     const changed = again.stdout.split('\n').filter((l) => / configured| created/.test(l) && !l.startsWith('poddisruptionbudget.policy/control-plane '));
     expect(changed, 'a second apply changes nothing').to.deep.equal([]);
     expect((await admin.get(pdbPath)).metadata.generation).to.equal(pdbBefore);
+    // The NetworkPolicy is stored as written (the API server validated it; kwok enforces none).
+    const stored = await admin.get(`/apis/networking.k8s.io/v1/namespaces/${NAMESPACE}/networkpolicies/control-plane`);
+    expect(stored.spec).to.deep.equal(find(deployObjects, 'NetworkPolicy', 'control-plane').spec);
   });
 
   it('every object of deploy/examples passes server-side dry-run', async () => {
@@ -744,6 +789,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     const env = { ...process.env };
     delete env.STZ_ADMIN_TOKEN;
     delete env.KUBECONFIG;
+    // The admin API asks the cluster (TokenReview + SubjectAccessReview, made with the ServiceAccount's
+    // token, so its ClusterRole must allow them): the cluster admin's token may do everything, none may nothing.
+    const auth = { headers: { authorization: `Bearer ${cluster.token}` } };
     let output = '';
     cli = spawn(process.execPath, ['--import', 'tsx', 'xds-server/main.ts', ...args, `--kubeconfig=${kubeconfig}`], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     cli.stdout!.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -756,12 +804,15 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
           if (cli!.exitCode !== null) throw new Error(`exited with ${cli!.exitCode}`);
           const r = await fetch(`${adminUrl}/healthz`);
           expect(r.status).to.equal(200);
-          const hosts = (await (await fetch(`${adminUrl}/v1/hosts`)).json()) as { hosts: { name: string }[] };
+          const hosts = (await (await fetch(`${adminUrl}/v1/hosts`, auth)).json()) as { hosts: { name: string }[] };
           expect(hosts.hosts.map((h) => h.name)).to.include(BACKEND);
         },
         { timeoutMs: 60_000, intervalMs: 200, what: 'the CLI control plane healthy and seeing the example backend' },
       );
-      const snap = (await (await fetch(`${adminUrl}/v1/snapshot`)).json()) as { snapshot: { resources: Record<string, { name: string; typed_config?: unknown; type?: string; load_assignment?: unknown }[]> } };
+      expect((await fetch(`${adminUrl}/v1/hosts`)).status).to.equal(401);
+      const refused = await fetch(`${adminUrl}/v1/hosts/${BACKEND}/wake`, { method: 'POST', headers: { authorization: `Bearer ${cluster.restrictedToken}` } });
+      expect(refused.status).to.equal(403);
+      const snap = (await (await fetch(`${adminUrl}/v1/snapshot`, auth)).json()) as { snapshot: { resources: Record<string, { name: string; typed_config?: unknown; type?: string; load_assignment?: unknown }[]> } };
       const ecds = snap.snapshot.resources[TYPE_URLS.extensionConfig]!.find((r) => r.name === BUFFER_FILTER_NAME)!;
       expect(JSON.stringify(ecds.typed_config)).to.include(`"filename":"${FILTER_WASM_IN_IMAGE}"`);
       const wake = snap.snapshot.resources[TYPE_URLS.cluster]!.find((r) => r.name === CONTROL_PLANE_CLUSTER)!;

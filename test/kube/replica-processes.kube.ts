@@ -62,7 +62,8 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
     }, { timeoutMs: 60_000, what: `replica ${r.name} up` });
   }
   const streamsFrom = async (r: Replica): Promise<boolean> => {
-    const body = (await (await fetch(`http://127.0.0.1:${r.adminPort}/v1/nodes`)).json()) as { nodes: { nodeId: string; types: { listener?: { ackedVersion?: string } } }[] };
+    // The CLI checks admin callers with the cluster's RBAC: the cluster admin's token may read.
+    const body = (await (await fetch(`http://127.0.0.1:${r.adminPort}/v1/nodes`, { headers: { authorization: `Bearer ${cluster.token}` } })).json()) as { nodes: { nodeId: string; types: { listener?: { ackedVersion?: string } } }[] };
     return body.nodes.some((n) => n.nodeId === 'replicas-envoy' && n.types.listener?.ackedVersion !== undefined);
   };
 

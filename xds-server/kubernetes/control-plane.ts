@@ -17,6 +17,8 @@ import type { PeerReplicas } from '../scaling/backend-controller.ts';
 import { RestKubeClient, type KubeClient } from './rest.ts';
 import { ScaleClient } from './scale.ts';
 import { StatusWriter } from './status-writer.ts';
+import { KubernetesAdminAuth, type KubernetesAdminAuthTiming } from './admin-auth.ts';
+import { clusterNamespace } from '../../sources/kubernetes/names.ts';
 
 export interface KubernetesControlPlaneOptions extends CoreOptions {
   /** A kubeconfig file; absent: in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
@@ -37,6 +39,11 @@ export interface KubernetesControlPlaneOptions extends CoreOptions {
    * process is the only replica and always writes.
    */
   leaderElection?: LeaderElectionOptions;
+  /**
+   * The admin API asks the cluster who a caller is (TokenReview) and whether RBAC lets it make the call
+   * (SubjectAccessReview). Not together with adminToken.
+   */
+  adminRbac?: { audiences?: string[]; timing?: Partial<KubernetesAdminAuthTiming> };
   log?: Logger;
 }
 
@@ -111,7 +118,18 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
       }
     : undefined;
 
-  const core = await startCore(options, log, async (wake) => {
+  if (options.adminRbac && options.adminToken) throw new Error('the admin API is checked with Kubernetes RBAC or with a static token, not both');
+  const adminAuth = options.adminRbac
+    ? new KubernetesAdminAuth({
+        client,
+        clock: systemClock,
+        log: log.child('admin-auth'),
+        ...(options.adminRbac.audiences ? { audiences: options.adminRbac.audiences } : {}),
+        ...(options.adminRbac.timing ? { timing: options.adminRbac.timing } : {}),
+      })
+    : undefined;
+
+  const core = await startCore({ ...options, ...(adminAuth ? { adminAuth } : {}) }, log, async (wake) => {
     const pool = options.gatewayAddressPool ? parsePool(options.gatewayAddressPool) : undefined;
     state = new KubernetesState(client, log.child('kubernetes'), {
       controllerName,
@@ -135,6 +153,10 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
       state,
       providers: { kubernetes: provider, manual: new ManualProvider() },
       ...(peers ? { peers } : {}),
+      hostNamespace: (host) => {
+        const backend = state.find(host)?.backend;
+        return backend ? clusterNamespace(backend.clusterName) : undefined;
+      },
       started: (c) => {
         state.on('changed', (urgent) => void c.publisher.schedule({ urgent }).catch((err: Error) => log.error('publish failed', { error: err.message })));
         state.on('observed', (name, event, why) => c.hosts.observe(name, event, why));
@@ -171,6 +193,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
   log.info('watching the cluster', {
     controllerName,
     backends: state.scalable().length,
+    adminApi: adminAuth ? 'Kubernetes RBAC (TokenReview + SubjectAccessReview)' : options.adminToken ? 'static token' : 'open (no token)',
     leaderElection: options.leaderElection ? `${options.leaderElection.namespace}/${options.leaderElection.name ?? DEFAULT_LEASE_NAME} as ${options.leaderElection.identity}` : 'off (single replica)',
   });
   return { ...core, state, statusWriter, client, isLeader, ...(elector ? { elector } : {}) };
