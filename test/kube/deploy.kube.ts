@@ -40,6 +40,7 @@ import { DEFAULT_CONTROLLER_NAME, WATCHED } from '../../xds-server/kubernetes/cl
 import { startKubernetesControlPlane, type KubernetesControlPlane } from '../../xds-server/kubernetes/control-plane.ts';
 import { LEASE_VERBS } from '../../xds-server/kubernetes/leader-election.ts';
 import { ADMIN_AUTH_PERMISSIONS } from '../../xds-server/kubernetes/admin-auth.ts';
+import { CA_SECRET_NAME, CERTIFICATE_SECRET_VERBS } from '../../xds-server/kubernetes/xds-certificates.ts';
 import { TRAFFIC_RECORD_VERBS } from '../../xds-server/kubernetes/traffic-share-sync.ts';
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { FIELD_MANAGER } from '../../xds-server/kubernetes/scale.ts';
@@ -232,6 +233,8 @@ describe('deploy/: the manifests, read', function () {
         'ClusterRoleBinding/envoy-scale-to-zero',
         'Role/envoy-scale-to-zero-leader-election',
         'RoleBinding/envoy-scale-to-zero-leader-election',
+        'Role/envoy-scale-to-zero-xds-certificates',
+        'RoleBinding/envoy-scale-to-zero-xds-certificates',
         'ConfigMap/gateway-bootstrap-<hash>',
         'Deployment/control-plane',
         'Service/control-plane',
@@ -407,8 +410,20 @@ describe('deploy/: the manifests, read', function () {
       'ClusterRole/envoy-scale-to-zero-host-operator',
       'ClusterRoleBinding/envoy-scale-to-zero',
       `Role/${NAMESPACE}/envoy-scale-to-zero-leader-election`,
+      `Role/${NAMESPACE}/envoy-scale-to-zero-xds-certificates`,
       `RoleBinding/${NAMESPACE}/envoy-scale-to-zero-leader-election`,
+      `RoleBinding/${NAMESPACE}/envoy-scale-to-zero-xds-certificates`,
     ]);
+    // The xDS certificates' Secrets, in its own namespace only: a get of the CA Secret alone, create and update.
+    const certRole = find(objects, 'Role', 'envoy-scale-to-zero-xds-certificates');
+    expect(certRole.metadata.namespace).to.equal(NAMESPACE);
+    expect(certRole.rules).to.deep.equal([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [CA_SECRET_NAME], verbs: ['get'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: [...CERTIFICATE_SECRET_VERBS] },
+    ]);
+    const certBinding = find(objects, 'RoleBinding', 'envoy-scale-to-zero-xds-certificates');
+    expect(certBinding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'envoy-scale-to-zero-xds-certificates' });
+    expect(certBinding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE }]);
   });
 
   it('the control plane image copies every directory xds-server/main.ts imports, and runs it with tsx', () => {
@@ -585,6 +600,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     for (const verb of LEASE_VERBS) questions.push({ verb, group: 'coordination.k8s.io', resource: 'leases', namespace: NAMESPACE, name: 'scale-to-zero-control-plane' });
     // Traffic records of the replicas: ConfigMaps in the same namespace.
     for (const verb of TRAFFIC_RECORD_VERBS) questions.push({ verb, group: '', resource: 'configmaps', namespace: NAMESPACE });
+    // xDS certificates: the CA Secret read, Secrets created and updated in its own namespace.
+    questions.push({ verb: 'get', group: '', resource: 'secrets', namespace: NAMESPACE, name: CA_SECRET_NAME });
+    for (const verb of CERTIFICATE_SECRET_VERBS) questions.push({ verb, group: '', resource: 'secrets', namespace: NAMESPACE, name: 'xds-client-demo.public' });
     const refused: string[] = [];
     for (const q of questions) if (!(await canI(sa.client, q)).allowed) refused.push(describeQuestion(q));
     // API discovery of a workload's group/version (how the scale client finds a /scale): system:discovery.
@@ -592,7 +610,7 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     expect(refused, 'refused').to.deep.equal([]);
   });
 
-  it('...and denied what it must not do: a get of a Secret (list/watch is allowed, for HTTPS certificates), Secret writes, deletes, workload writes other than /scale, route specs, ConfigMaps, RBAC, other API groups', async () => {
+  it('...and denied what it must not do: a get of a Secret other than the xDS CA (list/watch is allowed, for HTTPS certificates), Secret writes outside its namespace, Secret deletes and patches, deletes, workload writes other than /scale, route specs, ConfigMaps, RBAC, other API groups', async () => {
     const ns = APP_NS;
     const mustNot: ResourceQuestion[] = [
       // Secrets: list + watch only (the informer of HTTPS listeners' certificateRefs); never a single get, never a write.
@@ -602,6 +620,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       { verb: 'patch', group: '', resource: 'secrets', namespace: ns },
       { verb: 'update', group: '', resource: 'secrets', namespace: ns },
       { verb: 'delete', group: '', resource: 'secrets', namespace: ns },
+      { verb: 'delete', group: '', resource: 'secrets', namespace: NAMESPACE },
+      { verb: 'patch', group: '', resource: 'secrets', namespace: NAMESPACE },
+      { verb: 'get', group: '', resource: 'secrets', namespace: NAMESPACE, name: 'xds-client-demo.public' },
       { verb: 'delete', group: 'apps', resource: 'deployments', namespace: ns },
       { verb: 'delete', group: 'apps', resource: 'statefulsets', namespace: ns },
       { verb: 'patch', group: 'apps', resource: 'deployments', namespace: ns },

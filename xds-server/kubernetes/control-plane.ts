@@ -19,6 +19,7 @@ import { ScaleClient } from './scale.ts';
 import { StatusWriter } from './status-writer.ts';
 import { KubernetesAdminAuth, type KubernetesAdminAuthTiming } from './admin-auth.ts';
 import { clusterNamespace } from '../../sources/kubernetes/names.ts';
+import { DEFAULT_XDS_CERTIFICATE_TIMING, GatewayCertificates, loadOrCreateCa, ServerCertificate, type GatewayName, type XdsCertificateTiming } from './xds-certificates.ts';
 
 export interface KubernetesControlPlaneOptions extends CoreOptions {
   /** A kubeconfig file; absent: in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
@@ -44,7 +45,20 @@ export interface KubernetesControlPlaneOptions extends CoreOptions {
    * (SubjectAccessReview). Not together with adminToken.
    */
   adminRbac?: { audiences?: string[]; timing?: Partial<KubernetesAdminAuthTiming> };
+  /**
+   * The xDS mTLS certificates from the cluster (xds-certificates.ts): the CA Secret in `namespace` (created
+   * once), this replica's server certificate for `serverNames`, and (the leader) a client certificate Secret
+   * per Gateway of our class.
+   */
+  xdsCertificates?: XdsCertificatesOptions;
   log?: Logger;
+}
+
+export interface XdsCertificatesOptions {
+  namespace: string;
+  /** The names Envoys dial the control plane by (its Services' DNS names; IPs for tests). */
+  serverNames: { dnsNames: string[]; ipAddresses?: string[] };
+  timing?: Partial<XdsCertificateTiming>;
 }
 
 export interface LeaderElectionOptions {
@@ -65,6 +79,8 @@ export const DEFAULT_LEASE_NAME = 'scale-to-zero-control-plane';
 
 export interface KubernetesControlPlane extends Core {
   state: KubernetesState;
+  /** With xdsCertificates: this replica's server certificate and the leader's gateway certificate loop. */
+  certificates?: { server: ServerCertificate; gateways: GatewayCertificates; caCertPem: string };
   statusWriter: StatusWriter;
   client: KubeClient;
   /** True while this replica takes the once-only decisions (always, without leader election). */
@@ -98,6 +114,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
         // A new leader writes every status it computes now; one that stopped leading has already stopped writing.
         onChange: (leading) => {
           if (leading && state) state.resync();
+          if (leading) void gatewayCerts?.kick();
         },
       })
     : undefined;
@@ -129,7 +146,16 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
       })
     : undefined;
 
-  const core = await startCore({ ...options, ...(adminAuth ? { adminAuth } : {}) }, log, async (wake) => {
+  // The CA and this replica's server certificate exist before the xDS server starts.
+  let gatewayCerts: GatewayCertificates | undefined;
+  let certificates: KubernetesControlPlane['certificates'];
+  const xc = options.xdsCertificates;
+  const certLog = log.child('xds-certificates');
+  const ca = xc ? await loadOrCreateCa(client, xc.namespace, systemClock, certLog, { caValidForMs: xc.timing?.caValidForMs ?? DEFAULT_XDS_CERTIFICATE_TIMING.caValidForMs }) : undefined;
+  const serverCert = ca && xc ? new ServerCertificate(ca, xc.serverNames, systemClock, certLog, xc.timing) : undefined;
+  await serverCert?.init();
+
+  const core = await startCoreOrStop(() => serverCert?.close(), () => startCore({ ...options, ...(adminAuth ? { adminAuth } : {}) }, log, async (wake) => {
     const pool = options.gatewayAddressPool ? parsePool(options.gatewayAddressPool) : undefined;
     state = new KubernetesState(client, log.child('kubernetes'), {
       controllerName,
@@ -178,9 +204,28 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
           });
           share.start();
         }
+        if (ca && xc && serverCert) {
+          gatewayCerts = new GatewayCertificates({
+            client,
+            namespace: xc.namespace,
+            ca,
+            clock: systemClock,
+            log: certLog,
+            gateways: () => ourGateways(state, controllerName),
+            secret: (ns, name) => state.informers.secrets.get(ns, name),
+            isLeader,
+            ...(xc.timing ? { timing: xc.timing } : {}),
+          });
+          certificates = { server: serverCert, gateways: gatewayCerts, caCertPem: ca.certPem };
+          gatewayCerts.start();
+          // A new Gateway gets its certificate without waiting for the next check.
+          state.on('changed', () => void gatewayCerts?.kick());
+        }
       },
       close: async () => {
         clearInterval(resync);
+        serverCert?.close();
+        await gatewayCerts?.close();
         // Stop acting first, then hand the Lease over (released), so a successor need not wait out its duration.
         electionStop.abort();
         await electionDone;
@@ -189,14 +234,37 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
         state.stop();
       },
     };
-  });
+  }));
   log.info('watching the cluster', {
     controllerName,
     backends: state.scalable().length,
     adminApi: adminAuth ? 'Kubernetes RBAC (TokenReview + SubjectAccessReview)' : options.adminToken ? 'static token' : 'open (no token)',
     leaderElection: options.leaderElection ? `${options.leaderElection.namespace}/${options.leaderElection.name ?? DEFAULT_LEASE_NAME} as ${options.leaderElection.identity}` : 'off (single replica)',
   });
-  return { ...core, state, statusWriter, client, isLeader, ...(elector ? { elector } : {}) };
+  return { ...core, state, statusWriter, client, isLeader, ...(elector ? { elector } : {}), ...(certificates ? { certificates } : {}) };
+}
+
+async function startCoreOrStop<T>(stop: () => void, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    stop();
+    throw err;
+  }
+}
+
+/** The Gateways whose GatewayClass names our controller. */
+function ourGateways(state: KubernetesState, controllerName: string): GatewayName[] {
+  const classes = new Set(
+    state.informers.gatewayClasses
+      .list()
+      .filter((c) => (c.spec as { controllerName?: string } | undefined)?.controllerName === controllerName)
+      .map((c) => c.metadata.name),
+  );
+  return state.informers.gateways
+    .list()
+    .filter((g) => classes.has((g.spec as { gatewayClassName?: string } | undefined)?.gatewayClassName ?? ''))
+    .map((g) => ({ namespace: g.metadata.namespace ?? 'default', name: g.metadata.name }));
 }
 
 function informerOf(kind: string): 'gatewayClasses' | 'gateways' | 'httpRoutes' | 'grpcRoutes' | 'policies' {
