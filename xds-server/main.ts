@@ -22,6 +22,8 @@ const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)
   --admin-address A, --admin-port N    the admin API (default 127.0.0.1:9902)
   --admin-token-file F       require "Authorization: Bearer <token>" (or set STZ_ADMIN_TOKEN)
   --wake-address A           where Envoy reaches the admin port for the filter's wake calls
+  --insecure-xds-plaintext   file mode: serve xDS and load reports without mutual TLS (logs a warning).
+                             Default: mTLS, with a local CA and certificates in <state-dir>/pki
   --log-level L              debug, info, warn or error (default info)
   --kubeconfig F, --controller-name N, --gateway-address A, --gateway-address-pool CIDR   (Kubernetes mode)
   --leader-election-namespace NS   replicas elect a leader on a Lease there (default $POD_NAMESPACE; unset: single replica)
@@ -55,6 +57,7 @@ function parse() {
       'admin-port': { type: 'string', default: '9902' },
       'admin-token-file': { type: 'string' },
       'wake-address': { type: 'string' },
+      'insecure-xds-plaintext': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       kubernetes: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
@@ -122,7 +125,12 @@ if (values.kubernetes) {
   }
 } else {
   try {
-    const cp = await startControlPlane({ ...common, configPath: path.resolve(values.config), stateDir: path.resolve(values['state-dir']) });
+    const cp = await startControlPlane({
+      ...common,
+      configPath: path.resolve(values.config),
+      stateDir: path.resolve(values['state-dir']),
+      xdsSecurity: values['insecure-xds-plaintext'] ? 'plaintext' : 'mtls',
+    });
     cp.hostOutput.on('line', (host, line) => log.info('host output', { host, line }));
     process.on('SIGHUP', () => {
       cp.reloadConfig().catch((err: Error) => log.error('config reload failed', { error: err.message }));
