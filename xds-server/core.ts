@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { generationInVersion } from '../snapshots/build.ts';
+import { modelForGateway } from '../snapshots/gateways.ts';
 import type { WakeTarget } from '../snapshots/desired-state.ts';
 import type { FieldError } from '../snapshots/errors.ts';
 import { createAdminApp } from './admin/app.ts';
@@ -16,6 +17,7 @@ import { SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
+import type { XdsTls } from './security/xds-tls.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
 import { BackendController, DEFAULT_SCALING_OPTIONS, type PeerReplicas, type ScalingOptions } from './scaling/backend-controller.ts';
 import type { BackendProvider } from './scaling/provider.ts';
@@ -54,6 +56,8 @@ export interface CoreOptions {
   scaling?: Partial<ScalingOptions>;
   /** ADS stream behaviour (the backoff of resending rejected configs). */
   ads?: Partial<StreamSessionOptions>;
+  /** Mutual TLS on the xDS/LRS port (security/xds-tls.ts); absent: plaintext. */
+  xdsTls?: XdsTls;
 }
 
 /** What a mode hands the core, built once the wake target (the admin port) is known. */
@@ -220,13 +224,20 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   metrics.gauge('stz_lrs_connected_streams', () => traffic.reporterCount());
   metrics.gaugeFamily('stz_requests_held', () => state.scalable().map((v) => [{ host: v.backend.name }, held.total(v.backend.name)]));
 
+  if (options.xdsTls) {
+    const tls = options.xdsTls;
+    tls.onRefused((reason) => metrics.inc('stz_xds_tls_refused_total', { reason }));
+    ads.requireClientCertificates(tls);
+    lrs.requireClientCertificates(tls, (gateway) => new Set(modelForGateway(state.desired().model, gateway).backends.map((b) => b.clusterName)));
+  }
   const grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   ads.register(grpcServer);
   lrs.register(grpcServer);
   const xdsAddress = options.xdsAddress ?? '127.0.0.1';
   const xdsPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, options.xdsTls?.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
+  options.xdsTls?.observe(grpcServer);
 
   const app = createAdminApp({
     store: state,
@@ -269,6 +280,6 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   };
   await mode.started?.(core);
   handler = app.callback();
-  log.info('control plane started', { xds: `${xdsAddress}:${xdsPort}`, admin: `http://${adminAddress}:${adminPort}`, backends: state.scalable().length });
+  log.info('control plane started', { xds: `${xdsAddress}:${xdsPort}`, xdsTransport: options.xdsTls ? 'mutual TLS' : 'plaintext', admin: `http://${adminAddress}:${adminPort}`, backends: state.scalable().length });
   return { ...core, mode };
 }

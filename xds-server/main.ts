@@ -28,6 +28,8 @@ const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)
                              In Kubernetes mode a static token needs --admin-auth=token (else: exit 2)
   --admin-audience A         Kubernetes mode: audience the TokenReview asks for (repeatable; default the API server's)
   --wake-address A           where Envoy reaches the admin port for the filter's wake calls
+  --insecure-xds-plaintext   file mode: serve xDS and load reports without mutual TLS (logs a warning).
+                             Default: mTLS, with a local CA and certificates in <state-dir>/pki
   --log-level L              debug, info, warn or error (default info)
   --kubeconfig F, --controller-name N, --gateway-address A, --gateway-address-pool CIDR   (Kubernetes mode)
   --leader-election-namespace NS   replicas elect a leader on a Lease there (default $POD_NAMESPACE; unset: single replica)
@@ -63,6 +65,7 @@ function parse() {
       'admin-auth': { type: 'string' },
       'admin-audience': { type: 'string', multiple: true },
       'wake-address': { type: 'string' },
+      'insecure-xds-plaintext': { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'info' },
       kubernetes: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
@@ -164,7 +167,12 @@ if (values.kubernetes) {
   }
 } else {
   try {
-    const cp = await startControlPlane({ ...common, configPath: path.resolve(values.config), stateDir: path.resolve(values['state-dir']) });
+    const cp = await startControlPlane({
+      ...common,
+      configPath: path.resolve(values.config),
+      stateDir: path.resolve(values['state-dir']),
+      xdsSecurity: values['insecure-xds-plaintext'] ? 'plaintext' : 'mtls',
+    });
     cp.hostOutput.on('line', (host, line) => log.info('host output', { host, line }));
     process.on('SIGHUP', () => {
       cp.reloadConfig().catch((err: Error) => log.error('config reload failed', { error: err.message }));

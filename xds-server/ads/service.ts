@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DeltaDiscoveryRequest, type DiscoveryRequest } from '../protos/codec.ts';
 import { DeltaStreamSession } from './delta-session.ts';
 import type { AdsEvents } from './events.ts';
+import type { XdsTls } from '../security/xds-tls.ts';
 import type { AdsSession } from './session.ts';
 import { StreamSession, type StreamSessionOptions, type StreamSink } from './stream-session.ts';
 
@@ -37,6 +38,8 @@ const adsDefinition: grpc.ServiceDefinition = {
 
 export class AdsService {
   private readonly sessions = new Set<AdsSession>();
+  /** Set on an mTLS port: every stream is checked for a client certificate and pinned to its identity. */
+  private tls: XdsTls | undefined;
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -54,6 +57,10 @@ export class AdsService {
     });
   }
 
+  requireClientCertificates(tls: XdsTls): void {
+    this.tls = tls;
+  }
+
   get connected(): AdsSession[] {
     return [...this.sessions].filter((s) => s.nodeId !== '');
   }
@@ -62,6 +69,13 @@ export class AdsService {
     call: grpc.ServerDuplexStream<R, Buffer>,
     open: (sink: StreamSink) => AdsSession & { onRequest(request: R): void },
   ): void {
+    const tls = this.tls;
+    const checked = tls?.identityOf(call);
+    if (tls && checked && !checked.ok) {
+      tls.refuse(checked.reason, { peer: call.getPeer(), stream: 'ads', error: checked.message });
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: checked.message });
+      return;
+    }
     let ended = false;
     const sink: StreamSink = {
       write: (response) => {
@@ -75,6 +89,10 @@ export class AdsService {
       },
     };
     const session = open(sink);
+    if (tls && checked?.ok) {
+      session.identity = checked.identity;
+      session.onIdentityRefused = (reason, message, node) => tls.refuse(reason, { peer: call.getPeer(), stream: 'ads', node, error: message });
+    }
     this.sessions.add(session);
     const finish = (reason: string): void => {
       this.sessions.delete(session);
