@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     pods.events.on('error', (err: Error) => say('pods', err.message));
     await pods.synced;
 
-    cp = spawn(process.execPath, ['--import', 'tsx', 'xds-server/main.ts', '--kubernetes', '--kubeconfig', cluster.kubeconfigPath, '--xds-port', String(xdsPort), '--admin-port', String(adminPort)], {
+    cp = spawn(process.execPath, ['--import', 'tsx', 'xds-server/main.ts', '--kubernetes', '--kubeconfig', cluster.kubeconfigPath, '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--insecure-xds-plaintext'], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -28,7 +28,13 @@ const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)
                              In Kubernetes mode a static token needs --admin-auth=token (else: exit 2)
   --admin-audience A         Kubernetes mode: audience the TokenReview asks for (repeatable; default the API server's)
   --wake-address A           where Envoy reaches the admin port for the filter's wake calls
-  --insecure-xds-plaintext   file mode: serve xDS and load reports without mutual TLS (logs a warning).
+  --insecure-xds-plaintext   serve xDS and load reports without mutual TLS (logs a warning). Default: mTLS;
+                             file mode keeps a local CA and certificates in <state-dir>/pki, Kubernetes mode a
+                             CA Secret and one client certificate Secret per Gateway in its namespace
+  --xds-certificates-namespace NS   Kubernetes mode: where the CA and the gateways' certificate Secrets live
+                             (default $POD_NAMESPACE, else --leader-election-namespace; required for mTLS)
+  --xds-server-name N        Kubernetes mode: a DNS name Envoys dial the control plane by, for its server
+                             certificate (repeatable; default the deploy/ Services' names in that namespace)
                              Default: mTLS, with a local CA and certificates in <state-dir>/pki
   --log-level L              debug, info, warn or error (default info)
   --kubeconfig F, --controller-name N, --gateway-address A, --gateway-address-pool CIDR   (Kubernetes mode)
@@ -66,6 +72,8 @@ function parse() {
       'admin-audience': { type: 'string', multiple: true },
       'wake-address': { type: 'string' },
       'insecure-xds-plaintext': { type: 'boolean', default: false },
+      'xds-certificates-namespace': { type: 'string' },
+      'xds-server-name': { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'info' },
       kubernetes: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
@@ -150,6 +158,17 @@ if (values.kubernetes) {
   // leader for the once-only writes. Outside one, without the flag, this process is the only replica.
   const leaseNamespace = values['leader-election-namespace'] ?? process.env.POD_NAMESPACE;
   const identity = values['leader-election-id'] ?? process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`;
+  const certNamespace = values['xds-certificates-namespace'] ?? process.env.POD_NAMESPACE ?? values['leader-election-namespace'];
+  if (!values['insecure-xds-plaintext'] && !certNamespace) {
+    log.error('mutual TLS on xDS needs a namespace for its CA and certificate Secrets: run in a pod (POD_NAMESPACE), or pass --xds-certificates-namespace NS (or --insecure-xds-plaintext)');
+    process.exit(2);
+  }
+  if (values['insecure-xds-plaintext'] && values['xds-certificates-namespace']) {
+    log.error('--insecure-xds-plaintext and --xds-certificates-namespace contradict each other: remove one');
+    process.exit(2);
+  }
+  // The names deploy/ gives the control plane (the headless xDS Service the Envoys dial, and the plain one).
+  const serverDnsNames = values['xds-server-name'] ?? (certNamespace ? ['control-plane-xds', 'control-plane'].flatMap((svc) => [`${svc}.${certNamespace}.svc`, `${svc}.${certNamespace}.svc.cluster.local`]) : []);
   try {
     const cp = await startKubernetesControlPlane({
       ...common,
@@ -159,6 +178,7 @@ if (values.kubernetes) {
       ...(values['gateway-address-pool'] ? { gatewayAddressPool: values['gateway-address-pool'] } : {}),
       ...(adminAuth === 'kubernetes' ? { adminRbac: values['admin-audience'] ? { audiences: values['admin-audience'] } : {} } : {}),
       ...(leaseNamespace ? { leaderElection: { namespace: leaseNamespace, identity, ...(process.env.POD_UID ? { podUid: process.env.POD_UID } : {}) } } : {}),
+      ...(!values['insecure-xds-plaintext'] && certNamespace ? { xdsCertificates: { namespace: certNamespace, serverNames: { dnsNames: ['localhost', ...serverDnsNames], ipAddresses: ['127.0.0.1'] } } } : {}),
     });
     onSignals(() => cp.close());
   } catch (err) {

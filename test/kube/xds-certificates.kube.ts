@@ -1,23 +1,38 @@
 // The xDS certificates in Kubernetes mode on a real API server: two replicas starting at once create one CA
 // Secret between them; the leader (only) writes a client certificate Secret per Gateway of our class and
-// writes a new one before the old expires (short validity here, so renewals happen within the test).
+// writes a new one before the old expires (short validity here, so renewals happen within the test). Then
+// real Envoys, one per Gateway, read their Gateway's Secret as the kubelet mounts it (files swapped
+// atomically as the Secret changes) and get their config over mutual TLS: each only its own Gateway's, and
+// certificate rotation under traffic fails no request.
 import { X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
+import { startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
+import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
+import { secretVolumeSds } from '../../envoy-bootstrap/secret-volume-sds.ts';
+import { gatewayGroup } from '../../xds-server/cache/snapshot-cache.ts';
 import { startKubernetesControlPlane, type KubernetesControlPlane } from '../../xds-server/kubernetes/control-plane.ts';
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { CA_SECRET_NAME, gatewaySecretName } from '../../xds-server/kubernetes/xds-certificates.ts';
 import { silentLogger } from '../../xds-server/log.ts';
 import { gatewayIdentity, identityUris } from '../../xds-server/security/pki.ts';
 import { eventually } from '../support/eventually.ts';
-import { startKubeCluster, type KubeCluster } from '../support/kube/cluster.ts';
-import { applyObjects, CONTROLLER_NAME, OUR_CRD_DIR } from '../support/kube/gateway-stack.ts';
+import type { KubeCluster } from '../support/kube/cluster.ts';
+import { applyObjects, startClusterWithPods, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
+import { appObjects, gatewayObjects } from '../support/kube/objects.ts';
+import type { PodServers } from '../support/kube/pod-servers.ts';
+import { syncSecretVolume, type SecretSync } from '../support/kube/secret-sync.ts';
 import { secretFiles } from '../support/kube/secret-volume.ts';
+import { http1Request } from '../support/http-client.ts';
 import { freePort } from '../support/ports.ts';
 import { FILTER_WASM } from '../support/stack.ts';
 
 const CP_NS = 'scale-to-zero-system';
-const GW_A = { namespace: 'team-a', name: 'edge' };
-const GW_B = { namespace: 'team-b', name: 'edge' };
+/** gatewayObjects() names its Gateway "gw" (class "stz"); one app per Gateway, warm. */
+const GW_A = { namespace: 'team-a', name: 'gw' };
+const GW_B = { namespace: 'team-b', name: 'gw' };
 /** Renewed when less than 30 s of 45 s are left: a new certificate about every 15 s. */
 const TIMING = { certValidForMs: 45_000, renewBeforeMs: 30_000, checkIntervalMs: 1_000 };
 
@@ -33,43 +48,89 @@ function gateway(gw: { namespace: string; name: string }, port: number): KubeObj
   ];
 }
 
+/** Envoy's loaded client certificates' serial numbers (GET /certs), normalised like node's. */
+async function envoyCertSerials(envoy: EnvoyProcess): Promise<string[]> {
+  const body = (await (await envoy.admin('/certs')).json()) as { certificates?: { cert_chain?: { serial_number?: string }[] }[] };
+  return (body.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => (x.serial_number ?? '').toUpperCase().replace(/^0+/, '')));
+}
+
+const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber.toUpperCase().replace(/^0+/, '');
+
 describe('xDS certificates in Kubernetes mode on a real API server', function () {
   this.timeout(180_000);
   let cluster: KubeCluster;
   let admin: RestKubeClient;
+  let pods: PodServers;
+  let tmp: string;
+  const ports: Record<string, number> = {};
   const replicas: KubernetesControlPlane[] = [];
+  const closed = new Set<KubernetesControlPlane>();
+  const envoys: Record<string, EnvoyProcess> = {};
+  const syncs: Record<string, SecretSync> = {};
   const secretPath = (name: string): string => `/api/v1/namespaces/${CP_NS}/secrets/${name}`;
 
   before(async function () {
     this.timeout(240_000);
-    cluster = await startKubeCluster();
-    admin = new RestKubeClient(cluster.kubeConfig(), 'stz-test');
-    await cluster.applyCrds();
-    await cluster.applyCrds(OUR_CRD_DIR);
+    ({ cluster, client: admin, pods } = await startClusterWithPods());
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'stz-xds-certs-'));
+    ports.a = await freePort();
+    ports.b = await freePort();
     await applyObjects(
       admin,
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CP_NS } },
-      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'stz' }, spec: { controllerName: CONTROLLER_NAME } },
-      ...gateway(GW_A, await freePort()),
-      ...gateway(GW_B, await freePort()),
+      ...gatewayObjects(GW_A.namespace, ports.a),
+      ...gatewayObjects(GW_B.namespace, ports.b),
+      ...appObjects(GW_A.namespace, 'a', 1),
+      ...appObjects(GW_B.namespace, 'b', 1),
     );
   });
 
   after(async function () {
     this.timeout(60_000);
-    for (const r of replicas) await r.close().catch(() => {});
+    for (const s of Object.values(syncs)) await s.stop();
+    for (const e of Object.values(envoys)) await e.stop().catch(() => {});
+    for (const r of replicas) if (!closed.has(r)) await r.close().catch(() => {});
+    await pods?.stop().catch(() => {});
     await cluster?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  it('two replicas starting at once create one CA Secret and both use it', async () => {
-    const start = (identity: string): Promise<KubernetesControlPlane> =>
-      startKubernetesControlPlane({
+  /** An Envoy for a Gateway: its certificate from the Gateway's Secret, mounted as the kubelet would. */
+  async function startGatewayEnvoy(key: string, gw: { namespace: string; name: string }, servers: KubernetesControlPlane[]): Promise<EnvoyProcess> {
+    const dir = path.join(tmp, key);
+    const secretDir = path.join(dir, 'secret');
+    await mkdir(dir, { recursive: true });
+    syncs[key] = syncSecretVolume(admin, CP_NS, gatewaySecretName(gw), secretDir);
+    await syncs[key].ready;
+    const sds = secretVolumeSds(secretDir);
+    const files = { certificateSds: path.join(dir, 'sds-certificate.json'), caSds: path.join(dir, 'sds-ca.json') };
+    await writeFile(files.certificateSds, JSON.stringify(sds.certificate));
+    await writeFile(files.caSds, JSON.stringify(sds.ca));
+    const [first, ...more] = servers.map((r) => ({ address: '127.0.0.1', port: r.xdsPort }));
+    envoys[key] = await startEnvoy({
+      bootstrap: renderBootstrap({ nodeId: `xds-certs-${key}-${process.pid}`, xdsAddress: first!.address, xdsPort: first!.port, moreXdsEndpoints: more, xdsTls: files }),
+      concurrency: 1,
+      logLevel: 'warning',
+    });
+    return envoys[key];
+  }
+
+  const listenerPorts = async (envoy: EnvoyProcess): Promise<number[]> => {
+    const body = (await (await envoy.admin('/listeners?format=json')).json()) as { listener_statuses?: { local_address?: { socket_address?: { port_value?: number } } }[] };
+    return (body.listener_statuses ?? []).map((l) => l.local_address?.socket_address?.port_value ?? 0).sort();
+  };
+
+  const start = (identity: string, xdsPort?: number): Promise<KubernetesControlPlane> =>
+    startKubernetesControlPlane({
+      ...(xdsPort !== undefined ? { xdsPort } : {}),
         client: new RestKubeClient(cluster.kubeConfig(), identity),
         filterWasmPath: FILTER_WASM,
         log: silentLogger,
         leaderElection: { namespace: CP_NS, identity, timing: { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 300 } },
-        xdsCertificates: { namespace: CP_NS, serverNames: { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }, timing: TIMING },
-      });
+      xdsCertificates: { namespace: CP_NS, serverNames: { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }, timing: TIMING },
+    });
+
+  it('two replicas starting at once create one CA Secret and both use it', async () => {
     replicas.push(...(await Promise.all([start('replica-a'), start('replica-b')])));
     const secret = await admin.get(secretPath(CA_SECRET_NAME));
     const caPem = secretFiles(secret)['tls.crt']!;
@@ -126,5 +187,83 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
       timeoutMs: 30_000,
       what: 'the new Gateway\'s Secret',
     });
+  });
+
+  it('each Gateway\'s Envoy, with the certificate from its Gateway\'s Secret, gets config over mutual TLS: only its own Gateway\'s listeners', async () => {
+    // A knows one replica (the rotation test replaces it, so A must open a new connection); B knows both.
+    const a = await startGatewayEnvoy('a', GW_A, [replicas[0]!]);
+    const b = await startGatewayEnvoy('b', GW_B, replicas);
+    await waitForGatewayPort(a, ports.a!);
+    await waitForGatewayPort(b, ports.b!);
+    expect(await listenerPorts(a)).to.deep.equal([ports.a]);
+    expect(await listenerPorts(b)).to.deep.equal([ports.b]);
+    // Each presents its own Gateway's certificate, the one in the Secret.
+    for (const [envoy, gw] of [[a, GW_A], [b, GW_B]] as const) {
+      const secretCert = secretFiles(await admin.get(secretPath(gatewaySecretName(gw))))['tls.crt']!;
+      expect(await envoyCertSerials(envoy)).to.include(serialOf(secretCert));
+    }
+    // Each control plane sees the Envoy that connected to it pinned to that Gateway.
+    const nodes = replicas.flatMap((r) => r.ads.connected.map((s) => s.status()));
+    expect(nodes.find((n) => n.nodeId.startsWith('xds-certs-a-'))?.group).to.equal(gatewayGroup(`${GW_A.namespace}/${GW_A.name}`));
+    expect(nodes.find((n) => n.nodeId.startsWith('xds-certs-b-'))?.group).to.equal(gatewayGroup(`${GW_B.namespace}/${GW_B.name}`));
+    // Traffic flows: Envoy A routes a.example to the pod of app a; B's host is not on A's listener.
+    const r = await http1Request({ port: ports.a!, host: 'a.example', path: '/x' });
+    expect(r.status, r.body).to.equal(200);
+    expect((JSON.parse(r.body) as { namespace: string }).namespace).to.equal(GW_A.namespace);
+    expect((await http1Request({ port: ports.a!, host: 'b.example', path: '/x' })).status).to.equal(404);
+  });
+
+  it('rotation under traffic: the Secret renewed twice and swapped into the Envoy\'s files, its control plane replaced (Envoy reconnects with its renewed certificate): no failed request', async () => {
+    const envoy = envoys.a!;
+    const sync = syncs.a!;
+    const writesAtStart = sync.writes();
+    const handshakesAtStart = (await envoy.stats('cluster.xds_control_plane.ssl.handshake')).get('cluster.xds_control_plane.ssl.handshake') ?? 0;
+    let ok = 0;
+    const failures: string[] = [];
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        try {
+          const r = await http1Request({ port: ports.a!, host: 'a.example', path: '/rotation', timeoutMs: 10_000 });
+          if (r.status === 200) ok++;
+          else failures.push(`${r.status} ${r.body.slice(0, 200)}`);
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    })();
+    try {
+      // Two renewals reach the Envoy's files, and Envoy loads the latest certificate.
+      await eventually(
+        async () => {
+          expect(sync.writes() - writesAtStart).to.be.at.least(2);
+          const latest = secretFiles(await admin.get(secretPath(gatewaySecretName(GW_A))))['tls.crt']!;
+          expect(await envoyCertSerials(envoy)).to.include(serialOf(latest));
+        },
+        { timeoutMs: 60_000, intervalMs: 500, what: 'two certificate renewals loaded by Envoy A' },
+      );
+      // Envoy A's only replica is replaced (same port): A must open a new connection, so a new handshake,
+      // and the only client certificate it has loaded is the renewed one.
+      const serving = replicas[0]!;
+      closed.add(serving);
+      await serving.close();
+      const replacement = await start('replica-a2', serving.xdsPort);
+      replicas.push(replacement);
+      await eventually(async () => expect(replacement.ads.connected.some((s) => s.nodeId.startsWith('xds-certs-a-'))).to.equal(true), {
+        timeoutMs: 30_000,
+        what: 'Envoy A streaming from the replacement replica',
+      });
+      const latest = secretFiles(await admin.get(secretPath(gatewaySecretName(GW_A))))['tls.crt']!;
+      expect(await envoyCertSerials(envoy)).to.deep.equal([serialOf(latest)]);
+      const handshakes = (await envoy.stats('cluster.xds_control_plane.ssl.handshake')).get('cluster.xds_control_plane.ssl.handshake') ?? 0;
+      expect(handshakes).to.be.greaterThan(handshakesAtStart);
+      // Keep the traffic going a little past the reconnect.
+      await new Promise((r) => setTimeout(r, 2_000));
+    } finally {
+      stop = true;
+      await loop;
+    }
+    expect(failures, `${failures.length} failed of ${ok + failures.length}`).to.deep.equal([]);
+    expect(ok).to.be.greaterThan(50);
   });
 });

@@ -19,6 +19,7 @@ import { ScaleClient } from './scale.ts';
 import { StatusWriter } from './status-writer.ts';
 import { KubernetesAdminAuth, type KubernetesAdminAuthTiming } from './admin-auth.ts';
 import { clusterNamespace } from '../../sources/kubernetes/names.ts';
+import { createXdsTls, MemoryCertificateProvider, type XdsTls } from '../security/xds-tls.ts';
 import { DEFAULT_XDS_CERTIFICATE_TIMING, GatewayCertificates, loadOrCreateCa, ServerCertificate, type GatewayName, type XdsCertificateTiming } from './xds-certificates.ts';
 
 export interface KubernetesControlPlaneOptions extends CoreOptions {
@@ -152,10 +153,19 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
   const xc = options.xdsCertificates;
   const certLog = log.child('xds-certificates');
   const ca = xc ? await loadOrCreateCa(client, xc.namespace, systemClock, certLog, { caValidForMs: xc.timing?.caValidForMs ?? DEFAULT_XDS_CERTIFICATE_TIMING.caValidForMs }) : undefined;
-  const serverCert = ca && xc ? new ServerCertificate(ca, xc.serverNames, systemClock, certLog, xc.timing) : undefined;
-  await serverCert?.init();
+  // The xDS port serves this replica's certificate; a renewed one reaches new connections without a rebind.
+  const provider = new MemoryCertificateProvider();
+  const serverCert = ca && xc ? new ServerCertificate(ca, xc.serverNames, systemClock, certLog, xc.timing, (pair) => provider.set({ ca: ca.certPem, cert: pair.certPem, key: pair.keyPem })) : undefined;
+  const first = await serverCert?.init();
+  let xdsTls: XdsTls | undefined;
+  if (ca && first) {
+    provider.set({ ca: ca.certPem, cert: first.certPem, key: first.keyPem });
+    xdsTls = createXdsTls(provider, log.child('xds-tls'));
+  } else {
+    log.warn('xDS and load reports are served in PLAINTEXT: any pod that can reach the xDS port gets every Gateway\'s config and can send load reports that change scaling decisions');
+  }
 
-  const core = await startCoreOrStop(() => serverCert?.close(), () => startCore({ ...options, ...(adminAuth ? { adminAuth } : {}) }, log, async (wake) => {
+  const core = await startCoreOrStop(() => serverCert?.close(), () => startCore({ ...options, ...(adminAuth ? { adminAuth } : {}), ...(xdsTls ? { xdsTls } : {}) }, log, async (wake) => {
     const pool = options.gatewayAddressPool ? parsePool(options.gatewayAddressPool) : undefined;
     state = new KubernetesState(client, log.child('kubernetes'), {
       controllerName,
