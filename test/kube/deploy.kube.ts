@@ -12,7 +12,7 @@
 // Needs `bash scripts/k8s-tools.sh` (kube binaries and kubectl) and `bash scripts/setup.sh` (Envoy, filter).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -25,6 +25,11 @@ import {
   CONTROL_PLANE_XDS_SERVICE,
   DEPLOY_DIR,
   ENVOY_ADMIN_PORT,
+  ENVOY_BOOTSTRAP_DIR,
+  EXAMPLE_GATEWAY,
+  GATEWAY_SDS_FILES,
+  gatewaySdsTexts,
+  XDS_CLIENT_SECRET_DIR,
   FILTER_WASM_IN_IMAGE,
   GATEWAY_BOOTSTRAP,
   GATEWAY_BOOTSTRAP_FILE,
@@ -40,7 +45,8 @@ import { DEFAULT_CONTROLLER_NAME, WATCHED } from '../../xds-server/kubernetes/cl
 import { startKubernetesControlPlane, type KubernetesControlPlane } from '../../xds-server/kubernetes/control-plane.ts';
 import { LEASE_VERBS } from '../../xds-server/kubernetes/leader-election.ts';
 import { ADMIN_AUTH_PERMISSIONS } from '../../xds-server/kubernetes/admin-auth.ts';
-import { CA_SECRET_NAME, CERTIFICATE_SECRET_VERBS } from '../../xds-server/kubernetes/xds-certificates.ts';
+import { CA_SECRET_NAME, CERTIFICATE_SECRET_VERBS, gatewaySecretName } from '../../xds-server/kubernetes/xds-certificates.ts';
+import { createCertificateAuthority, gatewayIdentity, identityUris, issueCertificate } from '../../xds-server/security/pki.ts';
 import { TRAFFIC_RECORD_VERBS } from '../../xds-server/kubernetes/traffic-share-sync.ts';
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { FIELD_MANAGER } from '../../xds-server/kubernetes/scale.ts';
@@ -128,7 +134,7 @@ interface PodSpec {
   automountServiceAccountToken?: boolean;
   securityContext?: Record<string, unknown>;
   containers: Container[];
-  volumes?: { name: string; configMap?: { name: string } }[];
+  volumes?: { name: string; configMap?: { name: string }; secret?: { secretName: string; defaultMode?: number } }[];
 }
 const podSpec = (deployment: KubeObject): PodSpec => (deployment.spec as { template: { spec: PodSpec } }).template.spec;
 const servicePorts = (svc: KubeObject): { name: string; port: number; targetPort: number | string }[] => (svc.spec as { ports: { name: string; port: number; targetPort: number | string }[] }).ports;
@@ -262,6 +268,11 @@ describe('deploy/: the manifests, read', function () {
     const rendered = renderBootstrap(GATEWAY_BOOTSTRAP) as { static_resources: { clusters: { type: string; load_assignment: unknown }[] } };
     expect(rendered.static_resources.clusters[0]!.type).to.equal('STRICT_DNS');
     expect(JSON.stringify(rendered.static_resources.clusters[0]!.load_assignment)).to.include(`"address":"${CONTROL_PLANE_XDS_DNS}","port_value":${XDS_PORT}`);
+    // Mutual TLS: the SDS files (in the same ConfigMap) name the mounted Secret's files and watch its directory.
+    expect(JSON.stringify(rendered.static_resources.clusters[0])).to.include(`"path":"${ENVOY_BOOTSTRAP_DIR}/${GATEWAY_SDS_FILES.certificate.key}"`);
+    const sds = gatewaySdsTexts();
+    expect(readFileSync(GATEWAY_SDS_FILES.certificate.file, 'utf8')).to.equal(sds.certificate);
+    expect(readFileSync(GATEWAY_SDS_FILES.ca.file, 'utf8')).to.equal(sds.ca);
   });
 
   it('the gateway Deployment mounts the generated ConfigMap, whose bootstrap.yaml is that file', () => {
@@ -279,13 +290,43 @@ describe('deploy/: the manifests, read', function () {
     expect(envoy.env?.find((e) => e.name === 'POD_NAME')?.valueFrom).to.deep.equal({ fieldRef: { fieldPath: 'metadata.name' } });
     // The probes talk to the bootstrap's admin port.
     expect(envoy.readinessProbe?.exec?.command.join(' ')).to.include(`/dev/tcp/127.0.0.1/${ENVOY_ADMIN_PORT}`);
+    // The SDS files are in the ConfigMap, under the keys the bootstrap names.
+    expect(mount!.mountPath).to.equal(ENVOY_BOOTSTRAP_DIR);
+    const sds = gatewaySdsTexts();
+    expect((cm.data as Record<string, string>)[GATEWAY_SDS_FILES.certificate.key]).to.equal(sds.certificate);
+    expect((cm.data as Record<string, string>)[GATEWAY_SDS_FILES.ca.key]).to.equal(sds.ca);
+    // The example Gateway's certificate Secret, mounted where the SDS files point, readable by Envoy's group only.
+    const secretVolume = spec.volumes?.find((v) => v.secret);
+    expect(secretVolume?.secret).to.deep.equal({ secretName: gatewaySecretName(EXAMPLE_GATEWAY), defaultMode: 0o440 });
+    expect(envoy.volumeMounts?.find((m) => m.name === secretVolume!.name)?.mountPath).to.equal(XDS_CLIENT_SECRET_DIR);
+    expect(spec.securityContext?.fsGroup).to.equal(spec.securityContext?.runAsGroup);
+    const exampleGateway = exampleObjects().find((o) => o.kind === 'Gateway')!;
+    expect({ namespace: exampleGateway.metadata.namespace, name: exampleGateway.metadata.name }).to.deep.equal(EXAMPLE_GATEWAY);
   });
 
-  it('the bootstrap passes "envoy --mode validate" with the pod\'s flags (validate mode stubs DNS: nothing is resolved)', async function () {
+  it('the bootstrap passes "envoy --mode validate" with the pod\'s flags (validate mode stubs DNS: nothing is resolved; the SDS files and a certificate Secret in a temp dir stand in for the pod\'s mounts)', async function () {
     if (!existsSync(ENVOY_BIN)) this.skip();
-    const r = await run(ENVOY_BIN, ['--mode', 'validate', '--config-path', GATEWAY_BOOTSTRAP_FILE, '--service-node', 'gateway-7d9f-abcde', '--concurrency', '2', '--log-level', 'warn']);
-    expect(r.code, r.stdout + r.stderr).to.equal(0);
-    expect(r.stdout + r.stderr).to.match(/OK/);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'stz-deploy-validate-'));
+    try {
+      // The same rendering with the two mount points moved into the temp dir.
+      const secretDir = path.join(dir, 'secret');
+      await mkdir(secretDir);
+      const ca = await createCertificateAuthority({ commonName: 'validate', validForMs: 3600_000 });
+      const leaf = await issueCertificate(ca, { commonName: 'validate', role: 'client', uris: [gatewayIdentity(EXAMPLE_GATEWAY.namespace, EXAMPLE_GATEWAY.name)], validForMs: 3600_000 });
+      await writeFile(path.join(secretDir, 'tls.crt'), leaf.certPem);
+      await writeFile(path.join(secretDir, 'tls.key'), leaf.keyPem);
+      await writeFile(path.join(secretDir, 'ca.crt'), ca.certPem);
+      const sds = gatewaySdsTexts(secretDir);
+      await writeFile(path.join(dir, GATEWAY_SDS_FILES.certificate.key), sds.certificate);
+      await writeFile(path.join(dir, GATEWAY_SDS_FILES.ca.key), sds.ca);
+      const bootstrap = path.join(dir, 'bootstrap.yaml');
+      await writeFile(bootstrap, readFileSync(GATEWAY_BOOTSTRAP_FILE, 'utf8').split(`${ENVOY_BOOTSTRAP_DIR}/`).join(`${dir}/`));
+      const r = await run(ENVOY_BIN, ['--mode', 'validate', '--config-path', bootstrap, '--service-node', 'gateway-7d9f-abcde', '--concurrency', '2', '--log-level', 'warn']);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.stdout + r.stderr).to.match(/OK/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('names and ports agree: wake address, xDS address, Services, the filter path the Envoy image provides, the example Gateway\'s port', () => {
@@ -699,6 +740,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     expect(fieldRefs).to.include({ POD_NAMESPACE: 'metadata.namespace', POD_NAME: 'metadata.name', POD_UID: 'metadata.uid' });
     cp = await startKubernetesControlPlane({
       leaderElection: { namespace: NAMESPACE, identity: 'control-plane-test-pod' },
+      // Mutual TLS on xDS as the CLI turns it on in the pod: the CA Secret and the Gateways' Secrets, with the
+      // ServiceAccount's RBAC (a refusal would be logged and fail the check below).
+      xdsCertificates: { namespace: NAMESPACE, serverNames: { dnsNames: [CONTROL_PLANE_XDS_DNS] } },
       client: sa.client,
       filterWasmPath: FILTER_WASM,
       wakeAddress: cpArgs.get('wake-address')!,
@@ -807,7 +851,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       const m = /^--([^=]+)=/.exec(a);
       return m && local[m[1]!] !== undefined ? `--${m[1]}=${local[m[1]!]}` : a;
     });
-    const env = { ...process.env };
+    // As in the pod: POD_NAMESPACE (downward API) turns on leader election and mutual TLS on xDS, with the CA
+    // and the Gateways' certificate Secrets in that namespace (created with the ServiceAccount's RBAC).
+    const env: NodeJS.ProcessEnv = { ...process.env, POD_NAMESPACE: NAMESPACE, POD_NAME: 'control-plane-cli-test' };
     delete env.STZ_ADMIN_TOKEN;
     delete env.KUBECONFIG;
     // The admin API asks the cluster (TokenReview + SubjectAccessReview, made with the ServiceAccount's
@@ -831,6 +877,16 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
         { timeoutMs: 60_000, intervalMs: 200, what: 'the CLI control plane healthy and seeing the example backend' },
       );
       expect((await fetch(`${adminUrl}/v1/hosts`)).status).to.equal(401);
+      // The leader wrote the example Gateway's client certificate (issued by the CA it created) into its Secret.
+      await eventually(
+        async () => {
+          const secret = await admin.get(`/api/v1/namespaces/${NAMESPACE}/secrets/${gatewaySecretName(EXAMPLE_GATEWAY)}`);
+          const cert = Buffer.from((secret.data as Record<string, string>)['tls.crt']!, 'base64').toString('utf8');
+          expect(identityUris(cert)).to.deep.equal([gatewayIdentity(EXAMPLE_GATEWAY.namespace, EXAMPLE_GATEWAY.name)]);
+          await admin.get(`/api/v1/namespaces/${NAMESPACE}/secrets/${CA_SECRET_NAME}`);
+        },
+        { timeoutMs: 30_000, what: 'the example Gateway\'s certificate Secret' },
+      );
       const refused = await fetch(`${adminUrl}/v1/hosts/${BACKEND}/wake`, { method: 'POST', headers: { authorization: `Bearer ${cluster.restrictedToken}` } });
       expect(refused.status).to.equal(403);
       const snap = (await (await fetch(`${adminUrl}/v1/snapshot`, auth)).json()) as { snapshot: { resources: Record<string, { name: string; typed_config?: unknown; type?: string; load_assignment?: unknown }[]> } };
