@@ -114,11 +114,10 @@ export class FilePki {
     if (this.due(this.envoy.certPem)) await this.issueEnvoy('due for renewal');
   }
 
+  /** Due when a third of the configured lifetime is left (notBefore is backdated for clock skew: not used). */
   private due(certPem: string): boolean {
-    const c = new X509Certificate(certPem);
-    const from = new Date(c.validFrom).getTime();
-    const to = new Date(c.validTo).getTime();
-    return this.now().getTime() >= to - (to - from) * RENEW_WHEN_REMAINING;
+    const to = new Date(new X509Certificate(certPem).validTo).getTime();
+    return to - this.now().getTime() <= this.leafLifetimeMs * RENEW_WHEN_REMAINING;
   }
 
   private async load(): Promise<void> {

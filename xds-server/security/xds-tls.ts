@@ -107,8 +107,10 @@ export function createXdsTls(provider: MemoryCertificateProvider, log: Logger): 
       if (auth.transportSecurityType !== 'ssl' || !cert?.raw) {
         return { ok: false, reason: 'no_certificate', message: 'this port requires a client certificate issued by the control plane\'s CA' };
       }
-      const pem = new X509Certificate(cert.raw).toString();
-      const identity = clientIdentityOf(identityUris(pem));
+      const x509 = new X509Certificate(cert.raw);
+      const pem = x509.toString();
+      const found = clientIdentityOf(identityUris(pem));
+      const identity = found ? { ...found, serial: x509.serialNumber } : undefined;
       if (!identity) {
         return { ok: false, reason: 'no_identity', message: `the client certificate names no gateway (URI SANs: ${identityUris(pem).join(', ') || 'none'})` };
       }
