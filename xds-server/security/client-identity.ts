@@ -14,7 +14,7 @@ export type ClientIdentity =
   | { kind: 'gateway'; uri: string; gateway: string; serial?: string }
   | { kind: 'all-gateways'; uri: string; serial?: string };
 
-export type RefusalReason = 'no_certificate' | 'unknown_ca' | 'expired' | 'not_yet_valid' | 'invalid_certificate' | 'handshake_failed' | 'no_identity' | 'identity_mismatch';
+export type RefusalReason = 'no_certificate' | 'unknown_ca' | 'expired' | 'not_yet_valid' | 'invalid_certificate' | 'handshake_failed' | 'no_identity' | 'identity_mismatch' | 'wake_not_routed';
 
 /** The identity a certificate's URI SANs carry; undefined when it names none we know (refused for xDS). */
 export function clientIdentityOf(uris: readonly string[]): ClientIdentity | undefined {

@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.ts';
+import { SDS_CA_SECRET, SDS_CERTIFICATE_SECRET } from '../../snapshots/control-plane-tls.ts';
 import { CONTROL_PLANE_IDENTITY, createCertificateAuthority, gatewayIdentity, issueCertificate, type PemPair } from './pki.ts';
 
 /** The gateway a file-mode config describes, as its Envoys' certificates name it. */
@@ -19,8 +20,6 @@ export const CA_LIFETIME_MS = 10 * 365 * DAY;
 export const LEAF_LIFETIME_MS = 30 * DAY;
 export const RENEW_WHEN_REMAINING = 1 / 3;
 
-export const SDS_CERTIFICATE_SECRET = 'xds_client_certificate';
-export const SDS_CA_SECRET = 'xds_trusted_ca';
 const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 
 export interface FilePkiOptions {
