@@ -2,8 +2,7 @@
 // (listeners, routes, clusters, endpoints, the buffer filter) comes over ADS.
 import { isIP } from 'node:net';
 import { ANY_TYPES } from '../snapshots/type-urls.ts';
-import { SDS_CA_SECRET, SDS_CERTIFICATE_SECRET } from '../xds-server/security/file-pki.ts';
-import { CONTROL_PLANE_IDENTITY } from '../xds-server/security/pki.ts';
+import { controlPlaneTransportSocket, type ControlPlaneTlsFiles } from '../snapshots/control-plane-tls.ts';
 
 export interface BootstrapOptions {
   nodeId: string;
@@ -31,9 +30,10 @@ export interface BootstrapOptions {
   /**
    * Mutual TLS to the control plane: the SDS files (written by the control plane, xds-server/security/file-pki.ts)
    * that name this Envoy's client certificate and the CA it trusts. Envoy watches them, so a re-issued
-   * certificate is used for new connections without a restart. Absent: plaintext.
+   * certificate is used for new connections without a restart. ALPN h2: the gRPC server speaks only HTTP/2.
+   * Absent: plaintext.
    */
-  xdsTls?: { certificateSds: string; caSds: string };
+  xdsTls?: ControlPlaneTlsFiles;
 }
 
 export const XDS_CLUSTER_NAME = 'xds_control_plane';
@@ -76,7 +76,7 @@ export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
           // A host name (a compose service) needs DNS; an IP literal needs none.
           type: [o.xdsAddress, ...(o.moreXdsEndpoints ?? []).map((e) => e.address)].every((a) => isIP(a)) ? 'STATIC' : 'STRICT_DNS',
           connect_timeout: '1s',
-          ...(o.xdsTls ? { transport_socket: xdsTransportSocket(o.xdsTls) } : {}),
+          ...(o.xdsTls ? { transport_socket: controlPlaneTransportSocket(o.xdsTls, ['h2']) } : {}),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': ANY_TYPES.httpProtocolOptions,
@@ -95,28 +95,6 @@ export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
           },
         },
       ],
-    },
-  };
-}
-
-/**
- * Envoy presents the client certificate from SDS and accepts only a server certificate from the trusted CA that
- * carries the control plane's identity (a URI SAN). ALPN h2: the control plane's gRPC server speaks only HTTP/2.
- */
-function xdsTransportSocket(tls: NonNullable<BootstrapOptions['xdsTls']>): Record<string, unknown> {
-  const sds = (name: string, file: string): Record<string, unknown> => ({ name, sds_config: { path_config_source: { path: file }, resource_api_version: 'V3' } });
-  return {
-    name: 'envoy.transport_sockets.tls',
-    typed_config: {
-      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-      common_tls_context: {
-        alpn_protocols: ['h2'],
-        tls_certificate_sds_secret_configs: [sds(SDS_CERTIFICATE_SECRET, tls.certificateSds)],
-        combined_validation_context: {
-          default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: CONTROL_PLANE_IDENTITY } }] },
-          validation_context_sds_secret_config: sds(SDS_CA_SECRET, tls.caSds),
-        },
-      },
     },
   };
 }

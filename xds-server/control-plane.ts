@@ -27,6 +27,8 @@ export interface ControlPlaneOptions extends CoreOptions {
    * plaintext (--insecure-xds-plaintext: any local process may then read the config and send load reports).
    */
   xdsSecurity?: 'mtls' | 'plaintext';
+  /** The mTLS wake port (default: any free port; a restart in tests keeps it). */
+  wakePort?: number;
   /** Lifetime of the issued leaf certificates (default 30 days; tests shorten it). */
   certificateLifetimeMs?: number;
   /** How often a waking process host is probed (default 2 ms: it bounds the cold-start delay). */
@@ -112,7 +114,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   } else {
     log.warn('xDS and load reports are served in PLAINTEXT (--insecure-xds-plaintext): any process that can reach the xDS port gets the whole config and can send load reports that change scaling decisions');
   }
-  const core = await startCore({ ...options, ...(xdsTls ? { xdsTls } : {}) }, log, async (wake) => {
+  const core = await startCore({ ...options, ...(xdsTls && pki ? { xdsTls, wakeTls: { files: pki.envoyFiles, ...(options.wakePort !== undefined ? { port: options.wakePort } : {}) } } : {}) }, log, async (wake) => {
     store = new GatewayStore(initial.value, persisted, { stateDir: options.stateDir, filterWasmPath: options.filterWasmPath, ...(wake ? { wake } : {}) });
     await holdStoppedProcessHosts('control plane started; the process is not running');
     return {

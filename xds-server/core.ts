@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { generationInVersion } from '../snapshots/build.ts';
+import type { ControlPlaneTlsFiles } from '../snapshots/control-plane-tls.ts';
 import { modelForGateway } from '../snapshots/gateways.ts';
 import type { WakeTarget } from '../snapshots/desired-state.ts';
 import type { FieldError } from '../snapshots/errors.ts';
@@ -17,6 +18,7 @@ import { SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
+import { createWakeServer } from './security/wake-server.ts';
 import type { XdsTls } from './security/xds-tls.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
 import { BackendController, DEFAULT_SCALING_OPTIONS, type PeerReplicas, type ScalingOptions } from './scaling/backend-controller.ts';
@@ -58,6 +60,11 @@ export interface CoreOptions {
   ads?: Partial<StreamSessionOptions>;
   /** Mutual TLS on the xDS/LRS port (security/xds-tls.ts); absent: plaintext. */
   xdsTls?: XdsTls;
+  /**
+   * With xdsTls: the filter's wake calls go to a separate HTTPS port (mTLS, only the wake route; default: any
+   * free port) and Envoy presents the certificate named by these SDS files there.
+   */
+  wakeTls?: { files: ControlPlaneTlsFiles; port?: number };
 }
 
 /** What a mode hands the core, built once the wake target (the admin port) is known. */
@@ -77,6 +84,8 @@ export interface ModeParts {
 export interface Core {
   xdsPort: number;
   adminPort: number;
+  /** The mTLS wake port; undefined when wake calls go to the admin port (plaintext mode). */
+  wakePort: number | undefined;
   adminUrl: string;
   cache: SnapshotCache;
   events: AdsEvents;
@@ -123,16 +132,41 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
     adminServer.listen(options.adminPort ?? 0, adminAddress, () => resolve());
   });
   const adminPort = (adminServer.address() as AddressInfo).port;
-  const wake = options.wakeCalls === false ? undefined : { address: options.wakeAddress ?? callableAddress(adminAddress), port: adminPort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000 };
+  // A late-bound view of the state for the wake port's routing check (the mode builds the state below).
+  let stateRef: BackendState | undefined;
+  let wakeServer: import('node:https').Server | undefined;
+  if (options.xdsTls && options.wakeTls && options.wakeCalls !== false) {
+    wakeServer = createWakeServer({
+      tls: options.xdsTls,
+      routes: (gateway, host) => {
+        const backend = stateRef?.find(host)?.backend.name;
+        // An unknown host passes: the admin app answers it (404) as it does on the admin port.
+        return backend === undefined || stateRef === undefined || modelForGateway(stateRef.desired().model, gateway).backends.some((b) => b.name === backend);
+      },
+      forward: () => handler,
+    });
+    const ws = wakeServer;
+    await new Promise<void>((resolve, reject) => {
+      ws.once('error', reject);
+      ws.listen(options.wakeTls?.port ?? 0, adminAddress, () => resolve());
+    });
+  }
+  const wakePort = wakeServer ? (wakeServer.address() as AddressInfo).port : adminPort;
+  const wake =
+    options.wakeCalls === false
+      ? undefined
+      : { address: options.wakeAddress ?? callableAddress(adminAddress), port: wakePort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000, ...(wakeServer && options.wakeTls ? { tls: options.wakeTls.files } : {}) };
 
   let mode: ModeParts;
   try {
     mode = await buildMode(wake);
   } catch (err) {
     adminServer.close();
+    wakeServer?.close();
     throw err;
   }
   const { state } = mode;
+  stateRef = state;
   const events = new AdsEvents();
   const cache = new SnapshotCache(events);
   const metrics = new Metrics(events);
@@ -226,7 +260,7 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
 
   if (options.xdsTls) {
     const tls = options.xdsTls;
-    tls.onRefused((reason) => metrics.inc('stz_xds_tls_refused_total', { reason }));
+    tls.onRefused((reason, detail) => metrics.inc('stz_xds_tls_refused_total', { reason, port: detail.port === 'wake' ? 'wake' : 'xds' }));
     ads.requireClientCertificates(tls);
     lrs.requireClientCertificates(tls, (gateway) => new Set(modelForGateway(state.desired().model, gateway).backends.map((b) => b.clusterName)));
   }
@@ -257,6 +291,7 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
   const core: Core = {
     xdsPort,
     adminPort,
+    wakePort: wakeServer ? wakePort : undefined,
     adminUrl: `http://${adminAddress}:${adminPort}`,
     cache,
     events,
@@ -275,11 +310,21 @@ export async function startCore(options: CoreOptions, log: Logger, buildMode: (w
       publisher.close();
       grpcServer.forceShutdown();
       adminServer.closeAllConnections();
-      await new Promise<void>((resolve) => adminServer.close(() => resolve()));
+      wakeServer?.closeAllConnections();
+      await Promise.all([
+        new Promise<void>((resolve) => adminServer.close(() => resolve())),
+        ...(wakeServer ? [new Promise<void>((resolve) => wakeServer!.close(() => resolve()))] : []),
+      ]);
     },
   };
   await mode.started?.(core);
   handler = app.callback();
-  log.info('control plane started', { xds: `${xdsAddress}:${xdsPort}`, xdsTransport: options.xdsTls ? 'mutual TLS' : 'plaintext', admin: `http://${adminAddress}:${adminPort}`, backends: state.scalable().length });
+  log.info('control plane started', {
+    xds: `${xdsAddress}:${xdsPort}`,
+    xdsTransport: options.xdsTls ? 'mutual TLS' : 'plaintext',
+    ...(wakeServer ? { wake: `https://${adminAddress}:${wakePort} (mutual TLS)` } : {}),
+    admin: `http://${adminAddress}:${adminPort}`,
+    backends: state.scalable().length,
+  });
   return { ...core, mode };
 }

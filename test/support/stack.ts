@@ -120,9 +120,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     dir,
     writeConfig,
     async restartControlPlane(overrides = {}) {
-      const { xdsPort, adminPort } = cp;
+      const { xdsPort, adminPort, wakePort } = cp;
       await cp.close();
-      cp = await startControlPlane({ ...cpOptions, ...overrides, xdsPort, adminPort });
+      cp = await startControlPlane({ ...cpOptions, ...overrides, xdsPort, adminPort, ...(wakePort !== undefined ? { wakePort } : {}) });
     },
     adminFetch: (p, init) => fetch(cp.adminUrl + p, init),
     async close() {

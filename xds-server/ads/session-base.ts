@@ -189,7 +189,7 @@ export abstract class SessionBase<TState extends SessionTypeState> {
       client: this.kindOfClient,
       userAgent: userAgentOf(node),
       group: this.group,
-      ...(this.identity ? { certificate: this.identity.uri } : {}),
+      ...(this.identity ? { certificate: this.identity.uri, certificateSerial: this.identity.serial } : {}),
       ...(this.group === DEFAULT_GROUP ? { gateway: `every gateway (node.metadata has no "${GATEWAY_METADATA_KEY}")` } : gateway !== undefined ? { gateway } : {}),
     });
     return true;

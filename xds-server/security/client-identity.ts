@@ -9,11 +9,12 @@ import { parseGatewayIdentity } from './pki.ts';
  */
 export const ALL_GATEWAYS_IDENTITY = 'spiffe://scaletozero.dev/gateways/all';
 
+/** `serial`: the certificate's serial number (hex), so logs and the status show which certificate connected. */
 export type ClientIdentity =
-  | { kind: 'gateway'; uri: string; gateway: string }
-  | { kind: 'all-gateways'; uri: string };
+  | { kind: 'gateway'; uri: string; gateway: string; serial?: string }
+  | { kind: 'all-gateways'; uri: string; serial?: string };
 
-export type RefusalReason = 'no_certificate' | 'unknown_ca' | 'expired' | 'not_yet_valid' | 'invalid_certificate' | 'handshake_failed' | 'no_identity' | 'identity_mismatch';
+export type RefusalReason = 'no_certificate' | 'unknown_ca' | 'expired' | 'not_yet_valid' | 'invalid_certificate' | 'handshake_failed' | 'no_identity' | 'identity_mismatch' | 'wake_not_routed';
 
 /** The identity a certificate's URI SANs carry; undefined when it names none we know (refused for xDS). */
 export function clientIdentityOf(uris: readonly string[]): ClientIdentity | undefined {

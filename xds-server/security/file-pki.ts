@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../log.ts';
+import { SDS_CA_SECRET, SDS_CERTIFICATE_SECRET } from '../../snapshots/control-plane-tls.ts';
 import { CONTROL_PLANE_IDENTITY, createCertificateAuthority, gatewayIdentity, issueCertificate, type PemPair } from './pki.ts';
 
 /** The gateway a file-mode config describes, as its Envoys' certificates name it. */
@@ -19,8 +20,6 @@ export const CA_LIFETIME_MS = 10 * 365 * DAY;
 export const LEAF_LIFETIME_MS = 30 * DAY;
 export const RENEW_WHEN_REMAINING = 1 / 3;
 
-export const SDS_CERTIFICATE_SECRET = 'xds_client_certificate';
-export const SDS_CA_SECRET = 'xds_trusted_ca';
 const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 
 export interface FilePkiOptions {
@@ -114,11 +113,10 @@ export class FilePki {
     if (this.due(this.envoy.certPem)) await this.issueEnvoy('due for renewal');
   }
 
+  /** Due when a third of the configured lifetime is left (notBefore is backdated for clock skew: not used). */
   private due(certPem: string): boolean {
-    const c = new X509Certificate(certPem);
-    const from = new Date(c.validFrom).getTime();
-    const to = new Date(c.validTo).getTime();
-    return this.now().getTime() >= to - (to - from) * RENEW_WHEN_REMAINING;
+    const to = new Date(new X509Certificate(certPem).validTo).getTime();
+    return to - this.now().getTime() <= this.leafLifetimeMs * RENEW_WHEN_REMAINING;
   }
 
   private async load(): Promise<void> {

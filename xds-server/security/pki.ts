@@ -22,7 +22,8 @@ export interface IssueOptions {
 
 /** The SPIFFE-style trust domain every identity of this project lives in. */
 const TRUST_DOMAIN = 'scaletozero.dev';
-export const CONTROL_PLANE_IDENTITY = `spiffe://${TRUST_DOMAIN}/control-plane`;
+// Lives with the xDS builders (Envoy checks it); the value is spiffe://scaletozero.dev/control-plane.
+export { CONTROL_PLANE_IDENTITY } from '../../snapshots/control-plane-tls.ts';
 /** Leaf certificates start this far in the past so a peer whose clock is a little behind accepts them. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 

@@ -14,6 +14,7 @@ import type { Logger } from '../log.ts';
 import { clientIdentityOf, type ClientIdentity, type RefusalReason } from './client-identity.ts';
 import { identityUris } from './pki.ts';
 
+export interface ServerTlsIdentity { ca: string; cert: string; key: string }
 type CaListener = (update: { caCertificate: Buffer } | null) => void;
 type IdentityListener = (update: { certificate: Buffer; privateKey: Buffer } | null) => void;
 
@@ -23,8 +24,21 @@ export class MemoryCertificateProvider {
   private identity: { certificate: Buffer; privateKey: Buffer } | null = null;
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
+  private latest: ServerTlsIdentity | undefined;
+  private readonly changeListeners = new Set<(s: ServerTlsIdentity) => void>();
 
-  set(o: { ca: string; cert: string; key: string }): void {
+  /** The current server identity (the wake port's HTTPS server reads it too). */
+  get current(): ServerTlsIdentity | undefined {
+    return this.latest;
+  }
+
+  onChange(l: (s: ServerTlsIdentity) => void): void {
+    this.changeListeners.add(l);
+  }
+
+  set(o: ServerTlsIdentity): void {
+    this.latest = o;
+    for (const l of this.changeListeners) l(o);
     this.ca = { caCertificate: Buffer.from(o.ca) };
     this.identity = { certificate: Buffer.from(o.cert), privateKey: Buffer.from(o.key) };
     for (const l of this.caListeners) l(this.ca);
@@ -56,14 +70,24 @@ export class MemoryCertificateProvider {
   }
 }
 
+export type IdentityCheck = { ok: true; identity: ClientIdentity } | { ok: false; reason: RefusalReason; message: string };
+
 export interface XdsTls {
+  provider: MemoryCertificateProvider;
   credentials: grpc.ServerCredentials;
+  /**
+   * For a Node TLS server that requests a certificate without rejecting (rejectUnauthorized false): an
+   * unverified connection is refused (logged, counted, destroyed). True when the socket may go on.
+   */
+  admitSocket(socket: TLSSocket, port: string): boolean;
+  /** The identity of a verified socket's client certificate, or why there is none. */
+  identityOfSocket(socket: TLSSocket): IdentityCheck;
   /** Called for each refusal (connection or call) with its reason. */
   onRefused(listener: (reason: RefusalReason, detail: Record<string, unknown>) => void): void;
   /** Attach to the bound server's TLS listeners (after bindAsync). */
   observe(server: grpc.Server): boolean;
   /** The identity of a call's client certificate, or a refusal. */
-  identityOf(call: { getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: import('node:tls').PeerCertificate }; getPeer(): string }): { ok: true; identity: ClientIdentity } | { ok: false; reason: RefusalReason; message: string };
+  identityOf(call: { getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: import('node:tls').PeerCertificate }; getPeer(): string }): IdentityCheck;
   refuse(reason: RefusalReason, detail: Record<string, unknown>): void;
 }
 
@@ -74,8 +98,25 @@ export function createXdsTls(provider: MemoryCertificateProvider, log: Logger): 
     log.warn('refused an xDS client', { reason, ...detail });
     for (const l of listeners) l(reason, detail);
   };
+  const admitSocket = (socket: TLSSocket, port: string): boolean => {
+    if (socket.authorized) return true;
+    refuse(classify(socket), { port, peer: `${socket.remoteAddress}:${socket.remotePort}`, error: String(socket.authorizationError ?? 'no certificate') });
+    socket.destroy();
+    return false;
+  };
+  const identityOfCertificate = (cert: import('node:tls').PeerCertificate | undefined): IdentityCheck => {
+    if (!cert?.raw) return { ok: false, reason: 'no_certificate', message: "this port requires a client certificate issued by the control plane's CA" };
+    const x509 = new X509Certificate(cert.raw);
+    const uris = identityUris(x509.toString());
+    const found = clientIdentityOf(uris);
+    if (!found) return { ok: false, reason: 'no_identity', message: `the client certificate names no gateway (URI SANs: ${uris.join(', ') || 'none'})` };
+    return { ok: true, identity: { ...found, serial: x509.serialNumber } };
+  };
   return {
+    provider,
     credentials,
+    admitSocket,
+    identityOfSocket: (socket) => (socket.authorized ? identityOfCertificate(socket.getPeerCertificate()) : { ok: false, reason: 'no_certificate', message: 'the TLS connection is not verified' }),
     onRefused: (l) => void listeners.push(l),
     refuse,
     observe(server) {
@@ -88,31 +129,16 @@ export function createXdsTls(provider: MemoryCertificateProvider, log: Logger): 
       for (const s of servers.keys()) {
         const tlsServer = s as import('node:tls').Server;
         if (typeof tlsServer.prependListener !== 'function') continue;
-        tlsServer.prependListener('secureConnection', (socket: TLSSocket) => {
-          if (socket.authorized) return;
-          const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-          const reason = classify(socket);
-          refuse(reason, { peer, error: String(socket.authorizationError ?? 'no certificate') });
-          socket.destroy();
-        });
+        tlsServer.prependListener('secureConnection', (socket: TLSSocket) => void admitSocket(socket, 'xds'));
         tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-          refuse('handshake_failed', { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, error: err.code ?? err.message });
+          refuse('handshake_failed', { port: 'xds', peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, error: err.code ?? err.message });
         });
       }
       return true;
     },
     identityOf(call) {
       const auth = call.getAuthContext();
-      const cert = auth.sslPeerCertificate;
-      if (auth.transportSecurityType !== 'ssl' || !cert?.raw) {
-        return { ok: false, reason: 'no_certificate', message: 'this port requires a client certificate issued by the control plane\'s CA' };
-      }
-      const pem = new X509Certificate(cert.raw).toString();
-      const identity = clientIdentityOf(identityUris(pem));
-      if (!identity) {
-        return { ok: false, reason: 'no_identity', message: `the client certificate names no gateway (URI SANs: ${identityUris(pem).join(', ') || 'none'})` };
-      }
-      return { ok: true, identity };
+      return auth.transportSecurityType === 'ssl' ? identityOfCertificate(auth.sslPeerCertificate) : identityOfCertificate(undefined);
     },
   };
 }
