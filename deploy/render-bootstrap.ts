@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { renderBootstrap, type BootstrapOptions } from '../envoy-bootstrap/render.ts';
 import { secretVolumeSds } from '../envoy-bootstrap/secret-volume-sds.ts';
+import { DEFAULT_ENVOY_SDS_DIR, DEFAULT_KUBERNETES_WAKE_PORT, ENVOY_SDS_FILE_NAMES } from '../xds-server/kubernetes/xds-certificates.ts';
 
 export const DEPLOY_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const NAMESPACE = 'scale-to-zero-system';
@@ -28,16 +29,18 @@ export const ENVOY_ADMIN_PORT = 9901;
 /** Where the Envoy image (deploy/images/envoy.Dockerfile) puts the Wasm filter, and what --filter announces. */
 export const FILTER_WASM_IN_IMAGE = '/etc/envoy/filter.wasm';
 export const GATEWAY_BOOTSTRAP_FILE = path.join(DEPLOY_DIR, 'gateway-bootstrap.yaml');
-/** Where the gateway pod mounts its ConfigMap (bootstrap and SDS files). */
-export const ENVOY_BOOTSTRAP_DIR = '/etc/envoy-bootstrap';
+/** Where the gateway pod mounts its ConfigMap (bootstrap and SDS files): the control plane's default too. */
+export const ENVOY_BOOTSTRAP_DIR = DEFAULT_ENVOY_SDS_DIR;
+/** The control plane's mTLS port for the filter's wake calls (--wake-port's default). */
+export const WAKE_PORT = DEFAULT_KUBERNETES_WAKE_PORT;
 /** Where it mounts its Gateway's client certificate Secret (tls.crt, tls.key, ca.crt), watched by Envoy. */
 export const XDS_CLIENT_SECRET_DIR = '/etc/envoy-xds-tls';
 /** The Gateway deploy/gateway.yaml serves (deploy/examples/gateway.yaml): its certificate names it. */
 export const EXAMPLE_GATEWAY = { namespace: NAMESPACE, name: 'public' } as const;
 /** The SDS files in the ConfigMap (key in the ConfigMap -> checked-in file). */
 export const GATEWAY_SDS_FILES = {
-  certificate: { key: 'sds-certificate.yaml', file: path.join(DEPLOY_DIR, 'gateway-sds-certificate.yaml') },
-  ca: { key: 'sds-ca.yaml', file: path.join(DEPLOY_DIR, 'gateway-sds-ca.yaml') },
+  certificate: { key: ENVOY_SDS_FILE_NAMES.certificate, file: path.join(DEPLOY_DIR, 'gateway-sds-certificate.yaml') },
+  ca: { key: ENVOY_SDS_FILE_NAMES.ca, file: path.join(DEPLOY_DIR, 'gateway-sds-ca.yaml') },
 } as const;
 
 export const GATEWAY_BOOTSTRAP: BootstrapOptions = {

@@ -4,7 +4,7 @@
 // certificate and key together, without restarting Envoy. The bootstrap points at these files
 // (renderBootstrap's xdsTls); they never change, so they can live in a ConfigMap.
 import path from 'node:path';
-import { SDS_CA_SECRET, SDS_CERTIFICATE_SECRET } from '../xds-server/security/file-pki.ts';
+import { SDS_CA_SECRET, SDS_CERTIFICATE_SECRET } from '../snapshots/control-plane-tls.ts';
 
 const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 

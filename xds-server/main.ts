@@ -12,6 +12,7 @@ import { createLogger, type LogLevel } from './log.ts';
 import { ConfigFileError, startControlPlane } from './control-plane.ts';
 import { startKubernetesControlPlane } from './kubernetes/control-plane.ts';
 import { DEFAULT_CONTROLLER_NAME } from './kubernetes/cluster-state.ts';
+import { ENVOY_SDS_FILE_NAMES } from './kubernetes/xds-certificates.ts';
 
 const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)
        tsx xds-server/main.ts --kubernetes [options]  (Kubernetes mode, Gateway API)
@@ -33,6 +34,9 @@ const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)
                              CA Secret and one client certificate Secret per Gateway in its namespace
   --xds-certificates-namespace NS   Kubernetes mode: where the CA and the gateways' certificate Secrets live
                              (default $POD_NAMESPACE, else --leader-election-namespace; required for mTLS)
+  --wake-port N              Kubernetes mode with mTLS: the HTTPS port of the filter's wake calls (default 9903)
+  --envoy-sds-dir D          Kubernetes mode with mTLS: where the gateways' Envoys have their SDS files
+                             (sds-certificate.yaml, sds-ca.yaml; default /etc/envoy-bootstrap, as deploy/ mounts them)
   --xds-server-name N        Kubernetes mode: a DNS name Envoys dial the control plane by, for its server
                              certificate (repeatable; default the deploy/ Services' names in that namespace)
                              Default: mTLS, with a local CA and certificates in <state-dir>/pki
@@ -74,6 +78,8 @@ function parse() {
       'insecure-xds-plaintext': { type: 'boolean', default: false },
       'xds-certificates-namespace': { type: 'string' },
       'xds-server-name': { type: 'string', multiple: true },
+      'wake-port': { type: 'string' },
+      'envoy-sds-dir': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       kubernetes: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
@@ -178,7 +184,18 @@ if (values.kubernetes) {
       ...(values['gateway-address-pool'] ? { gatewayAddressPool: values['gateway-address-pool'] } : {}),
       ...(adminAuth === 'kubernetes' ? { adminRbac: values['admin-audience'] ? { audiences: values['admin-audience'] } : {} } : {}),
       ...(leaseNamespace ? { leaderElection: { namespace: leaseNamespace, identity, ...(process.env.POD_UID ? { podUid: process.env.POD_UID } : {}) } } : {}),
-      ...(!values['insecure-xds-plaintext'] && certNamespace ? { xdsCertificates: { namespace: certNamespace, serverNames: { dnsNames: ['localhost', ...serverDnsNames], ipAddresses: ['127.0.0.1'] } } } : {}),
+      ...(!values['insecure-xds-plaintext'] && certNamespace
+        ? {
+            xdsCertificates: {
+              namespace: certNamespace,
+              serverNames: { dnsNames: ['localhost', ...serverDnsNames], ipAddresses: ['127.0.0.1'] },
+              ...(values['wake-port'] ? { wakePort: port('wake-port', values['wake-port']) } : {}),
+              ...(values['envoy-sds-dir']
+                ? { envoySdsFiles: { certificateSds: path.join(values['envoy-sds-dir'], ENVOY_SDS_FILE_NAMES.certificate), caSds: path.join(values['envoy-sds-dir'], ENVOY_SDS_FILE_NAMES.ca) } }
+                : {}),
+            },
+          }
+        : {}),
     });
     onSignals(() => cp.close());
   } catch (err) {

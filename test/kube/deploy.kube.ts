@@ -30,6 +30,7 @@ import {
   GATEWAY_SDS_FILES,
   gatewaySdsTexts,
   XDS_CLIENT_SECRET_DIR,
+  WAKE_PORT,
   FILTER_WASM_IN_IMAGE,
   GATEWAY_BOOTSTRAP,
   GATEWAY_BOOTSTRAP_FILE,
@@ -355,11 +356,13 @@ describe('deploy/: the manifests, read', function () {
     for (const [k, v] of Object.entries((xdsSvc.spec as { selector: Record<string, string> }).selector)) expect(podLabels[k], k).to.equal(v);
     const xdsPort = servicePorts(xdsSvc).find((x) => x.port === XDS_PORT);
     expect(xdsPort?.targetPort).to.equal('xds');
-    // The Service the DNS name points at exposes both ports under the same numbers (the wake cluster uses the admin port).
+    // The Service the DNS name points at exposes the ports under the same numbers (the wake cluster uses the wake port).
     expect(CONTROL_PLANE_DNS.startsWith(`${CONTROL_PLANE_SERVICE}.${NAMESPACE}.svc`)).to.equal(true);
     const cpSvc = find(objects, 'Service', CONTROL_PLANE_SERVICE);
     const containerPort = (name: string | number): number | undefined => (typeof name === 'number' ? name : cp.ports?.find((p) => p.name === name)?.containerPort);
-    for (const want of [XDS_PORT, ADMIN_PORT]) {
+    expect(f.get('wake-port')).to.equal(String(WAKE_PORT));
+    expect(f.get('envoy-sds-dir')).to.equal(ENVOY_BOOTSTRAP_DIR);
+    for (const want of [XDS_PORT, ADMIN_PORT, WAKE_PORT]) {
       const p = servicePorts(cpSvc).find((x) => x.port === want);
       expect(p, `control-plane Service port ${want}`).to.not.equal(undefined);
       expect(containerPort(p!.targetPort)).to.equal(want);
@@ -383,7 +386,7 @@ describe('deploy/: the manifests, read', function () {
     expect((gatewayClass.spec as { controllerName: string }).controllerName).to.equal(DEFAULT_CONTROLLER_NAME);
   });
 
-  it('NetworkPolicy: the control plane\'s xDS port only from the gateway\'s Envoy pods; its admin port from those and from pods labelled scaletozero.dev/admin-api-client=true (kwok does not enforce policies: this checks what they say)', () => {
+  it('NetworkPolicy: the control plane\'s xDS and wake ports only from the gateway\'s Envoy pods; its admin port only from pods labelled scaletozero.dev/admin-api-client=true (kwok does not enforce policies: this checks what they say)', () => {
     const policy = find(objects, 'NetworkPolicy', 'control-plane');
     interface Peer {
       podSelector?: { matchLabels?: Record<string, string> };
@@ -408,7 +411,7 @@ describe('deploy/: the manifests, read', function () {
       }
       return [...out].sort((a, b) => a - b);
     };
-    expect(reachable(labelsOf('gateway'), true), 'the gateway Envoys').to.deep.equal([ADMIN_PORT, XDS_PORT].sort((a, b) => a - b));
+    expect(reachable(labelsOf('gateway'), true), 'the gateway Envoys').to.deep.equal([XDS_PORT, WAKE_PORT].sort((a, b) => a - b));
     expect(reachable(labelsOf('gateway'), false), 'gateway-labelled pods of another namespace').to.deep.equal([]);
     expect(reachable({ 'scaletozero.dev/admin-api-client': 'true' }, false), 'a labelled admin client anywhere').to.deep.equal([ADMIN_PORT]);
     expect(reachable({ app: 'anything' }, true), 'any other pod').to.deep.equal([]);
@@ -742,7 +745,7 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       leaderElection: { namespace: NAMESPACE, identity: 'control-plane-test-pod' },
       // Mutual TLS on xDS as the CLI turns it on in the pod: the CA Secret and the Gateways' Secrets, with the
       // ServiceAccount's RBAC (a refusal would be logged and fail the check below).
-      xdsCertificates: { namespace: NAMESPACE, serverNames: { dnsNames: [CONTROL_PLANE_XDS_DNS] } },
+      xdsCertificates: { namespace: NAMESPACE, serverNames: { dnsNames: [CONTROL_PLANE_XDS_DNS] }, wakePort: 0 },
       client: sa.client,
       filterWasmPath: FILTER_WASM,
       wakeAddress: cpArgs.get('wake-address')!,
@@ -843,9 +846,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
   it('the control plane CLI (the image\'s entrypoint) with the Deployment\'s args and --kubeconfig for the ServiceAccount, syncs and announces the image\'s filter path and a DNS wake cluster', async () => {
     const kubeconfig = path.join(tmp, 'sa.kubeconfig');
     await writeTokenKubeconfig(cluster, sa.token, kubeconfig);
-    const [xdsPort, adminPort] = [await freePort(), await freePort()];
+    const [xdsPort, adminPort, wakePort] = [await freePort(), await freePort(), await freePort()];
     // The Deployment's args, with every address on loopback and free ports (this test binds nothing else).
-    const local: Record<string, string> = { 'xds-address': '127.0.0.1', 'admin-address': '127.0.0.1', 'gateway-address': '127.0.0.1', 'xds-port': String(xdsPort), 'admin-port': String(adminPort) };
+    const local: Record<string, string> = { 'xds-address': '127.0.0.1', 'admin-address': '127.0.0.1', 'gateway-address': '127.0.0.1', 'xds-port': String(xdsPort), 'admin-port': String(adminPort), 'wake-port': String(wakePort) };
     const deployArgs = podSpec(find(deployObjects, 'Deployment', 'control-plane')).containers[0]!.args!;
     const args = deployArgs.map((a) => {
       const m = /^--([^=]+)=/.exec(a);
@@ -894,7 +897,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       expect(JSON.stringify(ecds.typed_config)).to.include(`"filename":"${FILTER_WASM_IN_IMAGE}"`);
       const wake = snap.snapshot.resources[TYPE_URLS.cluster]!.find((r) => r.name === CONTROL_PLANE_CLUSTER)!;
       expect(wake.type).to.equal('STRICT_DNS');
-      expect(JSON.stringify(wake.load_assignment)).to.include(`"address":"${CONTROL_PLANE_DNS}","port_value":${adminPort}`);
+      expect(JSON.stringify(wake.load_assignment)).to.include(`"address":"${CONTROL_PLANE_DNS}","port_value":${wakePort}`);
+      // Over mutual TLS, with the certificate the gateway pod's SDS files name.
+      expect(JSON.stringify(wake)).to.include(`"path":"${ENVOY_BOOTSTRAP_DIR}/${GATEWAY_SDS_FILES.certificate.key}"`);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- control plane output ---\n${output.slice(-4000)}`);
     } finally {

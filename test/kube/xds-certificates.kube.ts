@@ -5,6 +5,7 @@
 // atomically as the Secret changes) and get their config over mutual TLS: each only its own Gateway's, and
 // certificate rotation under traffic fails no request.
 import { X509Certificate } from 'node:crypto';
+import https from 'node:https';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,7 @@ import { gatewayIdentity, identityUris } from '../../xds-server/security/pki.ts'
 import { eventually } from '../support/eventually.ts';
 import type { KubeCluster } from '../support/kube/cluster.ts';
 import { applyObjects, startClusterWithPods, waitForGatewayPort } from '../support/kube/gateway-stack.ts';
-import { appObjects, gatewayObjects } from '../support/kube/objects.ts';
+import { appObjects, gatewayObjects, scaleToZeroPolicy } from '../support/kube/objects.ts';
 import type { PodServers } from '../support/kube/pod-servers.ts';
 import { syncSecretVolume, type SecretSync } from '../support/kube/secret-sync.ts';
 import { secretFiles } from '../support/kube/secret-volume.ts';
@@ -54,6 +55,23 @@ async function envoyCertSerials(envoy: EnvoyProcess): Promise<string[]> {
   return (body.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => (x.serial_number ?? '').toUpperCase().replace(/^0+/, '')));
 }
 
+/** A wake call as the filter makes it, on the mTLS wake port, with the given client certificate (or none). */
+function wakeCall(port: number, host: string, cert: { cert: string; key: string } | undefined, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      { host: '127.0.0.1', port, method: 'POST', path: `/v1/wake/${host}`, ca, ...(cert ?? {}), checkServerIdentity: () => undefined, agent: false, timeout: 10_000 },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber.toUpperCase().replace(/^0+/, '');
 
 describe('xDS certificates in Kubernetes mode on a real API server', function () {
@@ -82,6 +100,8 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
       ...gatewayObjects(GW_B.namespace, ports.b),
       ...appObjects(GW_A.namespace, 'a', 1),
       ...appObjects(GW_B.namespace, 'b', 1),
+      scaleToZeroPolicy(GW_A.namespace, 'a'),
+      scaleToZeroPolicy(GW_B.namespace, 'b'),
     );
   });
 
@@ -120,6 +140,9 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
     return (body.listener_statuses ?? []).map((l) => l.local_address?.socket_address?.port_value ?? 0).sort();
   };
 
+  // The snapshot's wake cluster names one pair of SDS files for every Envoy (in a pod they are always at the
+  // same path); here both Envoys run on one machine, so it names A's (no wake call goes through Envoy here:
+  // the wake port is called directly below, with each Gateway's certificate).
   const start = (identity: string, xdsPort?: number): Promise<KubernetesControlPlane> =>
     startKubernetesControlPlane({
       ...(xdsPort !== undefined ? { xdsPort } : {}),
@@ -127,7 +150,7 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
         filterWasmPath: FILTER_WASM,
         log: silentLogger,
         leaderElection: { namespace: CP_NS, identity, timing: { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 300 } },
-      xdsCertificates: { namespace: CP_NS, serverNames: { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }, timing: TIMING },
+      xdsCertificates: { namespace: CP_NS, serverNames: { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }, timing: TIMING, wakePort: 0, envoySdsFiles: { certificateSds: path.join(tmp, 'a', 'sds-certificate.json'), caSds: path.join(tmp, 'a', 'sds-ca.json') } },
     });
 
   it('two replicas starting at once create one CA Secret and both use it', async () => {
@@ -145,7 +168,7 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
     expect(secret.metadata.resourceVersion).to.equal((await admin.get(secretPath(CA_SECRET_NAME))).metadata.resourceVersion);
   });
 
-  it('the leader writes one client certificate Secret per Gateway, naming that Gateway and issued by the CA; the follower writes none', async () => {
+  it('the leader writes one client certificate Secret per Gateway, naming that Gateway and issued by the CA', async () => {
     const caPem = replicas[0]!.certificates!.caCertPem;
     for (const gw of [GW_A, GW_B]) {
       await eventually(
@@ -158,10 +181,10 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
         { timeoutMs: 30_000, what: `the certificate Secret of ${gw.namespace}/${gw.name}` },
       );
     }
-    const leader = replicas.find((r) => r.isLeader())!;
-    const follower = replicas.find((r) => !r.isLeader())!;
-    expect(leader.certificates!.gateways.stats.issued).to.be.at.least(2);
-    expect(follower.certificates!.gateways.stats.issued).to.equal(0);
+    // Written by whoever led at the time (a loaded machine can move the 3 s Lease between the two; that a
+    // follower writes nothing is proven on a fake clock in test/unit/kubernetes-runtime/xds-certificates.test.ts).
+    expect(replicas.reduce((n, r) => n + r.certificates!.gateways.stats.issued, 0)).to.be.at.least(2);
+    expect(replicas.reduce((n, r) => n + r.certificates!.gateways.stats.failures, 0)).to.equal(0);
   });
 
   it('before a certificate expires, its Secret gets a new one (an update of the same Secret)', async () => {
@@ -213,6 +236,24 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
     expect((await http1Request({ port: ports.a!, host: 'b.example', path: '/x' })).status).to.equal(404);
   });
 
+  it('the wake port: Gateway A\'s certificate (from its Secret) may wake A\'s backend, not B\'s; no certificate, nothing', async () => {
+    const cp = replicas[0]!;
+    const port = cp.wakePort!;
+    expect(port).to.be.a('number');
+    const a = secretFiles(await admin.get(secretPath(gatewaySecretName(GW_A))));
+    const b = secretFiles(await admin.get(secretPath(gatewaySecretName(GW_B))));
+    const hostA = `${GW_A.namespace}-a-80`;
+    const hostB = `${GW_B.namespace}-b-80`;
+    const aCert = { cert: a['tls.crt']!, key: a['tls.key']! };
+    expect((await wakeCall(port, hostA, aCert, a['ca.crt']!)).status).to.equal(202);
+    const refused = await wakeCall(port, hostB, aCert, a['ca.crt']!);
+    expect(refused.status, refused.body).to.equal(403);
+    expect(JSON.parse(refused.body)).to.include({ error: 'forbidden' });
+    expect((await wakeCall(port, hostB, { cert: b['tls.crt']!, key: b['tls.key']! }, b['ca.crt']!)).status).to.equal(202);
+    const anonymous = await wakeCall(port, hostA, undefined, a['ca.crt']!).catch((err: Error) => ({ status: 0, body: err.message }));
+    expect(anonymous.status).to.not.equal(202);
+  });
+
   it('rotation under traffic: the Secret renewed twice and swapped into the Envoy\'s files, its control plane replaced (Envoy reconnects with its renewed certificate): no failed request', async () => {
     const envoy = envoys.a!;
     const sync = syncs.a!;
@@ -254,7 +295,7 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
         what: 'Envoy A streaming from the replacement replica',
       });
       const latest = secretFiles(await admin.get(secretPath(gatewaySecretName(GW_A))))['tls.crt']!;
-      expect(await envoyCertSerials(envoy)).to.deep.equal([serialOf(latest)]);
+      expect([...new Set(await envoyCertSerials(envoy))]).to.deep.equal([serialOf(latest)]);
       const handshakes = (await envoy.stats('cluster.xds_control_plane.ssl.handshake')).get('cluster.xds_control_plane.ssl.handshake') ?? 0;
       expect(handshakes).to.be.greaterThan(handshakesAtStart);
       // Keep the traffic going a little past the reconnect.

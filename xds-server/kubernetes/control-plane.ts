@@ -20,7 +20,8 @@ import { StatusWriter } from './status-writer.ts';
 import { KubernetesAdminAuth, type KubernetesAdminAuthTiming } from './admin-auth.ts';
 import { clusterNamespace } from '../../sources/kubernetes/names.ts';
 import { createXdsTls, MemoryCertificateProvider, type XdsTls } from '../security/xds-tls.ts';
-import { DEFAULT_XDS_CERTIFICATE_TIMING, GatewayCertificates, loadOrCreateCa, ServerCertificate, type GatewayName, type XdsCertificateTiming } from './xds-certificates.ts';
+import type { ControlPlaneTlsFiles } from '../../snapshots/control-plane-tls.ts';
+import { DEFAULT_ENVOY_SDS_DIR, DEFAULT_KUBERNETES_WAKE_PORT, ENVOY_SDS_FILE_NAMES, DEFAULT_XDS_CERTIFICATE_TIMING, GatewayCertificates, loadOrCreateCa, ServerCertificate, type GatewayName, type XdsCertificateTiming } from './xds-certificates.ts';
 
 export interface KubernetesControlPlaneOptions extends CoreOptions {
   /** A kubeconfig file; absent: in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
@@ -60,6 +61,10 @@ export interface XdsCertificatesOptions {
   /** The names Envoys dial the control plane by (its Services' DNS names; IPs for tests). */
   serverNames: { dnsNames: string[]; ipAddresses?: string[] };
   timing?: Partial<XdsCertificateTiming>;
+  /** The SDS files the gateways' Envoys read their certificate through (default under DEFAULT_ENVOY_SDS_DIR). */
+  envoySdsFiles?: ControlPlaneTlsFiles;
+  /** The mTLS port the filter's wake calls go to (default DEFAULT_KUBERNETES_WAKE_PORT; 0: any free port). */
+  wakePort?: number;
 }
 
 export interface LeaderElectionOptions {
@@ -165,7 +170,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
     log.warn('xDS and load reports are served in PLAINTEXT: any pod that can reach the xDS port gets every Gateway\'s config and can send load reports that change scaling decisions');
   }
 
-  const core = await startCoreOrStop(() => serverCert?.close(), () => startCore({ ...options, ...(adminAuth ? { adminAuth } : {}), ...(xdsTls ? { xdsTls } : {}) }, log, async (wake) => {
+  const core = await startCoreOrStop(() => serverCert?.close(), () => startCore({ ...options, ...(adminAuth ? { adminAuth } : {}), ...(xdsTls && xc ? { xdsTls, wakeTls: { files: xc.envoySdsFiles ?? defaultEnvoySdsFiles(), port: xc.wakePort ?? DEFAULT_KUBERNETES_WAKE_PORT } } : {}) }, log, async (wake) => {
     const pool = options.gatewayAddressPool ? parsePool(options.gatewayAddressPool) : undefined;
     state = new KubernetesState(client, log.child('kubernetes'), {
       controllerName,
@@ -252,6 +257,10 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
     leaderElection: options.leaderElection ? `${options.leaderElection.namespace}/${options.leaderElection.name ?? DEFAULT_LEASE_NAME} as ${options.leaderElection.identity}` : 'off (single replica)',
   });
   return { ...core, state, statusWriter, client, isLeader, ...(elector ? { elector } : {}), ...(certificates ? { certificates } : {}) };
+}
+
+function defaultEnvoySdsFiles(): ControlPlaneTlsFiles {
+  return { certificateSds: `${DEFAULT_ENVOY_SDS_DIR}/${ENVOY_SDS_FILE_NAMES.certificate}`, caSds: `${DEFAULT_ENVOY_SDS_DIR}/${ENVOY_SDS_FILE_NAMES.ca}` };
 }
 
 async function startCoreOrStop<T>(stop: () => void, start: () => Promise<T>): Promise<T> {

@@ -21,6 +21,14 @@ import { certificateExpiry, CONTROL_PLANE_IDENTITY, createCertificateAuthority, 
 import { KubeApiError, type KubeClient, type KubeObject } from './rest.ts';
 
 export const CA_SECRET_NAME = 'envoy-scale-to-zero-xds-ca';
+/**
+ * Where a gateway's Envoy finds the SDS files that read its mounted certificate Secret (deploy/gateway.yaml's
+ * ConfigMap mount): the wake calls' cluster in the snapshot names them, as the bootstrap's xDS cluster does.
+ */
+export const DEFAULT_ENVOY_SDS_DIR = '/etc/envoy-bootstrap';
+export const ENVOY_SDS_FILE_NAMES = { certificate: 'sds-certificate.yaml', ca: 'sds-ca.yaml' } as const;
+/** The mTLS wake port in Kubernetes mode (a Service exposes it, so it is fixed). */
+export const DEFAULT_KUBERNETES_WAKE_PORT = 9903;
 /** Labels on every gateway certificate Secret: whose it is. */
 export const GATEWAY_NAMESPACE_LABEL = 'scaletozero.dev/gateway-namespace';
 export const GATEWAY_NAME_LABEL = 'scaletozero.dev/gateway-name';
