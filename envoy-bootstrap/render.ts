@@ -2,6 +2,7 @@
 // (listeners, routes, clusters, endpoints, the buffer filter) comes over ADS.
 import { isIP } from 'node:net';
 import { ANY_TYPES } from '../snapshots/type-urls.ts';
+import { controlPlaneTransportSocket, type ControlPlaneTlsFiles } from '../snapshots/control-plane-tls.ts';
 
 export interface BootstrapOptions {
   nodeId: string;
@@ -26,6 +27,13 @@ export interface BootstrapOptions {
   metadata?: Record<string, string>;
   /** State of the world (GRPC, the default) or incremental (DELTA_GRPC) ADS. */
   apiType?: 'GRPC' | 'DELTA_GRPC';
+  /**
+   * Mutual TLS to the control plane: the SDS files (written by the control plane, xds-server/security/file-pki.ts)
+   * that name this Envoy's client certificate and the CA it trusts. Envoy watches them, so a re-issued
+   * certificate is used for new connections without a restart. ALPN h2: the gRPC server speaks only HTTP/2.
+   * Absent: plaintext.
+   */
+  xdsTls?: ControlPlaneTlsFiles;
 }
 
 export const XDS_CLUSTER_NAME = 'xds_control_plane';
@@ -68,6 +76,7 @@ export function renderBootstrap(o: BootstrapOptions): Record<string, unknown> {
           // A host name (a compose service) needs DNS; an IP literal needs none.
           type: [o.xdsAddress, ...(o.moreXdsEndpoints ?? []).map((e) => e.address)].every((a) => isIP(a)) ? 'STATIC' : 'STRICT_DNS',
           connect_timeout: '1s',
+          ...(o.xdsTls ? { transport_socket: controlPlaneTransportSocket(o.xdsTls, ['h2']) } : {}),
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
               '@type': ANY_TYPES.httpProtocolOptions,

@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     pods.events.on('error', (err: Error) => say('pods', err.message));
     await pods.synced;
 
-    cp = spawn(process.execPath, ['--import', 'tsx', 'xds-server/main.ts', '--kubernetes', '--kubeconfig', cluster.kubeconfigPath, '--xds-port', String(xdsPort), '--admin-port', String(adminPort)], {
+    cp = spawn(process.execPath, ['--import', 'tsx', 'xds-server/main.ts', '--kubernetes', '--kubeconfig', cluster.kubeconfigPath, '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--insecure-xds-plaintext'], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -111,7 +111,8 @@ control plane admin http://127.0.0.1:${adminPort}, pod IPs from ${cluster.podCid
   curl -H 'Host: hello.example.com' http://127.0.0.1:${gatewayPort}/hostname   # held while the Deployment wakes
   kubectl -n demo get scaletozeropolicy,httproute hello      # status: Accepted, ResolvedRefs
   kubectl -n demo get events                                 # ScaledUpFromZero, ScaledToZero
-  curl http://127.0.0.1:${adminPort}/v1/hosts                       # phase, wakeCount, lastError
+  # the admin API takes a Kubernetes token and asks RBAC (this is the cluster admin's; see deploy/rbac.yaml):
+  curl -H 'Authorization: Bearer ${cluster.token}' http://127.0.0.1:${adminPort}/v1/hosts   # phase, wakeCount, lastError
 `);
 }
 

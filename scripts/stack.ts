@@ -2,12 +2,14 @@
 // its first request: scaler "process" in config/gateway.yaml) and the real Envoy — with each process's log
 // lines prefixed by its name. Ctrl-C stops everything.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { FILE_LISTENER_NAME } from '../sources/file/to-model.ts';
 import { readGatewayConfig } from '../xds-server/control-plane.ts';
+import { envoyTlsFiles } from '../xds-server/security/file-pki.ts';
 import { forEachLine } from '../xds-server/stream-lines.ts';
 import { stackBanner, type BannerHost } from './stack-banner.ts';
 
@@ -20,6 +22,8 @@ const USAGE = `Usage: npm start -- [options]
   --admin-port N        control plane admin API port (default 9902)
   --envoy-admin-port N  Envoy admin port (default 9901)
   --concurrency N       Envoy worker threads (default 2)
+  --insecure-xds-plaintext   serve xDS and load reports without mutual TLS (a warning is logged; the
+                        default is mTLS with certificates generated into <state-dir>/pki)
   -h, --help            print this
 `;
 
@@ -33,6 +37,7 @@ try {
       'admin-port': { type: 'string', default: '9902' },
       'envoy-admin-port': { type: 'string', default: '9901' },
       concurrency: { type: 'string', default: '2' },
+      'insecure-xds-plaintext': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -49,6 +54,7 @@ if (values.help) {
 const callerDir = process.env.INIT_CWD ?? process.cwd();
 const configPath = path.resolve(callerDir, values.config);
 const stateDir = path.resolve(callerDir, values['state-dir']);
+const plaintext = values['insecure-xds-plaintext'] === true;
 const config = await readGatewayConfig(configPath);
 if (!config.ok) {
   process.stderr.write(`${configPath} is not a valid gateway config:\n${config.errors.map((e) => `  ${e.path || '/'}: ${e.message}`).join('\n')}\n`);
@@ -92,10 +98,25 @@ run('control-plane', [
   '--xds-port', values['xds-port'],
   '--admin-port', values['admin-port'],
   '--state-dir', stateDir,
+  ...(plaintext ? ['--insecure-xds-plaintext'] : []),
 ]);
 
+// Envoy's bootstrap names the SDS files the control plane writes on start (it reuses those of an earlier run):
+// wait for them, so a first start does not race Envoy against the certificate generation.
+const envoyTls = envoyTlsFiles(stateDir);
+if (!plaintext) {
+  const until = Date.now() + 30_000;
+  while (!(existsSync(envoyTls.certificateSds) && existsSync(envoyTls.caSds)) && Date.now() < until && !stopping) await new Promise((r) => setTimeout(r, 50));
+}
+
 const envoy = await startEnvoy({
-  bootstrap: renderBootstrap({ nodeId: 'local-gateway', xdsAddress: '127.0.0.1', xdsPort: Number(values['xds-port']), adminPort: Number(values['envoy-admin-port']) }),
+  bootstrap: renderBootstrap({
+    nodeId: 'local-gateway',
+    xdsAddress: '127.0.0.1',
+    xdsPort: Number(values['xds-port']),
+    adminPort: Number(values['envoy-admin-port']),
+    ...(plaintext ? {} : { xdsTls: envoyTls }),
+  }),
   concurrency: Number(values.concurrency),
   logLevel: 'info',
   onLog: (line) => say('envoy', line),

@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import type { BackendModel } from '../model/gateway-model.ts';
 import { CLUSTER_CONNECTION_LIMIT, CLUSTER_REQUEST_LIMIT } from './defaults.ts';
-import type { DesiredState } from './desired-state.ts';
+import { controlPlaneTransportSocket } from './control-plane-tls.ts';
+import type { DesiredState, WakeTarget } from './desired-state.ts';
 import { BuildMemo } from './memo.ts';
 import { CONTROL_PLANE_CLUSTER } from './names.ts';
 import { adsConfigSource, socketAddress, type Resource } from './resource.ts';
@@ -9,7 +10,7 @@ import { ANY_TYPES } from './type-urls.ts';
 
 export function buildClusters(state: DesiredState): Resource[] {
   const clusters = state.model.backends.map((b) => clusterMemo.get(b, '', () => backendCluster(b)));
-  if (state.wake) clusters.push(controlPlaneCluster(state.wake.address, state.wake.port));
+  if (state.wake) clusters.push(controlPlaneCluster(state.wake));
   return clusters;
 }
 
@@ -38,9 +39,11 @@ function backendCluster(backend: BackendModel): Resource {
 }
 
 /** The filter's wake calls go here; static, so it needs no EDS and is usable as soon as CDS lands. */
-function controlPlaneCluster(address: string, port: number): Resource {
+function controlPlaneCluster({ address, port, tls }: WakeTarget): Resource {
   return {
     name: CONTROL_PLANE_CLUSTER,
+    // The wake port speaks HTTP/1.1 (Node's https server): no ALPN needed beyond it.
+    ...(tls ? { transport_socket: controlPlaneTransportSocket(tls, ['http/1.1']) } : {}),
     // A name (e.g. a compose service) needs DNS; an IP literal needs none.
     type: isIP(address) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: { seconds: 1 },

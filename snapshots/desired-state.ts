@@ -1,6 +1,7 @@
 // Everything a snapshot is built from: the model (from whichever source) plus the runtime facts the
 // control plane owns. Plain data, no behaviour.
 import type { GatewayModel } from '../model/gateway-model.ts';
+import type { ControlPlaneTlsFiles } from './control-plane-tls.ts';
 
 /** Where Envoy reaches the control plane for wake calls; absent when wake calls are off. */
 export interface WakeTarget {
@@ -8,6 +9,8 @@ export interface WakeTarget {
   port: number;
   leaseMs: number;
   timeoutMs: number;
+  /** Wake calls over mutual TLS with these SDS files (the same the xDS connection uses); absent: plaintext. */
+  tls?: ControlPlaneTlsFiles;
 }
 
 /** A held backend whose last wake failed: the filter answers its requests at once until this is lifted. */

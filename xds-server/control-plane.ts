@@ -11,6 +11,8 @@ import { createLogger, type Logger } from './log.ts';
 import type { Publisher } from './publisher.ts';
 import { ProcessProvider } from './scaling/process-provider.ts';
 import { ManualProvider } from './scaling/provider.ts';
+import { FilePki } from './security/file-pki.ts';
+import { MemoryCertificateProvider, createXdsTls, type XdsTls } from './security/xds-tls.ts';
 import { loadState } from './state/persistence.ts';
 import { GatewayStore } from './state/store.ts';
 
@@ -20,6 +22,15 @@ export interface ControlPlaneOptions extends CoreOptions {
   configPath: string;
   stateDir: string;
   filterWasmPath: string;
+  /**
+   * The xDS/LRS port's transport: mutual TLS with certificates kept in <stateDir>/pki (the default), or
+   * plaintext (--insecure-xds-plaintext: any local process may then read the config and send load reports).
+   */
+  xdsSecurity?: 'mtls' | 'plaintext';
+  /** The mTLS wake port (default: any free port; a restart in tests keeps it). */
+  wakePort?: number;
+  /** Lifetime of the issued leaf certificates (default 30 days; tests shorten it). */
+  certificateLifetimeMs?: number;
   /** How often a waking process host is probed (default 2 ms: it bounds the cold-start delay). */
   probeIntervalMs?: number;
   log?: Logger;
@@ -28,6 +39,8 @@ export interface ControlPlaneOptions extends CoreOptions {
 export interface ControlPlane extends Core {
   store: GatewayStore;
   processes: ProcessProvider;
+  /** The certificates of mutual TLS on xDS (absent in plaintext mode). */
+  pki: FilePki | undefined;
   /** Every line a process host writes: ('line', host, line). */
   hostOutput: EventEmitter<{ line: [string, string] }>;
   reloadConfig(): Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
@@ -89,7 +102,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     return { ok: true };
   };
 
-  const core = await startCore(options, log, async (wake, admin) => {
+  let pki: FilePki | undefined;
+  let xdsTls: XdsTls | undefined;
+  if ((options.xdsSecurity ?? 'mtls') === 'mtls') {
+    pki = await FilePki.open({ stateDir: options.stateDir, log: log.child('pki'), ...(options.certificateLifetimeMs ? { leafLifetimeMs: options.certificateLifetimeMs } : {}) });
+    const provider = new MemoryCertificateProvider();
+    provider.set(pki.serverIdentity);
+    pki.onServerIdentity((identity) => provider.set(identity));
+    pki.startRenewal();
+    xdsTls = createXdsTls(provider, log.child('xds-tls'));
+  } else {
+    log.warn('xDS and load reports are served in PLAINTEXT (--insecure-xds-plaintext): any process that can reach the xDS port gets the whole config and can send load reports that change scaling decisions');
+  }
+  const core = await startCore({ ...options, ...(xdsTls && pki ? { xdsTls, wakeTls: { files: pki.envoyFiles, ...(options.wakePort !== undefined ? { port: options.wakePort } : {}) } } : {}) }, log, async (wake, admin) => {
     // Started processes signal readiness to the admin API (POST /v1/ready/{name}).
     processes.setReadyUrlBase(admin.callableUrl);
     store = new GatewayStore(initial.value, persisted, { stateDir: options.stateDir, filterWasmPath: options.filterWasmPath, ...(wake ? { wake } : {}) });
@@ -100,8 +125,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       reloadConfig,
       readySignal: (host, token) => processes.signalReady(host, token),
       started: (c) => void (publisher = c.publisher),
-      close: () => processes.close(),
+      close: async () => {
+        pki?.stop();
+        await processes.close();
+      },
     };
   });
-  return { ...core, store, processes, hostOutput, reloadConfig };
+  return { ...core, store, processes, pki, hostOutput, reloadConfig };
 }

@@ -5,9 +5,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { generationInVersion } from '../snapshots/build.ts';
+import type { ControlPlaneTlsFiles } from '../snapshots/control-plane-tls.ts';
+import { modelForGateway } from '../snapshots/gateways.ts';
 import type { WakeTarget } from '../snapshots/desired-state.ts';
 import type { FieldError } from '../snapshots/errors.ts';
 import { createAdminApp } from './admin/app.ts';
+import { StaticTokenAuth, type AdminAuth } from './admin/auth.ts';
 import { AdsEvents } from './ads/events.ts';
 import { AdsService } from './ads/service.ts';
 import type { StreamSessionOptions } from './ads/stream-session.ts';
@@ -17,6 +20,8 @@ import { applyAdminServerBounds, DEFAULT_ADMIN_SERVER_BOUNDS, type AdminServerBo
 import { DEFAULT_GRPC_BOUNDS, grpcServerOptions, StreamGuard, type GrpcBounds } from './grpc-bounds.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
+import { createWakeServer } from './security/wake-server.ts';
+import type { XdsTls } from './security/xds-tls.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
 import { BackendController, DEFAULT_SCALING_OPTIONS, type PeerReplicas, type ScalingOptions } from './scaling/backend-controller.ts';
 import type { BackendProvider } from './scaling/provider.ts';
@@ -39,7 +44,10 @@ export interface CoreOptions {
   xdsPort?: number;
   adminAddress?: string;
   adminPort?: number;
+  /** A static bearer token for the admin API (file mode). */
   adminToken?: string;
+  /** Or any other check of admin callers (Kubernetes mode: TokenReview + SubjectAccessReview); not both. */
+  adminAuth?: AdminAuth;
   /** An admin answer that does not match its documented schema: logged (default) or a 500 (tests). */
   adminResponseCheck?: 'log' | 'fail';
   /** Let the filter call the control plane to wake backends (default true). */
@@ -57,6 +65,13 @@ export interface CoreOptions {
   grpcBounds?: Partial<GrpcBounds>;
   /** Bounds on the admin port (slow clients, connections). */
   adminBounds?: Partial<AdminServerBounds>;
+  /** Mutual TLS on the xDS/LRS port (security/xds-tls.ts); absent: plaintext. */
+  xdsTls?: XdsTls;
+  /**
+   * With xdsTls: the filter's wake calls go to a separate HTTPS port (mTLS, only the wake route; default: any
+   * free port) and Envoy presents the certificate named by these SDS files there.
+   */
+  wakeTls?: { files: ControlPlaneTlsFiles; port?: number };
 }
 
 /** What a mode hands the core, built once the wake target (the admin port) is known. */
@@ -71,11 +86,15 @@ export interface ModeParts {
   peers?: PeerReplicas;
   /** A process's readiness signal (POST /v1/ready/{name}); file mode's process hosts. */
   readySignal?: (host: string, token: string) => ReadySignalResult;
+  /** The namespace a host belongs to (Kubernetes mode), for namespaced admin API permissions. */
+  hostNamespace?: (host: string) => string | undefined;
 }
 
 export interface Core {
   xdsPort: number;
   adminPort: number;
+  /** The mTLS wake port; undefined when wake calls go to the admin port (plaintext mode). */
+  wakePort: number | undefined;
   adminUrl: string;
   cache: SnapshotCache;
   events: AdsEvents;
@@ -100,6 +119,8 @@ export async function startCore(
   log: Logger,
   buildMode: (wake: WakeTarget | undefined, admin: { callableUrl: string }) => Promise<ModeParts>,
 ): Promise<Core & { mode: ModeParts }> {
+  if (options.adminToken && options.adminAuth) throw new Error('the admin API takes a static token or another check (adminAuth), not both');
+  const adminAuth = options.adminAuth ?? (options.adminToken ? new StaticTokenAuth(options.adminToken) : undefined);
   const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
   let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
   const adminBounds = { ...DEFAULT_ADMIN_SERVER_BOUNDS, ...options.adminBounds };
@@ -128,16 +149,41 @@ export async function startCore(
     adminServer.listen(options.adminPort ?? 0, adminAddress, () => resolve());
   });
   const adminPort = (adminServer.address() as AddressInfo).port;
-  const wake = options.wakeCalls === false ? undefined : { address: options.wakeAddress ?? callableAddress(adminAddress), port: adminPort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000 };
+  // A late-bound view of the state for the wake port's routing check (the mode builds the state below).
+  let stateRef: BackendState | undefined;
+  let wakeServer: import('node:https').Server | undefined;
+  if (options.xdsTls && options.wakeTls && options.wakeCalls !== false) {
+    wakeServer = createWakeServer({
+      tls: options.xdsTls,
+      routes: (gateway, host) => {
+        const backend = stateRef?.find(host)?.backend.name;
+        // An unknown host passes: the admin app answers it (404) as it does on the admin port.
+        return backend === undefined || stateRef === undefined || modelForGateway(stateRef.desired().model, gateway).backends.some((b) => b.name === backend);
+      },
+      forward: () => handler,
+    });
+    const ws = wakeServer;
+    await new Promise<void>((resolve, reject) => {
+      ws.once('error', reject);
+      ws.listen(options.wakeTls?.port ?? 0, adminAddress, () => resolve());
+    });
+  }
+  const wakePort = wakeServer ? (wakeServer.address() as AddressInfo).port : adminPort;
+  const wake =
+    options.wakeCalls === false
+      ? undefined
+      : { address: options.wakeAddress ?? callableAddress(adminAddress), port: wakePort, leaseMs: WAKE_LEASE_MS, timeoutMs: 2_000, ...(wakeServer && options.wakeTls ? { tls: options.wakeTls.files } : {}) };
 
   let mode: ModeParts;
   try {
     mode = await buildMode(wake, { callableUrl: `http://${callableAddress(adminAddress)}:${adminPort}` });
   } catch (err) {
     adminServer.close();
+    wakeServer?.close();
     throw err;
   }
   const { state } = mode;
+  stateRef = state;
   const events = new AdsEvents();
   const cache = new SnapshotCache(events);
   const metrics = new Metrics(events);
@@ -236,13 +282,20 @@ export async function startCore(
 
   metrics.gauge('stz_xds_initial_syncs_waiting', () => ads.initialSyncs.waiting);
   metrics.gauge('stz_grpc_open_streams', () => guard.openStreams);
+  if (options.xdsTls) {
+    const tls = options.xdsTls;
+    tls.onRefused((reason, detail) => metrics.inc('stz_xds_tls_refused_total', { reason, port: detail.port === 'wake' ? 'wake' : 'xds' }));
+    ads.requireClientCertificates(tls);
+    lrs.requireClientCertificates(tls, (gateway) => new Set(modelForGateway(state.desired().model, gateway).backends.map((b) => b.clusterName)));
+  }
   const grpcServer = new grpc.Server(grpcServerOptions(grpcBounds));
   ads.register(grpcServer);
   lrs.register(grpcServer);
   const xdsAddress = options.xdsAddress ?? '127.0.0.1';
   const xdsPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, options.xdsTls?.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
+  options.xdsTls?.observe(grpcServer);
 
   const app = createAdminApp({
     store: state,
@@ -255,13 +308,15 @@ export async function startCore(
     statusChanged,
     reloadConfig: mode.reloadConfig ?? (async () => ({ ok: false, errors: [{ path: '', message: 'this control plane reads no config file (Kubernetes mode): change the Gateway API objects instead' }] })),
     log: log.child('admin'),
-    ...(options.adminToken ? { token: options.adminToken } : {}),
+    ...(adminAuth ? { auth: adminAuth } : {}),
+    ...(mode.hostNamespace ? { hostNamespace: mode.hostNamespace } : {}),
     ...(options.adminResponseCheck ? { responseCheck: options.adminResponseCheck } : {}),
     ...(mode.readySignal ? { readySignal: mode.readySignal } : {}),
   });
   const core: Core = {
     xdsPort,
     adminPort,
+    wakePort: wakeServer ? wakePort : undefined,
     adminUrl: `http://${adminAddress}:${adminPort}`,
     cache,
     events,
@@ -280,11 +335,21 @@ export async function startCore(
       publisher.close();
       grpcServer.forceShutdown();
       adminServer.closeAllConnections();
-      await new Promise<void>((resolve) => adminServer.close(() => resolve()));
+      wakeServer?.closeAllConnections();
+      await Promise.all([
+        new Promise<void>((resolve) => adminServer.close(() => resolve())),
+        ...(wakeServer ? [new Promise<void>((resolve) => wakeServer!.close(() => resolve()))] : []),
+      ]);
     },
   };
   await mode.started?.(core);
   handler = app.callback();
-  log.info('control plane started', { xds: `${xdsAddress}:${xdsPort}`, admin: `http://${adminAddress}:${adminPort}`, backends: state.scalable().length });
+  log.info('control plane started', {
+    xds: `${xdsAddress}:${xdsPort}`,
+    xdsTransport: options.xdsTls ? 'mutual TLS' : 'plaintext',
+    ...(wakeServer ? { wake: `https://${adminAddress}:${wakePort} (mutual TLS)` } : {}),
+    admin: `http://${adminAddress}:${adminPort}`,
+    backends: state.scalable().length,
+  });
   return { ...core, mode };
 }

@@ -33,6 +33,10 @@ const FAMILIES: Record<string, Family> = {
   stz_xds_push_ack_duration_seconds: { kind: 'histogram', help: 'From an xDS response being sent to the client ACKing that version, by type URL.' },
   stz_xds_connected_streams: { kind: 'gauge', help: 'Open ADS streams.' },
   stz_xds_connected_clients: { kind: 'gauge', help: 'Open ADS streams by client kind (envoy, grpc, xds-client).' },
+  stz_xds_tls_refused_total: {
+    kind: 'counter',
+    help: 'xDS/LRS clients refused on the mTLS port, by reason (no_certificate, unknown_ca, expired, not_yet_valid, invalid_certificate, handshake_failed, no_identity, identity_mismatch).',
+  },
   stz_lrs_connected_streams: { kind: 'gauge', help: 'Open load-report (LRS) streams.' },
   stz_snapshots_published_total: { kind: 'counter', help: 'Snapshots published.' },
   stz_hosts_scaled_to_zero: { kind: 'gauge', help: 'Hosts whose requests Envoy holds now.' },

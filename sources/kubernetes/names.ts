@@ -26,6 +26,11 @@ export function clusterName(namespace: string, service: string, port: number): s
   return `k8s_${namespace}_${service}_${port}`;
 }
 
+/** The Service namespace a clusterName() names, or undefined for another name. */
+export function clusterNamespace(name: string): string | undefined {
+  return /^k8s_([^_]+)_[^_]+_\d+$/.exec(name)?.[1];
+}
+
 const BACKEND_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const HASH_LENGTH = 8;
 

@@ -12,7 +12,7 @@
 // Needs `bash scripts/k8s-tools.sh` (kube binaries and kubectl) and `bash scripts/setup.sh` (Envoy, filter).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -25,6 +25,12 @@ import {
   CONTROL_PLANE_XDS_SERVICE,
   DEPLOY_DIR,
   ENVOY_ADMIN_PORT,
+  ENVOY_BOOTSTRAP_DIR,
+  EXAMPLE_GATEWAY,
+  GATEWAY_SDS_FILES,
+  gatewaySdsTexts,
+  XDS_CLIENT_SECRET_DIR,
+  WAKE_PORT,
   FILTER_WASM_IN_IMAGE,
   GATEWAY_BOOTSTRAP,
   GATEWAY_BOOTSTRAP_FILE,
@@ -39,6 +45,9 @@ import { TYPE_URLS } from '../../snapshots/type-urls.ts';
 import { DEFAULT_CONTROLLER_NAME, WATCHED } from '../../xds-server/kubernetes/cluster-state.ts';
 import { startKubernetesControlPlane, type KubernetesControlPlane } from '../../xds-server/kubernetes/control-plane.ts';
 import { LEASE_VERBS } from '../../xds-server/kubernetes/leader-election.ts';
+import { ADMIN_AUTH_PERMISSIONS } from '../../xds-server/kubernetes/admin-auth.ts';
+import { CA_SECRET_NAME, CERTIFICATE_SECRET_VERBS, gatewaySecretName } from '../../xds-server/kubernetes/xds-certificates.ts';
+import { createCertificateAuthority, gatewayIdentity, identityUris, issueCertificate } from '../../xds-server/security/pki.ts';
 import { TRAFFIC_RECORD_VERBS } from '../../xds-server/kubernetes/traffic-share-sync.ts';
 import { RestKubeClient, type KubeObject } from '../../xds-server/kubernetes/rest.ts';
 import { FIELD_MANAGER } from '../../xds-server/kubernetes/scale.ts';
@@ -126,7 +135,7 @@ interface PodSpec {
   automountServiceAccountToken?: boolean;
   securityContext?: Record<string, unknown>;
   containers: Container[];
-  volumes?: { name: string; configMap?: { name: string } }[];
+  volumes?: { name: string; configMap?: { name: string }; secret?: { secretName: string; defaultMode?: number } }[];
 }
 const podSpec = (deployment: KubeObject): PodSpec => (deployment.spec as { template: { spec: PodSpec } }).template.spec;
 const servicePorts = (svc: KubeObject): { name: string; port: number; targetPort: number | string }[] => (svc.spec as { ports: { name: string; port: number; targetPort: number | string }[] }).ports;
@@ -203,6 +212,8 @@ function permissionsTheCodeNeeds(): string[] {
   for (const res of ['deployments/scale', 'statefulsets/scale']) for (const verb of ['get', 'patch']) out.push(`apps|${res}|${verb}`);
   // EventRecorder: POST /api/v1/namespaces/<ns>/events.
   out.push('|events|create');
+  // The admin API's callers (admin-auth.ts): TokenReview and SubjectAccessReview.
+  out.push(...ADMIN_AUTH_PERMISSIONS);
   return out.sort();
 }
 
@@ -224,9 +235,13 @@ describe('deploy/: the manifests, read', function () {
         'CustomResourceDefinition/scaletozeropolicies.scaletozero.dev',
         'ServiceAccount/envoy-scale-to-zero',
         'ClusterRole/envoy-scale-to-zero',
+        'ClusterRole/envoy-scale-to-zero-admin-viewer',
+        'ClusterRole/envoy-scale-to-zero-host-operator',
         'ClusterRoleBinding/envoy-scale-to-zero',
         'Role/envoy-scale-to-zero-leader-election',
         'RoleBinding/envoy-scale-to-zero-leader-election',
+        'Role/envoy-scale-to-zero-xds-certificates',
+        'RoleBinding/envoy-scale-to-zero-xds-certificates',
         'ConfigMap/gateway-bootstrap-<hash>',
         'Deployment/control-plane',
         'Service/control-plane',
@@ -234,6 +249,7 @@ describe('deploy/: the manifests, read', function () {
         'PodDisruptionBudget/control-plane',
         'Deployment/gateway',
         'Service/gateway',
+        'NetworkPolicy/control-plane',
       ].sort(),
     );
     for (const o of objects) {
@@ -253,6 +269,11 @@ describe('deploy/: the manifests, read', function () {
     const rendered = renderBootstrap(GATEWAY_BOOTSTRAP) as { static_resources: { clusters: { type: string; load_assignment: unknown }[] } };
     expect(rendered.static_resources.clusters[0]!.type).to.equal('STRICT_DNS');
     expect(JSON.stringify(rendered.static_resources.clusters[0]!.load_assignment)).to.include(`"address":"${CONTROL_PLANE_XDS_DNS}","port_value":${XDS_PORT}`);
+    // Mutual TLS: the SDS files (in the same ConfigMap) name the mounted Secret's files and watch its directory.
+    expect(JSON.stringify(rendered.static_resources.clusters[0])).to.include(`"path":"${ENVOY_BOOTSTRAP_DIR}/${GATEWAY_SDS_FILES.certificate.key}"`);
+    const sds = gatewaySdsTexts();
+    expect(readFileSync(GATEWAY_SDS_FILES.certificate.file, 'utf8')).to.equal(sds.certificate);
+    expect(readFileSync(GATEWAY_SDS_FILES.ca.file, 'utf8')).to.equal(sds.ca);
   });
 
   it('the gateway Deployment mounts the generated ConfigMap, whose bootstrap.yaml is that file', () => {
@@ -270,13 +291,43 @@ describe('deploy/: the manifests, read', function () {
     expect(envoy.env?.find((e) => e.name === 'POD_NAME')?.valueFrom).to.deep.equal({ fieldRef: { fieldPath: 'metadata.name' } });
     // The probes talk to the bootstrap's admin port.
     expect(envoy.readinessProbe?.exec?.command.join(' ')).to.include(`/dev/tcp/127.0.0.1/${ENVOY_ADMIN_PORT}`);
+    // The SDS files are in the ConfigMap, under the keys the bootstrap names.
+    expect(mount!.mountPath).to.equal(ENVOY_BOOTSTRAP_DIR);
+    const sds = gatewaySdsTexts();
+    expect((cm.data as Record<string, string>)[GATEWAY_SDS_FILES.certificate.key]).to.equal(sds.certificate);
+    expect((cm.data as Record<string, string>)[GATEWAY_SDS_FILES.ca.key]).to.equal(sds.ca);
+    // The example Gateway's certificate Secret, mounted where the SDS files point, readable by Envoy's group only.
+    const secretVolume = spec.volumes?.find((v) => v.secret);
+    expect(secretVolume?.secret).to.deep.equal({ secretName: gatewaySecretName(EXAMPLE_GATEWAY), defaultMode: 0o440 });
+    expect(envoy.volumeMounts?.find((m) => m.name === secretVolume!.name)?.mountPath).to.equal(XDS_CLIENT_SECRET_DIR);
+    expect(spec.securityContext?.fsGroup).to.equal(spec.securityContext?.runAsGroup);
+    const exampleGateway = exampleObjects().find((o) => o.kind === 'Gateway')!;
+    expect({ namespace: exampleGateway.metadata.namespace, name: exampleGateway.metadata.name }).to.deep.equal(EXAMPLE_GATEWAY);
   });
 
-  it('the bootstrap passes "envoy --mode validate" with the pod\'s flags (validate mode stubs DNS: nothing is resolved)', async function () {
+  it('the bootstrap passes "envoy --mode validate" with the pod\'s flags (validate mode stubs DNS: nothing is resolved; the SDS files and a certificate Secret in a temp dir stand in for the pod\'s mounts)', async function () {
     if (!existsSync(ENVOY_BIN)) this.skip();
-    const r = await run(ENVOY_BIN, ['--mode', 'validate', '--config-path', GATEWAY_BOOTSTRAP_FILE, '--service-node', 'gateway-7d9f-abcde', '--concurrency', '2', '--log-level', 'warn']);
-    expect(r.code, r.stdout + r.stderr).to.equal(0);
-    expect(r.stdout + r.stderr).to.match(/OK/);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'stz-deploy-validate-'));
+    try {
+      // The same rendering with the two mount points moved into the temp dir.
+      const secretDir = path.join(dir, 'secret');
+      await mkdir(secretDir);
+      const ca = await createCertificateAuthority({ commonName: 'validate', validForMs: 3600_000 });
+      const leaf = await issueCertificate(ca, { commonName: 'validate', role: 'client', uris: [gatewayIdentity(EXAMPLE_GATEWAY.namespace, EXAMPLE_GATEWAY.name)], validForMs: 3600_000 });
+      await writeFile(path.join(secretDir, 'tls.crt'), leaf.certPem);
+      await writeFile(path.join(secretDir, 'tls.key'), leaf.keyPem);
+      await writeFile(path.join(secretDir, 'ca.crt'), ca.certPem);
+      const sds = gatewaySdsTexts(secretDir);
+      await writeFile(path.join(dir, GATEWAY_SDS_FILES.certificate.key), sds.certificate);
+      await writeFile(path.join(dir, GATEWAY_SDS_FILES.ca.key), sds.ca);
+      const bootstrap = path.join(dir, 'bootstrap.yaml');
+      await writeFile(bootstrap, readFileSync(GATEWAY_BOOTSTRAP_FILE, 'utf8').split(`${ENVOY_BOOTSTRAP_DIR}/`).join(`${dir}/`));
+      const r = await run(ENVOY_BIN, ['--mode', 'validate', '--config-path', bootstrap, '--service-node', 'gateway-7d9f-abcde', '--concurrency', '2', '--log-level', 'warn']);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.stdout + r.stderr).to.match(/OK/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('names and ports agree: wake address, xDS address, Services, the filter path the Envoy image provides, the example Gateway\'s port', () => {
@@ -305,11 +356,13 @@ describe('deploy/: the manifests, read', function () {
     for (const [k, v] of Object.entries((xdsSvc.spec as { selector: Record<string, string> }).selector)) expect(podLabels[k], k).to.equal(v);
     const xdsPort = servicePorts(xdsSvc).find((x) => x.port === XDS_PORT);
     expect(xdsPort?.targetPort).to.equal('xds');
-    // The Service the DNS name points at exposes both ports under the same numbers (the wake cluster uses the admin port).
+    // The Service the DNS name points at exposes the ports under the same numbers (the wake cluster uses the wake port).
     expect(CONTROL_PLANE_DNS.startsWith(`${CONTROL_PLANE_SERVICE}.${NAMESPACE}.svc`)).to.equal(true);
     const cpSvc = find(objects, 'Service', CONTROL_PLANE_SERVICE);
     const containerPort = (name: string | number): number | undefined => (typeof name === 'number' ? name : cp.ports?.find((p) => p.name === name)?.containerPort);
-    for (const want of [XDS_PORT, ADMIN_PORT]) {
+    expect(f.get('wake-port')).to.equal(String(WAKE_PORT));
+    expect(f.get('envoy-sds-dir')).to.equal(ENVOY_BOOTSTRAP_DIR);
+    for (const want of [XDS_PORT, ADMIN_PORT, WAKE_PORT]) {
       const p = servicePorts(cpSvc).find((x) => x.port === want);
       expect(p, `control-plane Service port ${want}`).to.not.equal(undefined);
       expect(containerPort(p!.targetPort)).to.equal(want);
@@ -331,6 +384,39 @@ describe('deploy/: the manifests, read', function () {
     }
     const gatewayClass = exampleObjects().find((o) => o.kind === 'GatewayClass')!;
     expect((gatewayClass.spec as { controllerName: string }).controllerName).to.equal(DEFAULT_CONTROLLER_NAME);
+  });
+
+  it('NetworkPolicy: the control plane\'s xDS and wake ports only from the gateway\'s Envoy pods; its admin port only from pods labelled scaletozero.dev/admin-api-client=true (kwok does not enforce policies: this checks what they say)', () => {
+    const policy = find(objects, 'NetworkPolicy', 'control-plane');
+    interface Peer {
+      podSelector?: { matchLabels?: Record<string, string> };
+      namespaceSelector?: { matchLabels?: Record<string, string> };
+    }
+    const spec = policy.spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { from: Peer[]; ports: { port: string | number; protocol: string }[] }[] };
+    const labelsOf = (name: string): Record<string, string> => (find(objects, 'Deployment', name).spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    const selects = (selector: Record<string, string> | undefined, labels: Record<string, string>): boolean => Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
+    // It selects exactly the control plane's pods, and only ingress is restricted.
+    expect(selects(spec.podSelector.matchLabels, labelsOf('control-plane'))).to.equal(true);
+    expect(selects(spec.podSelector.matchLabels, labelsOf('gateway'))).to.equal(false);
+    expect(spec.policyTypes).to.deep.equal(['Ingress']);
+    // Named ports resolve to the container's xDS and admin ports.
+    const container = podSpec(find(objects, 'Deployment', 'control-plane')).containers[0]!;
+    const portNumber = (p: string | number): number | undefined => (typeof p === 'number' ? p : container.ports?.find((c) => c.name === p)?.containerPort);
+    /** Which ports a pod with these labels (in this or another namespace) may reach. */
+    const reachable = (labels: Record<string, string>, sameNamespace: boolean): number[] => {
+      const out = new Set<number>();
+      for (const rule of spec.ingress) {
+        const admitted = rule.from.some((peer) => (peer.namespaceSelector !== undefined ? Object.keys(peer.namespaceSelector.matchLabels ?? {}).length === 0 : sameNamespace) && selects(peer.podSelector?.matchLabels, labels));
+        if (admitted) for (const p of rule.ports) out.add(portNumber(p.port)!);
+      }
+      return [...out].sort((a, b) => a - b);
+    };
+    expect(reachable(labelsOf('gateway'), true), 'the gateway Envoys').to.deep.equal([XDS_PORT, WAKE_PORT].sort((a, b) => a - b));
+    expect(reachable(labelsOf('gateway'), false), 'gateway-labelled pods of another namespace').to.deep.equal([]);
+    expect(reachable({ 'scaletozero.dev/admin-api-client': 'true' }, false), 'a labelled admin client anywhere').to.deep.equal([ADMIN_PORT]);
+    expect(reachable({ app: 'anything' }, true), 'any other pod').to.deep.equal([]);
+    expect(reachable({ 'app.kubernetes.io/component': 'gateway' }, true), 'a pod with only some of the gateway labels').to.deep.equal([]);
+    for (const rule of spec.ingress) for (const p of rule.ports) expect(p.protocol).to.equal('TCP');
   });
 
   it('both pods: non-root, read-only root filesystem, every capability dropped, no privilege escalation; Envoy gets no API token', () => {
@@ -360,13 +446,28 @@ describe('deploy/: the manifests, read', function () {
     const leaseBinding = find(objects, 'RoleBinding', 'envoy-scale-to-zero-leader-election');
     expect(leaseBinding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'envoy-scale-to-zero-leader-election' });
     expect(leaseBinding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE }]);
-    // No other binding: the ServiceAccount has these and the defaults every authenticated user has.
+    // No other binding: the ServiceAccount has these and the defaults every authenticated user has. The two
+    // example roles for the admin API's callers are bound to nobody.
     expect(objects.filter((o) => /Role(Binding)?$/.test(o.kind!)).map(id).sort()).to.deep.equal([
       'ClusterRole/envoy-scale-to-zero',
+      'ClusterRole/envoy-scale-to-zero-admin-viewer',
+      'ClusterRole/envoy-scale-to-zero-host-operator',
       'ClusterRoleBinding/envoy-scale-to-zero',
       `Role/${NAMESPACE}/envoy-scale-to-zero-leader-election`,
+      `Role/${NAMESPACE}/envoy-scale-to-zero-xds-certificates`,
       `RoleBinding/${NAMESPACE}/envoy-scale-to-zero-leader-election`,
+      `RoleBinding/${NAMESPACE}/envoy-scale-to-zero-xds-certificates`,
     ]);
+    // The xDS certificates' Secrets, in its own namespace only: a get of the CA Secret alone, create and update.
+    const certRole = find(objects, 'Role', 'envoy-scale-to-zero-xds-certificates');
+    expect(certRole.metadata.namespace).to.equal(NAMESPACE);
+    expect(certRole.rules).to.deep.equal([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [CA_SECRET_NAME], verbs: ['get'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: [...CERTIFICATE_SECRET_VERBS] },
+    ]);
+    const certBinding = find(objects, 'RoleBinding', 'envoy-scale-to-zero-xds-certificates');
+    expect(certBinding.roleRef).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'envoy-scale-to-zero-xds-certificates' });
+    expect(certBinding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE }]);
   });
 
   it('the control plane image copies every directory xds-server/main.ts imports, and runs it with tsx', () => {
@@ -508,6 +609,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     const changed = again.stdout.split('\n').filter((l) => / configured| created/.test(l) && !l.startsWith('poddisruptionbudget.policy/control-plane '));
     expect(changed, 'a second apply changes nothing').to.deep.equal([]);
     expect((await admin.get(pdbPath)).metadata.generation).to.equal(pdbBefore);
+    // The NetworkPolicy is stored as written (the API server validated it; kwok enforces none).
+    const stored = await admin.get(`/apis/networking.k8s.io/v1/namespaces/${NAMESPACE}/networkpolicies/control-plane`);
+    expect(stored.spec).to.deep.equal(find(deployObjects, 'NetworkPolicy', 'control-plane').spec);
   });
 
   it('every object of deploy/examples passes server-side dry-run', async () => {
@@ -540,6 +644,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     for (const verb of LEASE_VERBS) questions.push({ verb, group: 'coordination.k8s.io', resource: 'leases', namespace: NAMESPACE, name: 'scale-to-zero-control-plane' });
     // Traffic records of the replicas: ConfigMaps in the same namespace.
     for (const verb of TRAFFIC_RECORD_VERBS) questions.push({ verb, group: '', resource: 'configmaps', namespace: NAMESPACE });
+    // xDS certificates: the CA Secret read, Secrets created and updated in its own namespace.
+    questions.push({ verb: 'get', group: '', resource: 'secrets', namespace: NAMESPACE, name: CA_SECRET_NAME });
+    for (const verb of CERTIFICATE_SECRET_VERBS) questions.push({ verb, group: '', resource: 'secrets', namespace: NAMESPACE, name: 'xds-client-demo.public' });
     const refused: string[] = [];
     for (const q of questions) if (!(await canI(sa.client, q)).allowed) refused.push(describeQuestion(q));
     // API discovery of a workload's group/version (how the scale client finds a /scale): system:discovery.
@@ -547,7 +654,7 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     expect(refused, 'refused').to.deep.equal([]);
   });
 
-  it('...and denied what it must not do: a get of a Secret (list/watch is allowed, for HTTPS certificates), Secret writes, deletes, workload writes other than /scale, route specs, ConfigMaps, RBAC, other API groups', async () => {
+  it('...and denied what it must not do: a get of a Secret other than the xDS CA (list/watch is allowed, for HTTPS certificates), Secret writes outside its namespace, Secret deletes and patches, deletes, workload writes other than /scale, route specs, ConfigMaps, RBAC, other API groups', async () => {
     const ns = APP_NS;
     const mustNot: ResourceQuestion[] = [
       // Secrets: list + watch only (the informer of HTTPS listeners' certificateRefs); never a single get, never a write.
@@ -557,6 +664,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
       { verb: 'patch', group: '', resource: 'secrets', namespace: ns },
       { verb: 'update', group: '', resource: 'secrets', namespace: ns },
       { verb: 'delete', group: '', resource: 'secrets', namespace: ns },
+      { verb: 'delete', group: '', resource: 'secrets', namespace: NAMESPACE },
+      { verb: 'patch', group: '', resource: 'secrets', namespace: NAMESPACE },
+      { verb: 'get', group: '', resource: 'secrets', namespace: NAMESPACE, name: 'xds-client-demo.public' },
       { verb: 'delete', group: 'apps', resource: 'deployments', namespace: ns },
       { verb: 'delete', group: 'apps', resource: 'statefulsets', namespace: ns },
       { verb: 'patch', group: 'apps', resource: 'deployments', namespace: ns },
@@ -633,6 +743,9 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
     expect(fieldRefs).to.include({ POD_NAMESPACE: 'metadata.namespace', POD_NAME: 'metadata.name', POD_UID: 'metadata.uid' });
     cp = await startKubernetesControlPlane({
       leaderElection: { namespace: NAMESPACE, identity: 'control-plane-test-pod' },
+      // Mutual TLS on xDS as the CLI turns it on in the pod: the CA Secret and the Gateways' Secrets, with the
+      // ServiceAccount's RBAC (a refusal would be logged and fail the check below).
+      xdsCertificates: { namespace: NAMESPACE, serverNames: { dnsNames: [CONTROL_PLANE_XDS_DNS] }, wakePort: 0 },
       client: sa.client,
       filterWasmPath: FILTER_WASM,
       wakeAddress: cpArgs.get('wake-address')!,
@@ -733,17 +846,22 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
   it('the control plane CLI (the image\'s entrypoint) with the Deployment\'s args and --kubeconfig for the ServiceAccount, syncs and announces the image\'s filter path and a DNS wake cluster', async () => {
     const kubeconfig = path.join(tmp, 'sa.kubeconfig');
     await writeTokenKubeconfig(cluster, sa.token, kubeconfig);
-    const [xdsPort, adminPort] = [await freePort(), await freePort()];
+    const [xdsPort, adminPort, wakePort] = [await freePort(), await freePort(), await freePort()];
     // The Deployment's args, with every address on loopback and free ports (this test binds nothing else).
-    const local: Record<string, string> = { 'xds-address': '127.0.0.1', 'admin-address': '127.0.0.1', 'gateway-address': '127.0.0.1', 'xds-port': String(xdsPort), 'admin-port': String(adminPort) };
+    const local: Record<string, string> = { 'xds-address': '127.0.0.1', 'admin-address': '127.0.0.1', 'gateway-address': '127.0.0.1', 'xds-port': String(xdsPort), 'admin-port': String(adminPort), 'wake-port': String(wakePort) };
     const deployArgs = podSpec(find(deployObjects, 'Deployment', 'control-plane')).containers[0]!.args!;
     const args = deployArgs.map((a) => {
       const m = /^--([^=]+)=/.exec(a);
       return m && local[m[1]!] !== undefined ? `--${m[1]}=${local[m[1]!]}` : a;
     });
-    const env = { ...process.env };
+    // As in the pod: POD_NAMESPACE (downward API) turns on leader election and mutual TLS on xDS, with the CA
+    // and the Gateways' certificate Secrets in that namespace (created with the ServiceAccount's RBAC).
+    const env: NodeJS.ProcessEnv = { ...process.env, POD_NAMESPACE: NAMESPACE, POD_NAME: 'control-plane-cli-test' };
     delete env.STZ_ADMIN_TOKEN;
     delete env.KUBECONFIG;
+    // The admin API asks the cluster (TokenReview + SubjectAccessReview, made with the ServiceAccount's
+    // token, so its ClusterRole must allow them): the cluster admin's token may do everything, none may nothing.
+    const auth = { headers: { authorization: `Bearer ${cluster.token}` } };
     let output = '';
     cli = spawn(process.execPath, ['--import', 'tsx', 'xds-server/main.ts', ...args, `--kubeconfig=${kubeconfig}`], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     cli.stdout!.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -756,17 +874,32 @@ describe('deploy/ on a real API server (kubectl, RBAC as the ServiceAccount, the
           if (cli!.exitCode !== null) throw new Error(`exited with ${cli!.exitCode}`);
           const r = await fetch(`${adminUrl}/healthz`);
           expect(r.status).to.equal(200);
-          const hosts = (await (await fetch(`${adminUrl}/v1/hosts`)).json()) as { hosts: { name: string }[] };
+          const hosts = (await (await fetch(`${adminUrl}/v1/hosts`, auth)).json()) as { hosts: { name: string }[] };
           expect(hosts.hosts.map((h) => h.name)).to.include(BACKEND);
         },
         { timeoutMs: 60_000, intervalMs: 200, what: 'the CLI control plane healthy and seeing the example backend' },
       );
-      const snap = (await (await fetch(`${adminUrl}/v1/snapshot`)).json()) as { snapshot: { resources: Record<string, { name: string; typed_config?: unknown; type?: string; load_assignment?: unknown }[]> } };
+      expect((await fetch(`${adminUrl}/v1/hosts`)).status).to.equal(401);
+      // The leader wrote the example Gateway's client certificate (issued by the CA it created) into its Secret.
+      await eventually(
+        async () => {
+          const secret = await admin.get(`/api/v1/namespaces/${NAMESPACE}/secrets/${gatewaySecretName(EXAMPLE_GATEWAY)}`);
+          const cert = Buffer.from((secret.data as Record<string, string>)['tls.crt']!, 'base64').toString('utf8');
+          expect(identityUris(cert)).to.deep.equal([gatewayIdentity(EXAMPLE_GATEWAY.namespace, EXAMPLE_GATEWAY.name)]);
+          await admin.get(`/api/v1/namespaces/${NAMESPACE}/secrets/${CA_SECRET_NAME}`);
+        },
+        { timeoutMs: 30_000, what: 'the example Gateway\'s certificate Secret' },
+      );
+      const refused = await fetch(`${adminUrl}/v1/hosts/${BACKEND}/wake`, { method: 'POST', headers: { authorization: `Bearer ${cluster.restrictedToken}` } });
+      expect(refused.status).to.equal(403);
+      const snap = (await (await fetch(`${adminUrl}/v1/snapshot`, auth)).json()) as { snapshot: { resources: Record<string, { name: string; typed_config?: unknown; type?: string; load_assignment?: unknown }[]> } };
       const ecds = snap.snapshot.resources[TYPE_URLS.extensionConfig]!.find((r) => r.name === BUFFER_FILTER_NAME)!;
       expect(JSON.stringify(ecds.typed_config)).to.include(`"filename":"${FILTER_WASM_IN_IMAGE}"`);
       const wake = snap.snapshot.resources[TYPE_URLS.cluster]!.find((r) => r.name === CONTROL_PLANE_CLUSTER)!;
       expect(wake.type).to.equal('STRICT_DNS');
-      expect(JSON.stringify(wake.load_assignment)).to.include(`"address":"${CONTROL_PLANE_DNS}","port_value":${adminPort}`);
+      expect(JSON.stringify(wake.load_assignment)).to.include(`"address":"${CONTROL_PLANE_DNS}","port_value":${wakePort}`);
+      // Over mutual TLS, with the certificate the gateway pod's SDS files name.
+      expect(JSON.stringify(wake)).to.include(`"path":"${ENVOY_BOOTSTRAP_DIR}/${GATEWAY_SDS_FILES.certificate.key}"`);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- control plane output ---\n${output.slice(-4000)}`);
     } finally {

@@ -50,7 +50,8 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
   async function start(r: Replica): Promise<void> {
     const args = ['--import', 'tsx', 'xds-server/main.ts', '--kubernetes', '--kubeconfig', cluster.kubeconfigPath];
     args.push('--leader-election-namespace', LEASE_NS, '--leader-election-id', r.name, '--xds-port', String(r.xdsPort), '--admin-port', String(r.adminPort));
-    args.push('--gateway-address', '127.0.0.1', '--filter', FILTER_WASM, '--log-level', 'warn');
+    // Its Envoy is plaintext: mTLS in Kubernetes mode is tested in xds-certificates.kube.ts.
+    args.push('--gateway-address', '127.0.0.1', '--filter', FILTER_WASM, '--log-level', 'warn', '--insecure-xds-plaintext');
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     r.child = child;
     r.output = '';
@@ -62,7 +63,8 @@ describe('control-plane replicas as processes: SIGKILL of the leader, rolling re
     }, { timeoutMs: 60_000, what: `replica ${r.name} up` });
   }
   const streamsFrom = async (r: Replica): Promise<boolean> => {
-    const body = (await (await fetch(`http://127.0.0.1:${r.adminPort}/v1/nodes`)).json()) as { nodes: { nodeId: string; types: { listener?: { ackedVersion?: string } } }[] };
+    // The CLI checks admin callers with the cluster's RBAC: the cluster admin's token may read.
+    const body = (await (await fetch(`http://127.0.0.1:${r.adminPort}/v1/nodes`, { headers: { authorization: `Bearer ${cluster.token}` } })).json()) as { nodes: { nodeId: string; types: { listener?: { ackedVersion?: string } } }[] };
     return body.nodes.some((n) => n.nodeId === 'replicas-envoy' && n.types.listener?.ackedVersion !== undefined);
   };
 

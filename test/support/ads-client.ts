@@ -24,8 +24,8 @@ export class RawAdsClient {
   error: grpc.ServiceError | undefined;
   ended = false;
 
-  constructor(port: number) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  constructor(port: number, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, credentials);
     this.call = this.client.makeBidiStreamRequest(PATH, (b: Buffer) => b, (b: Buffer) => b);
     this.call.on('data', (bytes: Buffer) => {
       const response = decodeDiscoveryResponse(bytes);

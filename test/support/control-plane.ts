@@ -1,4 +1,5 @@
 // An in-process control plane on loopback with a temp config file and state dir, for tests without Envoy.
+// Its xDS port is plaintext unless a test passes xdsSecurity: 'mtls'.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,9 @@ export async function startTestControlPlane(config: Record<string, unknown>, opt
     log: silentLogger,
     // Every admin answer in tests must match its documented schema.
     adminResponseCheck: 'fail',
+    // These tests talk to the xDS port with raw gRPC clients: plaintext, as --insecure-xds-plaintext runs it
+    // (test/e2e/xds-mtls.e2e.ts covers mutual TLS).
+    xdsSecurity: 'plaintext',
     ...options,
   });
   return {

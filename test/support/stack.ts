@@ -76,7 +76,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   let cp = await startControlPlane(cpOptions);
   const envoy = await startEnvoy({
-    bootstrap: renderBootstrap({ nodeId: `test-${process.pid}-${Date.now()}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, apiType: options.adsApi ?? defaultAdsApi() }),
+    // mTLS with the control plane's own certificates (as `npm start` runs it) unless the test asked for plaintext.
+    bootstrap: renderBootstrap({
+      nodeId: `test-${process.pid}-${Date.now()}`,
+      xdsAddress: '127.0.0.1',
+      xdsPort: cp.xdsPort,
+      apiType: options.adsApi ?? defaultAdsApi(),
+      ...(cp.pki ? { xdsTls: cp.pki.envoyFiles } : {}),
+    }),
     concurrency: options.concurrency ?? 2,
     logLevel: options.envoyLogLevel ?? 'warning',
   });
@@ -113,9 +120,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     dir,
     writeConfig,
     async restartControlPlane(overrides = {}) {
-      const { xdsPort, adminPort } = cp;
+      const { xdsPort, adminPort, wakePort } = cp;
       await cp.close();
-      cp = await startControlPlane({ ...cpOptions, ...overrides, xdsPort, adminPort });
+      cp = await startControlPlane({ ...cpOptions, ...overrides, xdsPort, adminPort, ...(wakePort !== undefined ? { wakePort } : {}) });
     },
     adminFetch: (p, init) => fetch(cp.adminUrl + p, init),
     async close() {

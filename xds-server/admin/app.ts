@@ -1,6 +1,5 @@
 // The admin REST API as a Koa app. createAdminApp never listens: tests drive app.callback() directly and
 // the control plane binds it to loopback.
-import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
@@ -16,6 +15,7 @@ import type { Metrics } from '../metrics.ts';
 import type { HostChange, HostController, ScalingStatus } from '../scaling/backend-controller.ts';
 import type { ScalableBackend } from '../scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from '../state/backend-state.ts';
+import type { AdminAccess, AdminAuth } from './auth.ts';
 import { readJsonBody } from './body.ts';
 import { AdminError, badRequest, notFound } from './errors.ts';
 import { buildOpenApiDocument, ROUTES, type RouteId } from './openapi.ts';
@@ -45,10 +45,15 @@ export interface AdminDeps {
   /** Re-reads the config file; field errors when it is invalid (the old config stays). */
   reloadConfig: () => Promise<{ ok: true } | { ok: false; errors: FieldError[] }>;
   log: Logger;
-  /** When set, every route marked `auth` in ROUTES needs "Authorization: Bearer <token>". */
-  token?: string;
   /** A host process's readiness signal (file mode); absent: every signal is refused (403). */
   readySignal?: (host: string, token: string) => 'accepted' | 'no_start' | 'wrong_token';
+  /**
+   * When set, every route marked `auth` in ROUTES (and every path no route serves) is checked by it: a static
+   * token (file mode) or the cluster's TokenReview + SubjectAccessReview (Kubernetes mode).
+   */
+  auth?: AdminAuth;
+  /** The namespace a host belongs to (Kubernetes mode: its Service's), for namespaced RBAC checks. */
+  hostNamespace?: (host: string) => string | undefined;
   /** Wake calls from the filter accepted per host per second (burst 2 × rate; all hosts together 40 × rate). */
   wakeRatePerSecond?: number;
   /**
@@ -92,7 +97,7 @@ export function createAdminApp(deps: AdminDeps): Koa {
   const wakeRate = deps.wakeRatePerSecond ?? 5;
   const wakeBuckets = new Map<string, TokenBucket>();
   const allWakes = new TokenBucket(wakeRate * 40, wakeRate * 80);
-  const openApi = buildOpenApiDocument({ auth: deps.token !== undefined });
+  const openApi = buildOpenApiDocument({ auth: deps.auth !== undefined, kubernetes: deps.auth?.kind === 'kubernetes' });
   const page = { html: pageFile('index.html'), js: pageFile('app.js'), css: pageFile('style.css') };
 
   app.use(async (ctx, next) => {
@@ -107,18 +112,21 @@ export function createAdminApp(deps: AdminDeps): Koa {
         error: e?.code ?? 'internal_error',
         message: e?.message ?? 'the control plane failed to handle this request; see its log',
         ...(e?.details ? { details: e.details } : {}),
+        ...e?.extra,
       };
     }
   });
 
-  const authorize = (ctx: Koa.Context): void => {
-    if (deps.token === undefined) return;
-    const given = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1] ?? '';
-    const a = Buffer.from(given);
-    const b = Buffer.from(deps.token);
-    if (a.length !== b.length || !timingSafeEqual(a, b)) {
-      throw new AdminError(401, 'unauthorized', 'send the admin token as "Authorization: Bearer <token>"', undefined, { 'www-authenticate': 'Bearer' });
-    }
+  const authorize = async (ctx: Koa.Context, access?: AdminAccess): Promise<void> => {
+    if (deps.auth === undefined) return;
+    await deps.auth.check(ctx.get('authorization'), access);
+  };
+  /** The permission a route needs, narrowed to the host it names (and that host's namespace, when known). */
+  const accessFor = (route: (typeof ROUTES)[number], params: Record<string, string>): AdminAccess | undefined => {
+    if (!route.permission) return undefined;
+    if (route.permission.resource !== 'hosts' || params.name === undefined) return { ...route.permission };
+    const namespace = deps.hostNamespace?.(params.name);
+    return { ...route.permission, name: params.name, ...(namespace !== undefined ? { namespace } : {}) };
   };
 
   const json = (h: BackendView): HostJson => hostJson(h, deps.hosts.status(h.backend.name));
@@ -262,7 +270,7 @@ export function createAdminApp(deps: AdminDeps): Koa {
     compileOutputSchema(route.ok.schema);
     const handler = handlers[route.id];
     router[route.method](route.path.replace(/\{([^}]+)\}/g, ':$1'), async (ctx) => {
-      if (route.auth) authorize(ctx);
+      if (route.auth) await authorize(ctx, accessFor(route, ctx.params));
       const body = await handler(ctx);
       // An event stream checks each event as it is sent (above).
       const problems = route.events ? [] : outputProblems(route.ok.schema, body);
@@ -277,10 +285,10 @@ export function createAdminApp(deps: AdminDeps): Koa {
 
   app.use(router.routes());
   // Whatever no route took: a JSON error that says which, never Koa's plain-text default.
-  app.use((ctx) => {
+  app.use(async (ctx) => {
     const allowed = allowedMethods(ctx.path);
     const isPublic = ROUTE_PATTERNS.some((r) => !r.route.auth && r.pattern.test(ctx.path));
-    if (!isPublic) authorize(ctx);
+    if (!isPublic) await authorize(ctx);
     if (!HTTP_METHODS.has(ctx.method)) {
       throw new AdminError(501, 'not_implemented', `${ctx.method} is not a method this API knows; it serves ${allowed.length ? allowed.join(', ') : 'GET and POST'}`, undefined, allowed.length ? { allow: allowed.join(', ') } : {});
     }

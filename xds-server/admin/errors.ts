@@ -9,6 +9,8 @@ export class AdminError extends Error {
     message: string,
     readonly details?: FieldError[],
     readonly headers: Record<string, string> = {},
+    /** More fields of the JSON body (e.g. the permission a 403 lacks). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
   }

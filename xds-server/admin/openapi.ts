@@ -22,6 +22,8 @@ import {
   READY_TOKEN_HEADER_SCHEMA,
 } from './schemas.ts';
 
+import { ADMIN_API_GROUP, type AdminPermission } from './auth.ts';
+
 type Schema = Readonly<Record<string, unknown>>;
 
 export type RouteId =
@@ -52,6 +54,8 @@ export interface RouteSpec {
   summary: string;
   /** Needs the bearer token when one is configured. */
   auth: boolean;
+  /** What a caller needs in Kubernetes mode (RBAC on ADMIN_API_GROUP); every `auth` route names one. */
+  permission?: AdminPermission;
   params?: { name: string; schema: Schema; description: string }[];
   /** Request headers (optional unless `required`). */
   headers?: { name: string; schema: Schema; description: string; required?: boolean }[];
@@ -99,16 +103,27 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/metrics',
     summary: 'Prometheus metrics (stz_*)',
     auth: true,
+    permission: { verb: 'get', resource: 'status' },
     ok: { status: 200, description: 'Prometheus text format 0.0.4', schema: { type: 'string' }, contentType: 'text/plain' },
     errors: {},
   },
-  { id: 'listHosts', method: 'get', path: '/v1/hosts', summary: 'Every scalable host with its state', auth: true, ok: { status: 200, description: 'hosts', schema: HOST_LIST_SCHEMA, links: hostLinks }, errors: {} },
+  {
+    id: 'listHosts',
+    method: 'get',
+    path: '/v1/hosts',
+    summary: 'Every scalable host with its state',
+    auth: true,
+    permission: { verb: 'list', resource: 'hosts' },
+    ok: { status: 200, description: 'hosts', schema: HOST_LIST_SCHEMA, links: hostLinks },
+    errors: {},
+  },
   {
     id: 'getHost',
     method: 'get',
     path: '/v1/hosts/{name}',
     summary: 'One host with its state',
     auth: true,
+    permission: { verb: 'get', resource: 'hosts' },
     params: [hostParam],
     ok: { status: 200, description: 'the host', schema: HOST_SCHEMA },
     errors: { 400: 'invalid host name', 404: 'no such host' },
@@ -119,6 +134,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/v1/hosts/{name}/scale-to-zero',
     summary: 'Mark the host scaled to zero: Envoy holds its new requests from now on; a process host is drained and stopped',
     auth: true,
+    permission: { verb: 'update', resource: 'hosts' },
     params: [hostParam],
     body: HOST_ACTION_BODY_SCHEMA,
     ok: { status: 200, description: 'the snapshot holding the host is published (and applied, or the wait timed out)', schema: HOST_CHANGE_SCHEMA },
@@ -130,6 +146,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/v1/hosts/{name}/wake',
     summary: 'Wake the host; held requests are released once it is ready (idempotent)',
     auth: true,
+    permission: { verb: 'wake', resource: 'hosts' },
     params: [hostParam],
     body: HOST_ACTION_BODY_SCHEMA,
     ok: { status: 200, description: 'the host is ready and the snapshot releasing it is published', schema: HOST_CHANGE_SCHEMA },
@@ -168,6 +185,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/v1/nodes',
     summary: 'Connected xDS clients: per type the version sent, ACKed, subscribed names and the last NACK',
     auth: true,
+    permission: { verb: 'get', resource: 'snapshots' },
     ok: {
       status: 200,
       description: 'nodes',
@@ -182,6 +200,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/v1/nodes/{id}/snapshot',
     summary: 'One connected node and the snapshot it is served',
     auth: true,
+    permission: { verb: 'get', resource: 'snapshots' },
     params: [{ name: 'id', schema: NODE_ID_PARAM_SCHEMA, description: 'The node id from the client bootstrap.' }],
     ok: { status: 200, description: 'the node and its snapshot', schema: NODE_SNAPSHOT_SCHEMA },
     errors: { 404: 'no node with this id is connected' },
@@ -192,6 +211,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/v1/snapshot',
     summary: 'The current snapshot and filter generation',
     auth: true,
+    permission: { verb: 'get', resource: 'snapshots' },
     ok: { status: 200, description: 'the snapshot', schema: CURRENT_SNAPSHOT_SCHEMA },
     errors: {},
   },
@@ -201,6 +221,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/v1/config/reload',
     summary: 'Re-read the config file (file mode); an invalid file is refused and the previous config stays',
     auth: true,
+    permission: { verb: 'update', resource: 'config' },
     ok: { status: 200, description: 'reloaded and published', schema: RELOADED_SCHEMA },
     errors: { 400: 'the config file is invalid (details name each field), or there is no config file (Kubernetes mode)' },
   },
@@ -215,6 +236,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/v1/status',
     summary: 'What the status page shows: hosts (phase, held requests, cold starts) and xDS clients (ACKed versions, NACKs, load-report freshness)',
     auth: true,
+    permission: { verb: 'get', resource: 'status' },
     ok: { status: 200, description: 'the status document', schema: STATUS_SCHEMA },
     errors: {},
   },
@@ -224,6 +246,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/v1/status/events',
     summary: 'The status document as server-sent events: one `status` event at once, then one whenever it changes (the stream does not end)',
     auth: true,
+    permission: { verb: 'get', resource: 'status' },
     events: { name: 'status', schema: STATUS_SCHEMA },
     ok: {
       status: 200,
@@ -245,13 +268,16 @@ const ERROR_HEADERS: Partial<Record<number, Record<string, { description: string
 export interface OpenApiOptions {
   /** A token is configured: routes that need it declare bearer auth and a 401 answer. */
   auth: boolean;
+  /** Kubernetes RBAC decides (TokenReview + SubjectAccessReview): such routes also answer 403 and name their permission. */
+  kubernetes?: boolean;
 }
 
 export function buildOpenApiDocument(options: OpenApiOptions): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of ROUTES) {
     const errors: Partial<Record<number, string>> = { ...r.errors };
-    if (options.auth && r.auth) errors[401] = 'unauthorized: send the admin token as "Authorization: Bearer <token>"';
+    if (options.auth && r.auth) errors[401] = options.kubernetes ? 'unauthorized: send a Kubernetes bearer token the API server accepts as "Authorization: Bearer <token>"' : 'unauthorized: send the admin token as "Authorization: Bearer <token>"';
+    if (options.kubernetes && r.permission) errors[403] = `forbidden: the caller may not "${r.permission.verb}" ${r.permission.resource}.${ADMIN_API_GROUP} (RBAC); the body's "required" names the permission`;
     const responses: Record<string, unknown> = {
       [String(r.ok.status)]: {
         description: r.ok.description,
@@ -282,6 +308,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Record<string, un
               ],
             }
           : {}),
+        ...(options.kubernetes && r.permission ? { 'x-kubernetes-rbac': { group: ADMIN_API_GROUP, ...r.permission } } : {}),
         ...(r.events ? { 'x-event-stream': { event: r.events.name, data: r.events.schema } } : {}),
         ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: r.body } } } } : {}),
         responses,

@@ -57,13 +57,20 @@ export const ERROR_SCHEMA: Schema = {
     error: {
       type: 'string',
       description:
-        'A stable code: invalid_request, unauthorized, not_found, method_not_allowed, not_implemented, body_too_large, unsupported_media_type, headers_too_large, rate_limited, wake_failed, scale_down_failed, starting, internal_error.',
+        'A stable code: invalid_request, unauthorized, forbidden, auth_unavailable, not_found, method_not_allowed, not_implemented, body_too_large, unsupported_media_type, headers_too_large, rate_limited, wake_failed, scale_down_failed, starting, internal_error.',
     },
     message: { type: 'string', description: 'What is wrong, for a person.' },
     details: {
       type: 'array',
       description: 'Field errors: which input field (a JSON pointer) and what is wrong with it.',
       items: { type: 'object', additionalProperties: false, required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } },
+    },
+    required: {
+      type: 'object',
+      description: 'With 403 (Kubernetes mode): the RBAC permission the call needs and the caller lacks.',
+      additionalProperties: false,
+      required: ['group', 'resource', 'verb'],
+      properties: { group: { type: 'string' }, resource: { type: 'string' }, verb: { type: 'string' }, namespace: { type: 'string' }, name: { type: 'string' } },
     },
   },
 };

@@ -7,6 +7,7 @@ import { oversizedRefusal, resetStream, SyncTurns, type StreamGuard, type Stream
 import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest, type DeltaDiscoveryRequest, type DiscoveryRequest, type NodeInfo } from '../protos/codec.ts';
 import { DeltaStreamSession } from './delta-session.ts';
 import type { AdsEvents } from './events.ts';
+import type { XdsTls } from '../security/xds-tls.ts';
 import type { AdsSession } from './session.ts';
 import { StreamSession, type StreamSessionOptions, type StreamSink } from './stream-session.ts';
 
@@ -39,6 +40,8 @@ const adsDefinition: grpc.ServiceDefinition = {
 export class AdsService {
   private readonly sessions = new Set<AdsSession>();
   private readonly turns: SyncTurns | undefined;
+  /** Set on an mTLS port: every stream is checked for a client certificate and pinned to its identity. */
+  private tls: XdsTls | undefined;
 
   constructor(
     private readonly cache: SnapshotCache,
@@ -60,6 +63,10 @@ export class AdsService {
     });
   }
 
+  requireClientCertificates(tls: XdsTls): void {
+    this.tls = tls;
+  }
+
   get connected(): AdsSession[] {
     return [...this.sessions].filter((s) => s.nodeId !== '');
   }
@@ -73,6 +80,13 @@ export class AdsService {
     call: grpc.ServerDuplexStream<R, Buffer>,
     open: (sink: StreamSink) => AdsSession & { onRequest(request: R): void },
   ): void {
+    const tls = this.tls;
+    const checked = tls?.identityOf(call);
+    if (tls && checked && !checked.ok) {
+      tls.refuse(checked.reason, { peer: call.getPeer(), stream: 'ads', error: checked.message });
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: checked.message });
+      return;
+    }
     const guard = this.guard;
     const bounds = guard?.bounds;
     const peer = call.getPeer();
@@ -127,6 +141,10 @@ export class AdsService {
       },
     };
     const session = open(sink);
+    if (tls && checked?.ok) {
+      session.identity = checked.identity;
+      session.onIdentityRefused = (reason, message, node) => tls.refuse(reason, { peer: call.getPeer(), stream: 'ads', node, error: message });
+    }
     this.sessions.add(session);
     let released = false;
     const release = (): void => {

@@ -3,7 +3,8 @@
 // Each variant keeps only its own protocol (stream-session.ts, delta-session.ts).
 import type { Snapshot } from '../../snapshots/build.ts';
 import { kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
-import { DEFAULT_GROUP, GATEWAY_METADATA_KEY, gatewayOfGroup, nodeGroup, type Settlement, type SnapshotCache, type WatcherLabel } from '../cache/snapshot-cache.ts';
+import { groupForClient, type ClientIdentity, type RefusalReason } from '../security/client-identity.ts';
+import { DEFAULT_GROUP, GATEWAY_METADATA_KEY, gatewayOfGroup, type Settlement, type SnapshotCache, type WatcherLabel } from '../cache/snapshot-cache.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { NodeInfo } from '../protos/codec.ts';
@@ -111,6 +112,13 @@ export abstract class SessionBase<TState extends SessionTypeState> {
   /** Epoch ms the stream opened. */
   readonly connectedAtMs: number;
   group = '';
+  /**
+   * The client certificate's identity on an mTLS port (null on a plaintext one): a gateway's certificate pins
+   * the client to that gateway's group. Set before the first request.
+   */
+  identity: ClientIdentity | null = null;
+  /** Told when the node contradicts the certificate (the stream is failed too). */
+  onIdentityRefused: ((reason: RefusalReason, message: string, node: string) => void) | undefined;
   protected node: NodeInfo | undefined;
   protected kindOfClient: ClientKind = 'xds-client';
   protected readonly types = new Map<ResourceKind, TState>();
@@ -170,9 +178,15 @@ export abstract class SessionBase<TState extends SessionTypeState> {
       this.sink.fail(3 /* INVALID_ARGUMENT */, `the first ${requestType} on a stream must carry node.id`);
       return false;
     }
+    const decision = groupForClient(this.identity, node);
+    if (!decision.ok) {
+      this.onIdentityRefused?.(decision.reason, decision.message, node.id);
+      this.sink.fail(7 /* PERMISSION_DENIED */, decision.message);
+      return false;
+    }
     this.node = node;
     this.kindOfClient = clientKindOf(node);
-    this.group = nodeGroup(node);
+    this.group = decision.group;
     this.unwatch = this.cache.watch(this);
     this.events.emit('stream-open', this.ref());
     const gateway = gatewayOfGroup(this.group);
@@ -182,6 +196,7 @@ export abstract class SessionBase<TState extends SessionTypeState> {
       client: this.kindOfClient,
       userAgent: userAgentOf(node),
       group: this.group,
+      ...(this.identity ? { certificate: this.identity.uri, certificateSerial: this.identity.serial } : {}),
       ...(this.group === DEFAULT_GROUP ? { gateway: `every gateway (node.metadata has no "${GATEWAY_METADATA_KEY}")` } : gateway !== undefined ? { gateway } : {}),
     });
     return true;

@@ -2,6 +2,7 @@
 // variant it speaks: state of the world (stream-session.ts) or delta (delta-session.ts).
 import type { ResourceKind } from '../../snapshots/type-urls.ts';
 import type { SnapshotWatcher } from '../cache/snapshot-cache.ts';
+import type { ClientIdentity, RefusalReason } from '../security/client-identity.ts';
 import type { ClientKind } from './client-kind.ts';
 import type { StreamStatus } from './stream-session.ts';
 
@@ -12,6 +13,9 @@ export interface AdsSession extends SnapshotWatcher {
   readonly connectedAtMs: number;
   readonly nodeId: string;
   readonly clientKind: ClientKind;
+  /** The client certificate's identity on an mTLS port (null on plaintext); set before the first request. */
+  identity: ClientIdentity | null;
+  onIdentityRefused: ((reason: RefusalReason, message: string, node: string) => void) | undefined;
   /** Subscribes to the resource of this type and name (by wildcard or by name). */
   subscribesTo(kind: ResourceKind, name: string): boolean;
   status(): StreamStatus;

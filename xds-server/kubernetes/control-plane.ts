@@ -17,6 +17,11 @@ import type { PeerReplicas } from '../scaling/backend-controller.ts';
 import { RestKubeClient, type KubeClient } from './rest.ts';
 import { ScaleClient } from './scale.ts';
 import { StatusWriter } from './status-writer.ts';
+import { KubernetesAdminAuth, type KubernetesAdminAuthTiming } from './admin-auth.ts';
+import { clusterNamespace } from '../../sources/kubernetes/names.ts';
+import { createXdsTls, MemoryCertificateProvider, type XdsTls } from '../security/xds-tls.ts';
+import type { ControlPlaneTlsFiles } from '../../snapshots/control-plane-tls.ts';
+import { DEFAULT_ENVOY_SDS_DIR, DEFAULT_KUBERNETES_WAKE_PORT, ENVOY_SDS_FILE_NAMES, DEFAULT_XDS_CERTIFICATE_TIMING, GatewayCertificates, loadOrCreateCa, ServerCertificate, type GatewayName, type XdsCertificateTiming } from './xds-certificates.ts';
 
 export interface KubernetesControlPlaneOptions extends CoreOptions {
   /** A kubeconfig file; absent: in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
@@ -37,7 +42,29 @@ export interface KubernetesControlPlaneOptions extends CoreOptions {
    * process is the only replica and always writes.
    */
   leaderElection?: LeaderElectionOptions;
+  /**
+   * The admin API asks the cluster who a caller is (TokenReview) and whether RBAC lets it make the call
+   * (SubjectAccessReview). Not together with adminToken.
+   */
+  adminRbac?: { audiences?: string[]; timing?: Partial<KubernetesAdminAuthTiming> };
+  /**
+   * The xDS mTLS certificates from the cluster (xds-certificates.ts): the CA Secret in `namespace` (created
+   * once), this replica's server certificate for `serverNames`, and (the leader) a client certificate Secret
+   * per Gateway of our class.
+   */
+  xdsCertificates?: XdsCertificatesOptions;
   log?: Logger;
+}
+
+export interface XdsCertificatesOptions {
+  namespace: string;
+  /** The names Envoys dial the control plane by (its Services' DNS names; IPs for tests). */
+  serverNames: { dnsNames: string[]; ipAddresses?: string[] };
+  timing?: Partial<XdsCertificateTiming>;
+  /** The SDS files the gateways' Envoys read their certificate through (default under DEFAULT_ENVOY_SDS_DIR). */
+  envoySdsFiles?: ControlPlaneTlsFiles;
+  /** The mTLS port the filter's wake calls go to (default DEFAULT_KUBERNETES_WAKE_PORT; 0: any free port). */
+  wakePort?: number;
 }
 
 export interface LeaderElectionOptions {
@@ -58,6 +85,8 @@ export const DEFAULT_LEASE_NAME = 'scale-to-zero-control-plane';
 
 export interface KubernetesControlPlane extends Core {
   state: KubernetesState;
+  /** With xdsCertificates: this replica's server certificate and the leader's gateway certificate loop. */
+  certificates?: { server: ServerCertificate; gateways: GatewayCertificates; caCertPem: string };
   statusWriter: StatusWriter;
   client: KubeClient;
   /** True while this replica takes the once-only decisions (always, without leader election). */
@@ -91,6 +120,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
         // A new leader writes every status it computes now; one that stopped leading has already stopped writing.
         onChange: (leading) => {
           if (leading && state) state.resync();
+          if (leading) void gatewayCerts?.kick();
         },
       })
     : undefined;
@@ -111,7 +141,36 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
       }
     : undefined;
 
-  const core = await startCore(options, log, async (wake) => {
+  if (options.adminRbac && options.adminToken) throw new Error('the admin API is checked with Kubernetes RBAC or with a static token, not both');
+  const adminAuth = options.adminRbac
+    ? new KubernetesAdminAuth({
+        client,
+        clock: systemClock,
+        log: log.child('admin-auth'),
+        ...(options.adminRbac.audiences ? { audiences: options.adminRbac.audiences } : {}),
+        ...(options.adminRbac.timing ? { timing: options.adminRbac.timing } : {}),
+      })
+    : undefined;
+
+  // The CA and this replica's server certificate exist before the xDS server starts.
+  let gatewayCerts: GatewayCertificates | undefined;
+  let certificates: KubernetesControlPlane['certificates'];
+  const xc = options.xdsCertificates;
+  const certLog = log.child('xds-certificates');
+  const ca = xc ? await loadOrCreateCa(client, xc.namespace, systemClock, certLog, { caValidForMs: xc.timing?.caValidForMs ?? DEFAULT_XDS_CERTIFICATE_TIMING.caValidForMs }) : undefined;
+  // The xDS port serves this replica's certificate; a renewed one reaches new connections without a rebind.
+  const provider = new MemoryCertificateProvider();
+  const serverCert = ca && xc ? new ServerCertificate(ca, xc.serverNames, systemClock, certLog, xc.timing, (pair) => provider.set({ ca: ca.certPem, cert: pair.certPem, key: pair.keyPem })) : undefined;
+  const first = await serverCert?.init();
+  let xdsTls: XdsTls | undefined;
+  if (ca && first) {
+    provider.set({ ca: ca.certPem, cert: first.certPem, key: first.keyPem });
+    xdsTls = createXdsTls(provider, log.child('xds-tls'));
+  } else {
+    log.warn('xDS and load reports are served in PLAINTEXT: any pod that can reach the xDS port gets every Gateway\'s config and can send load reports that change scaling decisions');
+  }
+
+  const core = await startCoreOrStop(() => serverCert?.close(), () => startCore({ ...options, ...(adminAuth ? { adminAuth } : {}), ...(xdsTls && xc ? { xdsTls, wakeTls: { files: xc.envoySdsFiles ?? defaultEnvoySdsFiles(), port: xc.wakePort ?? DEFAULT_KUBERNETES_WAKE_PORT } } : {}) }, log, async (wake) => {
     const pool = options.gatewayAddressPool ? parsePool(options.gatewayAddressPool) : undefined;
     state = new KubernetesState(client, log.child('kubernetes'), {
       controllerName,
@@ -135,6 +194,10 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
       state,
       providers: { kubernetes: provider, manual: new ManualProvider() },
       ...(peers ? { peers } : {}),
+      hostNamespace: (host) => {
+        const backend = state.find(host)?.backend;
+        return backend ? clusterNamespace(backend.clusterName) : undefined;
+      },
       started: (c) => {
         state.on('changed', (urgent) => void c.publisher.schedule({ urgent }).catch((err: Error) => log.error('publish failed', { error: err.message })));
         state.on('observed', (name, event, why) => c.hosts.observe(name, event, why));
@@ -156,9 +219,28 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
           });
           share.start();
         }
+        if (ca && xc && serverCert) {
+          gatewayCerts = new GatewayCertificates({
+            client,
+            namespace: xc.namespace,
+            ca,
+            clock: systemClock,
+            log: certLog,
+            gateways: () => ourGateways(state, controllerName),
+            secret: (ns, name) => state.informers.secrets.get(ns, name),
+            isLeader,
+            ...(xc.timing ? { timing: xc.timing } : {}),
+          });
+          certificates = { server: serverCert, gateways: gatewayCerts, caCertPem: ca.certPem };
+          gatewayCerts.start();
+          // A new Gateway gets its certificate without waiting for the next check.
+          state.on('changed', () => void gatewayCerts?.kick());
+        }
       },
       close: async () => {
         clearInterval(resync);
+        serverCert?.close();
+        await gatewayCerts?.close();
         // Stop acting first, then hand the Lease over (released), so a successor need not wait out its duration.
         electionStop.abort();
         await electionDone;
@@ -167,13 +249,41 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
         state.stop();
       },
     };
-  });
+  }));
   log.info('watching the cluster', {
     controllerName,
     backends: state.scalable().length,
+    adminApi: adminAuth ? 'Kubernetes RBAC (TokenReview + SubjectAccessReview)' : options.adminToken ? 'static token' : 'open (no token)',
     leaderElection: options.leaderElection ? `${options.leaderElection.namespace}/${options.leaderElection.name ?? DEFAULT_LEASE_NAME} as ${options.leaderElection.identity}` : 'off (single replica)',
   });
-  return { ...core, state, statusWriter, client, isLeader, ...(elector ? { elector } : {}) };
+  return { ...core, state, statusWriter, client, isLeader, ...(elector ? { elector } : {}), ...(certificates ? { certificates } : {}) };
+}
+
+function defaultEnvoySdsFiles(): ControlPlaneTlsFiles {
+  return { certificateSds: `${DEFAULT_ENVOY_SDS_DIR}/${ENVOY_SDS_FILE_NAMES.certificate}`, caSds: `${DEFAULT_ENVOY_SDS_DIR}/${ENVOY_SDS_FILE_NAMES.ca}` };
+}
+
+async function startCoreOrStop<T>(stop: () => void, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    stop();
+    throw err;
+  }
+}
+
+/** The Gateways whose GatewayClass names our controller. */
+function ourGateways(state: KubernetesState, controllerName: string): GatewayName[] {
+  const classes = new Set(
+    state.informers.gatewayClasses
+      .list()
+      .filter((c) => (c.spec as { controllerName?: string } | undefined)?.controllerName === controllerName)
+      .map((c) => c.metadata.name),
+  );
+  return state.informers.gateways
+    .list()
+    .filter((g) => classes.has((g.spec as { gatewayClassName?: string } | undefined)?.gatewayClassName ?? ''))
+    .map((g) => ({ namespace: g.metadata.namespace ?? 'default', name: g.metadata.name }));
 }
 
 function informerOf(kind: string): 'gatewayClasses' | 'gateways' | 'httpRoutes' | 'grpcRoutes' | 'policies' {

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import type { Logger } from '../log.ts';
+import type { XdsTls } from '../security/xds-tls.ts';
 import { millisToDuration } from '../../snapshots/listeners.ts';
 import { messageType } from '../protos/load.ts';
 import { oversizedRefusal, type StreamGuard } from '../grpc-bounds.ts';
@@ -43,6 +44,7 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
   private requestType: protobuf.Type | undefined;
   private responseType: protobuf.Type | undefined;
   private nextStream = 1;
+  private tls: { tls: XdsTls; clustersOf: (gateway: string) => ReadonlySet<string> } | undefined;
 
   constructor(
     private readonly intervalMs: number,
@@ -51,6 +53,14 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
     private readonly guard?: StreamGuard,
   ) {
     super();
+  }
+
+  /**
+   * On an mTLS port: a stream needs a client certificate, and a gateway's certificate reports load only for
+   * the clusters of that gateway's backends (the rest of its report is dropped).
+   */
+  requireClientCertificates(tls: XdsTls, clustersOf: (gateway: string) => ReadonlySet<string>): void {
+    this.tls = { tls, clustersOf };
   }
 
   register(server: grpc.Server): void {
@@ -72,6 +82,14 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
     };
     server.addService(definition, {
       StreamLoadStats: (call: grpc.ServerDuplexStream<Record<string, unknown>, Buffer>) => {
+        const secure = this.tls;
+        const checked = secure?.tls.identityOf(call);
+        if (secure && checked && !checked.ok) {
+          secure.tls.refuse(checked.reason, { peer: call.getPeer(), stream: 'lrs', error: checked.message });
+          call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: checked.message });
+          return;
+        }
+        const gateway = checked?.ok && checked.identity.kind === 'gateway' ? checked.identity.gateway : undefined;
         const streamId = this.nextStream++;
         let nodeId = '';
         let reporter = '';
@@ -106,11 +124,14 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
             call.write(Buffer.from(res.encode(res.fromObject({ send_all_clusters: true, load_reporting_interval: millisToDuration(this.intervalMs) })).finish()));
             this.log.debug('load reports started', { node: nodeId, intervalMs: this.intervalMs });
           }
-          const clusters = (message.cluster_stats ?? []).map((c) => ({
-            cluster: c.cluster_name ?? '',
-            issued: sum(c.upstream_locality_stats, 'total_issued_requests'),
-            inProgress: sum(c.upstream_locality_stats, 'total_requests_in_progress'),
-          }));
+          const allowed = gateway !== undefined && secure ? secure.clustersOf(gateway) : undefined;
+          const clusters = (message.cluster_stats ?? [])
+            .map((c) => ({
+              cluster: c.cluster_name ?? '',
+              issued: sum(c.upstream_locality_stats, 'total_issued_requests'),
+              inProgress: sum(c.upstream_locality_stats, 'total_requests_in_progress'),
+            }))
+            .filter((c) => allowed === undefined || allowed.has(c.cluster));
           this.emit('report', { nodeId, reporter, at: Date.now(), clusters });
         });
         /** Ends the stream: OK, or RESOURCE_EXHAUSTED with `refused` (a bound was crossed). */

@@ -1,0 +1,154 @@
+// Mutual TLS on the xDS/LRS gRPC port: server credentials whose certificate can be replaced without
+// rebinding the port, each call's client identity, and refusals (logged with a reason, counted).
+//
+// grpc-js verifies nothing we can see: a handshake that fails happens below it. So the port asks for a client
+// certificate without letting OpenSSL reject it (rejectUnauthorized false), and this module looks at each TLS
+// connection as it is established (the underlying Node server's 'secureConnection'): an unverified one is
+// closed before HTTP/2 reads a frame, and its verification error names the reason. Every gRPC call checks
+// again (grpc-js's auth context is empty for an unverified connection), so nothing unverified is served even
+// if that hook were missing.
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log.ts';
+import { clientIdentityOf, type ClientIdentity, type RefusalReason } from './client-identity.ts';
+import { identityUris } from './pki.ts';
+
+export interface ServerTlsIdentity { ca: string; cert: string; key: string }
+type CaListener = (update: { caCertificate: Buffer } | null) => void;
+type IdentityListener = (update: { certificate: Buffer; privateKey: Buffer } | null) => void;
+
+/** A grpc-js certificate provider fed from memory: set() pushes a new CA and identity to every bound port. */
+export class MemoryCertificateProvider {
+  private ca: { caCertificate: Buffer } | null = null;
+  private identity: { certificate: Buffer; privateKey: Buffer } | null = null;
+  private readonly caListeners = new Set<CaListener>();
+  private readonly identityListeners = new Set<IdentityListener>();
+  private latest: ServerTlsIdentity | undefined;
+  private readonly changeListeners = new Set<(s: ServerTlsIdentity) => void>();
+
+  /** The current server identity (the wake port's HTTPS server reads it too). */
+  get current(): ServerTlsIdentity | undefined {
+    return this.latest;
+  }
+
+  onChange(l: (s: ServerTlsIdentity) => void): void {
+    this.changeListeners.add(l);
+  }
+
+  set(o: ServerTlsIdentity): void {
+    this.latest = o;
+    for (const l of this.changeListeners) l(o);
+    this.ca = { caCertificate: Buffer.from(o.ca) };
+    this.identity = { certificate: Buffer.from(o.cert), privateKey: Buffer.from(o.key) };
+    for (const l of this.caListeners) l(this.ca);
+    for (const l of this.identityListeners) l(this.identity);
+  }
+
+  // The first value is handed over on the next tick: grpc-js registers its own watcher only after adding these
+  // listeners, and a synchronous update would reach nobody (the port would then drop every connection).
+  addCaCertificateListener(l: CaListener): void {
+    this.caListeners.add(l);
+    setImmediate(() => {
+      if (this.ca && this.caListeners.has(l)) l(this.ca);
+    });
+  }
+
+  removeCaCertificateListener(l: CaListener): void {
+    this.caListeners.delete(l);
+  }
+
+  addIdentityCertificateListener(l: IdentityListener): void {
+    this.identityListeners.add(l);
+    setImmediate(() => {
+      if (this.identity && this.identityListeners.has(l)) l(this.identity);
+    });
+  }
+
+  removeIdentityCertificateListener(l: IdentityListener): void {
+    this.identityListeners.delete(l);
+  }
+}
+
+export type IdentityCheck = { ok: true; identity: ClientIdentity } | { ok: false; reason: RefusalReason; message: string };
+
+export interface XdsTls {
+  provider: MemoryCertificateProvider;
+  credentials: grpc.ServerCredentials;
+  /**
+   * For a Node TLS server that requests a certificate without rejecting (rejectUnauthorized false): an
+   * unverified connection is refused (logged, counted, destroyed). True when the socket may go on.
+   */
+  admitSocket(socket: TLSSocket, port: string): boolean;
+  /** The identity of a verified socket's client certificate, or why there is none. */
+  identityOfSocket(socket: TLSSocket): IdentityCheck;
+  /** Called for each refusal (connection or call) with its reason. */
+  onRefused(listener: (reason: RefusalReason, detail: Record<string, unknown>) => void): void;
+  /** Attach to the bound server's TLS listeners (after bindAsync). */
+  observe(server: grpc.Server): boolean;
+  /** The identity of a call's client certificate, or a refusal. */
+  identityOf(call: { getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: import('node:tls').PeerCertificate }; getPeer(): string }): IdentityCheck;
+  refuse(reason: RefusalReason, detail: Record<string, unknown>): void;
+}
+
+export function createXdsTls(provider: MemoryCertificateProvider, log: Logger): XdsTls {
+  const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+  const listeners: ((reason: RefusalReason, detail: Record<string, unknown>) => void)[] = [];
+  const refuse = (reason: RefusalReason, detail: Record<string, unknown>): void => {
+    log.warn('refused an xDS client', { reason, ...detail });
+    for (const l of listeners) l(reason, detail);
+  };
+  const admitSocket = (socket: TLSSocket, port: string): boolean => {
+    if (socket.authorized) return true;
+    refuse(classify(socket), { port, peer: `${socket.remoteAddress}:${socket.remotePort}`, error: String(socket.authorizationError ?? 'no certificate') });
+    socket.destroy();
+    return false;
+  };
+  const identityOfCertificate = (cert: import('node:tls').PeerCertificate | undefined): IdentityCheck => {
+    if (!cert?.raw) return { ok: false, reason: 'no_certificate', message: "this port requires a client certificate issued by the control plane's CA" };
+    const x509 = new X509Certificate(cert.raw);
+    const uris = identityUris(x509.toString());
+    const found = clientIdentityOf(uris);
+    if (!found) return { ok: false, reason: 'no_identity', message: `the client certificate names no gateway (URI SANs: ${uris.join(', ') || 'none'})` };
+    return { ok: true, identity: { ...found, serial: x509.serialNumber } };
+  };
+  return {
+    provider,
+    credentials,
+    admitSocket,
+    identityOfSocket: (socket) => (socket.authorized ? identityOfCertificate(socket.getPeerCertificate()) : { ok: false, reason: 'no_certificate', message: 'the TLS connection is not verified' }),
+    onRefused: (l) => void listeners.push(l),
+    refuse,
+    observe(server) {
+      // grpc-js keeps its Node servers in a private map (1.14.7): reached by name, checked for shape.
+      const servers = (server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
+      if (!(servers instanceof Map)) {
+        log.warn('cannot observe TLS connections on the xDS port (grpc-js internals changed): refusals are counted per call only');
+        return false;
+      }
+      for (const s of servers.keys()) {
+        const tlsServer = s as import('node:tls').Server;
+        if (typeof tlsServer.prependListener !== 'function') continue;
+        tlsServer.prependListener('secureConnection', (socket: TLSSocket) => void admitSocket(socket, 'xds'));
+        tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+          refuse('handshake_failed', { port: 'xds', peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, error: err.code ?? err.message });
+        });
+      }
+      return true;
+    },
+    identityOf(call) {
+      const auth = call.getAuthContext();
+      return auth.transportSecurityType === 'ssl' ? identityOfCertificate(auth.sslPeerCertificate) : identityOfCertificate(undefined);
+    },
+  };
+}
+
+function classify(socket: TLSSocket): RefusalReason {
+  const peer = socket.getPeerCertificate();
+  if (!peer || Object.keys(peer).length === 0) return 'no_certificate';
+  const code = String(socket.authorizationError ?? '');
+  if (code === 'CERT_HAS_EXPIRED') return 'expired';
+  if (code === 'CERT_NOT_YET_VALID') return 'not_yet_valid';
+  if (['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_SIGNATURE_FAILURE'].includes(code)) return 'unknown_ca';
+  return 'invalid_certificate';
+}
