@@ -5,13 +5,21 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { snapshotFromResources } from '../../snapshots/build.ts';
 import type { Resource } from '../../snapshots/resource.ts';
-import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
 import { eventually } from '../support/eventually.ts';
 import { http1Request } from '../support/http-client.ts';
 import { FILTER_WASM, startStack, type Stack } from '../support/stack.ts';
 
 interface NodesJson {
-  nodes: { types: { extensionConfig?: { nack?: { message: string }; ackedVersion?: string; sentVersion?: string } } }[];
+  nodes: { group: string; types: { extensionConfig?: { nack?: { message: string }; ackedVersion?: string; sentVersion?: string } } }[];
+}
+
+/** The snapshot group the stack's one Envoy is served (its certificate names the file gateway). */
+async function envoyGroup(stack: Stack): Promise<string> {
+  return eventually(async () => {
+    const group = ((await (await stack.adminFetch('/v1/nodes')).json()) as NodesJson).nodes[0]?.group;
+    if (!group) throw new Error('no Envoy connected yet');
+    return group;
+  });
 }
 
 async function heldGauge(stack: Stack): Promise<number> {
@@ -44,7 +52,8 @@ describe('filter config and code lifecycle on a real Envoy', function () {
   });
 
   it('NACKs a filter config its on_configure refuses, and keeps holding and passing on the last good one', async () => {
-    const good = stack.cp.cache.getSnapshot(DEFAULT_GROUP)!;
+    const group = await envoyGroup(stack);
+    const good = stack.cp.cache.getSnapshot(group)!;
     const ecds = [...good.resources.extensionConfig.values()][0]!;
     const bad = structuredClone(ecds) as Resource & { typed_config: { config: { configuration: { value: string } } } };
     const config = JSON.parse(bad.typed_config.config.configuration.value) as { generation: number; hosts: { maxHeld: number }[] };
@@ -53,7 +62,7 @@ describe('filter config and code lifecycle on a real Envoy', function () {
     bad.typed_config.config.configuration.value = JSON.stringify(config);
     const snapshot = snapshotFromResources({ ...good.resources, extensionConfig: new Map([[bad.name, bad]]) });
     if (!snapshot.ok) throw new Error('test snapshot is inconsistent');
-    stack.cp.cache.setSnapshot(DEFAULT_GROUP, snapshot.value);
+    stack.cp.cache.setSnapshot(group, snapshot.value);
 
     const nack = await eventually(async () => {
       const body = (await (await stack.adminFetch('/v1/nodes')).json()) as NodesJson;
@@ -94,7 +103,7 @@ describe('filter config and code lifecycle on a real Envoy', function () {
     await eventually(async () => {
       const body = (await (await stack.adminFetch('/v1/nodes')).json()) as NodesJson;
       const e = body.nodes[0]?.types.extensionConfig;
-      expect(e?.ackedVersion).to.equal(stack.cp.cache.getSnapshot(DEFAULT_GROUP)!.versions.extensionConfig);
+      expect(e?.ackedVersion).to.equal(stack.cp.cache.getSnapshot(await envoyGroup(stack))!.versions.extensionConfig);
     }, { timeoutMs: 30_000, what: 'Envoy on the upgraded filter' });
     expect(await heldGauge(stack)).to.equal(10);
     // New code means new VMs (one per worker, plus the main thread's): the held requests live in the old ones.

@@ -3,6 +3,7 @@
 // upstream POSTs STZ_READY_URL with its STZ_READY_TOKEN once it listens. Beside it, the same upstream told
 // not to signal is found only by the last probe, made at its wake deadline.
 import { expect } from 'chai';
+import { eventually } from '../support/eventually.ts';
 import { http1Request } from '../support/http-client.ts';
 import { freePort } from '../support/ports.ts';
 import { processHost, startStack, type Stack } from '../support/stack.ts';
@@ -51,8 +52,13 @@ describe('readiness signalled by the process', function () {
     const reply = await http1Request({ port: stack.port, host: 'signals.test', path: '/first', timeoutMs: 60_000 });
     expect(reply.status).to.equal(200);
     expect(JSON.parse(reply.body)).to.include({ path: '/first', upstream: 'signals-process' });
-    const c = await coldStart('signals');
-    expect(c).to.include({ outcome: 'ready', readyBy: 'signal' });
+    // The reply can overtake the cold start's record of the release's ACK (the ACK and the released request
+    // race inside Envoy): wait for the record, do not assume it.
+    const c = await eventually(async () => {
+      const r = await coldStart('signals');
+      expect(r).to.include({ outcome: 'ready', readyBy: 'signal' });
+      return r;
+    }, { what: 'the cold start recorded as ready by signal' });
     expect(c.phases.map((p) => p.phase).slice(0, 5)).to.deep.equal(['start_requested', 'spawned', 'ready', 'release_pushed', 'release_acked']);
     const times = c.phases.map((p) => Date.parse(p.at));
     expect(times).to.deep.equal([...times].sort((a, b) => a - b));
@@ -65,8 +71,11 @@ describe('readiness signalled by the process', function () {
   it('without the signal the same upstream is found only by the last probe, at its wake deadline', async () => {
     const reply = await http1Request({ port: stack.port, host: 'silent.test', path: '/first', timeoutMs: 60_000 });
     expect(reply.status).to.equal(200);
-    const c = await coldStart('silent');
-    expect(c).to.include({ outcome: 'ready', readyBy: 'probe' });
+    const c = await eventually(async () => {
+      const r = await coldStart('silent');
+      expect(r).to.include({ outcome: 'ready', readyBy: 'probe' });
+      return r;
+    }, { what: 'the cold start recorded as ready by probe' });
     // The probe after the first one comes at the wake deadline (3 s), not sooner: nothing else noticed it.
     const ready = c.phases.find((p) => p.phase === 'ready')!;
     expect(Date.parse(ready.at) - Date.parse(c.phases[0]!.at)).to.be.at.least(2_900);
