@@ -15,6 +15,17 @@ import {
 const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
+/** A client certificate (PEM) and the CA it trusts: a client of a control plane that requires mTLS. */
+export interface ClientTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCredentials {
+  return tls ? grpc.credentials.createSsl(Buffer.from(tls.ca), Buffer.from(tls.key), Buffer.from(tls.cert)) : grpc.credentials.createInsecure();
+}
+
 export interface StreamOutcome {
   served: number;
   refused: number;
@@ -26,11 +37,11 @@ export interface StreamOutcome {
  * Opens `count` ADS streams over `connections` connections, each sending one CDS request with the node id
  * `nodeId(i)`; waits until each got a response or ended; then cancels all. Served = got a response.
  */
-export async function openManyStreams(options: { port: number; count: number; connections: number; nodeId: (i: number) => string; timeoutMs?: number }): Promise<StreamOutcome> {
+export async function openManyStreams(options: { port: number; count: number; connections: number; nodeId: (i: number) => string; timeoutMs?: number; tls?: ClientTls }): Promise<StreamOutcome> {
   const clients = Array.from(
     { length: options.connections },
     // Own subchannel each: really separate connections.
-    () => new grpc.Client(`127.0.0.1:${options.port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }),
+    () => new grpc.Client(`127.0.0.1:${options.port}`, channelCredentials(options.tls), { 'grpc.use_local_subchannel_pool': 1 }),
   );
   const calls: grpc.ClientDuplexStream<Buffer, Buffer>[] = [];
   const outcome: StreamOutcome = { served: 0, refused: 0, reasons: {} };
@@ -65,8 +76,8 @@ export async function openManyStreams(options: { port: number; count: number; co
 }
 
 /** Sends one request message of `bytes` bytes on a new ADS stream; the status the stream ends with. */
-export async function sendOversizedMessage(port: number, bytes: number): Promise<{ code: number; details: string }> {
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': -1, 'grpc.use_local_subchannel_pool': 1 });
+export async function sendOversizedMessage(port: number, bytes: number, tls?: ClientTls): Promise<{ code: number; details: string }> {
+  const client = new grpc.Client(`127.0.0.1:${port}`, channelCredentials(tls), { 'grpc.max_send_message_length': -1, 'grpc.use_local_subchannel_pool': 1 });
   try {
     const call = client.makeBidiStreamRequest(ADS_PATH, (b: Buffer) => b, (b: Buffer) => b);
     return await new Promise((resolve) => {
@@ -164,8 +175,13 @@ export interface WakeBurstResult {
 }
 
 /** `total` POST /v1/wake/{host} calls over `connections` keep-alive connections, as fast as answered. */
-export async function wakeBurst(options: { adminUrl: string; host: string; total: number; connections: number }): Promise<WakeBurstResult> {
-  const agent = new Agent({ connections: options.connections, pipelining: 1, keepAliveTimeout: 10_000 });
+export async function wakeBurst(options: { adminUrl: string; host: string; total: number; connections: number; tls?: ClientTls }): Promise<WakeBurstResult> {
+  const agent = new Agent({
+    connections: options.connections,
+    pipelining: 1,
+    keepAliveTimeout: 10_000,
+    ...(options.tls ? { connect: { ca: options.tls.ca, cert: options.tls.cert, key: options.tls.key } } : {}),
+  });
   const result: WakeBurstResult = { sent: 0, byStatus: {}, unexpected: 0, durationMs: 0 };
   const started = performance.now();
   let next = 0;
@@ -197,11 +213,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const run = async (): Promise<unknown> => {
     switch (args.scenario) {
       case 'streams':
-        return openManyStreams({ port: args.port as number, count: args.count as number, connections: args.connections as number, nodeId: () => args.nodeId as string });
+        return openManyStreams({ port: args.port as number, count: args.count as number, connections: args.connections as number, nodeId: () => args.nodeId as string, ...(args.tls ? { tls: args.tls as ClientTls } : {}) });
       case 'oversized':
-        return sendOversizedMessage(args.port as number, args.bytes as number);
+        return sendOversizedMessage(args.port as number, args.bytes as number, args.tls as ClientTls | undefined);
       case 'wake-burst':
-        return wakeBurst({ adminUrl: args.adminUrl as string, host: args.host as string, total: args.total as number, connections: args.connections as number });
+        return wakeBurst({ adminUrl: args.adminUrl as string, host: args.host as string, total: args.total as number, connections: args.connections as number, ...(args.tls ? { tls: args.tls as ClientTls } : {}) });
       default:
         throw new Error(`unknown scenario ${args.scenario}`);
     }
