@@ -49,7 +49,8 @@ export async function startGateway(options: { config: Record<string, unknown>; f
   let envoy: EnvoyProcess | undefined;
   try {
     envoy = await startEnvoy({
-      bootstrap: renderBootstrap({ nodeId: options.nodeId, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort }),
+      // mTLS on xDS and wake calls when the control plane has it on (the default, as with npm start).
+      bootstrap: renderBootstrap({ nodeId: options.nodeId, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, ...(cp.pki ? { xdsTls: cp.pki.envoyFiles } : {}) }),
       concurrency: options.concurrency,
       logLevel: 'warning',
       ...(options.envoyLog ?? {}),

@@ -50,6 +50,8 @@ const cp = await startControlPlane({
   configPath,
   stateDir: values['state-dir'],
   filterWasmPath: values.filter,
+  // Plaintext xDS, as the go-control-plane peer serves it: the two are compared on the same footing.
+  xdsSecurity: 'plaintext',
   log: createLogger({ level: 'warn', module: 'control-plane', write: (line) => void process.stderr.write(`${line}\n`) }),
   // STZ_BENCH_GRPC_BOUNDS='{"initialSyncConcurrency":100000}': the xDS port's bounds changed for a comparison run.
   ...(process.env.STZ_BENCH_GRPC_BOUNDS ? { grpcBounds: JSON.parse(process.env.STZ_BENCH_GRPC_BOUNDS) as Partial<GrpcBounds> } : {}),
