@@ -91,7 +91,11 @@ export interface XdsTls {
   refuse(reason: RefusalReason, detail: Record<string, unknown>): void;
 }
 
-export function createXdsTls(provider: MemoryCertificateProvider, log: Logger): XdsTls {
+/**
+ * `wholeModelGateway`: in file mode, the gateway (`<namespace>/<name>`) the file describes: its Envoys are served
+ * the default group (the whole file), the snapshot they had before certificates existed.
+ */
+export function createXdsTls(provider: MemoryCertificateProvider, log: Logger, options: { wholeModelGateway?: string } = {}): XdsTls {
   const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
   const listeners: ((reason: RefusalReason, detail: Record<string, unknown>) => void)[] = [];
   const refuse = (reason: RefusalReason, detail: Record<string, unknown>): void => {
@@ -110,7 +114,8 @@ export function createXdsTls(provider: MemoryCertificateProvider, log: Logger): 
     const uris = identityUris(x509.toString());
     const found = clientIdentityOf(uris);
     if (!found) return { ok: false, reason: 'no_identity', message: `the client certificate names no gateway (URI SANs: ${uris.join(', ') || 'none'})` };
-    return { ok: true, identity: { ...found, serial: x509.serialNumber } };
+    const wholeModel = found.kind === 'gateway' && found.gateway === options.wholeModelGateway;
+    return { ok: true, identity: { ...found, serial: x509.serialNumber, ...(wholeModel ? { wholeModel } : {}) } };
   };
   return {
     provider,
