@@ -45,11 +45,11 @@ export class MemoryCertificateProvider {
     for (const l of this.identityListeners) l(this.identity);
   }
 
-  // The first value is handed over on the next tick: grpc-js registers its own watcher only after adding these
+  // The first value is handed over in a microtask: grpc-js registers its own watcher only after adding these
   // listeners, and a synchronous update would reach nobody (the port would then drop every connection).
   addCaCertificateListener(l: CaListener): void {
     this.caListeners.add(l);
-    setImmediate(() => {
+    queueMicrotask(() => {
       if (this.ca && this.caListeners.has(l)) l(this.ca);
     });
   }
@@ -60,7 +60,7 @@ export class MemoryCertificateProvider {
 
   addIdentityCertificateListener(l: IdentityListener): void {
     this.identityListeners.add(l);
-    setImmediate(() => {
+    queueMicrotask(() => {
       if (this.identity && this.identityListeners.has(l)) l(this.identity);
     });
   }
