@@ -87,6 +87,19 @@ describe('mutual TLS between Envoy and the control plane (real Envoy, real TLS)'
       expect(await metric(stack, 'stz_xds_tls_refused_total', {})).to.equal(0);
     });
 
+    it('takes no wake call on the plaintext admin port (404 with a JSON body), only on the mTLS wake port', async () => {
+      await stack.adminFetch('/v1/hosts/cold/scale-to-zero', { method: 'POST' });
+      const res = await stack.adminFetch('/v1/wake/cold', { method: 'POST' });
+      expect(res.status).to.equal(404);
+      expect(((await res.json()) as { message: string }).message).to.contain('wake port');
+      expect(stack.cp.wakePort).to.be.a('number').and.not.equal(stack.cp.adminPort);
+      // Nothing woke it (a wake the admin app accepted would start at once).
+      await new Promise((r) => setTimeout(r, 300));
+      const host = (await (await stack.adminFetch('/v1/hosts/cold')).json()) as { state: string; scaling: { phase: string } | null };
+      expect(host.state).to.equal('scaled_to_zero');
+      expect(host.scaling?.phase ?? 'scaled_to_zero').to.equal('scaled_to_zero');
+    });
+
     it('keeps the key files private (mode 0600) and reuses the certificates on restart', async () => {
       const { stat } = await import('node:fs/promises');
       const pki = stack.cp.pki!;
