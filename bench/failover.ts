@@ -84,7 +84,7 @@ async function configFailover(): Promise<number[]> {
   const replicas: ({ child: ChildProcess; exited: Promise<void> } | undefined)[] = [undefined, undefined];
   const start = async (i: number): Promise<void> => {
     const p = ports[i]!;
-    replicas[i] = startProcess(['xds-server/main.ts', '--config', path.join(dir, 'gateway.yaml'), '--state-dir', path.join(dir, `state-${i}`), '--filter', FILTER, '--xds-port', String(p.xds), '--admin-port', String(p.admin), '--log-level', 'error']);
+    replicas[i] = startProcess(['xds-server/main.ts', '--config', path.join(dir, 'gateway.yaml'), '--state-dir', path.join(dir, `state-${i}`), '--filter', FILTER, '--xds-port', String(p.xds), '--admin-port', String(p.admin), '--log-level', 'error', '--insecure-xds-plaintext']);
     await until(`replica ${i}`, 30_000, async () => ((await fetch(`http://127.0.0.1:${p.admin}/healthz`)).ok ? true : undefined));
   };
   const acked = async (i: number): Promise<boolean> => {

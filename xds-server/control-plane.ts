@@ -11,7 +11,7 @@ import { createLogger, type Logger } from './log.ts';
 import type { Publisher } from './publisher.ts';
 import { ProcessProvider } from './scaling/process-provider.ts';
 import { ManualProvider } from './scaling/provider.ts';
-import { FilePki } from './security/file-pki.ts';
+import { FILE_GATEWAY, FilePki } from './security/file-pki.ts';
 import { MemoryCertificateProvider, createXdsTls, type XdsTls } from './security/xds-tls.ts';
 import { loadState } from './state/persistence.ts';
 import { GatewayStore } from './state/store.ts';
@@ -110,7 +110,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     provider.set(pki.serverIdentity);
     pki.onServerIdentity((identity) => provider.set(identity));
     pki.startRenewal();
-    xdsTls = createXdsTls(provider, log.child('xds-tls'));
+    xdsTls = createXdsTls(provider, log.child('xds-tls'), { wholeModelGateway: `${FILE_GATEWAY.namespace}/${FILE_GATEWAY.name}` });
   } else {
     log.warn('xDS and load reports are served in PLAINTEXT (--insecure-xds-plaintext): any process that can reach the xDS port gets the whole config and can send load reports that change scaling decisions');
   }

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { generationInVersion } from '../snapshots/build.ts';
 import type { ControlPlaneTlsFiles } from '../snapshots/control-plane-tls.ts';
 import { modelForGateway } from '../snapshots/gateways.ts';
+import { WAKE_PATH_PREFIX } from '../snapshots/names.ts';
 import type { WakeTarget } from '../snapshots/desired-state.ts';
 import type { FieldError } from '../snapshots/errors.ts';
 import { createAdminApp } from './admin/app.ts';
@@ -124,8 +125,17 @@ export async function startCore(
   const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
   let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
   const adminBounds = { ...DEFAULT_ADMIN_SERVER_BOUNDS, ...options.adminBounds };
+  // With mTLS on xDS the filter's wake calls have a port of their own (security/wake-server.ts); the admin
+  // port, which has no client certificates, no longer takes them (404, as for a route that is not here).
+  const wakeOnTlsPort = options.xdsTls !== undefined && options.wakeTls !== undefined && options.wakeCalls !== false;
   // Timeouts are checked on this interval: a fraction of the shortest one, so they hold to about that.
-  const adminServer = http.createServer({ connectionsCheckingInterval: Math.max(100, Math.min(adminBounds.headersTimeoutMs, adminBounds.requestTimeoutMs) / 4) }, (req, res) => handler(req, res));
+  const adminServer = http.createServer({ connectionsCheckingInterval: Math.max(100, Math.min(adminBounds.headersTimeoutMs, adminBounds.requestTimeoutMs) / 4) }, (req, res) => {
+    if (wakeOnTlsPort && req.method === 'POST' && req.url?.startsWith(WAKE_PATH_PREFIX)) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found', message: "wake calls are served on the control plane's mutual-TLS wake port, not on the admin port" }));
+      return;
+    }
+    handler(req, res);
+  });
   // What never reaches the app is answered in JSON too: CONNECT (Node hands it to this event, and drops
   // the connection when nobody listens) and requests Node's parser refuses (its default answer is bare).
   const rawJson = (socket: import('node:stream').Duplex, status: string, headers: string, error: string, message: string): void => {
@@ -152,7 +162,7 @@ export async function startCore(
   // A late-bound view of the state for the wake port's routing check (the mode builds the state below).
   let stateRef: BackendState | undefined;
   let wakeServer: import('node:https').Server | undefined;
-  if (options.xdsTls && options.wakeTls && options.wakeCalls !== false) {
+  if (wakeOnTlsPort && options.xdsTls) {
     wakeServer = createWakeServer({
       tls: options.xdsTls,
       routes: (gateway, host) => {

@@ -35,7 +35,7 @@ const FAMILIES: Record<string, Family> = {
   stz_xds_connected_clients: { kind: 'gauge', help: 'Open ADS streams by client kind (envoy, grpc, xds-client).' },
   stz_xds_tls_refused_total: {
     kind: 'counter',
-    help: 'xDS/LRS clients refused on the mTLS port, by reason (no_certificate, unknown_ca, expired, not_yet_valid, invalid_certificate, handshake_failed, no_identity, identity_mismatch).',
+    help: 'Clients refused on the mTLS xDS/LRS and wake ports, by port (xds, wake) and reason (no_certificate, unknown_ca, expired, not_yet_valid, invalid_certificate, handshake_failed, no_identity, identity_mismatch, wake_not_routed).',
   },
   stz_lrs_connected_streams: { kind: 'gauge', help: 'Open load-report (LRS) streams.' },
   stz_snapshots_published_total: { kind: 'counter', help: 'Snapshots published.' },

@@ -26,7 +26,7 @@ describe('two Envoys configured with the same gateway port', function () {
         hosts: [{ name: 'web', domains: ['web.test'], endpoints: [{ address: '127.0.0.1', port: u.httpPort }] }],
       }),
     });
-    const second = await startEnvoy({ bootstrap: renderBootstrap({ nodeId: 'second-envoy', xdsAddress: '127.0.0.1', xdsPort: stack.cp.xdsPort }) });
+    const second = await startEnvoy({ bootstrap: renderBootstrap({ nodeId: 'second-envoy', xdsAddress: '127.0.0.1', xdsPort: stack.cp.xdsPort, ...(stack.cp.pki ? { xdsTls: stack.cp.pki.envoyFiles } : {}) }) });
     try {
       const nack = await eventually(async () => {
         const body = (await (await stack.adminFetch('/v1/nodes')).json()) as NodesBody;

@@ -46,6 +46,9 @@ describe('an Envoy with two control-plane replicas in its bootstrap', function (
     const adminPort = await freePort();
     const args = ['--import', 'tsx', 'xds-server/main.ts', '--config', path.join(dir, `${name}.yaml`), '--state-dir', path.join(dir, `${name}-state`)];
     args.push('--filter', FILTER_WASM, '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--log-level', 'warn');
+    // Each file-mode replica would generate its own CA in its own state dir; the Envoy that fails over between
+    // them must trust one, so these replicas serve plaintext (file-mode replicas sharing a CA: not built yet).
+    args.push('--insecure-xds-plaintext');
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let output = '';
     child.stderr!.on('data', (d: Buffer) => (output += d.toString('utf8')));

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { stringify } from 'yaml';
+import * as grpc from '@grpc/grpc-js';
 import { register as registerXdsResolver } from '@grpc/grpc-js-xds';
 import { startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
@@ -15,6 +16,8 @@ import { FILE_LISTENER_NAME } from '../../sources/file/to-model.ts';
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
 import { startControlPlane, type ControlPlane } from '../../xds-server/control-plane.ts';
 import { silentLogger } from '../../xds-server/log.ts';
+import { ALL_GATEWAYS_IDENTITY } from '../../xds-server/security/client-identity.ts';
+import { issueCertificate } from '../../xds-server/security/pki.ts';
 import { grpcEcho } from '../../upstream/grpc-client.ts';
 import { startUpstream, type Upstream } from '../../upstream/server.ts';
 import { RawAdsClient } from '../support/ads-client.ts';
@@ -70,7 +73,11 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
         scaling: { applyTimeoutMs: 60_000 },
         ads: { nackRetry: { initialMs: 500, maxMs: 2_000 } },
       });
-      envoy = await startEnvoy({ bootstrap: renderBootstrap({ nodeId: `nack-${process.pid}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort }), concurrency: 1, logLevel: 'warning' });
+      envoy = await startEnvoy({
+        bootstrap: renderBootstrap({ nodeId: `nack-${process.pid}`, xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, xdsTls: cp.pki!.envoyFiles }),
+        concurrency: 1,
+        logLevel: 'warning',
+      });
     });
     after(async () => {
       await envoy?.stop();
@@ -157,7 +164,10 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
 
     it('does not keep an idle host awake', async () => {
       // A second tool watches every cluster (so it "routes" the host) but has no LRS stream.
-      tool = new RawAdsClient(stack.cp.xdsPort);
+      // An operator's tool over mTLS: a certificate from the control plane's CA with the all-gateways identity.
+      const ca = stack.cp.pki!.caPair;
+      const cert = await issueCertificate(ca, { commonName: 'tool', role: 'client', uris: [ALL_GATEWAYS_IDENTITY], validForMs: 3600_000 });
+      tool = new RawAdsClient(stack.cp.xdsPort, grpc.credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(cert.keyPem), Buffer.from(cert.certPem)));
       tool.send({ node: { id: 'second-tool', user_agent_name: 'a-test-tool' }, type_url: TYPE_URLS.cluster });
       const cds = await tool.next();
       tool.send({ type_url: TYPE_URLS.cluster, version_info: cds.version_info, response_nonce: cds.nonce });
@@ -185,6 +195,8 @@ describe('xDS clients other than one healthy Envoy (real Envoy, real gRPC xDS cl
       // The API listener leads to the gateway's address, so the gateway needs a known port (not port 0).
       const gatewayPort = await freePort();
       stack = await startStack({
+        // The proxyless client speaks plaintext xDS (its bootstrap names insecure channel creds).
+        controlPlane: { xdsSecurity: 'plaintext' },
         config: (u) => ({
           listener: { address: '127.0.0.1', port: gatewayPort },
           hosts: [

@@ -3,9 +3,11 @@
 // wake calls over mTLS; Envoys without a valid certificate get nothing, and each refusal is logged and counted;
 // certificates re-issued with a short lifetime while requests flow fail none, and Envoy uses the new one.
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import * as tls from 'node:tls';
 import { expect } from 'chai';
 import { startEnvoy, type EnvoyProcess } from '../../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../../envoy-bootstrap/render.ts';
@@ -41,6 +43,19 @@ async function sdsFiles(dir: string, client: PemPair, trust: string): Promise<{ 
   return { certificateSds, caSds };
 }
 
+/** The serial of the certificate a port presents to a client with the Envoy's certificate. */
+async function serverSerial(stack: Stack, port: number): Promise<string> {
+  const current = path.join(stack.cp.pki!.envoyFiles.dir, 'current');
+  const [cert, key, ca] = await Promise.all(['tls.crt', 'tls.key', 'ca.crt'].map((f) => readFile(path.join(current, f), 'utf8')));
+  const socket = tls.connect({ host: '127.0.0.1', port, cert, key, ca, checkServerIdentity: () => undefined, ALPNProtocols: ['h2', 'http/1.1'] });
+  try {
+    await once(socket, 'secureConnect');
+    return socket.getPeerX509Certificate()!.serialNumber;
+  } finally {
+    socket.destroy();
+  }
+}
+
 const envoyCertSerial = async (stack: Stack): Promise<string> =>
   new X509Certificate(await readFile(path.join(stack.cp.pki!.envoyFiles.dir, 'current', 'tls.crt'), 'utf8')).serialNumber;
 
@@ -72,6 +87,19 @@ describe('mutual TLS between Envoy and the control plane (real Envoy, real TLS)'
       expect(await metric(stack, 'stz_xds_tls_refused_total', {})).to.equal(0);
     });
 
+    it('takes no wake call on the plaintext admin port (404 with a JSON body), only on the mTLS wake port', async () => {
+      await stack.adminFetch('/v1/hosts/cold/scale-to-zero', { method: 'POST' });
+      const res = await stack.adminFetch('/v1/wake/cold', { method: 'POST' });
+      expect(res.status).to.equal(404);
+      expect(((await res.json()) as { message: string }).message).to.contain('wake port');
+      expect(stack.cp.wakePort).to.be.a('number').and.not.equal(stack.cp.adminPort);
+      // Nothing woke it (a wake the admin app accepted would start at once).
+      await new Promise((r) => setTimeout(r, 300));
+      const host = (await (await stack.adminFetch('/v1/hosts/cold')).json()) as { state: string; scaling: { phase: string } | null };
+      expect(host.state).to.equal('scaled_to_zero');
+      expect(host.scaling?.phase ?? 'scaled_to_zero').to.equal('scaled_to_zero');
+    });
+
     it('keeps the key files private (mode 0600) and reuses the certificates on restart', async () => {
       const { stat } = await import('node:fs/promises');
       const pki = stack.cp.pki!;
@@ -87,8 +115,9 @@ describe('mutual TLS between Envoy and the control plane (real Envoy, real TLS)'
       }, { timeoutMs: 15_000, what: 'Envoy reconnecting over mTLS' });
     });
 
-    const refusedEnvoys: [string, (dir: string) => Promise<{ certificateSds: string; caSds: string } | undefined>, string][] = [
+    const refusedEnvoys: [string, (dir: string) => Promise<{ certificateSds: string; caSds: string } | 'no-certificate' | undefined>, string][] = [
       ['speaks plaintext to the mTLS port', async () => undefined, 'handshake_failed'],
+      ['speaks TLS without a client certificate', async () => 'no-certificate', 'no_certificate'],
       ["presents another CA's certificate", async (dir) => {
         const other = await createCertificateAuthority({ commonName: 'someone else', validForMs: 3600_000 });
         return sdsFiles(dir, await issueCertificate(other, { commonName: 'envoy', role: 'client', uris: [FILE_GATEWAY_IDENTITY], validForMs: 3600_000 }), stack.cp.pki!.caPair.certPem);
@@ -106,9 +135,13 @@ describe('mutual TLS between Envoy and the control plane (real Envoy, real TLS)'
         try {
           const before = await metric(stack, 'stz_xds_tls_refused_total', { reason });
           const tls = await files(dir);
-          envoy = await startEnvoy({
-            bootstrap: renderBootstrap({ nodeId: `intruder-${reason}`, xdsAddress: '127.0.0.1', xdsPort: stack.cp.xdsPort, ...(tls ? { xdsTls: tls } : {}) }),
-          });
+          const bootstrap = renderBootstrap({ nodeId: `intruder-${reason}`, xdsAddress: '127.0.0.1', xdsPort: stack.cp.xdsPort, ...(tls ? { xdsTls: tls === 'no-certificate' ? stack.cp.pki!.envoyFiles : tls } : {}) });
+          if (tls === 'no-certificate') {
+            // The same TLS context as ours (trusting our CA, checking the server's identity) minus the certificate.
+            const cluster = (bootstrap.static_resources as { clusters: { transport_socket: { typed_config: { common_tls_context: Record<string, unknown> } } }[] }).clusters[0]!;
+            delete cluster.transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs;
+          }
+          envoy = await startEnvoy({ bootstrap });
           await eventually(async () => {
             const n = await metric(stack, 'stz_xds_tls_refused_total', { reason, port: 'xds' });
             // Twice: Envoy retried after the first refusal and was refused again, so it had time to get something.
@@ -167,6 +200,10 @@ describe('mutual TLS between Envoy and the control plane (real Envoy, real TLS)'
       }, { timeoutMs: 40_000, intervalMs: 250, what: 'both certificates re-issued' });
       rotated = true;
       const newSerial = await envoyCertSerial(stack);
+      // The running control plane already serves the new server certificate to new connections, on both ports.
+      const newServerSerial = new X509Certificate(stack.cp.pki!.serverIdentity.cert).serialNumber;
+      expect(newServerSerial).not.to.equal(new X509Certificate(firstServer).serialNumber);
+      for (const p of [stack.cp.xdsPort, stack.cp.wakePort!]) expect(await serverSerial(stack, p), `port ${p}`).to.equal(newServerSerial);
       // Envoy keeps its established ADS connection (TLS checks certificates at the handshake): restarting the
       // control plane forces the reconnect, and the new handshake must carry the new certificate.
       await stack.restartControlPlane();

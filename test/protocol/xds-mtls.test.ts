@@ -2,8 +2,11 @@
 // served the config of the gateway it names, and nothing else; no certificate, another CA's, an expired one,
 // one naming no gateway, or a node that contradicts its certificate is refused, logged with the reason and
 // counted. (test/e2e/xds-mtls.e2e.ts runs the same with a real Envoy.)
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
+import { modelForGateway } from '../../snapshots/gateways.ts';
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
 import { AdsEvents } from '../../xds-server/ads/events.ts';
 import { AdsService } from '../../xds-server/ads/service.ts';
@@ -14,10 +17,11 @@ import { messageType } from '../../xds-server/protos/load.ts';
 import { Publisher } from '../../xds-server/publisher.ts';
 import { ALL_GATEWAYS_IDENTITY, type RefusalReason } from '../../xds-server/security/client-identity.ts';
 import { CONTROL_PLANE_IDENTITY, createCertificateAuthority, gatewayIdentity, issueCertificate, type PemPair } from '../../xds-server/security/pki.ts';
+import { createWakeServer } from '../../xds-server/security/wake-server.ts';
 import { MemoryCertificateProvider, createXdsTls } from '../../xds-server/security/xds-tls.ts';
 import { RawAdsClient, resourceNames } from '../support/ads-client.ts';
 import { eventually } from '../support/eventually.ts';
-import { twoGatewayState } from '../support/two-gateways.ts';
+import { twoGatewayModel, twoGatewayState } from '../support/two-gateways.ts';
 
 const HOUR = 3600_000;
 
@@ -165,5 +169,93 @@ describe('ADS/LRS over mutual TLS: who may connect and what it gets', function (
       call.cancel();
       lrsClient.close();
     }
+  });
+});
+
+describe('wake calls over mutual TLS: only our Envoys, only for the backends their gateway routes', function () {
+  this.timeout(30_000);
+  let ca: PemPair;
+  let port: number;
+  let server: import('node:https').Server;
+  const forwarded: string[] = [];
+  const refused: RefusalReason[] = [];
+
+  before(async () => {
+    ca = await createCertificateAuthority({ commonName: 'test CA', validForMs: 24 * HOUR });
+    const serverCert = await issueCertificate(ca, { commonName: 'cp', role: 'server', uris: [CONTROL_PLANE_IDENTITY], ipAddresses: ['127.0.0.1'], validForMs: HOUR });
+    const provider = new MemoryCertificateProvider();
+    provider.set({ ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem });
+    const tls = createXdsTls(provider, silentLogger);
+    tls.onRefused((reason) => refused.push(reason));
+    const model = twoGatewayModel();
+    server = createWakeServer({
+      tls,
+      routes: (gateway, host) => modelForGateway(model, gateway).backends.some((b) => b.name === host),
+      forward: () => (req, res) => {
+        forwarded.push(req.url!);
+        res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":true}');
+      },
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  beforeEach(() => {
+    forwarded.length = 0;
+    refused.length = 0;
+  });
+
+  /** POST over TLS with an optional client certificate; the status and JSON body, or the connection error. */
+  function post(path: string, client?: PemPair, trust: PemPair = ca): Promise<{ status: number; body: { error?: string; message?: string } } | { error: string }> {
+    return new Promise((resolve) => {
+      const req = httpsRequest(
+        { host: '127.0.0.1', port, path, method: 'POST', ca: trust.certPem, ...(client ? { cert: client.certPem, key: client.keyPem } : {}), agent: false, checkServerIdentity: () => undefined },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as { error?: string; message?: string } }));
+        },
+      );
+      req.on('error', (err) => resolve({ error: err.message }));
+      req.end();
+    });
+  }
+  const gatewayCert = (ns: string, name: string, issuer: PemPair = ca): Promise<PemPair> =>
+    issueCertificate(issuer, { commonName: 'envoy', role: 'client', uris: [gatewayIdentity(ns, name)], validForMs: HOUR });
+
+  it("lets gateway A's certificate wake A's backends and the shared one", async () => {
+    const a = await gatewayCert('ns', 'a');
+    expect(await post('/v1/wake/a', a)).to.deep.include({ status: 202 });
+    expect(await post('/v1/wake/shared', a)).to.deep.include({ status: 202 });
+    expect(forwarded).to.deep.equal(['/v1/wake/a', '/v1/wake/shared']);
+  });
+
+  it("answers gateway A's certificate 403 with a JSON reason for B's backend, and never forwards it", async () => {
+    const got = await post('/v1/wake/b', await gatewayCert('ns', 'a'));
+    expect(got).to.have.property('status', 403);
+    expect((got as { body: { error: string; message: string } }).body).to.deep.equal({ error: 'forbidden', message: 'gateway ns/a does not route host "b": its Envoys may not wake it' });
+    expect(forwarded).to.deep.equal([]);
+    expect(refused).to.deep.equal(['wake_not_routed']);
+  });
+
+  it('refuses a caller without a certificate, or with another CA\'s, before any request is read', async () => {
+    const none = await post('/v1/wake/a');
+    const other = await post('/v1/wake/a', await gatewayCert('ns', 'a', await createCertificateAuthority({ commonName: 'x', validForMs: HOUR })));
+    for (const got of [none, other]) {
+      // The connection is closed after the handshake (TLS 1.3: the client may see the close as a reset).
+      if ('status' in got) expect.fail(`answered ${got.status}`);
+    }
+    expect(forwarded).to.deep.equal([]);
+    expect([...refused].sort()).to.deep.equal(['no_certificate', 'unknown_ca']);
+  });
+
+  it('serves nothing but the wake route (404 with a JSON body)', async () => {
+    const got = await post('/v1/hosts', await gatewayCert('ns', 'a'));
+    expect(got).to.deep.include({ status: 404 });
+    expect(forwarded).to.deep.equal([]);
   });
 });

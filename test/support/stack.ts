@@ -1,7 +1,8 @@
 // The whole system for an end-to-end test: the demo upstream, our control plane (in-process), and the
 // real Envoy from .venv, all on loopback with free ports. Every process is stopped by close().
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -51,6 +52,8 @@ export interface Stack {
   /** Stops the control plane and starts a new one on the same ports and state dir (optionally changed, e.g. a new filter build). */
   restartControlPlane(overrides?: Partial<ControlPlaneOptions>): Promise<void>;
   adminFetch(pathAndQuery: string, init?: RequestInit): Promise<Response>;
+  /** A POST to the wake route as the filter makes it: over mTLS with the Envoy's certificate (plaintext: the admin port). */
+  wakeCall(host: string, headers?: Record<string, string>): Promise<{ status: number; body: string }>;
   close(): Promise<void>;
 }
 
@@ -125,6 +128,26 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       cp = await startControlPlane({ ...cpOptions, ...overrides, xdsPort, adminPort, ...(wakePort !== undefined ? { wakePort } : {}) });
     },
     adminFetch: (p, init) => fetch(cp.adminUrl + p, init),
+    async wakeCall(host, headers = {}) {
+      const route = `/v1/wake/${encodeURIComponent(host)}`;
+      if (cp.wakePort === undefined || !cp.pki) {
+        const res = await fetch(cp.adminUrl + route, { method: 'POST', headers });
+        return { status: res.status, body: await res.text() };
+      }
+      const current = path.join(cp.pki.envoyFiles.dir, 'current');
+      const [cert, key, ca] = await Promise.all(['tls.crt', 'tls.key', 'ca.crt'].map((f) => readFile(path.join(current, f), 'utf8')));
+      const port = cp.wakePort;
+      return new Promise((resolve, reject) => {
+        const req = httpsRequest({ host: '127.0.0.1', port, path: route, method: 'POST', headers, cert, key, ca, agent: false, checkServerIdentity: () => undefined }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    },
     async close() {
       await envoy.stop();
       await cp.close();

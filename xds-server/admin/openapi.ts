@@ -164,7 +164,7 @@ export const ROUTES: readonly RouteSpec[] = [
       { name: 'x-scale-to-zero-envoy', schema: ENVOY_HEADER_SCHEMA, description: 'An id the filter gives its Envoy process (stable while it runs); only meaningful with x-scale-to-zero-held.' },
     ],
     ok: { status: 202, description: 'the wake is under way (readiness reaches Envoy over ECDS)', schema: WAKE_ACCEPTED_SCHEMA },
-    errors: { 400: 'invalid host name, or an invalid held report', 404: 'no such host', 429: 'rate_limited: too many wake calls; retry after the Retry-After seconds' },
+    errors: { 400: 'invalid host name, or an invalid held report', 404: 'no such host; or mutual TLS is on and wake calls go to the wake port instead', 429: 'rate_limited: too many wake calls; retry after the Retry-After seconds' },
   },
   {
     id: 'readySignal',

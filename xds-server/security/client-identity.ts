@@ -1,5 +1,5 @@
 // Who an mTLS client is, from its certificate's URI SANs, and which snapshot group that lets it have. Pure.
-import { GATEWAY_METADATA_KEY, gatewayGroup, nodeGroup } from '../cache/snapshot-cache.ts';
+import { DEFAULT_GROUP, GATEWAY_METADATA_KEY, gatewayGroup, nodeGroup } from '../cache/snapshot-cache.ts';
 import { nodeMetadataString, type NodeInfo } from '../protos/codec.ts';
 import { parseGatewayIdentity } from './pki.ts';
 
@@ -11,7 +11,8 @@ export const ALL_GATEWAYS_IDENTITY = 'spiffe://scaletozero.dev/gateways/all';
 
 /** `serial`: the certificate's serial number (hex), so logs and the status show which certificate connected. */
 export type ClientIdentity =
-  | { kind: 'gateway'; uri: string; gateway: string; serial?: string }
+  /** `wholeModel`: the gateway is the one of a file-mode config; its Envoys get the default group, as before. */
+  | { kind: 'gateway'; uri: string; gateway: string; serial?: string; wholeModel?: boolean }
   | { kind: 'all-gateways'; uri: string; serial?: string };
 
 export type RefusalReason = 'no_certificate' | 'unknown_ca' | 'expired' | 'not_yet_valid' | 'invalid_certificate' | 'handshake_failed' | 'no_identity' | 'identity_mismatch' | 'wake_not_routed';
@@ -42,5 +43,5 @@ export function groupForClient(identity: ClientIdentity | null, node: NodeInfo |
       message: `node.metadata["${GATEWAY_METADATA_KEY}"] names gateway ${named}, but the client certificate (${identity.uri}) is for gateway ${identity.gateway}`,
     };
   }
-  return { ok: true, group: gatewayGroup(identity.gateway) };
+  return { ok: true, group: identity.wholeModel ? DEFAULT_GROUP : gatewayGroup(identity.gateway) };
 }

@@ -45,11 +45,11 @@ export class MemoryCertificateProvider {
     for (const l of this.identityListeners) l(this.identity);
   }
 
-  // The first value is handed over on the next tick: grpc-js registers its own watcher only after adding these
+  // The first value is handed over in a microtask: grpc-js registers its own watcher only after adding these
   // listeners, and a synchronous update would reach nobody (the port would then drop every connection).
   addCaCertificateListener(l: CaListener): void {
     this.caListeners.add(l);
-    setImmediate(() => {
+    queueMicrotask(() => {
       if (this.ca && this.caListeners.has(l)) l(this.ca);
     });
   }
@@ -60,7 +60,7 @@ export class MemoryCertificateProvider {
 
   addIdentityCertificateListener(l: IdentityListener): void {
     this.identityListeners.add(l);
-    setImmediate(() => {
+    queueMicrotask(() => {
       if (this.identity && this.identityListeners.has(l)) l(this.identity);
     });
   }
@@ -91,7 +91,11 @@ export interface XdsTls {
   refuse(reason: RefusalReason, detail: Record<string, unknown>): void;
 }
 
-export function createXdsTls(provider: MemoryCertificateProvider, log: Logger): XdsTls {
+/**
+ * `wholeModelGateway`: in file mode, the gateway (`<namespace>/<name>`) the file describes: its Envoys are served
+ * the default group (the whole file), the snapshot they had before certificates existed.
+ */
+export function createXdsTls(provider: MemoryCertificateProvider, log: Logger, options: { wholeModelGateway?: string } = {}): XdsTls {
   const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
   const listeners: ((reason: RefusalReason, detail: Record<string, unknown>) => void)[] = [];
   const refuse = (reason: RefusalReason, detail: Record<string, unknown>): void => {
@@ -110,7 +114,8 @@ export function createXdsTls(provider: MemoryCertificateProvider, log: Logger): 
     const uris = identityUris(x509.toString());
     const found = clientIdentityOf(uris);
     if (!found) return { ok: false, reason: 'no_identity', message: `the client certificate names no gateway (URI SANs: ${uris.join(', ') || 'none'})` };
-    return { ok: true, identity: { ...found, serial: x509.serialNumber } };
+    const wholeModel = found.kind === 'gateway' && found.gateway === options.wholeModelGateway;
+    return { ok: true, identity: { ...found, serial: x509.serialNumber, ...(wholeModel ? { wholeModel } : {}) } };
   };
   return {
     provider,
