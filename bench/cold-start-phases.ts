@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../envoy-bootstrap/envoy.ts';
 import { freePort } from '../test/support/ports.ts';
 import { coldStartPhases } from '../xds-server/status/status-view.ts';
-import { startGateway, startedPids } from './lib/stack.ts';
+import { startGateway, runBenchmark } from './lib/stack.ts';
 import { distribution, round, roundDistribution, type Distribution } from './lib/stats.ts';
 import { epochNowMs, runCommand, waitFor } from './lib/system.ts';
 
@@ -148,17 +148,4 @@ async function main(): Promise<void> {
   process.stdout.write(`wrote ${out}.md\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack}\n`);
-    for (const pid of startedPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    process.exit(1);
-  },
-);
+runBenchmark(main);

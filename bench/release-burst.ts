@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { ENVOY_BIN, REPO_ROOT } from '../envoy-bootstrap/envoy.ts';
 import { buildFilterWithBound } from './lib/filter-variants.ts';
 import { distribution, median, round, roundDistribution, type Distribution } from './lib/stats.ts';
-import { startedPids } from './lib/stack.ts';
+import { runBenchmark } from './lib/stack.ts';
 import { runCommand, sleep, withTimeout } from './lib/system.ts';
 import { startHeldBench, type HeldBench } from './scenarios/held.ts';
 
@@ -248,17 +248,4 @@ export function renderBurst(r: Result): string {
   ].join('\n');
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack}\n`);
-    for (const pid of startedPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { buildFilterWithBound } from './lib/filter-variants.ts';
 import { directResponseBootstrap, UPSTREAM_LISTENER } from './lib/configs.ts';
 import { HoldClient } from './lib/hold-client-driver.ts';
-import { startGateway, startStaticEnvoy, startedPids } from './lib/stack.ts';
+import { startGateway, startStaticEnvoy, runBenchmark } from './lib/stack.ts';
 import { sleep, waitFor, withTimeout } from './lib/system.ts';
 
 const { values } = parseArgs({
@@ -104,15 +104,4 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack}\n`);
-    for (const pid of startedPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-    process.exit(1);
-  },
-);
+runBenchmark(main);

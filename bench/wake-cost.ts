@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../envoy-bootstrap/envoy.ts';
 import { DEFAULT_PUBLISHER_OPTIONS } from '../xds-server/publisher.ts';
-import { startedPids } from './lib/stack.ts';
+import { runBenchmark } from './lib/stack.ts';
 import { median, round } from './lib/stats.ts';
 import { epochNowMs, runCommand } from './lib/system.ts';
 import { startHeldBench, type HeldBench } from './scenarios/held.ts';
@@ -164,17 +164,4 @@ async function main(): Promise<void> {
   for (const e of envoySteps) process.stdout.write(`envoy: ${e.label}: ${e.medianMs} ms after ECDS received (${e.rounds} rounds)\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack}\n`);
-    for (const pid of startedPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -18,14 +18,15 @@ export function internModel(previous: GatewayModel | undefined, next: GatewayMod
 }
 
 function same<T extends BackendModel | VirtualHostModel>(previous: T | undefined, next: T): T {
-  return previous !== undefined && serialised(previous) === JSON.stringify(next) ? previous : next;
+  return previous !== undefined && serialisedOnce(previous) === JSON.stringify(next) ? previous : next;
 }
 
-// A model part in force is compared on every rebuild: its serialisation is kept (model objects are never
-// changed in place).
+// What is in force is compared on every rebuild: its serialisation is kept (model parts and host configs are
+// never changed in place).
 const serialisations = new WeakMap<object, string>();
 
-function serialised(part: object): string {
+/** JSON.stringify of a value that is never changed in place, computed once. */
+export function serialisedOnce(part: object): string {
   let text = serialisations.get(part);
   if (text === undefined) {
     text = JSON.stringify(part);

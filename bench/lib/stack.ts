@@ -18,6 +18,27 @@ import { waitFor } from './system.ts';
  */
 export const startedPids = new Set<number>();
 
+/**
+ * Runs a benchmark script's main: exits 0 when it is done; on a failure prints the stack, kills every process
+ * the script started (a benchmark never leaves an Envoy or upstream behind) and exits 1.
+ */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error).stack}\n`);
+      for (const pid of startedPids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      process.exit(1);
+    },
+  );
+}
+
 export function track(pid: number | undefined, exited: Promise<unknown>): void {
   if (pid === undefined) return;
   startedPids.add(pid);

@@ -1,6 +1,7 @@
 // A reload diffed against the config in force: hosts whose settings did not change keep their very objects,
 // so everything built from them (model, xDS resources, their hashes and encodings) is reused, and a
 // one-host change costs one host's work after the file is read.
+import { serialisedOnce } from '../../model/intern.ts';
 import type { GatewayConfig, HostConfig } from './config.ts';
 
 export interface ReloadDiff {
@@ -20,24 +21,11 @@ export function keepUnchangedHosts(previous: GatewayConfig, next: GatewayConfig)
     if (old === undefined) added.push(host.name);
     // Both were built by the same normalisation, so equal settings serialise alike (a reordered map in the
     // file may count as a change: that only rebuilds the host).
-    else if (serialised(old) === JSON.stringify(host)) return old;
+    else if (serialisedOnce(old) === JSON.stringify(host)) return old;
     else changed.push(host.name);
     return host;
   });
   const kept = new Set(next.hosts.map((h) => h.name));
   const removed = previous.hosts.filter((h) => !kept.has(h.name)).map((h) => h.name);
   return { config: { ...next, hosts }, added, changed, removed };
-}
-
-// A host config in force is compared on every reload: its serialisation is kept (host configs are never
-// changed in place).
-const serialisations = new WeakMap<HostConfig, string>();
-
-function serialised(host: HostConfig): string {
-  let text = serialisations.get(host);
-  if (text === undefined) {
-    text = JSON.stringify(host);
-    serialisations.set(host, text);
-  }
-  return text;
 }
