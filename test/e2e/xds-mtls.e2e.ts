@@ -173,7 +173,7 @@ describe('mutual TLS between Envoy and the control plane (real Envoy, real TLS)'
       await stack?.close();
     });
 
-    it('re-issues the certificates while requests flow, fails none, and Envoy reconnects with the new certificate', async () => {
+    it('re-issues the certificates while requests flow, fails none, and Envoy reconnects by itself with the new certificate', async () => {
       const firstSerial = await envoyCertSerial(stack);
       const firstServer = stack.cp.pki!.serverIdentity.cert;
       expect(stack.cp.ads.connected[0]!.identity!.serial).to.equal(firstSerial);
@@ -204,14 +204,14 @@ describe('mutual TLS between Envoy and the control plane (real Envoy, real TLS)'
       const newServerSerial = new X509Certificate(stack.cp.pki!.serverIdentity.cert).serialNumber;
       expect(newServerSerial).not.to.equal(new X509Certificate(firstServer).serialNumber);
       for (const p of [stack.cp.xdsPort, stack.cp.wakePort!]) expect(await serverSerial(stack, p), `port ${p}`).to.equal(newServerSerial);
-      // Envoy keeps its established ADS connection (TLS checks certificates at the handshake): restarting the
-      // control plane forces the reconnect, and the new handshake must carry the new certificate.
-      await stack.restartControlPlane();
+      // TLS checks certificates only at the handshake: the control plane closes the connection near the end of
+      // its certificate's life (here, at its expiry: these certificates' life starts 5 min back, for clock
+      // skew), and Envoy reconnects by itself, presenting the new certificate. No restart.
       const session = await eventually(async () => {
-        const s = stack.cp.ads.connected[0];
-        if (!s) throw new Error('Envoy not reconnected yet');
+        const s = stack.cp.ads.connected.find((c) => c.clientKind === 'envoy');
+        if (s?.identity?.serial !== newSerial) throw new Error(`Envoy still on certificate ${s?.identity?.serial ?? '(not connected)'}`);
         return s;
-      }, { timeoutMs: 15_000, what: 'Envoy reconnecting' });
+      }, { timeoutMs: 30_000, intervalMs: 250, what: 'Envoy reconnecting with the new certificate by itself' });
       reconnected = true;
       await traffic;
       expect(session.identity!.serial, 'the certificate Envoy presented on reconnecting').to.equal(newSerial);

@@ -103,7 +103,10 @@ export function createXdsTls(provider: MemoryCertificateProvider, log: Logger, o
     for (const l of listeners) l(reason, detail);
   };
   const admitSocket = (socket: TLSSocket, port: string): boolean => {
-    if (socket.authorized) return true;
+    if (socket.authorized) {
+      retireNearExpiry(socket, port, log);
+      return true;
+    }
     refuse(classify(socket), { port, peer: `${socket.remoteAddress}:${socket.remotePort}`, error: String(socket.authorizationError ?? 'no certificate') });
     socket.destroy();
     return false;
@@ -146,6 +149,49 @@ export function createXdsTls(provider: MemoryCertificateProvider, log: Logger, o
       return auth.transportSecurityType === 'ssl' ? identityOfCertificate(auth.sslPeerCertificate) : identityOfCertificate(undefined);
     },
   };
+}
+
+/**
+ * When a verified connection is closed so that its client reconnects with its renewed certificate: with a
+ * quarter of the certificate's life left, less a random part of a twenty-fourth so a fleet does not reconnect
+ * at once (renewal comes earlier, with a third left: file mode, and the Kubernetes Secrets). A connection
+ * made later than that (its client has no newer certificate) is closed when its certificate expires, so an
+ * expired or no longer renewed certificate keeps no connection open. TLS checks a certificate only at the
+ * handshake; this is what makes a renewal reach long-lived ADS and LRS connections, and what ends them.
+ */
+export function retireAt(validFromMs: number, validToMs: number, nowMs: number, random: () => number = Math.random): number {
+  const life = Math.max(0, validToMs - validFromMs);
+  const at = validToMs - life / 4 - random() * (life / 24);
+  return at > nowMs ? at : validToMs;
+}
+
+// setTimeout takes at most 2^31-1 ms (24.8 days); longer waits re-arm.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function retireNearExpiry(socket: TLSSocket, port: string, log: Logger): void {
+  const cert = socket.getPeerCertificate();
+  const from = Date.parse(cert?.valid_from ?? '');
+  const to = Date.parse(cert?.valid_to ?? '');
+  if (!Number.isFinite(from) || !Number.isFinite(to)) return;
+  const at = retireAt(from, to, Date.now());
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const delay = Math.max(0, at - Date.now());
+    timer = setTimeout(() => {
+      if (delay > MAX_TIMER_MS) return arm();
+      if (socket.destroyed) return;
+      log.info('closing a connection whose client certificate is near its end: the client reconnects with its renewed one', {
+        port,
+        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        serial: cert.serialNumber,
+        validTo: cert.valid_to,
+      });
+      socket.destroy();
+    }, Math.min(delay, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 function classify(socket: TLSSocket): RefusalReason {
