@@ -147,6 +147,20 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
 
   const replicas = async (name: string, namespace = NS): Promise<number> =>
     ((await stack.get(`/apis/apps/v1/namespaces/${namespace}/deployments/${name}`)).spec as { replicas?: number }).replicas ?? 0;
+  /** Every connected Envoy has ACKed its group's current routes and filter config, and that config holds `host`. */
+  const envoyApplied = async (host: string): Promise<void> => {
+    const body = (await (await stack.adminFetch('/v1/nodes')).json()) as { nodes: { group: string; clientKind: string; types: Record<string, { ackedVersion?: string } | undefined> }[] };
+    const envoys = body.nodes.filter((n) => n.clientKind === 'envoy');
+    expect(envoys.length, 'an Envoy is connected').to.be.greaterThan(0);
+    for (const n of envoys) {
+      const snapshot = stack.cp.cache.getSnapshot(n.group);
+      expect(snapshot, `a snapshot for ${n.group}`).to.not.equal(undefined);
+      expect(JSON.stringify([...snapshot!.resources.extensionConfig.values()]), 'the filter config holds the host').to.include(host);
+      expect(n.types.extensionConfig?.ackedVersion).to.equal(snapshot!.versions.extensionConfig);
+      expect(n.types.route?.ackedVersion).to.equal(snapshot!.versions.route);
+    }
+  };
+
   const hostState = async (name: string): Promise<{ state: string; scaling: { phase: string; wakeCount: number; lastError?: string } }> =>
     (await (await stack.adminFetch(`/v1/hosts/${name}`)).json()) as { state: string; scaling: { phase: string; wakeCount: number; lastError?: string } };
   const events = async (reason: string): Promise<{ message: string; involvedObject: { name: string } }[]> =>
@@ -265,7 +279,11 @@ describe('Kubernetes mode: Gateway API + ScaleToZeroPolicy on a real API server 
       expect((await stack.adminFetch('/v1/hosts/shop-cold-80')).status, 'the policy is in force').to.equal(200);
       const r = await get(port, 'split.example', '/probe', 3_000);
       expect(r.status).to.equal(200);
-    }, { what: 'the policy in force and the warm half answering' });
+      // Not only decided: applied. Until the Envoy has ACKed the filter config that holds the cold backend (and
+      // the routes that run the filter for it), a request sent to the cold half meets its empty cluster (503
+      // from the router, not a hold).
+      await envoyApplied('shop-cold-80');
+    }, { what: 'the policy in force, applied by the Envoy, and the warm half answering' });
     const started = Date.now();
     const replies = await Promise.all(
       Array.from({ length: 30 }, async (_, i) => {
