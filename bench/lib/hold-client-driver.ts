@@ -29,7 +29,8 @@ export class HoldClient {
     child.stderr!.setEncoding('utf8').on('data', (c: string) => {
       this.stderr = (this.stderr + c).slice(-4000);
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the last lines of stdout may still be unread at 'exit'.
+    child.on('close', (code) => {
       this.exited = true;
       const err = new Error(`hold-client exited (${code}) with requests outstanding: ${this.stderr}`);
       for (const w of this.waiters.values()) w.fail(err);

@@ -54,7 +54,8 @@ export async function runWrk(o: WrkOptions): Promise<WrkResult> {
       clearTimeout(timer);
       resolve({ code: null, stdout: out, stderr: err + e.message });
     });
-    child.on('exit', (c) => {
+    // 'close', not 'exit': only then is stdout read to the end.
+    child.on('close', (c) => {
       clearTimeout(timer);
       resolve({ code: c, stdout: out, stderr: err });
     });

@@ -25,7 +25,15 @@ function runAbuser<T>(args: Record<string, unknown>): Promise<T> {
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`abuser ${String(args.scenario)} exited ${code}: ${err}`))));
+    // 'close', not 'exit': 'exit' can come before the child's stdout is read to the end (seen: an empty result).
+    child.on('close', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exited ${code}`);
+        resolve(JSON.parse(out) as T);
+      } catch (e) {
+        reject(new Error(`abuser ${String(args.scenario)}: ${(e as Error).message}; stdout: ${out.slice(0, 300) || '(nothing)'}; stderr: ${err.slice(-2000) || '(nothing)'}`));
+      }
+    });
   });
 }
 
