@@ -7,7 +7,6 @@
 import type { Snapshot } from '../../snapshots/build.ts';
 import type { Resource } from '../../snapshots/resource.ts';
 import { FULL_STATE_KINDS, PUSH_ORDER, type ResourceKind } from '../../snapshots/type-urls.ts';
-import type { Settlement } from '../cache/snapshot-cache.ts';
 import {
   encodeDeltaDiscoveryResponse, encodeResource, resourceVersion, type DeltaDiscoveryRequest, type VersionedResource,
 } from '../protos/codec.ts';
@@ -97,14 +96,6 @@ export class DeltaStreamSession extends SessionBase<DeltaTypeState> implements A
       const sent = this.push(kind, state, snapshot, forced ? { force: forced } : {});
       if (kind === 'cluster') changedClusters = new Set(sent.map((r) => edsName(snapshot.resources.cluster.get(r)) ?? r));
     }
-  }
-
-  settlement(kind: ResourceKind, version: string): Settlement {
-    const state = this.types.get(kind);
-    if (state === undefined || subscribesToNothing(state.subscription)) return { state: 'unsubscribed' };
-    if (state.ackedVersion === version) return { state: 'applied' };
-    if (state.nack?.rejectedVersion === version) return { state: 'rejected', message: state.nack.message };
-    return { state: 'pending' };
   }
 
   /** Applies subscribe/unsubscribe; returns the names newly in scope ('*' for a new wildcard), if any. */

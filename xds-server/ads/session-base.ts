@@ -147,7 +147,15 @@ export abstract class SessionBase<TState extends SessionTypeState> {
 
   abstract readonly variant: 'sotw' | 'delta';
   abstract onSnapshot(snapshot: Snapshot): void;
-  abstract settlement(kind: ResourceKind, version: string): Settlement;
+
+  /** Where this stream stands with `version` of a type: the same rule for both variants. */
+  settlement(kind: ResourceKind, version: string): Settlement {
+    const state = this.types.get(kind);
+    if (state === undefined || subscribesToNothing(state.subscription)) return { state: 'unsubscribed' };
+    if (state.ackedVersion === version) return { state: 'applied' };
+    if (state.nack?.rejectedVersion === version) return { state: 'rejected', message: state.nack.message };
+    return { state: 'pending' };
+  }
 
   get nodeId(): string {
     return this.node?.id ?? '';

@@ -2,7 +2,6 @@
 // Requests are classified by classifyRequest(); responses go out in PUSH_ORDER on this one stream.
 import type { Snapshot } from '../../snapshots/build.ts';
 import { FULL_STATE_KINDS, PUSH_ORDER, type ResourceKind } from '../../snapshots/type-urls.ts';
-import type { Settlement } from '../cache/snapshot-cache.ts';
 import { encodeDiscoveryResponse, encodeResource, resourceVersion, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
 import { SessionBase, type SessionTypeState } from './session-base.ts';
 import type { AdsSession } from './session.ts';
@@ -73,14 +72,6 @@ export class StreamSession extends SessionBase<TypeState> implements AdsSession 
       const warm = this.send(kind, snapshot);
       if (kind === 'cluster') clustersWarm = warm;
     }
-  }
-
-  settlement(kind: ResourceKind, version: string): Settlement {
-    const state = this.types.get(kind);
-    if (state === undefined || subscribesToNothing(state.subscription)) return { state: 'unsubscribed' };
-    if (state.ackedVersion === version) return { state: 'applied' };
-    if (state.nack?.rejectedVersion === version) return { state: 'rejected', message: state.nack.message };
-    return { state: 'pending' };
   }
 
   private resubscribe(kind: ResourceKind, state: TypeState, subscription: Subscription): void {
