@@ -13,9 +13,8 @@ import type protobuf from 'protobufjs';
 import { encodeDiscoveryRequest, decodeDiscoveryResponse } from '../../xds-server/protos/codec.ts';
 import { messageType } from '../../xds-server/protos/load.ts';
 import { ANY_TYPES, TYPE_URLS, kindOfTypeUrl, type ResourceKind } from '../../snapshots/type-urls.ts';
+import { ADS_PATH, DELTA_ADS_PATH } from '../../xds-server/ads/service.ts';
 
-const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 const MESSAGES: Record<ResourceKind, string> = {
   cluster: 'envoy.config.cluster.v3.Cluster',
   endpoint: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
@@ -76,7 +75,7 @@ export class SimEnvoy {
       'grpc.use_local_subchannel_pool': 1,
       'grpc.max_receive_message_length': -1,
     });
-    this.call = this.client.makeBidiStreamRequest(this.mode === 'delta' ? DELTA_PATH : ADS_PATH, (b: Buffer) => b, (b: Buffer) => b);
+    this.call = this.client.makeBidiStreamRequest(this.mode === 'delta' ? DELTA_ADS_PATH : ADS_PATH, (b: Buffer) => b, (b: Buffer) => b);
     this.call.on('data', (bytes: Buffer) => (this.mode === 'delta' ? this.onDeltaResponse(bytes) : this.onResponse(bytes)));
     this.call.on('error', (err: grpc.ServiceError) => {
       if (err.code !== grpc.status.CANCELLED) {

@@ -11,9 +11,8 @@ import {
   decodeDeltaDiscoveryResponse, decodeDiscoveryResponse, encodeDeltaDiscoveryRequest, encodeDiscoveryRequest,
   type DecodedDeltaResponse, type DecodedResponse, type DeltaDiscoveryRequest, type DiscoveryRequest,
 } from '../../xds-server/protos/codec.ts';
+import { ADS_PATH, DELTA_ADS_PATH } from '../../xds-server/ads/service.ts';
 
-const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
 /** A client certificate (PEM) and the CA it trusts: a client of a control plane that requires mTLS. */
 export interface ClientTls {
@@ -129,7 +128,7 @@ export class SlowReader {
   ) {
     this.session = http2.connect(`http://127.0.0.1:${port}`);
     this.session.on('error', () => {});
-    this.stream = this.session.request({ ':method': 'POST', ':path': delta ? DELTA_PATH : ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    this.stream = this.session.request({ ':method': 'POST', ':path': delta ? DELTA_ADS_PATH : ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
     this.stream.on('error', () => {});
     // Nothing reads: Node stops granting HTTP/2 flow-control window once its buffer is full.
     this.stream.pause();

@@ -13,22 +13,30 @@ import {
   type DiscoveryRequest,
 } from '../../xds-server/protos/codec.ts';
 import { kindOfTypeUrl } from '../../snapshots/type-urls.ts';
+import { ADS_PATH, DELTA_ADS_PATH } from '../../xds-server/ads/service.ts';
 
-const PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
-export class RawAdsClient {
+/** One raw bidirectional xDS stream: writes what a test sends, queues what the server answers. */
+class RawStreamClient<Request, Response> {
   private readonly client: grpc.Client;
   private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
-  private readonly queue: DecodedResponse[] = [];
-  private waiting: ((r: DecodedResponse) => void) | undefined;
+  private readonly queue: Response[] = [];
+  private waiting: ((r: Response) => void) | undefined;
   error: grpc.ServiceError | undefined;
   ended = false;
 
-  constructor(port: number, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+  constructor(
+    port: number,
+    credentials: grpc.ChannelCredentials,
+    path: string,
+    private readonly encode: (request: Partial<Request>) => Buffer,
+    decode: (bytes: Buffer) => Response,
+    private readonly responseName: string,
+  ) {
     this.client = new grpc.Client(`127.0.0.1:${port}`, credentials);
-    this.call = this.client.makeBidiStreamRequest(PATH, (b: Buffer) => b, (b: Buffer) => b);
+    this.call = this.client.makeBidiStreamRequest(path, (b: Buffer) => b, (b: Buffer) => b);
     this.call.on('data', (bytes: Buffer) => {
-      const response = decodeDiscoveryResponse(bytes);
+      const response = decode(bytes);
       if (this.waiting) {
         const w = this.waiting;
         this.waiting = undefined;
@@ -43,18 +51,18 @@ export class RawAdsClient {
     });
   }
 
-  send(request: Partial<DiscoveryRequest>): void {
-    this.call.write(encodeDiscoveryRequest(request));
+  send(request: Partial<Request>): void {
+    this.call.write(this.encode(request));
   }
 
   /** The next response, or an error naming what was awaited. */
-  next(timeoutMs = 5_000): Promise<DecodedResponse> {
+  next(timeoutMs = 5_000): Promise<Response> {
     const queued = this.queue.shift();
     if (queued) return Promise.resolve(queued);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting = undefined;
-        reject(new Error(`no DiscoveryResponse within ${timeoutMs} ms`));
+        reject(new Error(`no ${this.responseName} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiting = (r) => {
         clearTimeout(timer);
@@ -74,6 +82,20 @@ export class RawAdsClient {
   }
 }
 
+/** State of the world. */
+export class RawAdsClient extends RawStreamClient<DiscoveryRequest, DecodedResponse> {
+  constructor(port: number, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+    super(port, credentials, ADS_PATH, encodeDiscoveryRequest, decodeDiscoveryResponse, 'DiscoveryResponse');
+  }
+}
+
+/** The delta (incremental) variant. */
+export class RawDeltaClient extends RawStreamClient<DeltaDiscoveryRequest, DecodedDeltaResponse> {
+  constructor(port: number, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+    super(port, credentials, DELTA_ADS_PATH, encodeDeltaDiscoveryRequest, (b) => decodeDeltaDiscoveryResponse(b), 'DeltaDiscoveryResponse');
+  }
+}
+
 export function resourceNames(response: DecodedResponse): string[] {
   const kind = kindOfTypeUrl(response.type_url);
   if (!kind) throw new Error(`unknown type ${response.type_url}`);
@@ -87,59 +109,4 @@ export function resourceNames(response: DecodedResponse): string[] {
 export function decodedResources(response: DecodedResponse): Record<string, unknown>[] {
   const kind = kindOfTypeUrl(response.type_url)!;
   return response.resources.map((r) => decodeResource(kind, r.value));
-}
-
-const DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
-
-/** The delta (incremental) variant of RawAdsClient. */
-export class RawDeltaClient {
-  private readonly client: grpc.Client;
-  private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
-  private readonly queue: DecodedDeltaResponse[] = [];
-  private waiting: ((r: DecodedDeltaResponse) => void) | undefined;
-  error: grpc.ServiceError | undefined;
-
-  constructor(port: number) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    this.call = this.client.makeBidiStreamRequest(DELTA_PATH, (b: Buffer) => b, (b: Buffer) => b);
-    this.call.on('data', (bytes: Buffer) => {
-      const response = decodeDeltaDiscoveryResponse(bytes);
-      if (this.waiting) {
-        const w = this.waiting;
-        this.waiting = undefined;
-        w(response);
-      } else this.queue.push(response);
-    });
-    this.call.on('error', (err: grpc.ServiceError) => {
-      this.error = err;
-    });
-  }
-
-  send(request: Partial<DeltaDiscoveryRequest>): void {
-    this.call.write(encodeDeltaDiscoveryRequest(request));
-  }
-
-  next(timeoutMs = 5_000): Promise<DecodedDeltaResponse> {
-    const queued = this.queue.shift();
-    if (queued) return Promise.resolve(queued);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting = undefined;
-        reject(new Error(`no DeltaDiscoveryResponse within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting = (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      };
-    });
-  }
-
-  get pending(): number {
-    return this.queue.length;
-  }
-
-  close(): void {
-    this.call.cancel();
-    this.client.close();
-  }
 }

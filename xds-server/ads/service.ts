@@ -12,11 +12,14 @@ import type { AdsSession } from './session.ts';
 import { StreamSession, type StreamSessionOptions, type StreamSink } from './stream-session.ts';
 
 const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+/** The two ADS methods' gRPC paths (raw clients in tests and benchmarks call them by path). */
+export const ADS_PATH = `${SERVICE}/StreamAggregatedResources`;
+export const DELTA_ADS_PATH = `${SERVICE}/DeltaAggregatedResources`;
 const identity = (b: Buffer): Buffer => b;
 
 const adsDefinition: grpc.ServiceDefinition = {
   StreamAggregatedResources: {
-    path: `${SERVICE}/StreamAggregatedResources`,
+    path: ADS_PATH,
     requestStream: true,
     responseStream: true,
     requestSerialize: identity,
@@ -26,7 +29,7 @@ const adsDefinition: grpc.ServiceDefinition = {
     originalName: 'streamAggregatedResources',
   },
   DeltaAggregatedResources: {
-    path: `${SERVICE}/DeltaAggregatedResources`,
+    path: DELTA_ADS_PATH,
     requestStream: true,
     responseStream: true,
     requestSerialize: identity,
