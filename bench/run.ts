@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { ENVOY_BIN, assertEnvoyInstalled } from '../envoy-bootstrap/envoy.ts';
 import { READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, type BenchResults, type UpstreamKind } from './lib/model.ts';
 import { renderMarkdown } from './lib/render-markdown.ts';
-import { startedPids } from './lib/stack.ts';
+import { killStarted, startedPids } from './lib/stack.ts';
 import { QuietGate, ensureWrk, machineFacts, sleep } from './lib/system.ts';
 import { evaluateTargets } from './lib/targets.ts';
 import { runMemory } from './scenarios/memory.ts';
@@ -148,13 +148,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (interrupted) process.exit(130);
     interrupted = true;
     process.stderr.write(`\n${signal}: stopping ${startedPids.size} started process(es)\n`);
-    for (const pid of startedPids) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // Already gone.
-      }
-    }
+    killStarted('SIGTERM');
     setTimeout(() => process.exit(130), 2_000).unref();
   });
 }
@@ -289,13 +283,7 @@ main().then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-    for (const pid of startedPids) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // Already gone.
-      }
-    }
+    killStarted('SIGTERM');
     process.exit(1);
   },
 );

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENVOY_BIN, assertEnvoyInstalled } from '../envoy-bootstrap/envoy.ts';
-import { startedPids } from './lib/stack.ts';
+import { killStarted, startedPids } from './lib/stack.ts';
 import { distribution, round } from './lib/stats.ts';
 import { QuietGate, watchForeignCpu, sleep } from './lib/system.ts';
 import type { SimMode } from './lib/sim-envoy.ts';
@@ -105,13 +105,7 @@ const log = (line: string): void => void process.stdout.write(`${line}\n`);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     process.stderr.write(`\n${signal}: stopping ${startedPids.size} started process(es)\n`);
-    for (const pid of startedPids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStarted('SIGKILL');
     process.exit(130);
   });
 }
@@ -193,13 +187,7 @@ try {
   await writeFile(path.join(resultsDir, `${outName}.md`), renderXdsMarkdown(results));
   log(`[bench:xds] wrote bench/results/${outName}.json and .md`);
 } finally {
-  for (const pid of startedPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killStarted('SIGKILL');
   await rm(dir, { recursive: true, force: true });
 }
 process.exit(0);

@@ -18,6 +18,17 @@ import { waitFor } from './system.ts';
  */
 export const startedPids = new Set<number>();
 
+/** Sends `signal` to every process this benchmark started that is still running (gone ones are skipped). */
+export function killStarted(signal: NodeJS.Signals): void {
+  for (const pid of startedPids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /**
  * Runs a benchmark script's main: exits 0 when it is done; on a failure prints the stack, kills every process
  * the script started (a benchmark never leaves an Envoy or upstream behind) and exits 1.
@@ -27,13 +38,7 @@ export function runBenchmark(main: () => Promise<void>): void {
     () => process.exit(0),
     (err: unknown) => {
       process.stderr.write(`${(err as Error).stack}\n`);
-      for (const pid of startedPids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
+      killStarted('SIGKILL');
       process.exit(1);
     },
   );
