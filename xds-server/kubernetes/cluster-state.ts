@@ -78,6 +78,8 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
   private timerDelay = 0;
   private started = false;
   private lastFingerprint = '';
+  /** Counts model changes: internModel hands back the model in force when a translation changed nothing. */
+  private modelRevision = 0;
   private readonly readyWaiters = new Map<string, Set<() => void>>();
   /** Called after every translation (afterStop waits on it). */
   private readonly afterRecompute = new Set<() => void>();
@@ -333,6 +335,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     );
     const before = filterConfigContent(this.desired());
     const previousHeld = this.held;
+    if (nextModel !== this.model) this.modelRevision += 1;
     this.model = nextModel;
     this.held = nextHeld;
     const now = new Date(this.clock.now()).toISOString();
@@ -361,7 +364,7 @@ export class KubernetesState extends EventEmitter<StateEvents> implements Backen
     for (const name of this.changedAt.keys()) if (!views.has(name)) this.changedAt.delete(name);
     if (canonicalJson(filterConfigContent(this.desired())) !== canonicalJson(before)) this.generation += 1;
     this.emit('statuses', statuses);
-    const fingerprint = canonicalJson({ m: nextModel, h: [...nextHeld].sort(), g: this.generation });
+    const fingerprint = JSON.stringify([this.modelRevision, this.generation, [...nextHeld].sort()]);
     if (fingerprint !== this.lastFingerprint) {
       this.lastFingerprint = fingerprint;
       this.emit('changed', released);

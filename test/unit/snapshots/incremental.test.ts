@@ -136,6 +136,20 @@ describe('internModel (a source that rebuilds its whole model)', () => {
     expect(b.value.versions.endpoint).to.not.equal(a.value.versions.endpoint);
   });
 
+  it('hands back the previous model itself when a fresh translation says the same, and a new one when anything differs', () => {
+    const first = fileConfigToModel(config(20));
+    expect(internModel(first, structuredClone(first))).to.equal(first);
+    expect(internModel(first, structuredClone(fileConfigToModel(config(20, { host0Port: 9999 }))))).to.not.equal(first);
+    const movedListener = structuredClone(first);
+    movedListener.listeners[0]!.port += 1;
+    const next = internModel(first, movedListener);
+    expect(next).to.not.equal(first);
+    expect(next.listeners[0]!.port).to.equal(first.listeners[0]!.port + 1);
+    const reordered = structuredClone(first);
+    reordered.backends.reverse();
+    expect(internModel(first, reordered)).to.not.equal(first);
+  });
+
   it('takes added backends as they come and drops removed ones', () => {
     const first = fileConfigToModel(config(3));
     const next = internModel(first, structuredClone(fileConfigToModel(config(2, { extra: true }))));
