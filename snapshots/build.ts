@@ -42,10 +42,10 @@ export function snapshotFromResources(resources: ResourcesByKind): Result<Snapsh
     value: {
       resources,
       versions: {
-        cluster: versionOf(resources.cluster),
-        endpoint: versionOf(resources.endpoint),
-        listener: versionOf(resources.listener),
-        route: versionOf(resources.route),
+        cluster: versionOf('cluster', resources.cluster),
+        endpoint: versionOf('endpoint', resources.endpoint),
+        listener: versionOf('listener', resources.listener),
+        route: versionOf('route', resources.route),
         extensionConfig: extensionConfigVersion(resources.extensionConfig),
       },
     },
@@ -59,7 +59,7 @@ export function snapshotFromResources(resources: ResourcesByKind): Result<Snapsh
  */
 function extensionConfigVersion(resources: ReadonlyMap<string, Resource>): string {
   const generation = filterGenerationOf(resources);
-  const hash = versionOf(resources);
+  const hash = versionOf('extensionConfig', resources);
   return generation === undefined ? hash : `${generation}.${hash}`;
 }
 

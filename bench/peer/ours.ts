@@ -60,9 +60,18 @@ if (!values['no-acks']) {
   cp.events.on('ack', (e) => out(`ack ${e.streamId} ${TYPE_URLS[e.kind]} ${e.version} ${nowMs()}`));
   cp.events.on('nack', (e) => out(`nack ${e.streamId} ${TYPE_URLS[e.kind]} ${nowMs()} ${e.message.replaceAll('\n', ' ')}`));
 }
+// STZ_BENCH_TRACE=1: also every request and response on the ADS streams and every snapshot set, to trace
+// a push (the benchmark ignores these lines).
+if (process.env.STZ_BENCH_TRACE === '1') {
+  cp.events.on('request', (e) => out(`trace request ${e.streamId} ${e.kind} ${e.verdict.kind} names=${e.names.length} ${nowMs()}`));
+  cp.events.on('response', (e) => out(`trace response ${e.streamId} ${e.kind} ${e.version} names=${e.names.length} ${nowMs()}`));
+  cp.events.on('snapshot-set', (e) => out(`trace snapshot-set ${e.group} ${JSON.stringify(e.versions)} ${nowMs()}`));
+}
 out(`listening ${cp.xdsPort}`);
 
 async function load(file: string): Promise<void> {
+  // The monotonic clock in µs, as a --cpu-prof profile stamps its samples: where a load starts in a profile.
+  if (process.env.STZ_BENCH_TRACE === '1') out(`trace load-start ${process.hrtime.bigint() / 1000n} ${nowMs()}`);
   await copyFile(file, configPath);
   const reloaded = await cp.reloadConfig();
   if (!reloaded.ok) throw new Error(JSON.stringify(reloaded.errors.slice(0, 5)));

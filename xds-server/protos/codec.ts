@@ -1,11 +1,13 @@
-// Wire encoding for ADS. Resources are encoded once per snapshot (cached by object identity) so a push
-// to many Envoys, or a resend, costs one protobuf encode per resource, not one per stream.
-import { createHash } from 'node:crypto';
+// Wire encoding for ADS. Resources are encoded once (snapshots/wire.ts, cached by object identity) so a
+// push to many Envoys, or a resend, costs one protobuf encode per resource, not one per stream.
 import type protobuf from 'protobufjs';
 import { filterGenerationOfResource } from '../../snapshots/build.ts';
 import type { Resource } from '../../snapshots/resource.ts';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
+import { encodeResource, resourceType, wireHash } from '../../snapshots/wire.ts';
 import { messageType } from './load.ts';
+
+export { encodeResource };
 
 /** google.protobuf.Struct as protobufjs decodes it (its built-in Struct uses camelCase field names). */
 export interface StructObject {
@@ -40,27 +42,8 @@ export interface EncodedResource {
   bytes: Uint8Array;
 }
 
-const MESSAGE_BY_KIND: Record<ResourceKind, string> = {
-  cluster: 'envoy.config.cluster.v3.Cluster',
-  endpoint: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
-  listener: 'envoy.config.listener.v3.Listener',
-  route: 'envoy.config.route.v3.RouteConfiguration',
-  extensionConfig: 'envoy.config.core.v3.TypedExtensionConfig',
-};
-
 let requestType: protobuf.Type | undefined;
 let responseType: protobuf.Type | undefined;
-const encodedCache = new WeakMap<Resource, Uint8Array>();
-
-export function encodeResource(kind: ResourceKind, resource: Resource): Uint8Array {
-  const cached = encodedCache.get(resource);
-  if (cached) return cached;
-  const type = messageType(MESSAGE_BY_KIND[kind]);
-  const bytes = type.encode(type.fromObject(resource)).finish();
-  encodedCache.set(resource, bytes);
-  return bytes;
-}
-
 export function encodeDiscoveryResponse(kind: ResourceKind, version: string, nonce: string, resources: EncodedResource[]): Buffer {
   responseType ??= messageType('envoy.service.discovery.v3.DiscoveryResponse');
   const typeUrl = TYPE_URLS[kind];
@@ -113,7 +96,7 @@ export function decodeDiscoveryResponse(bytes: Buffer): DecodedResponse {
 }
 
 export function decodeResource(kind: ResourceKind, bytes: Uint8Array): Record<string, unknown> {
-  const type = messageType(MESSAGE_BY_KIND[kind]);
+  const type = resourceType(kind);
   return type.toObject(type.decode(bytes), { longs: Number, enums: String, json: true }) as Record<string, unknown>;
 }
 
@@ -146,7 +129,7 @@ const versionCache = new WeakMap<Resource, string>();
 export function resourceVersion(kind: ResourceKind, resource: Resource): string {
   const cached = versionCache.get(resource);
   if (cached) return cached;
-  const hash = createHash('sha256').update(encodeResource(kind, resource)).digest('hex').slice(0, 16);
+  const hash = wireHash(kind, resource).slice(0, 16);
   // The filter config's version names its generation, as the state-of-the-world type version does (build.ts):
   // a delta client reconnecting names it in initial_resource_versions.
   const generation = kind === 'extensionConfig' ? filterGenerationOfResource(resource) : undefined;
