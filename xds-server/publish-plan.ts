@@ -15,20 +15,19 @@ import { resourceVersion } from './protos/codec.ts';
  * at-once: one push, nothing warms (or only clusters change).
  * warm-alongside: new clusters warm, but the routes and filter config that come with them only give requests
  *   that nothing served before a way to those clusters (new virtual hosts on new domains, say a cold load):
- *   one push, everything at once, and the publish is done once the new clusters and endpoints are applied
- *   (so a later publish, a release say, never reaches a cluster still warming).
+ *   no wait for an ACK; the clusters and endpoints go out first, the rest right after (once the route table is
+ *   encoded), and the publish is done once the new clusters and endpoints are applied (so a later publish, a
+ *   release say, never reaches a cluster still warming).
  * warm-first: new or changed clusters (and all endpoints) first, ACKed, then the rest.
  * remove-last: everything but the removal of clusters, then the removal, without a wait.
  */
 export type PublishPlan = 'at-once' | 'warm-alongside' | 'warm-first' | 'remove-last';
 
 export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
+  // Only the clusters' and endpoints' versions are read before the alongside decision: a version is worked out
+  // (its resources encoded) when first read, and the publisher sends the clusters before the route table's turn.
   const upstreamChanged = previous.versions.cluster !== next.versions.cluster || previous.versions.endpoint !== next.versions.endpoint;
-  const downstreamChanged =
-    previous.versions.listener !== next.versions.listener ||
-    previous.versions.route !== next.versions.route ||
-    previous.versions.extensionConfig !== next.versions.extensionConfig;
-  if (!upstreamChanged || !downstreamChanged) return 'at-once';
+  if (!upstreamChanged) return 'at-once';
   const added = new Set<string>();
   let changed = false;
   for (const [name, cluster] of next.resources.cluster) {
@@ -37,12 +36,17 @@ export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
     else if (before !== cluster && resourceVersion('cluster', before) !== resourceVersion('cluster', cluster)) changed = true;
   }
   const removes = [...previous.resources.cluster.keys()].some((name) => !next.resources.cluster.has(name));
-  if (added.size === 0 && !changed) return removes ? 'remove-last' : 'at-once';
   // A changed cluster serves as it was while its new version warms, but the filter config may release requests
   // onto it meanwhile (a woken host's new endpoints): those wait, as before. Removals are left to warm-first's
-  // second phase, which removes them last.
-  if (!changed && !removes && reachesOnlyNewTraffic(previous, next, added)) return 'warm-alongside';
-  return 'warm-first';
+  // second phase, which removes them last. (With nothing downstream changed, alongside is at-once plus the wait.)
+  if (added.size > 0 && !changed && !removes && reachesOnlyNewTraffic(previous, next, added)) return 'warm-alongside';
+  const downstreamChanged =
+    previous.versions.listener !== next.versions.listener ||
+    previous.versions.route !== next.versions.route ||
+    previous.versions.extensionConfig !== next.versions.extensionConfig;
+  if (!downstreamChanged) return 'at-once';
+  if (added.size > 0 || changed) return 'warm-first';
+  return removes ? 'remove-last' : 'at-once';
 }
 
 /**

@@ -128,10 +128,16 @@ export class Publisher {
       const plan = previous ? planOf(previous, snapshot) : 'at-once';
       if (plan === 'warm-first') firstPhase.set(group, firstPhaseOf(previous!, snapshot, previous!));
       else if (plan === 'remove-last') removeLast.set(group, firstPhaseOf(previous!, snapshot, snapshot));
-      else if (plan === 'warm-alongside') alongside.set(group, snapshot);
+      else if (plan === 'warm-alongside') alongside.set(group, firstPhaseOf(previous!, snapshot, previous!));
     }
     // Everything but the removal of clusters: the removal follows on the same stream, after the routes.
     for (const [group, first] of removeLast) this.cache.setSnapshot(group, first);
+    if (alongside.size > 0) {
+      // The new clusters and endpoints (with the routes in force) go on the wire before the new route table is
+      // encoded (its version is worked out when the full snapshot is set): Envoy warms while we encode.
+      for (const [group, first] of alongside) this.cache.setSnapshot(group, first);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     if (firstPhase.size > 0) {
       const targets = new Map<string, { cluster: string; endpoint: string }>();
       for (const [group, first] of firstPhase) {
@@ -145,7 +151,7 @@ export class Publisher {
     this.publishProxyless();
     this.publishCount += 1;
     // Sent at once; the next publish (which may release requests onto the new clusters) waits until they are warm.
-    if (alongside.size > 0) await this.settle(new Map([...alongside].map(([group, s]) => [group, { cluster: s.versions.cluster, endpoint: s.versions.endpoint }])), 'publishing on');
+    if (alongside.size > 0) await this.settle(new Map([...alongside.keys()].map((group) => [group, { cluster: next.get(group)!.versions.cluster, endpoint: next.get(group)!.versions.endpoint }])), 'publishing on');
     return published(next);
   }
 
