@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Resource } from './resource.ts';
 import type { ResourceKind } from './type-urls.ts';
-import { wireHash } from './wire.ts';
+import { encodeResource } from './wire.ts';
 
 /**
  * A type's version is a hash of its resources' wire form (snapshots/wire.ts): the same content always gets the
@@ -9,17 +9,17 @@ import { wireHash } from './wire.ts';
  *
  * The bytes hashed are the very bytes sent, encoded once per resource object, so a snapshot's versions cost no
  * serialisation of their own (a canonical JSON form was hashed before: at 5,000 hosts it took as long as the
- * encoding itself, on the way to every cold load's first push). The work is proportional to what changed:
- * builders hand out the same (frozen) object for unchanged input (snapshots/memo.ts), whose bytes and hash are
- * remembered, so a one-host change encodes that host's resources and the route table it sits in.
+ * encoding itself, on the way to every cold load's first push). One hash runs over every resource's name and
+ * bytes (a hash object per resource cost ~20 µs each, 0.1 s at 5,000 hosts). The work is proportional to what
+ * changed, but for hashing bytes: builders hand out the same (frozen) object for unchanged input
+ * (snapshots/memo.ts), whose encoding is remembered, so a one-host change encodes that host's resources only.
  */
 export function versionOf(kind: ResourceKind, resources: ReadonlyMap<string, Resource>): string {
   const hash = createHash('sha256');
   for (const [name, resource] of [...resources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    hash.update(name);
-    hash.update('\u0000');
-    hash.update(wireHash(kind, resource));
-    hash.update('\u0000');
+    const bytes = encodeResource(kind, resource);
+    hash.update(`${name}\u0000${bytes.length}\u0000`);
+    hash.update(bytes);
   }
   return hash.digest('hex').slice(0, 16);
 }
