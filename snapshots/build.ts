@@ -37,19 +37,28 @@ export function buildSnapshot(state: DesiredState): Result<Snapshot> {
 export function snapshotFromResources(resources: ResourcesByKind): Result<Snapshot> {
   const errors = checkConsistency(resources);
   if (errors.length > 0) return { ok: false, errors };
-  return {
-    ok: true,
-    value: {
-      resources,
-      versions: {
-        cluster: versionOf(resources.cluster),
-        endpoint: versionOf(resources.endpoint),
-        listener: versionOf(resources.listener),
-        route: versionOf(resources.route),
-        extensionConfig: extensionConfigVersion(resources.extensionConfig),
-      },
-    },
+  return { ok: true, value: { resources, versions: lazyVersions(resources) } };
+}
+
+/**
+ * Each type's version is worked out when first read, then kept: hashing a type means encoding all its
+ * resources, and a push that reads the clusters' version first can send them to Envoy before it encodes the
+ * route table (which at 5,000 hosts takes a quarter of a second), so Envoy starts warming sooner.
+ */
+function lazyVersions(resources: ResourcesByKind): Readonly<Record<ResourceKind, string>> {
+  const compute: Record<ResourceKind, () => string> = {
+    cluster: () => versionOf('cluster', resources.cluster),
+    endpoint: () => versionOf('endpoint', resources.endpoint),
+    listener: () => versionOf('listener', resources.listener),
+    route: () => versionOf('route', resources.route),
+    extensionConfig: () => extensionConfigVersion(resources.extensionConfig),
   };
+  const versions = {} as Record<ResourceKind, string>;
+  for (const kind of Object.keys(compute) as ResourceKind[]) {
+    let version: string | undefined;
+    Object.defineProperty(versions, kind, { enumerable: true, get: () => (version ??= compute[kind]()) });
+  }
+  return Object.freeze(versions);
 }
 
 /**
@@ -59,7 +68,7 @@ export function snapshotFromResources(resources: ResourcesByKind): Result<Snapsh
  */
 function extensionConfigVersion(resources: ReadonlyMap<string, Resource>): string {
   const generation = filterGenerationOf(resources);
-  const hash = versionOf(resources);
+  const hash = versionOf('extensionConfig', resources);
   return generation === undefined ? hash : `${generation}.${hash}`;
 }
 

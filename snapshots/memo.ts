@@ -1,6 +1,6 @@
 // What lets a rebuild cost work proportional to the change: a builder hands out the very same (frozen) object
-// for the same input, so its serialisation, hash (version.ts) and protobuf encoding (the codec caches by
-// object) are done once. Inputs are the model's own objects: a source that keeps unchanged parts of its
+// for the same input, so its protobuf encoding and hash (wire.ts, remembered by object; version.ts hashes
+// those) are done once. Inputs are the model's own objects: a source that keeps unchanged parts of its
 // model from one build to the next (the file source does) gets the reuse; one that rebuilds its model
 // (Kubernetes) gets fresh objects, exactly as before.
 

@@ -2,7 +2,8 @@ import type { ResourceKind } from './type-urls.ts';
 
 /**
  * An xDS resource as plain data in protobuf field names (snake_case), with '@type' on every Any, exactly
- * as Envoy's YAML would spell it. The protocol layer encodes it; nothing here knows about protobuf.
+ * as Envoy's YAML would spell it. The builders know nothing about protobuf; snapshots/wire.ts encodes it
+ * (once per object), for the protocol layer to send and for the snapshot's versions to hash.
  */
 export type Resource = { name: string } & Record<string, unknown>;
 

@@ -1,9 +1,11 @@
-// Desired state → snapshot → cache, debounced, with make-before-break across types: when new or changed
-// clusters (which Envoy warms until their endpoints arrive) come together with what the filter or routes
-// see, the clusters and endpoints go first and the control plane waits for every Envoy to ACK them, so a
-// request the new filter config releases never meets a cluster that is still warming. Changed endpoints of
-// existing clusters need no wait: one ADS stream delivers them before the routes and filter config, in
-// order. Removed clusters go last: everything else first, then their removal, also without a wait.
+// Desired state → snapshot → cache, debounced, with make-before-break across types (publish-plan.ts): when new
+// or changed clusters (which Envoy warms until their endpoints arrive) come together with what the filter or
+// routes see, the clusters and endpoints go first and the control plane waits for every Envoy to ACK them, so a
+// request the new filter config releases never meets a cluster that is still warming. Where the routes that
+// come with new clusters only reach requests nothing served before (new hosts on new domains: a cold load),
+// everything goes at once and the publish ends once the clusters are applied. Changed endpoints of existing
+// clusters need no wait: one ADS stream delivers them before the routes and filter config, in order. Removed
+// clusters go last: everything else first, then their removal, also without a wait.
 import { buildProxylessSnapshot } from '../snapshots/api-listener.ts';
 import { buildSnapshot, snapshotFromResources, type Snapshot } from '../snapshots/build.ts';
 import type { DesiredState } from '../snapshots/desired-state.ts';
@@ -12,7 +14,7 @@ import { gatewaysOf, modelForGateway } from '../snapshots/gateways.ts';
 import type { Resource, ResourcesByKind } from '../snapshots/resource.ts';
 import { DEFAULT_GROUP, PROXYLESS_GROUP, gatewayGroup, gatewayOfGroup, type SettleTargets, type SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
-import { resourceVersion } from './protos/codec.ts';
+import { planOf } from './publish-plan.ts';
 
 /** What one publish set: every group's snapshot. */
 export interface Published {
@@ -120,33 +122,47 @@ export class Publisher {
     const next = this.buildAll();
     const firstPhase = new Map<string, Snapshot>();
     const removeLast = new Map<string, Snapshot>();
+    const alongside = new Map<string, Snapshot>();
     for (const [group, snapshot] of next) {
       const previous = this.cache.getSnapshot(group);
       const plan = previous ? planOf(previous, snapshot) : 'at-once';
       if (plan === 'warm-first') firstPhase.set(group, firstPhaseOf(previous!, snapshot, previous!));
       else if (plan === 'remove-last') removeLast.set(group, firstPhaseOf(previous!, snapshot, snapshot));
+      else if (plan === 'warm-alongside') alongside.set(group, firstPhaseOf(previous!, snapshot, previous!));
     }
     // Everything but the removal of clusters: the removal follows on the same stream, after the routes.
     for (const [group, first] of removeLast) this.cache.setSnapshot(group, first);
+    if (alongside.size > 0) {
+      // The new clusters and endpoints (with the routes in force) go on the wire before the new route table is
+      // encoded (its version is worked out when the full snapshot is set): Envoy warms while we encode.
+      for (const [group, first] of alongside) this.cache.setSnapshot(group, first);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     if (firstPhase.size > 0) {
       const targets = new Map<string, { cluster: string; endpoint: string }>();
       for (const [group, first] of firstPhase) {
         this.cache.setSnapshot(group, first);
         targets.set(group, { cluster: first.versions.cluster, endpoint: first.versions.endpoint });
       }
-      const settled = await this.cache.waitUntilSettled(targets as SettleTargets, this.options.settleTimeoutMs);
-      if (!settled.settled) {
-        this.log.warn('not every Envoy settled the new clusters/endpoints in time; pushing the rest anyway', {
-          timeoutMs: this.options.settleTimeoutMs,
-          pending: settled.notApplied.filter((n) => n.reason === 'timeout').map((n) => `${n.nodeId}#${n.streamId} (${n.type})`),
-        });
-      }
+      await this.settle(targets, 'pushing the rest anyway');
     }
     this.setAll(next);
     this.forgetUnused(next);
     this.publishProxyless();
     this.publishCount += 1;
+    // Sent at once; the next publish (which may release requests onto the new clusters) waits until they are warm.
+    if (alongside.size > 0) await this.settle(new Map([...alongside.keys()].map((group) => [group, { cluster: next.get(group)!.versions.cluster, endpoint: next.get(group)!.versions.endpoint }])), 'publishing on');
     return published(next);
+  }
+
+  private async settle(targets: Map<string, { cluster: string; endpoint: string }>, then: string): Promise<void> {
+    const settled = await this.cache.waitUntilSettled(targets as SettleTargets, this.options.settleTimeoutMs);
+    if (!settled.settled) {
+      this.log.warn(`not every Envoy settled the new clusters/endpoints in time; ${then}`, {
+        timeoutMs: this.options.settleTimeoutMs,
+        pending: settled.notApplied.filter((n) => n.reason === 'timeout').map((n) => `${n.nodeId}#${n.streamId} (${n.type})`),
+      });
+    }
   }
 
   /** The default group is always set (a publish is an event); a gateway's only when it changed. */
@@ -200,27 +216,6 @@ function sameVersions(a: Snapshot, b: Snapshot): boolean {
 
 function published(groups: ReadonlyMap<string, Snapshot>): Published {
   return { snapshot: groups.get(DEFAULT_GROUP)!, groups };
-}
-
-/**
- * at-once: one push. warm-first: new or changed clusters (and all endpoints) first, ACKed, then the rest.
- * remove-last: everything but the removal of clusters, then the removal, without a wait.
- */
-export type PublishPlan = 'at-once' | 'warm-first' | 'remove-last';
-
-export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
-  const upstreamChanged = previous.versions.cluster !== next.versions.cluster || previous.versions.endpoint !== next.versions.endpoint;
-  const downstreamChanged =
-    previous.versions.listener !== next.versions.listener ||
-    previous.versions.route !== next.versions.route ||
-    previous.versions.extensionConfig !== next.versions.extensionConfig;
-  if (!upstreamChanged || !downstreamChanged) return 'at-once';
-  const warms = [...next.resources.cluster].some(([name, cluster]) => {
-    const before = previous.resources.cluster.get(name);
-    return before === undefined || (before !== cluster && resourceVersion('cluster', before) !== resourceVersion('cluster', cluster));
-  });
-  if (warms) return 'warm-first';
-  return [...previous.resources.cluster.keys()].some((name) => !next.resources.cluster.has(name)) ? 'remove-last' : 'at-once';
 }
 
 /** New clusters and endpoints alongside the old ones (so old routes still resolve), `downstream`'s listeners, routes and filter config. */

@@ -25,6 +25,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Snapshot } from '../../snapshots/build.ts';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
+import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
 import { encodeResource } from '../../xds-server/protos/codec.ts';
 import { startControlPlane } from '../../xds-server/control-plane.ts';
 import type { GrpcBounds } from '../../xds-server/grpc-bounds.ts';
@@ -60,13 +61,26 @@ if (!values['no-acks']) {
   cp.events.on('ack', (e) => out(`ack ${e.streamId} ${TYPE_URLS[e.kind]} ${e.version} ${nowMs()}`));
   cp.events.on('nack', (e) => out(`nack ${e.streamId} ${TYPE_URLS[e.kind]} ${nowMs()} ${e.message.replaceAll('\n', ' ')}`));
 }
+// STZ_BENCH_TRACE=1: also every request and response on the ADS streams and every snapshot set, to trace
+// a push (the benchmark ignores these lines).
+if (process.env.STZ_BENCH_TRACE === '1') {
+  cp.events.on('request', (e) => out(`trace request ${e.streamId} ${e.kind} ${e.verdict.kind} names=${e.names.length} ${nowMs()}`));
+  cp.events.on('response', (e) => out(`trace response ${e.streamId} ${e.kind} ${e.version} names=${e.names.length} ${nowMs()}`));
+  // Only the clusters' version: reading the others here would work them out (encode them) before their turn.
+  cp.events.on('snapshot-set', (e) => out(`trace snapshot-set ${e.group} cluster=${e.versions.cluster} ${nowMs()}`));
+}
 out(`listening ${cp.xdsPort}`);
 
 async function load(file: string): Promise<void> {
+  // The monotonic clock in µs, as a --cpu-prof profile stamps its samples: where a load starts in a profile.
+  if (process.env.STZ_BENCH_TRACE === '1') out(`trace load-start ${process.hrtime.bigint() / 1000n} ${nowMs()}`);
   await copyFile(file, configPath);
   const reloaded = await cp.reloadConfig();
   if (!reloaded.ok) throw new Error(JSON.stringify(reloaded.errors.slice(0, 5)));
-  const { snapshot } = await cp.publisher.schedule();
+  // reloadConfig() returns once its publish is in the cache: that snapshot, not another publish of our own
+  // (which would rebuild everything and cost CPU the product's reload path does not spend).
+  const snapshot = cp.cache.getSnapshot(DEFAULT_GROUP);
+  if (!snapshot) throw new Error('no snapshot after the reload');
   last = snapshot;
   out(`set ${JSON.stringify(snapshot.versions)} ${nowMs()}`);
 }

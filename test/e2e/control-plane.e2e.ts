@@ -81,6 +81,36 @@ describe('control plane driving a real Envoy', function () {
     }
   });
 
+  it('adds 200 hosts from a reload without an ACKed first phase: hosts in force never miss a request, and the new ones answer once the reload returns', async () => {
+    const config = hostsFor(stack.upstream) as { hosts: Record<string, unknown>[] };
+    const added = Array.from({ length: 200 }, (_, i) => ({ name: `n${i}`, domains: [`n${i}.test`], protocol: 'http1', endpoints: [{ address: '127.0.0.1', port: stack.upstream.httpPort }] }));
+    let reloaded = false;
+    const statuses: number[] = [];
+    try {
+      await stack.writeConfig({ ...config, hosts: [...config.hosts, ...added] });
+      // Requests to a host in force all through the push (new clusters warming, the new routes beside them).
+      const traffic = (async () => {
+        while (!reloaded) statuses.push((await http1Request({ port: stack.port, host: 'web.test' })).status);
+      })();
+      const reload = await stack.adminFetch('/v1/config/reload', { method: 'POST' });
+      reloaded = true;
+      await traffic;
+      expect(reload.status).to.equal(200);
+      // The reload returns once Envoy has the new clusters warm (the publish waits for that, not for the routes'
+      // turn): a new host answers at once.
+      for (const host of ['n0.test', 'n199.test']) {
+        const reply = await http1Request({ port: stack.port, host });
+        expect(reply.status, host).to.equal(200);
+      }
+      expect(statuses.length).to.be.greaterThan(0);
+      expect(statuses.filter((s) => s !== 200), 'requests to web.test during the push').to.deep.equal([]);
+    } finally {
+      reloaded = true;
+      await stack.writeConfig(hostsFor(stack.upstream));
+      await stack.adminFetch('/v1/config/reload', { method: 'POST' });
+    }
+  });
+
   it('reports a config Envoy rejects as a NACK while traffic keeps flowing on the last good config', async () => {
     // A listener port that another process holds: our validation cannot know, Envoy cannot bind it.
     const blocker = net.createServer();

@@ -103,13 +103,40 @@ describe('make before break, counted (state of the world)', () => {
     expect(got.map((r) => short(r.type_url))).to.deep.equal(['EDS', 'RDS', 'ECDS']);
   });
 
-  it('sends a new cluster with its endpoints once, ACKed, before the routes and filter config', async () => {
-    t = await startTestControlPlane(config({ alpha: { port: 20000 }, beta: { port: 20001 } }));
+  it('sends new hosts on new domains with their clusters at once: CDS, EDS, RDS, ECDS, no wait for an ACK', async () => {
+    t = await startTestControlPlane(config({ alpha: { port: 20000 }, beta: { port: 20001 } }), { publisher: { settleTimeoutMs: 60_000 } });
     client = new RawAdsClient(t.cp.xdsPort);
     await subscribe(client);
-    const got = await collect(t.cp, client, () => change(t.cp, config({ alpha: { port: 20000 }, beta: { port: 20001 }, gamma: { port: 20002, held: true } })));
+    let published = false;
+    const publish = change(t.cp, config({ alpha: { port: 20000 }, beta: { port: 20001 }, gamma: { port: 20002, held: true } })).then(() => void (published = true));
+    // Nothing ACKed yet: a control plane that waited for the CDS/EDS ACK would send no routes (settle timeout 60 s).
+    const got = [await client.next(), await client.next(), await client.next(), await client.next()];
     expect(got.map((r) => short(r.type_url))).to.deep.equal(['CDS', 'EDS', 'RDS', 'ECDS']);
     expect(resourceNames(got[0]!)).to.include('host_gamma');
+    // The publish ends only once the new cluster is warm, so a later one (a release) cannot reach it cold.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(published).to.equal(false);
+    for (const r of got) ack_(client, r);
+    await publish;
+  });
+
+  it('waits for the ACK of a new cluster before routes that move requests served before (a new host under a wildcard in force)', async () => {
+    const wild = { name: 'wild', domains: ['*.test'], endpoints: [{ address: '127.0.0.1', port: 20009 }] };
+    const base = config({ alpha: { port: 20000 }, beta: { port: 20001 } });
+    t = await startTestControlPlane({ ...base, hosts: [...(base.hosts as unknown[]), wild] }, { publisher: { settleTimeoutMs: 60_000 } });
+    client = new RawAdsClient(t.cp.xdsPort);
+    await subscribe(client);
+    const next = config({ alpha: { port: 20000 }, beta: { port: 20001 }, gamma: { port: 20002 } });
+    const publish = change(t.cp, { ...next, hosts: [...(next.hosts as unknown[]), wild] });
+    const first = [await client.next(), await client.next()];
+    expect(first.map((r) => short(r.type_url))).to.deep.equal(['CDS', 'EDS']);
+    // gamma.test was served by *.test: its new route must not come before its cluster is warm.
+    let early: DecodedResponse | undefined;
+    await client.next(300).then((r) => void (early = r), () => undefined);
+    expect(early && short(early.type_url), 'a response before the CDS/EDS ACK').to.equal(undefined);
+    for (const r of first) ack_(client, r);
+    expect(short((await client.next()).type_url)).to.equal('RDS');
+    await publish;
   });
 
   it('removes a cluster after the routes that used it, and sends EDS once', async () => {

@@ -32,7 +32,7 @@ class RecordingWatcher implements SnapshotWatcher {
 }
 
 describe('Publisher', () => {
-  it('pushes a new cluster and its endpoints first, waits for the ACK, then the routes and filter config', async () => {
+  it('pushes a new cluster and its endpoints first, waits for the ACK, then the routes and the filter config that releases a host', async () => {
     const events = new AdsEvents();
     const cache = new SnapshotCache(events);
     let desired = state(8081, ['web']);
@@ -60,6 +60,41 @@ describe('Publisher', () => {
     expect(watcher.seen).to.have.length(2);
     expect(final.versions.extensionConfig).to.not.equal(initial.versions.extensionConfig);
     expect(final.versions.endpoint).to.equal(phase1.versions.endpoint);
+  });
+
+  it('pushes new hosts on new domains without waiting for an ACK (clusters first, then routes), and ends the publish only once their clusters are ACKed', async () => {
+    const events = new AdsEvents();
+    const cache = new SnapshotCache(events);
+    let desired = state(8081, []);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 60_000 });
+    const initial = (await publisher.publishNow()).snapshot;
+    const watcher = new RecordingWatcher();
+    cache.watch(watcher);
+
+    desired = state(8081, [], ['api', 'docs']);
+    let resolved = false;
+    const done = publisher.schedule().then((p) => {
+      resolved = true;
+      return p;
+    });
+    while (watcher.seen.length < 2) await new Promise((r) => setTimeout(r, 1));
+    const [clusters, all] = watcher.seen as [Snapshot, Snapshot];
+    // The new clusters with the routes in force (so they go on the wire before the route table is encoded),
+    // then the routes to them, the same clusters: nothing waited for an ACK.
+    expect([...clusters.resources.cluster.keys()]).to.include.members(['host_api', 'host_docs']);
+    expect(clusters.versions.route).to.equal(initial.versions.route);
+    expect(all.versions.route).to.not.equal(initial.versions.route);
+    expect(all.versions.cluster).to.equal(clusters.versions.cluster);
+    expect(all.versions.endpoint).to.equal(clusters.versions.endpoint);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(watcher.seen).to.have.length(2);
+    // A later publish could release requests onto the new clusters: this one is not done until they are warm.
+    expect(resolved).to.equal(false);
+    watcher.acked.set('cluster', all.versions.cluster);
+    watcher.acked.set('endpoint', all.versions.endpoint);
+    events.emit('ack', { streamId: 1, nodeId: 'n', kind: 'endpoint', version: all.versions.endpoint });
+    expect((await done).snapshot.versions).to.deep.equal(all.versions);
+    expect(watcher.seen).to.have.length(2);
   });
 
   it('pushes changed endpoints of an existing cluster with the release in one push, without waiting for an ACK', async () => {

@@ -10,6 +10,8 @@
 //	              to endpoints re-sends endpoints only, as our control plane does.
 //	quit
 //
+// -trace also prints "trace response <stream> <type url> <version> names=<n> <ms>" for every response sent.
+//
 // stdout, one event a line (times are epoch milliseconds, the same clock as the benchmark's):
 //
 //	listening <port>
@@ -106,6 +108,7 @@ func load(path string) (*cache.Snapshot, error) {
 func main() {
 	port := flag.Int("port", 0, "ADS port on 127.0.0.1 (0: any free port)")
 	acks := flag.Bool("acks", true, "print a line for every ACK and NACK")
+	trace := flag.Bool("trace", false, "also print a line for every response sent (to trace a push)")
 	flag.Parse()
 	out := &output{w: bufio.NewWriter(os.Stdout)}
 
@@ -128,6 +131,11 @@ func main() {
 			}
 			ack(stream, req.GetTypeUrl(), req.GetVersionInfo(), req.GetResponseNonce(), detail)
 			return nil
+		},
+		StreamResponseFunc: func(_ context.Context, stream int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+			if *trace {
+				out.line("trace response %d %s %s names=%d %.3f", stream, resp.GetTypeUrl(), resp.GetVersionInfo(), len(resp.GetResources()), nowMs())
+			}
 		},
 		StreamDeltaRequestFunc: func(stream int64, req *discovery.DeltaDiscoveryRequest) error {
 			var detail interface{ GetMessage() string }

@@ -1,0 +1,50 @@
+// The protobuf wire form of a resource: the bytes Envoy is sent, and what its version hashes. Each resource
+// object is encoded once (remembered by identity), so building a snapshot's versions and sending it to every
+// stream cost one encoding per resource. Resources are not changed once built (builders freeze what they
+// reuse between builds; the rest is new each build), which is what makes remembering by identity safe.
+import { createHash } from 'node:crypto';
+import type protobuf from 'protobufjs';
+import { messageType } from '../xds-server/protos/load.ts';
+import type { Resource } from './resource.ts';
+import type { ResourceKind } from './type-urls.ts';
+
+const MESSAGE_BY_KIND: Record<ResourceKind, string> = {
+  cluster: 'envoy.config.cluster.v3.Cluster',
+  endpoint: 'envoy.config.endpoint.v3.ClusterLoadAssignment',
+  listener: 'envoy.config.listener.v3.Listener',
+  route: 'envoy.config.route.v3.RouteConfiguration',
+  extensionConfig: 'envoy.config.core.v3.TypedExtensionConfig',
+};
+
+// Looked up once per kind: a lookup in the protobuf root per resource was ~2% of a cold load's CPU.
+const types = new Map<ResourceKind, protobuf.Type>();
+export function resourceType(kind: ResourceKind): protobuf.Type {
+  let type = types.get(kind);
+  if (type === undefined) {
+    type = messageType(MESSAGE_BY_KIND[kind]);
+    types.set(kind, type);
+  }
+  return type;
+}
+
+const encoded = new WeakMap<Resource, Uint8Array>();
+
+export function encodeResource(kind: ResourceKind, resource: Resource): Uint8Array {
+  const known = encoded.get(resource);
+  if (known) return known;
+  const type = resourceType(kind);
+  const bytes = type.encode(type.fromObject(resource)).finish();
+  encoded.set(resource, bytes);
+  return bytes;
+}
+
+const hashes = new WeakMap<Resource, string>();
+
+/** SHA-256 (hex) of the resource's encoded bytes: equal for equal content, on every stream and across restarts. */
+export function wireHash(kind: ResourceKind, resource: Resource): string {
+  const known = hashes.get(resource);
+  if (known !== undefined) return known;
+  const hash = createHash('sha256').update(encodeResource(kind, resource)).digest('hex');
+  hashes.set(resource, hash);
+  return hash;
+}
