@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { FieldError } from '../snapshots/errors.ts';
 import type { GatewayConfig } from '../sources/file/config.ts';
+import { IncrementalConfigParser } from '../sources/file/incremental-parse.ts';
 import { parseGatewayConfigText } from '../sources/file/parse.ts';
 import { startCore, type Core, type CoreOptions } from './core.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -55,19 +56,22 @@ export class ConfigFileError extends Error {
   }
 }
 
-export async function readGatewayConfig(file: string): Promise<{ ok: true; value: GatewayConfig } | { ok: false; errors: FieldError[] }> {
+/** Reads the config file; with a parser, at the cost of what changed since that parser's last read. */
+export async function readGatewayConfig(file: string, parser?: IncrementalConfigParser): Promise<{ ok: true; value: GatewayConfig } | { ok: false; errors: FieldError[] }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     return { ok: false, errors: [{ path: '', message: `cannot read ${file}: ${(err as Error).message}` }] };
   }
-  return parseGatewayConfigText(text);
+  return parser ? parser.parse(text) : parseGatewayConfigText(text);
 }
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const log = options.log ?? createLogger({ module: 'control-plane' });
-  const initial = await readGatewayConfig(options.configPath);
+  // One reader for the life of the control plane: a reload re-reads only the host entries whose text changed.
+  const configParser = new IncrementalConfigParser();
+  const initial = await readGatewayConfig(options.configPath, configParser);
   if (!initial.ok) throw new ConfigFileError(options.configPath, initial.errors);
   const persisted = await loadState(options.stateDir);
   const hostOutput = new EventEmitter<{ line: [string, string] }>();
@@ -87,7 +91,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
   };
   const reloadConfig = async (): Promise<{ ok: true } | { ok: false; errors: FieldError[] }> => {
-    const next = await readGatewayConfig(options.configPath);
+    const next = await readGatewayConfig(options.configPath, configParser);
     if (!next.ok) {
       log.error('config reload refused; the previous config stays in force', { file: options.configPath, errors: next.errors });
       return next;
