@@ -100,7 +100,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const removed = store.hosts().filter((h) => !kept.has(h.config.name));
     const diff = await store.replaceConfig(next.value);
     await holdStoppedProcessHosts('added by a config reload; the process is not running');
-    await publisher.schedule();
+    // A reload is already a whole batch of changes: it is pushed on the next turn of the event loop instead
+    // of waiting the quiet time for more (changes made meanwhile still join it).
+    await publisher.schedule({ urgent: true });
     for (const h of removed) await processes.stop(h.config);
     log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length, added: diff.added.length, changed: diff.changed.length, removed: diff.removed.length, ...(diff.added.length + diff.changed.length + diff.removed.length <= 10 ? { names: { ...diff } } : {}) });
     return { ok: true };
