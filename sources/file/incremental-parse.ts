@@ -23,6 +23,9 @@ export interface ParseWork {
   entriesParsed: number;
 }
 
+/** Up to this many changed entries are always parsed one by one (more: when they are under a quarter of the file). */
+export const MAX_ENTRIES_ONE_BY_ONE = 16;
+
 interface Remembered {
   frame: string;
   listener: ListenerConfig;
@@ -67,6 +70,10 @@ export class IncrementalConfigParser {
   /** The config from the entries, or undefined where only the whole-file reader can answer. */
   private fromEntries(last: Remembered, entries: string[], layout: 'flow' | 'block'): GatewayConfig | undefined {
     if (entries.length > MAX_HOSTS) return undefined;
+    // Entries parsed one by one cost more each than in one whole-file read (~3x): beyond a few, read it whole.
+    let unknown = 0;
+    for (const entry of entries) if (!last.hosts.has(entry)) unknown += 1;
+    if (unknown > MAX_ENTRIES_ONE_BY_ONE && unknown * 4 > entries.length) return undefined;
     const hosts: HostConfig[] = [];
     const next = new Map<string, HostConfig>();
     let parsed = 0;

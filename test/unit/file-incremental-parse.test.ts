@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { dump } from 'js-yaml';
 import { stringify } from 'yaml';
 import { splitHostEntries } from '../../sources/file/host-entries.ts';
-import { IncrementalConfigParser } from '../../sources/file/incremental-parse.ts';
+import { IncrementalConfigParser, MAX_ENTRIES_ONE_BY_ONE } from '../../sources/file/incremental-parse.ts';
 import { parseGatewayConfigText } from '../../sources/file/parse.ts';
 
 /** A small deterministic PRNG (mulberry32), so a failure names a seed that repeats it. */
@@ -136,6 +136,18 @@ describe('config file: incremental reload', () => {
         else expect(h, `${layout} host ${i}`).to.equal(first.value.hosts[i]);
       });
     }
+  });
+
+  it('reads the whole file when many entries are new (one read is cheaper than many small ones)', () => {
+    const parser = new IncrementalConfigParser();
+    parser.parse(JSON.stringify(rawConfig(0, rng(5))));
+    const big = rawConfig(200, rng(5));
+    expect(parser.parse(JSON.stringify(big))).to.deep.equal(parseGatewayConfigText(JSON.stringify(big)));
+    expect(parser.work).to.deep.equal({ full: 2, incremental: 0, entriesParsed: 0 });
+    // A few new ones among many known ones are read one by one.
+    const more = { ...big, hosts: [...big.hosts, ...Array.from({ length: MAX_ENTRIES_ONE_BY_ONE + 4 }, (_, i) => host(500 + i, rng(6)))] };
+    expect(parser.parse(JSON.stringify(more))).to.deep.equal(parseGatewayConfigText(JSON.stringify(more)));
+    expect(parser.work).to.deep.equal({ full: 2, incremental: 1, entriesParsed: MAX_ENTRIES_ONE_BY_ONE + 4 });
   });
 
   it('reads the whole file again when the frame changes (listener, defaults)', () => {
