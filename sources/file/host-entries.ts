@@ -21,7 +21,6 @@ export interface HostEntries {
 }
 
 // Outside quoted strings these start constructs that reach beyond one entry or one line, or are reserved.
-const UNSAFE_OUTSIDE_QUOTES = new Set(['&', '*', '!', '|', '>', '%', '@', '`', '?', '\'', '#', '\t', '\r', '\uFEFF']);
 
 export function splitHostEntries(text: string): HostEntries | undefined {
   if (/[\t\r\uFEFF]/.test(text)) return undefined;
@@ -36,7 +35,13 @@ function firstNonSpace(text: string, from: number): number {
   return i;
 }
 
-/** The JSON-like layout: one pass over the text, tracking strings and brackets. */
+// Tokens of the JSON-like layout: a double-quoted string, a bracket, comma or colon, a run of anything else
+// but spaces, or a quote that opens a string never closed. Every character but a space or newline is in one.
+// (Regular expressions, not a loop over characters: the split must be fast before the JIT has warmed up.)
+const FLOW_TOKEN = /"(?:[^"\\]|\\[\s\S])*"|[{}[\],:]|[^ \n"{}[\],:]+|"/g;
+const UNSAFE_IN_FLOW_RUN = /['#&*!|>%@`?]/;
+
+/** The JSON-like layout: one pass over its tokens, tracking brackets. */
 function splitFlow(text: string, rootOpen: number): HostEntries | undefined {
   const stack: string[] = [];
   let previous = ''; // the last character outside strings that is not a space
@@ -49,9 +54,12 @@ function splitFlow(text: string, rootOpen: number): HostEntries | undefined {
   let afterColon = false;
   const entries: string[] = [];
   let rootClose = -1;
-  for (let i = rootOpen; i < text.length; i += 1) {
-    const c = text[i]!;
-    if (c === ' ' || c === '\n') continue;
+  const tokens = new RegExp(FLOW_TOKEN.source, 'g');
+  tokens.lastIndex = rootOpen;
+  for (let m = tokens.exec(text); m !== null; m = tokens.exec(text)) {
+    const token = m[0];
+    const i = m.index;
+    const c = token[0]!;
     if (stack.length === hostsDepth && arrayClose < 0) {
       // Directly inside the hosts array: only `{ ... }` entries, separated by commas.
       if (c === '{' && entryStart < 0) {
@@ -70,18 +78,13 @@ function splitFlow(text: string, rootOpen: number): HostEntries | undefined {
       continue;
     }
     if (c === '"') {
+      if (token.length === 1) return undefined; // never closed
       // A quote that is not where a scalar starts would be a plain scalar's character to a YAML reader.
       if (!(previous === '{' || previous === '[' || previous === ',' || previous === ':')) return undefined;
-      const isKeyOfRoot = stack.length === 1 && (previous === '{' || previous === ',');
-      const start = i;
-      i += 1;
-      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-      if (i >= text.length) return undefined;
+      pendingHostsKey = stack.length === 1 && (previous === '{' || previous === ',') && token === '"hosts"';
       previous = '"';
-      pendingHostsKey = isKeyOfRoot && text.slice(start, i + 1) === '"hosts"';
       continue;
     }
-    if (UNSAFE_OUTSIDE_QUOTES.has(c)) return undefined;
     if (c === ':') {
       afterColon = pendingHostsKey;
       pendingHostsKey = false;
@@ -115,7 +118,8 @@ function splitFlow(text: string, rootOpen: number): HostEntries | undefined {
       }
       continue;
     }
-    previous = c;
+    if (c !== ',' && UNSAFE_IN_FLOW_RUN.test(token)) return undefined;
+    previous = token[token.length - 1]!;
   }
   if (rootClose < 0 || arrayOpen < 0 || arrayClose < 0) return undefined;
   if (firstNonSpace(text, rootClose + 1) !== text.length) return undefined;
@@ -148,7 +152,8 @@ function splitBlock(text: string): HostEntries | undefined {
   }
   // What follows the entries is another top-level key (`name:`), or nothing.
   if (end < lines.length && !/^[A-Za-z_][A-Za-z0-9_-]*:( |$)/.test(lines[end]!)) return undefined;
-  for (const line of lines) if (!lineIsSelfContained(line)) return undefined;
+  // Most lines hold only letters, digits and `-.:/_`, which open nothing: only the others are read closely.
+  for (const line of lines) if (!PLAIN_LINE.test(line) && !lineIsSelfContained(line)) return undefined;
   for (let i = 0; i < lines.length; i += 1) if (/^(---|\.\.\.)( |$)/.test(lines[i]!)) return undefined;
   const entries: string[] = [];
   for (let k = 0; k < starts.length; k += 1) entries.push(lines.slice(starts[k], k + 1 < starts.length ? starts[k + 1] : end).join('\n'));
@@ -226,6 +231,8 @@ function lineIsSelfContained(line: string): boolean {
   }
   return stack.length === 0;
 }
+
+const PLAIN_LINE = /^[A-Za-z0-9 ._/:-]*$/;
 
 // At the start of a scalar these are indicators: anchors, aliases, tags, block scalars, reserved.
 const UNSAFE_AT_SCALAR_START = new Set(['&', '*', '!', '|', '>', '%', '@', '`']);
