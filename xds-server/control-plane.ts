@@ -98,11 +98,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
     const kept = new Set(next.value.hosts.map((h) => h.name));
     const removed = store.hosts().filter((h) => !kept.has(h.config.name));
-    const diff = await store.replaceConfig(next.value);
+    // The store takes the new config at once; its state file is written (and fsynced) while the publish runs,
+    // as a wake's is: a crash before the write lands loses nothing the generation rule does not cover.
+    const replaced = store.replaceConfig(next.value);
     await holdStoppedProcessHosts('added by a config reload; the process is not running');
     // A reload is already a whole batch of changes: it is pushed on the next turn of the event loop instead
     // of waiting the quiet time for more (changes made meanwhile still join it).
-    await publisher.schedule({ urgent: true });
+    const published = publisher.schedule({ urgent: true });
+    const diff = await replaced;
+    await published;
     for (const h of removed) await processes.stop(h.config);
     log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length, added: diff.added.length, changed: diff.changed.length, removed: diff.removed.length, ...(diff.added.length + diff.changed.length + diff.removed.length <= 10 ? { names: { ...diff } } : {}) });
     return { ok: true };
