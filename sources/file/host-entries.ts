@@ -22,10 +22,15 @@ export interface HostEntries {
 
 // Outside quoted strings these start constructs that reach beyond one entry or one line, or are reserved.
 
-export function splitHostEntries(text: string): HostEntries | undefined {
+/**
+ * `previous`: the entries of the last split of a JSON-like file, in order. An entry of the new text that starts
+ * with the next one of them (a string comparison) is taken without reading its characters: it was read
+ * before, from the same state (the start of an entry), so it reads the same again.
+ */
+export function splitHostEntries(text: string, previous?: HostEntries): HostEntries | undefined {
   if (/[\t\r\uFEFF]/.test(text)) return undefined;
   const start = firstNonSpace(text, 0);
-  if (start < text.length && text[start] === '{') return splitFlow(text, start);
+  if (start < text.length && text[start] === '{') return splitFlow(text, start, previous?.layout === 'flow' ? previous.entries : []);
   return splitBlock(text);
 }
 
@@ -42,7 +47,8 @@ const FLOW_TOKEN = /"(?:[^"\\]|\\[\s\S])*"|[{}[\],:]|[^ \n"{}[\],:]+|"/g;
 const UNSAFE_IN_FLOW_RUN = /['#&*!|>%@`?]/;
 
 /** The JSON-like layout: one pass over its tokens, tracking brackets. */
-function splitFlow(text: string, rootOpen: number): HostEntries | undefined {
+function splitFlow(text: string, rootOpen: number, known: readonly string[]): HostEntries | undefined {
+  let next = 0; // the known entry expected next
   const stack: string[] = [];
   let previous = ''; // the last character outside strings that is not a space
   let hostsDepth = -1; // the depth inside the hosts array once it is open
@@ -63,6 +69,18 @@ function splitFlow(text: string, rootOpen: number): HostEntries | undefined {
     if (stack.length === hostsDepth && arrayClose < 0) {
       // Directly inside the hosts array: only `{ ... }` entries, separated by commas.
       if (c === '{' && entryStart < 0) {
+        // An entry read before (the next known one, or the one after it when one was removed).
+        const same = text.startsWith(known[next] ?? '\u0000', i) ? next : text.startsWith(known[next + 1] ?? '\u0000', i) ? next + 1 : -1;
+        if (same >= 0) {
+          const entry = known[same]!;
+          entries.push(entry);
+          next = same + 1;
+          entryStart = i;
+          entryDone = true;
+          previous = '}';
+          tokens.lastIndex = i + entry.length;
+          continue;
+        }
         entryStart = i;
         stack.push(c);
         previous = c;

@@ -10,7 +10,7 @@
 // whole-file reader, with its lines and paths.
 import type { Result } from '../../snapshots/errors.ts';
 import type { GatewayConfig, HostConfig, ListenerConfig } from './config.ts';
-import { splitHostEntries } from './host-entries.ts';
+import { splitHostEntries, type HostEntries } from './host-entries.ts';
 import { MAX_HOSTS, hostProblems, loadConfigText, normaliseHost, validateGatewayConfig, validateHostShape, type RawDefaults, type RawHost } from './parse.ts';
 
 /** Counts of the work done, for tests and the benchmark's notes. */
@@ -35,10 +35,13 @@ interface Remembered {
 
 export class IncrementalConfigParser {
   private last: Remembered | undefined;
+  /** The last split, whatever became of the read: the next split skips the entries it already read. */
+  private lastSplit: HostEntries | undefined;
   readonly work: ParseWork = { full: 0, incremental: 0, entriesParsed: 0 };
 
   parse(text: string): Result<GatewayConfig> {
-    const split = splitHostEntries(text);
+    const split = splitHostEntries(text, this.lastSplit);
+    this.lastSplit = split;
     if (split !== undefined && this.last !== undefined && split.frame === this.last.frame) {
       const value = this.fromEntries(this.last, split.entries, split.layout);
       if (value !== undefined) return { ok: true, value };
@@ -49,6 +52,7 @@ export class IncrementalConfigParser {
   /** Forget the last read (the next one reads the whole file). */
   reset(): void {
     this.last = undefined;
+    this.lastSplit = undefined;
   }
 
   private parseWhole(text: string, split: ReturnType<typeof splitHostEntries>): Result<GatewayConfig> {

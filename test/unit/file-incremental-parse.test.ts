@@ -114,6 +114,23 @@ describe('config file: incremental reload', () => {
       it(`is refused for ${what}`, () => expect(splitHostEntries(text)).to.equal(undefined));
     }
 
+    it('splits the same with the last split as a hint (entries read before are skipped) as without', () => {
+      for (let seed = 1; seed <= 30; seed += 1) {
+        const r = rng(500 + seed);
+        let c = rawConfig(1 + Math.floor(r() * 20), r);
+        for (const write of [LAYOUTS['compact JSON']!, LAYOUTS['indented JSON']!]) {
+          let before = splitHostEntries(write(c));
+          for (let step = 0; step < 10; step += 1) {
+            c = edit(c, r);
+            const text = write(c);
+            const hinted = splitHostEntries(text, before);
+            expect(hinted, `seed ${500 + seed} step ${step}`).to.deep.equal(splitHostEntries(text));
+            before = hinted;
+          }
+        }
+      }
+    });
+
     it('reads quotes inside a plain scalar as the YAML reader does (plain characters)', () => {
       const split = splitHostEntries('listener: {port: 1}\nhosts:\n  - name: it\'s\n    command: [sh, -c, echo "a" && b]\n  - name: b\n');
       expect(split?.entries).to.deep.equal(['  - name: it\'s\n    command: [sh, -c, echo "a" && b]', '  - name: b\n']);
