@@ -61,47 +61,16 @@ export function encodeResource(kind: ResourceKind, resource: Resource): Uint8Arr
   return bytes;
 }
 
-/**
- * The same bytes protobufjs writes for the whole message, built from parts as the delta response is (below):
- * each resource's Any is encoded once and shared by every stream and every push that resends it (a state of
- * the world EDS push carries every endpoint, changed or not).
- */
 export function encodeDiscoveryResponse(kind: ResourceKind, version: string, nonce: string, resources: EncodedResource[]): Buffer {
   responseType ??= messageType('envoy.service.discovery.v3.DiscoveryResponse');
   const typeUrl = TYPE_URLS[kind];
-  // protobufjs writes the fields in declaration order: version_info (1), resources (2), type_url (4), nonce (5).
-  const head = responseType.encode(responseType.fromObject({ version_info: version })).finish();
-  const tail = responseType.encode(responseType.fromObject({ type_url: typeUrl, nonce })).finish();
-  return framed(head, resources.map((r) => anyEntry(typeUrl, r.bytes)), tail);
-}
-
-let anyType: protobuf.Type | undefined;
-const anyEntries = new WeakMap<Uint8Array, { typeUrl: string; entry: Uint8Array }>();
-
-function anyEntry(typeUrl: string, bytes: Uint8Array): Uint8Array {
-  const known = anyEntries.get(bytes);
-  if (known !== undefined && known.typeUrl === typeUrl) return known.entry;
-  anyType ??= messageType('google.protobuf.Any');
-  const entry = anyType.encode(anyType.fromObject({ type_url: typeUrl, value: bytes })).finish();
-  anyEntries.set(bytes, { typeUrl, entry });
-  return entry;
-}
-
-/** head, then each entry as field 2 (length-delimited), then tail. */
-function framed(head: Uint8Array, entries: Uint8Array[], tail: Uint8Array): Buffer {
-  let size = head.length + tail.length;
-  for (const e of entries) size += 1 + varintLength(e.length) + e.length;
-  const out = Buffer.allocUnsafe(size);
-  out.set(head, 0);
-  let at = head.length;
-  for (const e of entries) {
-    out[at++] = RESOURCES_TAG;
-    at = writeVarint(out, at, e.length);
-    out.set(e, at);
-    at += e.length;
-  }
-  out.set(tail, at);
-  return out;
+  const message = responseType.fromObject({
+    version_info: version,
+    type_url: typeUrl,
+    nonce,
+    resources: resources.map((r) => ({ type_url: typeUrl, value: r.bytes })),
+  });
+  return Buffer.from(responseType.encode(message).finish());
 }
 
 export function decodeDiscoveryRequest(bytes: Buffer): DiscoveryRequest {
@@ -222,10 +191,23 @@ export function encodeDeltaDiscoveryResponse(kind: ResourceKind, systemVersion: 
   // removed_resources (6), nonce (5); the parts go in that order.
   const head = deltaResponseType.encode(deltaResponseType.fromObject({ system_version_info: systemVersion })).finish();
   const tail = deltaResponseType.encode(deltaResponseType.fromObject({ type_url: typeUrl, nonce, removed_resources: removed })).finish();
-  return framed(head, resources.map((r) => deltaResourceEntry(typeUrl, r)), tail);
+  const entries = resources.map((r) => deltaResourceEntry(typeUrl, r));
+  let size = head.length + tail.length;
+  for (const e of entries) size += 1 + deltaVarintLength(e.length) + e.length;
+  const out = Buffer.allocUnsafe(size);
+  out.set(head, 0);
+  let at = head.length;
+  for (const e of entries) {
+    out[at++] = RESOURCES_TAG;
+    at = writeDeltaVarint(out, at, e.length);
+    out.set(e, at);
+    at += e.length;
+  }
+  out.set(tail, at);
+  return out;
 }
 
-/** Field 2 (resources) of either response, length-delimited. */
+/** Field 2 (resources), length-delimited. */
 const RESOURCES_TAG = (2 << 3) | 2;
 let deltaResourceType: protobuf.Type | undefined;
 const deltaEntries = new WeakMap<Uint8Array, { name: string; version: string; typeUrl: string; entry: Uint8Array }>();
@@ -239,7 +221,7 @@ function deltaResourceEntry(typeUrl: string, r: VersionedResource): Uint8Array {
   return entry;
 }
 
-function varintLength(n: number): number {
+function deltaVarintLength(n: number): number {
   let length = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 0x80);
@@ -248,7 +230,7 @@ function varintLength(n: number): number {
   return length;
 }
 
-function writeVarint(out: Buffer, at: number, n: number): number {
+function writeDeltaVarint(out: Buffer, at: number, n: number): number {
   while (n >= 0x80) {
     out[at++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
