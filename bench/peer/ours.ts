@@ -26,7 +26,6 @@ import { parseArgs } from 'node:util';
 import type { Snapshot } from '../../snapshots/build.ts';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
 import { encodeResource } from '../../xds-server/protos/codec.ts';
-import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
 import { startControlPlane } from '../../xds-server/control-plane.ts';
 import type { GrpcBounds } from '../../xds-server/grpc-bounds.ts';
 import { createLogger } from '../../xds-server/log.ts';
@@ -67,9 +66,7 @@ async function load(file: string): Promise<void> {
   await copyFile(file, configPath);
   const reloaded = await cp.reloadConfig();
   if (!reloaded.ok) throw new Error(JSON.stringify(reloaded.errors.slice(0, 5)));
-  // reloadConfig() resolved once its publish (every phase) was in the cache: what the cache holds now is it.
-  const snapshot = cp.cache.getSnapshot(DEFAULT_GROUP);
-  if (snapshot === undefined) throw new Error('no snapshot after a reload');
+  const { snapshot } = await cp.publisher.schedule();
   last = snapshot;
   out(`set ${JSON.stringify(snapshot.versions)} ${nowMs()}`);
 }
