@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { FieldError } from '../snapshots/errors.ts';
 import type { GatewayConfig } from '../sources/file/config.ts';
+import { IncrementalConfigParser } from '../sources/file/incremental-parse.ts';
 import { parseGatewayConfigText } from '../sources/file/parse.ts';
 import { startCore, type Core, type CoreOptions } from './core.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -55,19 +56,22 @@ export class ConfigFileError extends Error {
   }
 }
 
-export async function readGatewayConfig(file: string): Promise<{ ok: true; value: GatewayConfig } | { ok: false; errors: FieldError[] }> {
+/** Reads the config file; with a parser, at the cost of what changed since that parser's last read. */
+export async function readGatewayConfig(file: string, parser?: IncrementalConfigParser): Promise<{ ok: true; value: GatewayConfig } | { ok: false; errors: FieldError[] }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     return { ok: false, errors: [{ path: '', message: `cannot read ${file}: ${(err as Error).message}` }] };
   }
-  return parseGatewayConfigText(text);
+  return parser ? parser.parse(text) : parseGatewayConfigText(text);
 }
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const log = options.log ?? createLogger({ module: 'control-plane' });
-  const initial = await readGatewayConfig(options.configPath);
+  // One reader for the life of the control plane: a reload re-reads only the host entries whose text changed.
+  const configParser = new IncrementalConfigParser();
+  const initial = await readGatewayConfig(options.configPath, configParser);
   if (!initial.ok) throw new ConfigFileError(options.configPath, initial.errors);
   const persisted = await loadState(options.stateDir);
   const hostOutput = new EventEmitter<{ line: [string, string] }>();
@@ -87,16 +91,22 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
   };
   const reloadConfig = async (): Promise<{ ok: true } | { ok: false; errors: FieldError[] }> => {
-    const next = await readGatewayConfig(options.configPath);
+    const next = await readGatewayConfig(options.configPath, configParser);
     if (!next.ok) {
       log.error('config reload refused; the previous config stays in force', { file: options.configPath, errors: next.errors });
       return next;
     }
     const kept = new Set(next.value.hosts.map((h) => h.name));
     const removed = store.hosts().filter((h) => !kept.has(h.config.name));
-    const diff = await store.replaceConfig(next.value);
+    // The store takes the new config at once; its state file is written (and fsynced) while the publish runs,
+    // as a wake's is: a crash before the write lands loses nothing the generation rule does not cover.
+    const replaced = store.replaceConfig(next.value);
     await holdStoppedProcessHosts('added by a config reload; the process is not running');
-    await publisher.schedule();
+    // A reload is already a whole batch of changes: it is pushed on the next turn of the event loop instead
+    // of waiting the quiet time for more (changes made meanwhile still join it).
+    const published = publisher.schedule({ urgent: true });
+    const diff = await replaced;
+    await published;
     for (const h of removed) await processes.stop(h.config);
     log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length, added: diff.added.length, changed: diff.changed.length, removed: diff.removed.length, ...(diff.added.length + diff.changed.length + diff.removed.length <= 10 ? { names: { ...diff } } : {}) });
     return { ok: true };

@@ -32,13 +32,21 @@ export interface VersionStamp {
   ackedMs: number;
 }
 
+type Held = { eds: string | undefined } | { routes: string[]; filters: string[] } | null;
+
 interface TypeState {
   /** Names subscribed to; undefined = wildcard (CDS, LDS). */
   names: string[] | undefined;
   version: string;
   nonce: string;
-  /** Delta: the resources this client holds (name → decoded), so removals and dependents are known. */
-  held: Map<string, Record<string, unknown>>;
+  /**
+   * Delta: the resources this client holds, by name, each as what its dependents need of it (a cluster's EDS
+   * name, a listener's route and filter names; nothing for the others), so removals and dependents are
+   * known. Every resource is decoded in full when it arrives; only the decoded message is not kept: 500
+   * clients' messages in the one heap of the benchmark made its garbage collector the simulator's main cost
+   * (a real Envoy keeps its config in its own process).
+   */
+  held: Map<string, Held>;
   /** version → when it last became the version in force: arrived and ACKed. */
   seen: Map<string, VersionStamp>;
   subscribed: boolean;
@@ -174,19 +182,31 @@ export class SimEnvoy {
     const kind = kindOfTypeUrl(response.type_url);
     if (!kind) return;
     const state = this.types.get(kind)!;
-    const type = messageType(MESSAGES[kind]);
+    const type = typeOf(kind);
     for (const r of response.resources) {
       if (!r.resource) continue;
-      state.held.set(r.name, type.decode(r.resource.value) as protobuf.Message & Record<string, unknown>);
+      const decoded = type.decode(r.resource.value) as protobuf.Message & Record<string, unknown>;
       this.resourcesDecoded += 1;
+      if (kind === 'cluster') state.held.set(r.name, { eds: isEdsCluster(decoded) ? edsName(decoded) : undefined });
+      else if (kind === 'listener') {
+        const refs = { routes: [] as string[], filters: [] as string[] };
+        collectListenerRefs(decoded, refs.routes, refs.filters);
+        state.held.set(r.name, refs);
+      } else state.held.set(r.name, null);
     }
     for (const name of response.removed_resources) state.held.delete(name);
     if (kind === 'cluster') {
-      this.resubscribe('endpoint', [...state.held.values()].filter(isEdsCluster).map(edsName));
+      const names: string[] = [];
+      for (const c of state.held.values()) if (c !== null && 'eds' in c && c.eds !== undefined) names.push(c.eds);
+      this.resubscribe('endpoint', names);
     } else if (kind === 'listener') {
       const routes: string[] = [];
       const filters: string[] = [];
-      for (const l of state.held.values()) collectListenerRefs(l, routes, filters);
+      for (const l of state.held.values()) {
+        if (l === null || !('routes' in l)) continue;
+        routes.push(...l.routes);
+        filters.push(...l.filters);
+      }
       this.resubscribe('route', routes);
       this.resubscribe('extensionConfig', filters);
     }
@@ -206,7 +226,7 @@ export class SimEnvoy {
     const response = decodeDiscoveryResponse(bytes);
     const kind = kindOfTypeUrl(response.type_url);
     if (!kind) return;
-    const type = messageType(MESSAGES[kind]);
+    const type = typeOf(kind);
     const decoded = response.resources.map((r) => type.decode(r.value) as protobuf.Message & Record<string, unknown>);
     this.resourcesDecoded += decoded.length;
     if (kind === 'cluster') {
@@ -241,6 +261,17 @@ function isEdsCluster(c: Record<string, unknown>): boolean {
 function edsName(c: Record<string, unknown>): string {
   const eds = c.eds_cluster_config as { service_name?: string } | undefined;
   return eds?.service_name || (c.name as string);
+}
+
+// Looked up once: a lookup by name walks the loaded protos (a third of the simulator's time per response).
+const types = new Map<ResourceKind, protobuf.Type>();
+function typeOf(kind: ResourceKind): protobuf.Type {
+  let type = types.get(kind);
+  if (type === undefined) {
+    type = messageType(MESSAGES[kind]);
+    types.set(kind, type);
+  }
+  return type;
 }
 
 let hcmType: protobuf.Type | undefined;

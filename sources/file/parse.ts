@@ -139,10 +139,12 @@ const GATEWAY_CONFIG_SCHEMA = {
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validateShape = ajv.compile(GATEWAY_CONFIG_SCHEMA);
+/** One entry of `hosts` on its own: the same rules the whole file's schema applies to each entry. */
+export const validateHostShape = ajv.compile(GATEWAY_CONFIG_SCHEMA.properties.hosts.items);
 
 /** Raw shapes as the schema admits them; only used between validation and normalisation. */
-interface RawBuffer { holdTimeoutMs?: number; maxHeld?: number; retryAfterSeconds?: number }
-interface RawHost {
+export interface RawBuffer { holdTimeoutMs?: number; maxHeld?: number; retryAfterSeconds?: number }
+export interface RawHost {
   name: string;
   domains: string[];
   protocol?: Protocol;
@@ -158,7 +160,7 @@ interface RawHost {
   requestTimeoutMs?: number;
   streamIdleTimeoutMs?: number;
 }
-interface RawDefaults { buffer?: RawBuffer; requestTimeoutMs?: number; streamIdleTimeoutMs?: number }
+export interface RawDefaults { buffer?: RawBuffer; requestTimeoutMs?: number; streamIdleTimeoutMs?: number }
 interface RawConfig {
   listener: { address?: string; port: number; http10DefaultHost?: string };
   defaults?: RawDefaults;
@@ -166,16 +168,20 @@ interface RawConfig {
 }
 
 export function parseGatewayConfigText(text: string): Result<GatewayConfig> {
-  let data: unknown;
+  const data = loadConfigText(text);
+  return data.ok ? validateGatewayConfig(data.value) : data;
+}
+
+/** The file's text as data (YAML 1.2 core schema; JSON is YAML), or the reader's error with its line. */
+export function loadConfigText(text: string): Result<unknown> {
   try {
     // js-yaml, not the \`yaml\` package the rest of the project writes with: reading a 1,000-host file took
     // ~80 ms with \`yaml\` and is several times faster here, and every reload reads the whole file. The YAML 1.2
     // core schema, as before: "yes" stays a string, duplicate keys are an error.
-    data = text.trim() === '' ? null : loadYaml(text, { schema: CORE_SCHEMA });
+    return { ok: true, value: text.trim() === '' ? null : loadYaml(text, { schema: CORE_SCHEMA }) };
   } catch (err) {
     return { ok: false, errors: [{ path: '', message: `not valid YAML or JSON: ${(err as Error).message}` }] };
   }
-  return validateGatewayConfig(data);
 }
 
 export function validateGatewayConfig(data: unknown): Result<GatewayConfig> {
@@ -198,17 +204,7 @@ export function validateGatewayConfig(data: unknown): Result<GatewayConfig> {
       if (owner !== undefined) errors.push({ path: `/hosts/${i}/domains/${j}`, message: `"${d}" is already served by host "${owner}"` });
       seenDomains.set(d, h.name);
     });
-    h.endpoints.forEach((e, j) => {
-      // EDS endpoints are used as given: Envoy does not resolve names there (it would NACK the update).
-      if (isIP(e.address) === 0) errors.push({ path: `/hosts/${i}/endpoints/${j}/address`, message: `"${e.address}" is not an IP address; endpoints are not resolved by DNS` });
-    });
-    const protocol = h.protocol ?? 'http1';
-    if (protocol === 'grpc' && h.health?.path !== undefined) {
-      errors.push({ path: `/hosts/${i}/health/path`, message: 'a gRPC host is checked with the gRPC health service; use grpcService' });
-    }
-    if (protocol !== 'grpc' && h.health?.grpcService !== undefined) {
-      errors.push({ path: `/hosts/${i}/health/grpcService`, message: 'only a gRPC host has a gRPC health service; use path' });
-    }
+    errors.push(...hostProblems(h, i));
   });
   if (raw.listener.http10DefaultHost?.startsWith('*.')) {
     errors.push({ path: '/listener/http10DefaultHost', message: 'must be a host name, not a wildcard: it becomes the Host of HTTP/1.0 requests that have none' });
@@ -223,7 +219,24 @@ export function validateGatewayConfig(data: unknown): Result<GatewayConfig> {
   };
 }
 
-function normaliseHost(h: RawHost, defaults: RawDefaults): HostConfig {
+/** What the schema cannot say about one host on its own (entry i of `hosts`). */
+export function hostProblems(h: RawHost, i: number): FieldError[] {
+  const errors: FieldError[] = [];
+  h.endpoints.forEach((e, j) => {
+    // EDS endpoints are used as given: Envoy does not resolve names there (it would NACK the update).
+    if (isIP(e.address) === 0) errors.push({ path: `/hosts/${i}/endpoints/${j}/address`, message: `"${e.address}" is not an IP address; endpoints are not resolved by DNS` });
+  });
+  const protocol = h.protocol ?? 'http1';
+  if (protocol === 'grpc' && h.health?.path !== undefined) {
+    errors.push({ path: `/hosts/${i}/health/path`, message: 'a gRPC host is checked with the gRPC health service; use grpcService' });
+  }
+  if (protocol !== 'grpc' && h.health?.grpcService !== undefined) {
+    errors.push({ path: `/hosts/${i}/health/grpcService`, message: 'only a gRPC host has a gRPC health service; use path' });
+  }
+  return errors;
+}
+
+export function normaliseHost(h: RawHost, defaults: RawDefaults): HostConfig {
   const protocol = h.protocol ?? 'http1';
   const health: HealthCheck =
     protocol === 'grpc'

@@ -19,6 +19,8 @@ export function keepUnchangedHosts(previous: GatewayConfig, next: GatewayConfig)
   const hosts: HostConfig[] = next.hosts.map((host) => {
     const old = before.get(host.name);
     if (old === undefined) added.push(host.name);
+    // The incremental reader hands back the very object of an entry whose text did not change.
+    else if (old === host) return old;
     // Both were built by the same normalisation, so equal settings serialise alike (a reordered map in the
     // file may count as a change: that only rebuilds the host).
     else if (serialisedOnce(old) === JSON.stringify(host)) return old;

@@ -184,7 +184,7 @@ export class AdsService {
         sink.fail(grpc.status.INTERNAL, `the control plane failed to answer a ${request.type_url} request: ${(err as Error).message}`);
         return;
       }
-      if (turnTimer !== undefined && synced(session)) endTurn();
+      if (turnTimer !== undefined && session.answeredEverySent()) endTurn();
     };
     // A new stream's requests wait for its initial-sync turn (reconnect storms); its turn ends once every
     // type it asked for is answered (ACK or NACK) or after initialSyncTimeoutMs.
@@ -230,9 +230,3 @@ export class AdsService {
   }
 }
 
-/** Every type the stream was sent is answered (ACKed or NACKed at the version sent). */
-function synced(session: AdsSession): boolean {
-  const types = Object.values(session.status().types);
-  const sent = types.filter((t) => t.sentVersion !== undefined);
-  return sent.length > 0 && sent.every((t) => t.ackedVersion === t.sentVersion || t.nack?.rejectedVersion === t.sentVersion);
-}

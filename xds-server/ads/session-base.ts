@@ -276,6 +276,17 @@ export abstract class SessionBase<TState extends SessionTypeState> {
     }
   }
 
+  answeredEverySent(): boolean {
+    // Asked after every request of an initial sync: read the state as it is (status() sorts every name).
+    let sent = 0;
+    for (const s of this.types.values()) {
+      if (s.lastSentVersion === undefined) continue;
+      sent += 1;
+      if (s.ackedVersion !== s.lastSentVersion && s.nack?.rejectedVersion !== s.lastSentVersion) return false;
+    }
+    return sent > 0;
+  }
+
   status(): StreamStatus {
     const types: StreamStatus['types'] = {};
     for (const [kind, s] of this.types) {

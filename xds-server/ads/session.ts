@@ -19,6 +19,8 @@ export interface AdsSession extends SnapshotWatcher {
   /** Subscribes to the resource of this type and name (by wildcard or by name). */
   subscribesTo(kind: ResourceKind, name: string): boolean;
   status(): StreamStatus;
+  /** Every type sent so far is answered (ACKed or NACKed at the version sent). */
+  answeredEverySent(): boolean;
   close(reason: string): void;
   /** The client has read its backlog: send the newest snapshot if a push waited for that. */
   resume(): void;

@@ -107,6 +107,7 @@ export class GatewayStore implements BackendState {
   /**
    * A new config keeps the marks of hosts it still has; new hosts start in their initialState. Hosts it left
    * unchanged keep their objects (and so what was built from them); says which hosts it added, changed, removed.
+   * The new config is in force before the returned promise first yields (a reload publishes while it is written).
    */
   async replaceConfig(config: GatewayConfig): Promise<Omit<ReloadDiff, 'config'>> {
     const diff = keepUnchangedHosts(this.config, config);

@@ -1,0 +1,49 @@
+// A reload's new config is in the store at once (the reload publishes while the state file is written), and
+// the hosts the reload left unchanged keep their objects.
+import { expect } from 'chai';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { validateGatewayConfig } from '../../../sources/file/parse.ts';
+import type { GatewayConfig } from '../../../sources/file/config.ts';
+import { GatewayStore } from '../../../xds-server/state/store.ts';
+
+function config(ports: number[]): GatewayConfig {
+  const r = validateGatewayConfig({ listener: { port: 10_000 }, hosts: ports.map((port, i) => ({ name: `h${i}`, domains: [`h${i}.test`], endpoints: [{ address: '127.0.0.1', port }], ...(i === 2 ? { initialState: 'scaled_to_zero' } : {}) })) });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+}
+
+describe('store: a config reload', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'stz-store-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('is in force before its state file is written, and the write follows', async () => {
+    const store = new GatewayStore(config([1, 2]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    const replaced = store.replaceConfig(config([1, 2, 3]));
+    // Synchronously: the new host is there (held, as its initialState says), the model has its backend.
+    expect(store.hosts().map((h) => [h.config.name, h.scaledToZero])).to.deep.equal([['h0', false], ['h1', false], ['h2', true]]);
+    expect(store.desired().model.backends.map((b) => b.name)).to.deep.equal(['h0', 'h1', 'h2']);
+    expect(await replaced).to.deep.equal({ added: ['h2'], changed: [], removed: [] });
+    const saved = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as { hosts: Record<string, { scaledToZero: boolean }> };
+    expect(saved.hosts.h2?.scaledToZero).to.equal(true);
+  });
+
+  it('keeps the objects of the hosts it left unchanged', async () => {
+    const first = config([1, 2]);
+    const store = new GatewayStore(first, undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    const next = config([1, 5]);
+    // The incremental reader hands back the very object of an unchanged entry; an equal copy counts the same.
+    next.hosts[0] = first.hosts[0]!;
+    const diff = await store.replaceConfig(next);
+    expect(diff.changed).to.deep.equal(['h1']);
+    expect(store.hosts()[0]!.config).to.equal(first.hosts[0]);
+    const copy = config([1, 5]);
+    await store.replaceConfig(copy);
+    expect(store.hosts()[1]!.config).to.not.equal(copy.hosts[1]);
+    expect(store.hosts()[1]!.config).to.equal(next.hosts[1]);
+  });
+});
