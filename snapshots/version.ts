@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
+import { isReusedOutput } from './memo.ts';
 import type { Resource } from './resource.ts';
 
 /**
  * A type's version is a hash of its resources' canonical form: the same content always gets the same
  * version (across restarts of the control plane too), so Envoy is not sent what it already has.
  *
- * The work is proportional to what changed: a type's version hashes each resource's own hash, and a resource
- * (or any part of one) that is frozen is hashed and serialised once. Builders freeze what they reuse from one
- * build to the next (snapshots/memo.ts), so a one-host change re-serialises that host's resources and the
- * route table's frame, not every host.
+ * The work is proportional to what changed: a type's version hashes each resource's own hash, a frozen
+ * resource is hashed once, and a builder output reused from one build to the next (snapshots/memo.ts) is
+ * serialised once. So a one-host change re-serialises that host's resources and the route table's frame
+ * (its unchanged virtual hosts' serialisations are remembered), not every host.
  */
 export function versionOf(resources: ReadonlyMap<string, Resource>): string {
   const hash = createHash('sha256');
@@ -27,7 +28,8 @@ const hashes = new WeakMap<object, string>();
 export function resourceHash(resource: Resource): string {
   const known = hashes.get(resource);
   if (known !== undefined) return known;
-  const hash = createHash('sha256').update(canonicalJson(resource)).digest('hex');
+  // The resource's own serialisation is not remembered: its hash is, and a resource is never part of another.
+  const hash = createHash('sha256').update(write(resource, false) ?? 'null').digest('hex');
   if (Object.isFrozen(resource)) hashes.set(resource, hash);
   return hash;
 }
@@ -36,14 +38,16 @@ const serialised = new WeakMap<object, string>();
 
 /**
  * JSON with every object's keys sorted, so equal content always serialises the same. Same output as
- * JSON.stringify for plain data (undefined members left out, undefined in arrays as null); a frozen object's
- * serialisation is remembered, since it cannot change.
+ * JSON.stringify for plain data (undefined members left out, undefined in arrays as null). The serialisation
+ * of a reused builder output (frozen: it cannot change) is remembered, as later builds serialise it again
+ * as a part of theirs; that of the frozen objects inside one is not (memory, not time: they are only ever
+ * serialised as a part of it).
  */
 export function canonicalJson(value: unknown): string {
   return write(value) ?? 'null';
 }
 
-function write(value: unknown): string | undefined {
+function write(value: unknown, remember = true): string | undefined {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -73,7 +77,7 @@ function write(value: unknown): string | undefined {
     }
     out = `{${parts.join(',')}}`;
   }
-  if (Object.isFrozen(object)) serialised.set(object, out);
+  if (remember && isReusedOutput(object)) serialised.set(object, out);
   return out;
 }
 

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { buildSnapshot, type Snapshot } from '../../../snapshots/build.ts';
 import { internModel } from '../../../model/intern.ts';
-import { deepFrozen } from '../../../snapshots/memo.ts';
+import { BuildMemo, deepFrozen } from '../../../snapshots/memo.ts';
 import type { Resource } from '../../../snapshots/resource.ts';
 import { canonicalJson, resourceHash, versionOf } from '../../../snapshots/version.ts';
 import type { GatewayConfig } from '../../../sources/file/config.ts';
@@ -105,6 +105,32 @@ describe('incremental rebuilds', () => {
     const frozen = deepFrozen<Resource>({ name: 'a', value: 2 });
     expect(resourceHash(frozen)).to.equal(resourceHash(loose));
     expect(versionOf(new Map([['a', frozen]]))).to.equal(versionOf(new Map([['a', loose]])));
+  });
+
+  it('remembers the serialisation of a reused builder output, not of every frozen object (memory)', () => {
+    // toJSON runs each time an object is serialised afresh: it counts the serialisations.
+    let serialised = 0;
+    const part = (): object => ({ toJSON: () => (serialised++, 'part') });
+    const memo = new BuildMemo<object, object>();
+    const input = {};
+    const output = memo.get(input, '', () => ({ vh: part() }));
+    expect(canonicalJson({ frame: 1, hosts: [output] })).to.equal('{"frame":1,"hosts":[{"vh":"part"}]}');
+    canonicalJson({ frame: 2, hosts: [output] });
+    expect(serialised, 'a reused output inside the next build is serialised once').to.equal(1);
+
+    // Frozen, but no builder hands it out again: serialised each time, nothing kept for it.
+    const frozen = deepFrozen({ vh: part() });
+    canonicalJson({ hosts: [frozen] });
+    canonicalJson({ hosts: [frozen] });
+    expect(serialised).to.equal(3);
+
+    // A resource's own serialisation is not kept either (its hash is): a reused output hashed as a resource.
+    const resource = memo.get({}, '', () => ({ name: 'r', vh: part() })) as Resource;
+    const hash = resourceHash(resource);
+    expect(resourceHash(resource)).to.equal(hash);
+    expect(serialised).to.equal(4);
+    canonicalJson([resource]);
+    expect(serialised, 'its serialisation was not remembered').to.equal(5);
   });
 
   it('canonical JSON is key-order independent and matches JSON for plain data', () => {
