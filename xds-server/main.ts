@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogLevel } from './log.ts';
 import { ConfigFileError, startControlPlane } from './control-plane.ts';
-// Kubernetes mode (and its client library, ~45 MiB of RSS once loaded) is imported only when asked for
+// Kubernetes mode (and its client library: ~85 MiB of RSS when imported into a bare node) is imported only when asked for
 // (--kubernetes, below): file mode never loads it. test/unit/build.test.ts checks it stays that way.
 
 const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)

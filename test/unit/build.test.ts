@@ -1,5 +1,5 @@
 // The production bundle (scripts/build.ts): what file mode loads at start. The Kubernetes client library
-// (~45 MiB of RSS in a file-mode control plane that never used it) must stay behind the dynamic import of
+// (~85 MiB of RSS imported into a bare node; a file-mode control plane never uses it) must stay behind the dynamic import of
 // Kubernetes mode: imported statically anywhere on main.ts's path, it would be loaded at every start.
 import { expect } from 'chai';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
