@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The control plane image: Node 20 running the control plane bundled by scripts/build.ts (plain JavaScript,
-# as `npm start` runs it: no TypeScript loader at run time, the production node flags of
-# xds-server/node-flags.ts, which test/unit/build.test.ts compares with the ENTRYPOINT below). Build from the
+# as `npm start` runs it: no TypeScript loader at run time, the node flags of xds-server/node-flags.ts, which
+# test/unit/build.test.ts compares with the ENTRYPOINT below: none today). Build from the
 # repository root:
 #   docker build -f deploy/images/control-plane.Dockerfile -t <registry>/envoy-scale-to-zero/control-plane:0.1.0 .
 # deploy/control-plane.yaml runs it as uid 1000 with a read-only root filesystem and an emptyDir on /tmp.
@@ -35,5 +35,5 @@ COPY --from=build /src/dist ./dist
 ENV NODE_ENV=production
 USER 1000:1000
 EXPOSE 18000 9902
-ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/xds-server/main.mjs"]
+ENTRYPOINT ["node", "dist/xds-server/main.mjs"]
 CMD ["--kubernetes"]
