@@ -106,7 +106,8 @@ function writeObject(object: object, out: string[]): void {
     let first = true;
     for (const key of sortedKeys(object)) {
       const mark = out.length;
-      out.push(first ? keyJson(key) : `,${keyJson(key)}`);
+      if (!first) out.push(',');
+      out.push(keyJson(key));
       if (writeTo((object as Record<string, unknown>)[key], out)) first = false;
       else out.length = mark;
     }
