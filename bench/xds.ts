@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENVOY_BIN, assertEnvoyInstalled } from '../envoy-bootstrap/envoy.ts';
+import { buildBundles } from '../scripts/build.ts';
 import { killStarted, startedPids } from './lib/stack.ts';
 import { distribution, round } from './lib/stats.ts';
 import { QuietGate, watchForeignCpu, sleep } from './lib/system.ts';
@@ -114,6 +115,8 @@ assertEnvoyInstalled();
 const filterWasmPath = path.join(REPO_ROOT, 'filter', 'build', 'filter.wasm');
 if (!existsSync(filterWasmPath)) throw new Error(`${filterWasmPath} is missing: run "npm run build:filter"`);
 if (!existsSync(GO_PEER_BIN)) throw new Error(`${GO_PEER_BIN} is missing: run "bash bench/peer/build.sh" (npm run bench:xds does)`);
+// Ours runs as production runs it, bundled (scripts/build.ts): built afresh here, so it is never a stale build.
+await buildBundles(path.join(REPO_ROOT, 'dist'));
 
 const sh = (file: string, args: string[]): string => {
   try {

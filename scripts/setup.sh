@@ -33,6 +33,14 @@ if [ ! -f "$wasm" ] || [ -n "$(find filter/assembly filter/asconfig.json -newer 
   log "filter built: $(wc -c < "$wasm") bytes"
 fi
 
+# The control plane's production bundle (scripts/build.ts: dist/), rebuilt when a file it is built from is
+# newer. `npm start` and the xDS benchmark run it; the tests run the TypeScript sources with tsx.
+bundle=dist/xds-server/main.mjs
+if [ ! -f "$bundle" ] || [ ! -f dist/bench/ours.mjs ] || [ -n "$(find xds-server model snapshots sources filter/assembly bench/peer scripts/build.ts package-lock.json -newer "$bundle" -print -quit 2>/dev/null)" ]; then
+  log "building the control plane (dist/)"
+  node --import tsx scripts/build.ts
+fi
+
 # The status page's browser test (test/e2e/status-page.e2e.ts) drives Debian's chromium with playwright-core
 # (npm, pinned). Installed here when missing and we may (root); otherwise say what to run.
 if ! command -v chromium >/dev/null 2>&1; then

@@ -9,6 +9,7 @@ import { REPO_ROOT, startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { FILE_LISTENER_NAME } from '../sources/file/to-model.ts';
 import { readGatewayConfig } from '../xds-server/control-plane.ts';
+import { CONTROL_PLANE_BUNDLE, CONTROL_PLANE_NODE_FLAGS } from '../xds-server/node-flags.ts';
 import { envoyTlsFiles } from '../xds-server/security/file-pki.ts';
 import { forEachLine } from '../xds-server/stream-lines.ts';
 import { stackBanner, type BannerHost } from './stack-banner.ts';
@@ -70,7 +71,7 @@ const say = (who: string, line: string): void => {
 
 const children: ChildProcess[] = [];
 function run(who: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout!, child.stderr!]) forEachLine(stream, (line) => say(who, line));
   child.on('exit', (code, signal) => {
     say(who, `exited (${signal ?? code})`);
@@ -92,8 +93,14 @@ async function stop(code: number): Promise<void> {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
+// The control plane as production runs it: the bundle scripts/setup.sh builds (scripts/build.ts), plain node.
+if (!existsSync(path.join(REPO_ROOT, CONTROL_PLANE_BUNDLE))) {
+  process.stderr.write(`${CONTROL_PLANE_BUNDLE} is missing: run "bash scripts/setup.sh" (npm start does)\n`);
+  process.exit(2);
+}
 run('control-plane', [
-  'xds-server/main.ts',
+  ...CONTROL_PLANE_NODE_FLAGS,
+  CONTROL_PLANE_BUNDLE,
   '--config', configPath,
   '--xds-port', values['xds-port'],
   '--admin-port', values['admin-port'],

@@ -10,9 +10,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type LogLevel } from './log.ts';
 import { ConfigFileError, startControlPlane } from './control-plane.ts';
-import { startKubernetesControlPlane } from './kubernetes/control-plane.ts';
-import { DEFAULT_CONTROLLER_NAME } from './kubernetes/cluster-state.ts';
-import { ENVOY_SDS_FILE_NAMES } from './kubernetes/xds-certificates.ts';
+// Kubernetes mode (and its client library: ~85 MiB of RSS when imported into a bare node) is imported only when asked for
+// (--kubernetes, below): file mode never loads it. test/unit/build.test.ts checks it stays that way.
 
 const USAGE = `Usage: tsx xds-server/main.ts [options]            (file mode)
        tsx xds-server/main.ts --kubernetes [options]  (Kubernetes mode, Gateway API)
@@ -83,7 +82,8 @@ function parse() {
       'log-level': { type: 'string', default: 'info' },
       kubernetes: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
-      'controller-name': { type: 'string', default: DEFAULT_CONTROLLER_NAME },
+      // Default: DEFAULT_CONTROLLER_NAME (xds-server/kubernetes/cluster-state.ts).
+      'controller-name': { type: 'string' },
       'gateway-address': { type: 'string', default: '127.0.0.1' },
       'gateway-address-pool': { type: 'string' },
       'leader-election-namespace': { type: 'string' },
@@ -175,11 +175,16 @@ if (values.kubernetes) {
   }
   // The names deploy/ gives the control plane (the headless xDS Service the Envoys dial, and the plain one).
   const serverDnsNames = values['xds-server-name'] ?? (certNamespace ? ['control-plane-xds', 'control-plane'].flatMap((svc) => [`${svc}.${certNamespace}.svc`, `${svc}.${certNamespace}.svc.cluster.local`]) : []);
+  const [{ startKubernetesControlPlane }, { DEFAULT_CONTROLLER_NAME }, { ENVOY_SDS_FILE_NAMES }] = await Promise.all([
+    import('./kubernetes/control-plane.ts'),
+    import('./kubernetes/cluster-state.ts'),
+    import('./kubernetes/xds-certificates.ts'),
+  ]);
   try {
     const cp = await startKubernetesControlPlane({
       ...common,
       ...(values.kubeconfig ? { kubeconfig: path.resolve(values.kubeconfig) } : {}),
-      controllerName: values['controller-name'],
+      controllerName: values['controller-name'] ?? DEFAULT_CONTROLLER_NAME,
       defaultGatewayAddress: values['gateway-address'],
       ...(values['gateway-address-pool'] ? { gatewayAddressPool: values['gateway-address-pool'] } : {}),
       ...(adminAuth === 'kubernetes' ? { adminRbac: values['admin-audience'] ? { audiences: values['admin-audience'] } : {} } : {}),

@@ -7,11 +7,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
+import { CONTROL_PLANE_NODE_FLAGS } from '../../xds-server/node-flags.ts';
 import { track } from './stack.ts';
 import { readCpuSeconds, withTimeout } from './system.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const GO_PEER_BIN = path.join(REPO_ROOT, '.cache', 'bench', 'go-control-plane-peer');
+const OURS_BUNDLE = path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs');
 export const KINDS = Object.keys(TYPE_URLS) as ResourceKind[];
 const KIND_BY_URL = new Map(KINDS.map((k) => [TYPE_URLS[k] as string, k]));
 
@@ -55,7 +57,9 @@ export async function startPeer(name: PeerName, options: { configFile?: string; 
   let child: ChildProcess;
   if (name === 'ours') {
     if (!options.configFile || !options.stateDir || !options.filterWasmPath) throw new Error('ours needs configFile, stateDir, filterWasmPath');
-    const args = ['--import', 'tsx', path.join(REPO_ROOT, 'bench/peer/ours.ts'), '--config', options.configFile, '--state-dir', options.stateDir, '--filter', options.filterWasmPath];
+    // Built by scripts/build.ts like the product (plain node, the production flags), as the Go peer is compiled.
+    if (!existsSync(OURS_BUNDLE)) throw new Error(`${OURS_BUNDLE} is missing: run "bash scripts/setup.sh"`);
+    const args = [...CONTROL_PLANE_NODE_FLAGS, OURS_BUNDLE, '--config', options.configFile, '--state-dir', options.stateDir, '--filter', options.filterWasmPath];
     if (!options.acks) args.push('--no-acks');
     child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   } else {

@@ -2,7 +2,9 @@
 // (bench/peer/go-control-plane/main.go), so the xDS benchmark measures both the same way and reads each
 // one's RSS and CPU from /proc without the benchmark's own work mixed in.
 //
-//   node --import tsx bench/peer/ours.ts --config FILE --state-dir DIR --filter WASM [--no-acks]
+//   node dist/bench/ours.mjs --config FILE --state-dir DIR --filter WASM [--no-acks]
+//   (bundled by scripts/build.ts and run with CONTROL_PLANE_NODE_FLAGS, as the product runs: bench/lib/xds-peer.ts;
+//   `node --import tsx bench/peer/ours.ts ...` runs the same sources unbundled)
 //
 // stdin, one command a line:
 //   load <file>   a gateway config (YAML or JSON); becomes the config in force the way a file reload does

@@ -470,13 +470,16 @@ describe('deploy/: the manifests, read', function () {
     expect(certBinding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: NAMESPACE }]);
   });
 
-  it('the control plane image copies every directory xds-server/main.ts imports, and runs it with tsx', () => {
+  it('the control plane image copies every directory xds-server/main.ts imports, bundles it and runs the bundle', () => {
     const dockerfile = readFileSync(path.join(DEPLOY_DIR, 'images', 'control-plane.Dockerfile'), 'utf8');
     const copied = new Set([...dockerfile.matchAll(/^COPY (\S+) \.\/\1$/gm)].map((m) => m[1]!));
     const needed = [...importedDirs('xds-server/main.ts')].sort();
     expect(needed).to.include.members(['xds-server', 'snapshots', 'sources']);
     for (const dir of needed) expect(copied.has(dir), `COPY ${dir} ./${dir}`).to.equal(true);
-    expect(dockerfile).to.match(/^ENTRYPOINT \["node", "--import", "tsx", "xds-server\/main\.ts"\]$/m);
+    expect(dockerfile).to.match(/^RUN node --import tsx scripts\/build\.ts /m);
+    expect(dockerfile).to.match(/^COPY --from=build \/src\/dist \.\/dist$/m);
+    // The ENTRYPOINT's flags: test/unit/build.test.ts.
+    expect(dockerfile).to.match(/^ENTRYPOINT \["node", .*"dist\/xds-server\/main\.mjs"\]$/m);
     expect(dockerfile).to.match(/^COPY package\.json package-lock\.json \.\/$/m);
     expect(dockerfile).to.match(/^USER 1000:1000$/m);
     const cp = podSpec(find(objects, 'Deployment', 'control-plane'));

@@ -157,7 +157,9 @@ describe('ADS/LRS over mutual TLS: who may connect and what it gets', function (
     const call = lrsClient.makeBidiStreamRequest('/envoy.service.load_stats.v3.LoadReportingService/StreamLoadStats', (b: Buffer) => b, (b: Buffer) => b);
     call.on('error', () => {}); // the cancel below
     const req = messageType('envoy.service.load_stats.v3.LoadStatsRequest');
-    const stats = (names: string[]): Record<string, unknown>[] => names.map((cluster_name) => ({ cluster_name, upstream_locality_stats: [{ total_issued_requests: 3 }] }));
+    // Two localities, one counter above 2^32 (a uint64 decoded as a Long): summed per cluster.
+    const localities = [{ total_issued_requests: 3, total_requests_in_progress: 1 }, { total_issued_requests: 5_000_000_000 }];
+    const stats = (names: string[]): Record<string, unknown>[] => names.map((cluster_name) => ({ cluster_name, upstream_locality_stats: localities }));
     try {
       call.write(Buffer.from(req.encode(req.fromObject({ node: { id: 'envoy-a-lrs' }, cluster_stats: stats(['c_a', 'c_b', 'c_shared']) })).finish()));
       await eventually(async () => {
@@ -165,6 +167,7 @@ describe('ADS/LRS over mutual TLS: who may connect and what it gets', function (
       }, { timeoutMs: 5_000, what: 'the load report' });
       const r = reports.find((x) => x.nodeId === 'envoy-a-lrs')!;
       expect(r.clusters.map((c) => c.cluster).sort()).to.deep.equal(['c_a', 'c_shared']);
+      expect(r.clusters.find((c) => c.cluster === 'c_a')).to.deep.include({ issued: 5_000_000_003, inProgress: 1 });
     } finally {
       call.cancel();
       lrsClient.close();

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { buildSnapshot, type Snapshot } from '../../../snapshots/build.ts';
 import { internModel } from '../../../model/intern.ts';
-import { deepFrozen } from '../../../snapshots/memo.ts';
+import { BuildMemo, deepFrozen } from '../../../snapshots/memo.ts';
 import type { Resource } from '../../../snapshots/resource.ts';
 import { canonicalJson, versionOf } from '../../../snapshots/version.ts';
 import { encodeResource } from '../../../snapshots/wire.ts';
