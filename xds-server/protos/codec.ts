@@ -223,13 +223,12 @@ export function encodeDeltaDiscoveryResponse(kind: ResourceKind, systemVersion: 
   const tail = deltaResponseType.encode(deltaResponseType.fromObject({ type_url: typeUrl, nonce, removed_resources: removed })).finish();
   const entries = resources.map((r) => deltaResourceEntry(typeUrl, r));
   let size = head.length + tail.length;
-  for (const e of entries) size += 1 + deltaVarintLength(e.length) + e.length;
+  for (const e of entries) size += fieldLength(e.length);
   const out = Buffer.allocUnsafe(size);
   out.set(head, 0);
   let at = head.length;
   for (const e of entries) {
-    out[at++] = RESOURCES_TAG;
-    at = writeDeltaVarint(out, at, e.length);
+    at = writeTagAndLength(out, at, RESOURCES_TAG, e.length);
     out.set(e, at);
     at += e.length;
   }
@@ -249,24 +248,6 @@ function deltaResourceEntry(typeUrl: string, r: VersionedResource): Uint8Array {
   const entry = deltaResourceType.encode(deltaResourceType.fromObject({ name: r.name, version: r.version, resource: { type_url: typeUrl, value: r.bytes } })).finish();
   deltaEntries.set(r.bytes, { name: r.name, version: r.version, typeUrl, entry });
   return entry;
-}
-
-function deltaVarintLength(n: number): number {
-  let length = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    length += 1;
-  }
-  return length;
-}
-
-function writeDeltaVarint(out: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  out[at++] = n;
-  return at;
 }
 
 /** For tests and simulated clients: the other direction of each delta message. */
