@@ -174,6 +174,10 @@ export function parseGatewayConfigText(text: string): Result<GatewayConfig> {
 
 /** The file's text as data (YAML 1.2 core schema; JSON is YAML), or the reader's error with its line. */
 export function loadConfigText(text: string): Result<unknown> {
+  // A file written as JSON (generated configs usually are) is read by the JSON reader, ~10x faster than the
+  // YAML reader for the same text; anything it does not take as it stands goes to the YAML reader below.
+  const json = readJsonStrictly(text);
+  if (json !== undefined) return { ok: true, value: json.value };
   try {
     // js-yaml, not the \`yaml\` package the rest of the project writes with: reading a 1,000-host file took
     // ~80 ms with \`yaml\` and is several times faster here, and every reload reads the whole file. The YAML 1.2
@@ -182,6 +186,45 @@ export function loadConfigText(text: string): Result<unknown> {
   } catch (err) {
     return { ok: false, errors: [{ path: '', message: `not valid YAML or JSON: ${(err as Error).message}` }] };
   }
+}
+
+/**
+ * The value of a text that is a JSON object with no key twice in one object; undefined for anything else.
+ * For such a text the YAML reader (YAML 1.2 is a superset of JSON) gives the same value. A duplicate key is
+ * an error to the YAML reader but not to JSON.parse (the last one wins): a duplicate is seen as more keys in
+ * the text than in the value, and the text then goes to the YAML reader, whose error names the key and line.
+ */
+export function readJsonStrictly(text: string): { value: unknown } | undefined {
+  const start = text.search(/\S/);
+  if (start < 0 || text.charCodeAt(start) !== 0x7b /* { */) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return keysInText(text) === keysInValue(value) ? { value } : undefined;
+}
+
+// Outside its strings JSON has no quote: string tokens are found one after the other from the start, and a
+// key is a string token followed by a colon.
+const STRING_TOKEN = /"(?:[^"\\]|\\.)*"(\s*:)?/g;
+function keysInText(text: string): number {
+  let keys = 0;
+  STRING_TOKEN.lastIndex = 0;
+  for (let m = STRING_TOKEN.exec(text); m !== null; m = STRING_TOKEN.exec(text)) if (m[1] !== undefined) keys += 1;
+  return keys;
+}
+
+function keysInValue(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  let keys = 0;
+  if (Array.isArray(value)) {
+    for (const v of value) keys += keysInValue(v);
+    return keys;
+  }
+  for (const key in value) keys += 1 + keysInValue((value as Record<string, unknown>)[key]);
+  return keys;
 }
 
 export function validateGatewayConfig(data: unknown): Result<GatewayConfig> {
