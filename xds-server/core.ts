@@ -21,6 +21,7 @@ import { applyAdminServerBounds, DEFAULT_ADMIN_SERVER_BOUNDS, type AdminServerBo
 import { DEFAULT_GRPC_BOUNDS, grpcServerOptions, StreamGuard, type GrpcBounds } from './grpc-bounds.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
+import { warmUpCodec } from './protos/warm-up.ts';
 import { createWakeServer } from './security/wake-server.ts';
 import type { XdsTls } from './security/xds-tls.ts';
 import { DEFAULT_PUBLISHER_OPTIONS, Publisher, type PublisherOptions } from './publisher.ts';
@@ -122,6 +123,7 @@ export async function startCore(
 ): Promise<Core & { mode: ModeParts }> {
   if (options.adminToken && options.adminAuth) throw new Error('the admin API takes a static token or another check (adminAuth), not both');
   const adminAuth = options.adminAuth ?? (options.adminToken ? new StaticTokenAuth(options.adminToken) : undefined);
+  log.debug('protobuf encoders written before the first push', { ms: Math.round(warmUpCodec()) });
   const starting = JSON.stringify({ error: 'starting', message: 'the control plane is starting; retry in a moment' });
   let handler: http.RequestListener = (_req, res) => res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(starting);
   const adminBounds = { ...DEFAULT_ADMIN_SERVER_BOUNDS, ...options.adminBounds };
