@@ -183,6 +183,7 @@ try {
   const whole = await runLook();
   notes.push(`other processes used ${whole.percent}% of one core on average over the whole run (top: ${whole.top.map((t) => `${t.comm} ${t.percent}%`).join(', ') || 'none'})`);
   notes.push(`the machine's load average at the end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  notes.push('Envoy\'s bootstrap asks both control planes for load reports (LRS): ours reads them (its idle signal), the Go peer asks for every cluster at the same interval (1 s) and drops them (bench/peer/go-control-plane/main.go, -lrs-interval-ms), so Envoy builds and sends the same reports beside both');
   notes.push('ours runs as production does: the esbuild bundle (dist/bench/ours.mjs, built by scripts/build.ts at the start of the run) under plain node with the production flags of xds-server/node-flags.ts (none), as the Go peer runs compiled');
   notes.push('a one-host change in ours goes through the product\'s file reload (re-read and re-validate only the host entries whose text changed, then rebuild, re-hash and re-encode only what changed); the Go peer is handed ready-made encoded resources (ours\' dump), so its time is decode + SetSnapshot + serving');
   results.finishedAt = new Date().toISOString();

@@ -10,6 +10,7 @@ import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
 import { CONTROL_PLANE_NODE_FLAGS } from '../../xds-server/node-flags.ts';
 import { track } from './stack.ts';
 import { readCpuSeconds, withTimeout } from './system.ts';
+import { DEFAULT_SCALING_OPTIONS } from '../../xds-server/scaling/backend-controller.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const GO_PEER_BIN = path.join(REPO_ROOT, '.cache', 'bench', 'go-control-plane-peer');
@@ -64,7 +65,9 @@ export async function startPeer(name: PeerName, options: { configFile?: string; 
     child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   } else {
     if (!existsSync(GO_PEER_BIN)) throw new Error(`${GO_PEER_BIN} is missing: run "bash bench/peer/build.sh"`);
-    child = spawn(GO_PEER_BIN, ['-port', '0', `-acks=${options.acks}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // The Go peer takes Envoy's load reports at our interval too (and drops them): Envoy then builds and sends
+    // the same reports beside both control planes, as the bootstrap asks both for them.
+    child = spawn(GO_PEER_BIN, ['-port', '0', `-acks=${options.acks}`, '-lrs-interval-ms', String(DEFAULT_SCALING_OPTIONS.loadReportIntervalMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${name}`);

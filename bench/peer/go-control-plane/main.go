@@ -10,6 +10,11 @@
 //	              to endpoints re-sends endpoints only, as our control plane does.
 //	quit
 //
+// -lrs-interval-ms N (N > 0) also serves Envoy's load reports (LRS): it asks for every cluster every N ms, as
+// our control plane does (its default: 1,000 ms), and discards them. The benchmark's Envoy bootstrap asks both
+// control planes for load reporting; without this Envoy's LRS stream to this peer fails and Envoy builds no
+// reports, so it would do less work beside this peer than beside ours.
+//
 // -trace also prints "trace response <stream> <type url> <version> names=<n> <ms>" for every response sent.
 //
 // stdout, one event a line (times are epoch milliseconds, the same clock as the benchmark's):
@@ -36,6 +41,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	lrs "github.com/envoyproxy/go-control-plane/envoy/service/load_stats/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resource "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -43,6 +49,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // oneGroup puts every node in one snapshot group, as our control plane does in file mode.
@@ -105,10 +112,31 @@ func load(path string) (*cache.Snapshot, error) {
 	return snapshot, nil
 }
 
+// loadReportSink asks Envoy for load reports of every cluster at an interval and drops them.
+type loadReportSink struct {
+	lrs.UnimplementedLoadReportingServiceServer
+	interval time.Duration
+}
+
+func (l loadReportSink) StreamLoadStats(stream lrs.LoadReportingService_StreamLoadStatsServer) error {
+	if _, err := stream.Recv(); err != nil {
+		return err
+	}
+	if err := stream.Send(&lrs.LoadStatsResponse{SendAllClusters: true, LoadReportingInterval: durationpb.New(l.interval)}); err != nil {
+		return err
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			return err
+		}
+	}
+}
+
 func main() {
 	port := flag.Int("port", 0, "ADS port on 127.0.0.1 (0: any free port)")
 	acks := flag.Bool("acks", true, "print a line for every ACK and NACK")
 	trace := flag.Bool("trace", false, "also print a line for every response sent (to trace a push)")
+	lrsIntervalMs := flag.Int("lrs-interval-ms", 0, "serve load reports (LRS), asking for every cluster every N ms (0: no LRS service)")
 	flag.Parse()
 	out := &output{w: bufio.NewWriter(os.Stdout)}
 
@@ -152,6 +180,9 @@ func main() {
 	srv := server.NewServer(ctx, snapshots, callbacks)
 	grpcServer := grpc.NewServer(grpc.MaxConcurrentStreams(1_000_000))
 	discovery.RegisterAggregatedDiscoveryServiceServer(grpcServer, srv)
+	if *lrsIntervalMs > 0 {
+		lrs.RegisterLoadReportingServiceServer(grpcServer, loadReportSink{interval: time.Duration(*lrsIntervalMs) * time.Millisecond})
+	}
 
 	listener, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
 	if err != nil {
