@@ -28,6 +28,8 @@ export class GatewayStore implements BackendState {
   private readonly wakeFailures = new Map<string, WakeFailure>();
   private generation: number;
   private saving: Promise<void> = Promise.resolve();
+  /** The state last handed to the writer (its JSON): a change that leaves it the same writes nothing. */
+  private lastQueued: string | undefined;
 
   constructor(
     config: GatewayConfig,
@@ -135,8 +137,21 @@ export class GatewayStore implements BackendState {
     mutate();
     if (canonicalJson(filterConfigContent(this.desired())) !== before) this.generation += 1;
     const snapshot: PersistedState = { formatVersion: 1, generation: this.generation, hosts: Object.fromEntries(this.marks) };
-    // Serialise writes so an older state never lands after a newer one.
-    this.saving = this.saving.catch(() => {}).then(() => saveState(this.options.stateDir, snapshot));
+    // A change that leaves the persisted state as it is (a reload that moved an endpoint, say) costs no write
+    // and no fsync: those took 20-50 ms here, and now and then far more, which a next reload would wait out.
+    const text = JSON.stringify(snapshot);
+    if (text !== this.lastQueued) {
+      this.lastQueued = text;
+      // Serialise writes so an older state never lands after a newer one.
+      this.saving = this.saving
+        .catch(() => {})
+        .then(() => saveState(this.options.stateDir, snapshot))
+        .catch((err: unknown) => {
+          // Not written: the next change writes its state again, even an equal one.
+          if (this.lastQueued === text) this.lastQueued = undefined;
+          throw err;
+        });
+    }
     await this.saving;
   }
 

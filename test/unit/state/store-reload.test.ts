@@ -1,7 +1,7 @@
 // A reload's new config is in the store at once (the reload publishes while the state file is written), and
 // the hosts the reload left unchanged keep their objects.
 import { expect } from 'chai';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { validateGatewayConfig } from '../../../sources/file/parse.ts';
@@ -45,5 +45,30 @@ describe('store: a config reload', () => {
     await store.replaceConfig(copy);
     expect(store.hosts()[1]!.config).to.not.equal(copy.hosts[1]);
     expect(store.hosts()[1]!.config).to.equal(next.hosts[1]);
+  });
+});
+
+describe('store: the state file', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'stz-store-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('is not written again by a change that leaves the persisted state the same (an endpoint moved), and is by one that does not', async () => {
+    const store = new GatewayStore(config([1, 2]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    await store.replaceConfig(config([1, 2, 3]));
+    const file = path.join(dir, 'state.json');
+    const written = (await stat(file)).mtimeMs;
+    // Marked so a rewrite would show: the writer replaces the file (a new inode) each time.
+    const inode = (await stat(file)).ino;
+    await new Promise((r) => setTimeout(r, 20));
+    await store.replaceConfig(config([1, 5, 3]));
+    expect((await stat(file)).ino, 'an endpoint change rewrote the state file').to.equal(inode);
+    expect((await stat(file)).mtimeMs).to.equal(written);
+    await store.replaceConfig(config([1, 5]));
+    expect((await stat(file)).ino, 'removing the held host must rewrite the state').to.not.equal(inode);
+    const saved = JSON.parse(await readFile(file, 'utf8')) as { hosts: Record<string, unknown> };
+    expect(Object.keys(saved.hosts)).to.not.include('h2');
   });
 });
