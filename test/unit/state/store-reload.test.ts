@@ -14,7 +14,7 @@ function config(ports: number[]): GatewayConfig {
   return r.value;
 }
 
-describe('store: a config reload', () => {
+describe('store: a config reload and its state file', () => {
   let dir: string;
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'stz-store-'));
@@ -46,14 +46,6 @@ describe('store: a config reload', () => {
     expect(store.hosts()[1]!.config).to.not.equal(copy.hosts[1]);
     expect(store.hosts()[1]!.config).to.equal(next.hosts[1]);
   });
-});
-
-describe('store: the state file', () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'stz-store-'));
-  });
-  afterEach(() => rm(dir, { recursive: true, force: true }));
 
   it('is not written again by a change that leaves the persisted state the same (an endpoint moved), and is by one that does not', async () => {
     const store = new GatewayStore(config([1, 2]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
