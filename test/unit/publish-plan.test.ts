@@ -5,7 +5,7 @@ import { buildSnapshot, snapshotFromResources, type Snapshot } from '../../snaps
 import type { Resource } from '../../snapshots/resource.ts';
 import { validateGatewayConfig } from '../../sources/file/parse.ts';
 import { fileConfigToModel } from '../../sources/file/to-model.ts';
-import { domainsOverlap, planOf } from '../../xds-server/publish-plan.ts';
+import { DomainIndex, domainsOverlap, planOf } from '../../xds-server/publish-plan.ts';
 
 interface Host {
   name: string;
@@ -82,5 +82,14 @@ describe('publish plan (make before break)', () => {
     expect(domainsOverlap('api.*', 'api.test')).to.equal(true);
     expect(domainsOverlap('api.*', 'web.test')).to.equal(false);
     expect(domainsOverlap('*.a', '*.b')).to.equal(true);
+  });
+
+  it('the index of the domains in force answers as domainsOverlap against each of them', () => {
+    const samples = ['a.test', 'A.TEST', 'b.test', '*', '*.test', '*.example', 'api.*', 'api.test', 'web.test', 'x.example', '*.a', 'z.a'];
+    const sets = [[], ['a.test'], ['*.test'], ['api.*', 'x.example'], ['b.test', '*.a'], samples];
+    for (const inForce of sets) {
+      const index = new DomainIndex(inForce);
+      for (const d of samples) expect(index.overlaps(d), `${d} against [${inForce.join(', ')}]`).to.equal(inForce.some((b) => domainsOverlap(b, d)));
+    }
   });
 });
