@@ -12,7 +12,7 @@ import { buildSnapshot } from '../../snapshots/build.ts';
 import { gatewaysOf, modelForGateway } from '../../snapshots/gateways.ts';
 import { PUSH_ORDER } from '../../snapshots/type-urls.ts';
 import { translate } from '../../sources/kubernetes/translate.ts';
-import { encodeResource } from '../../xds-server/protos/codec.ts';
+import { expectWriterMatchesProtobufjs } from '../support/same-bytes.ts';
 import type { Gateway, KubeObject, TranslateInput } from '../../sources/kubernetes/types.ts';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gateway-api');
@@ -70,17 +70,19 @@ describe('Gateway API golden files', () => {
       expect(text(again.model)).to.equal(rendered.model);
       expect(text(again.statuses)).to.equal(rendered.status);
       // Joined to the next stage: every model builds a consistent snapshot (each backend held, so the filter's
-      // cluster entries are built too) whose resources encode as Envoy's protobuf.
+      // cluster entries are built too) whose resources encode as Envoy's protobuf, our writer's bytes the same as
+      // protobufjs's.
       const held = new Set(out.model.backends.filter((b) => b.scaleToZero).map((b) => b.name));
       const snapshot = buildSnapshot({ model: out.model, held, generation: 1, filterWasmPath: '/f.wasm' });
       if (!snapshot.ok) throw new Error(`${name}: the model does not build: ${JSON.stringify(snapshot.errors)}`);
-      for (const k of PUSH_ORDER) for (const r of snapshot.value.resources[k].values()) encodeResource(k, r);
+      for (const k of PUSH_ORDER) for (const r of snapshot.value.resources[k].values()) expectWriterMatchesProtobufjs(k, r, name);
       const gateways = gatewaysOf(out.model);
       if (gateways.length > 1) {
         const split: Record<string, unknown> = {};
         for (const gateway of gateways) {
           const own = buildSnapshot({ model: modelForGateway(out.model, gateway), held, generation: 1, filterWasmPath: '/f.wasm' });
           if (!own.ok) throw new Error(`${name}: gateway ${gateway} does not build: ${JSON.stringify(own.errors)}`);
+          for (const k of PUSH_ORDER) for (const r of own.value.resources[k].values()) expectWriterMatchesProtobufjs(k, r, `${name} ${gateway}`);
           const filter = own.value.resources.extensionConfig.values().next().value as unknown as { typed_config: { config: { configuration: { value: string } } } };
           split[gateway] = {
             ...Object.fromEntries(PUSH_ORDER.filter((k) => k !== 'extensionConfig').map((k) => [k, [...own.value.resources[k].keys()]])),

@@ -1,6 +1,8 @@
-// protobufjs writes each message type's encoder (and fromObject converter) the first time that type is used:
-// ~70 ms for the types a snapshot uses. Done lazily, that cost lands on the first real push to Envoy, the
-// one a new gateway waits for; done here, once, while the control plane starts, before it serves anyone.
+// The first encoding of each message type costs more than the rest: the writer (snapshots/proto-writer.ts)
+// reads the type's reflection into a plan, and its code is not optimised yet (when protobufjs encoded every
+// resource, writing its per-type encoders and converters took ~70 ms). Done lazily, that cost lands on the
+// first real push to Envoy, the one a new gateway waits for; done here, once, while the control plane starts,
+// before it serves anyone.
 import type { ResourceKind } from '../../snapshots/type-urls.ts';
 import { buildSnapshot } from '../../snapshots/build.ts';
 import { encodeResource } from '../../snapshots/wire.ts';
@@ -9,7 +11,7 @@ import { fileConfigToModel } from '../../sources/file/to-model.ts';
 
 /**
  * Encodes a small snapshot that uses what a real one does (HTTP/1, HTTP/2 and gRPC backends, a held host in
- * the filter config), so the encoders are written before the first push. Returns how long it took (ms).
+ * the filter config), so the writer's plans are made before the first push. Returns how long it took (ms).
  */
 export function warmUpCodec(): number {
   const started = performance.now();
