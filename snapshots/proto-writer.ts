@@ -130,6 +130,8 @@ interface FieldPlan {
   /** Enum values by name (own properties only). */
   enumValues: Record<string, number> | undefined;
   messageType: protobuf.Type | undefined;
+  /** The message type's plan, once first needed (plans refer to each other; recursive types exist). */
+  plan: Plan | undefined;
   /** Map entries: the value's kind and tag inside the entry (key is always field 1, a string here). */
   valueTag: number;
 }
@@ -183,6 +185,7 @@ function makePlan(type: protobuf.Type): Plan {
       tag: ((field.id << 3) | wire) >>> 0,
       enumValues: resolved instanceof protobuf.Enum ? ownValues(resolved) : undefined,
       messageType: resolved instanceof protobuf.Type ? resolved : undefined,
+      plan: undefined,
       valueTag: map ? ((2 << 3) | wireOf(kind)) >>> 0 : 0,
     });
   }
@@ -223,6 +226,10 @@ function ensure(n: number): void {
 
 function varint(n: number): void {
   ensure(5);
+  if (n < 0x80) {
+    out[at++] = n;
+    return;
+  }
   while (n > 0x7f) {
     out[at++] = (n & 0x7f) | 0x80;
     n >>>= 7;
@@ -422,7 +429,7 @@ function writeValue(f: FieldPlan, v: unknown, depth: number): void {
   switch (f.kind) {
     case Kind.Message: {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) unsupported(`${f.name}: not an object`);
-      const plan = planOf(f.messageType!);
+      const plan = (f.plan ??= planOf(f.messageType!));
       const start = beginDelimited();
       if (plan.isAny) writeAny(f.messageType!, plan, v as Record<string, unknown>, depth + 1);
       else writeFields(plan, v as Record<string, unknown>, depth + 1);

@@ -35,28 +35,30 @@ const encoded = new WeakMap<Resource, Uint8Array>();
 export function encodeResource(kind: ResourceKind, resource: Resource): Uint8Array {
   const known = encoded.get(resource);
   if (known) return known;
-  const type = resourceType(kind);
-  const written = writeMessage(type, resource);
-  let bytes: Uint8Array;
-  if (isUnsupported(written)) {
-    fallbacks++;
-    bytes = encodeWithProtobufjs(type, resource);
-  } else bytes = written;
+  const bytes = encodeMessage(resourceType(kind), resource);
   encoded.set(resource, bytes);
   return bytes;
+}
+
+/** Any message in proto3-JSON form, by the writer, or by protobufjs for a shape the writer leaves alone. */
+export function encodeMessage(type: protobuf.Type, value: Record<string, unknown>): Uint8Array {
+  const written = writeMessage(type, value);
+  if (!isUnsupported(written)) return written;
+  fallbacks++;
+  return encodeWithProtobufjs(type, value);
 }
 
 /**
  * protobufjs's own path (fromObject, then encode): what the writer (snapshots/proto-writer.ts) is held to, and
  * what encodes a shape the writer leaves alone.
  */
-export function encodeWithProtobufjs(type: protobuf.Type, resource: Resource): Uint8Array {
-  return type.encode(type.fromObject(resource)).finish();
+export function encodeWithProtobufjs(type: protobuf.Type, value: Record<string, unknown>): Uint8Array {
+  return type.encode(type.fromObject(value)).finish();
 }
 
 let fallbacks = 0;
 
-/** How many resources protobufjs encoded because the writer left their shape alone (since the process started). */
+/** How many messages protobufjs encoded because the writer left their shape alone (since the process started). */
 export function protobufjsFallbacks(): number {
   return fallbacks;
 }

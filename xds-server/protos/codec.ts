@@ -4,7 +4,7 @@ import type protobuf from 'protobufjs';
 import { filterGenerationOfResource } from '../../snapshots/build.ts';
 import type { Resource } from '../../snapshots/resource.ts';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
-import { encodeResource, resourceType, wireHash } from '../../snapshots/wire.ts';
+import { encodeMessage, encodeResource, resourceType, wireHash } from '../../snapshots/wire.ts';
 import { messageType } from './load.ts';
 
 export { encodeResource };
@@ -54,29 +54,31 @@ export function encodeDiscoveryResponse(kind: ResourceKind, version: string, non
   const typeUrl = Buffer.from(TYPE_URLS[kind]);
   const versionBytes = Buffer.from(version);
   const nonceBytes = Buffer.from(nonce);
-  // Any: type_url = 1, value = 2.
-  const anyLengths = resources.map((r) => fieldLength(typeUrl.length) + fieldLength(r.bytes.length));
+  // Every resource's Any starts with the same type_url (field 1): written once here, copied per resource.
+  const anyHead = Buffer.allocUnsafe(fieldLength(typeUrl.length));
+  anyHead.set(typeUrl, writeTagAndLength(anyHead, 0, 0x0a, typeUrl.length));
   let total = fieldLength(versionBytes.length) + fieldLength(typeUrl.length) + fieldLength(nonceBytes.length);
-  for (const n of anyLengths) total += fieldLength(n);
+  for (let i = 0; i < resources.length; i++) total += fieldLength(anyHead.length + fieldLength(resources[i]!.bytes.length));
   const out = Buffer.allocUnsafe(total);
-  let at = 0;
-  const bytesField = (tag: number, bytes: Uint8Array): void => {
-    at = writeTagAndLength(out, at, tag, bytes.length);
-    out.set(bytes, at);
-    at += bytes.length;
-  };
   // version_info = 1 (written even when empty, as protobufjs writes a field that is set).
-  bytesField(0x0a, versionBytes);
-  resources.forEach((r, i) => {
-    // resources = 2.
-    at = writeTagAndLength(out, at, 0x12, anyLengths[i]!);
-    bytesField(0x0a, typeUrl);
-    bytesField(0x12, r.bytes);
-  });
-  bytesField(0x22, typeUrl); // type_url = 4
-  bytesField(0x2a, nonceBytes); // nonce = 5
+  let at = writeBytesField(out, 0, 0x0a, versionBytes);
+  for (let i = 0; i < resources.length; i++) {
+    const bytes = resources[i]!.bytes;
+    // resources = 2, each an Any: type_url = 1, value = 2.
+    at = writeTagAndLength(out, at, 0x12, anyHead.length + fieldLength(bytes.length));
+    out.set(anyHead, at);
+    at = writeBytesField(out, at + anyHead.length, 0x12, bytes);
+  }
+  at = writeBytesField(out, at, 0x22, typeUrl); // type_url = 4
+  at = writeBytesField(out, at, 0x2a, nonceBytes); // nonce = 5
   if (at !== out.length) throw new Error(`DiscoveryResponse size mismatch: wrote ${at} of ${out.length} bytes`);
   return out;
+}
+
+function writeBytesField(out: Buffer, at: number, tag: number, bytes: Uint8Array): number {
+  at = writeTagAndLength(out, at, tag, bytes.length);
+  out.set(bytes, at);
+  return at + bytes.length;
 }
 
 /** A length-delimited field's size on the wire: tag (one byte here), length varint, bytes. */
@@ -85,12 +87,7 @@ function fieldLength(n: number): number {
 }
 
 function varintLength(n: number): number {
-  let length = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    length++;
-  }
-  return length;
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
 function writeTagAndLength(out: Buffer, at: number, tag: number, n: number): number {
@@ -219,8 +216,8 @@ export function encodeDeltaDiscoveryResponse(kind: ResourceKind, systemVersion: 
   const typeUrl = TYPE_URLS[kind];
   // protobufjs writes the fields in declaration order: system_version_info (1), resources (2), type_url (4),
   // removed_resources (6), nonce (5); the parts go in that order.
-  const head = deltaResponseType.encode(deltaResponseType.fromObject({ system_version_info: systemVersion })).finish();
-  const tail = deltaResponseType.encode(deltaResponseType.fromObject({ type_url: typeUrl, nonce, removed_resources: removed })).finish();
+  const head = encodeMessage(deltaResponseType, { system_version_info: systemVersion });
+  const tail = encodeMessage(deltaResponseType, { type_url: typeUrl, nonce, removed_resources: removed });
   const entries = resources.map((r) => deltaResourceEntry(typeUrl, r));
   let size = head.length + tail.length;
   for (const e of entries) size += fieldLength(e.length);
@@ -245,7 +242,7 @@ function deltaResourceEntry(typeUrl: string, r: VersionedResource): Uint8Array {
   const known = deltaEntries.get(r.bytes);
   if (known !== undefined && known.name === r.name && known.version === r.version && known.typeUrl === typeUrl) return known.entry;
   deltaResourceType ??= messageType('envoy.service.discovery.v3.Resource');
-  const entry = deltaResourceType.encode(deltaResourceType.fromObject({ name: r.name, version: r.version, resource: { type_url: typeUrl, value: r.bytes } })).finish();
+  const entry = encodeMessage(deltaResourceType, { name: r.name, version: r.version, resource: { type_url: typeUrl, value: r.bytes } });
   deltaEntries.set(r.bytes, { name: r.name, version: r.version, typeUrl, entry });
   return entry;
 }

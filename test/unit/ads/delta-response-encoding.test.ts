@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { decodeDeltaDiscoveryResponse, encodeDeltaDiscoveryResponse, type VersionedResource } from '../../../xds-server/protos/codec.ts';
 import { messageType } from '../../../xds-server/protos/load.ts';
 import { TYPE_URLS, type ResourceKind } from '../../../snapshots/type-urls.ts';
+import { protobufjsFallbacks } from '../../../snapshots/wire.ts';
 
 function wholeMessage(kind: ResourceKind, systemVersion: string, nonce: string, resources: VersionedResource[], removed: string[]): Buffer {
   const type = messageType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
@@ -29,10 +30,13 @@ describe('delta response encoding', () => {
   ];
   for (const [what, kind, version, nonce, resources, removed] of cases) {
     it(`writes the whole message's bytes: ${what}`, () => {
+      const fallbacks = protobufjsFallbacks();
       const expected = wholeMessage(kind, version, nonce, resources, removed);
       expect(encodeDeltaDiscoveryResponse(kind, version, nonce, resources, removed).equals(expected)).to.equal(true);
       // Again: the second time the entries come from the cache.
       expect(encodeDeltaDiscoveryResponse(kind, version, nonce, resources, removed).equals(expected)).to.equal(true);
+      // The parts are written by our writer (snapshots/proto-writer.ts), none by protobufjs.
+      expect(protobufjsFallbacks()).to.equal(fallbacks);
     });
   }
 
