@@ -24,7 +24,9 @@ export function writeMessage(type: protobuf.Type, value: Record<string, unknown>
   out = scratch;
   at = 0;
   try {
-    writeFields(planOf(type), value, 0);
+    const plan = planOf(type);
+    if (plan.isAny) writeAny(type, plan, value, 0);
+    else writeFields(plan, value, 0);
     const bytes = Buffer.allocUnsafe(at);
     bytes.set(out.subarray(0, at));
     return bytes;
@@ -140,6 +142,8 @@ interface Plan {
   fields: FieldPlan[];
   /** google.protobuf.Any: protobufjs packs an object with '@type' (see writeAny). */
   isAny: boolean;
+  /** For an Any: what each '@type' names, looked up from this Any type (another root may name other types). */
+  anyTargets: Map<string, AnyTarget | null> | undefined;
   /** Why this type cannot be written here, found when its plan was made. */
   refused: string | undefined;
 }
@@ -189,7 +193,7 @@ function makePlan(type: protobuf.Type): Plan {
       valueTag: map ? ((2 << 3) | wireOf(kind)) >>> 0 : 0,
     });
   }
-  return { fields, isAny, refused };
+  return { fields, isAny, anyTargets: isAny ? new Map() : undefined, refused };
 }
 
 function refusal(field: protobuf.Field): string | undefined {
@@ -525,7 +529,10 @@ function write64(f: FieldPlan, v: unknown): void {
   }
 }
 
-const anyTargets = new Map<string, { typeUrl: string; type: protobuf.Type } | null>();
+interface AnyTarget {
+  typeUrl: string;
+  type: protobuf.Type;
+}
 
 /**
  * An Any, as protobufjs's Any wrapper packs it: with a '@type', the named message (looked up from the Any
@@ -539,13 +546,14 @@ function writeAny(anyType: protobuf.Type, plan: Plan, value: Record<string, unkn
     return;
   }
   if (typeof name !== 'string') unsupported(`'@type' is not a string`);
-  let target = anyTargets.get(name);
+  const targets = plan.anyTargets!;
+  let target = targets.get(name);
   if (target === undefined) {
     const found = anyType.lookup(name.substring(name.lastIndexOf('/') + 1));
     let typeUrl = name.charAt(0) === '.' ? name.slice(1) : name;
     if (!typeUrl.includes('/')) typeUrl = `/${typeUrl}`;
     target = found instanceof protobuf.Type ? { typeUrl, type: found } : null;
-    anyTargets.set(name, target);
+    targets.set(name, target);
   }
   if (target === null) unsupported(`'@type' ${name} names no message type`);
   varint((1 << 3) | Wire.Delimited);

@@ -192,6 +192,18 @@ describe('protobuf writer (snapshots/proto-writer.ts)', () => {
       same({ any: { type_url: 'type.googleapis.com/x.Y', value: new Uint8Array([8, 1]) } });
     });
 
+    it('Any as the message itself, and the same "@type" looked up in the root of each Any type', () => {
+      const Any = Sample.root.lookupType('google.protobuf.Any');
+      const packed = { '@type': 'type.googleapis.com/test.writer.Sample', s: 'top', i32: -7 };
+      const written = writeMessage(Any, packed);
+      if (isUnsupported(written)) expect.fail(written.unsupported);
+      expect(written.equals(Buffer.from(Any.encode(Any.fromObject(packed)).finish()))).to.equal(true);
+      // Envoy's root has no test.writer.Sample: its Any leaves that '@type' to protobufjs, this root's writes it.
+      const envoyAny = resourceType('cluster').root.lookupType('google.protobuf.Any');
+      expect(isUnsupported(writeMessage(envoyAny, packed))).to.equal(true);
+      expect(isUnsupported(writeMessage(Any, packed))).to.equal(false);
+    });
+
     it('well-known types: Struct and Value (camelCase fields, as protobufjs defines them), Duration, wrappers', () => {
       same({
         meta: {
