@@ -58,9 +58,18 @@ function timeline(trace: string[], acks: { kind: ResourceKind; version: string; 
     marks.push({ label, atMs: atMs - t0 });
   };
   let sets = 0;
+  let cpuAtStart: number | undefined;
   for (const line of trace) {
     const f = line.split(' ');
     const stamp = Number(f[f.length - 1]);
+    // Ours stamps its own CPU time (µs) on each line: the CPU it spent from the load to its first CDS byte.
+    const cpu = /cpu=(\d+)/.exec(line)?.[1];
+    if (f[1] === 'load-start' && cpu !== undefined) cpuAtStart = Number(cpu);
+    if (f[1] === 'response' && cpu !== undefined && cpuAtStart !== undefined && KIND_BY_NAME.get(f[3]!) === 'cluster' && f[4] === target.cluster && !once.has('cpu')) {
+      once.add('cpu');
+      // Not a time: the CPU ms it took (shown in the ms column, first).
+      marks.push({ label: 'ours: CPU ms spent from the load to the first CDS byte', atMs: -(Number(cpu) - cpuAtStart) / 1000 });
+    }
     if (f[1] === 'load-start') add('load read starts', stamp);
     else if (f[1] === 'snapshot-set' && stamp >= t0) add(`snapshot set #${++sets}`, stamp);
     else if (f[1] === 'response') {
@@ -77,7 +86,7 @@ function timeline(trace: string[], acks: { kind: ResourceKind; version: string; 
     const a = acks.find((x) => x.kind === k && x.version === target[k] && x.atMs >= t0);
     if (a) add(`${SHORT[k]} ACKed`, a.atMs);
   }
-  return marks.sort((a, b) => a.atMs - b.atMs);
+  return marks.sort((a, b) => (a.atMs < 0 ? -Infinity : a.atMs) - (b.atMs < 0 ? -Infinity : b.atMs));
 }
 
 interface ProfileNode {
@@ -126,7 +135,7 @@ async function attribute(profileFile: string, loadStartHrUs: number, loadStartEp
   const edges = [{ label: 'before the push', from: -Infinity, to: toProfileUs(0) }];
   let prev = 0;
   let prevLabel = 'push';
-  for (const m of marks) {
+  for (const m of marks.filter((x) => x.atMs >= 0)) {
     edges.push({ label: `${prevLabel} → ${m.label}`, from: toProfileUs(prev), to: toProfileUs(m.atMs) });
     prev = m.atMs;
     prevLabel = m.label;
@@ -214,12 +223,15 @@ async function main(): Promise<void> {
             loadStart = trace.find((l) => l.startsWith('trace load-start'));
             if (values.verbose) for (const l of trace) process.stdout.write(`      ${(Number(l.split(' ').at(-1)) - t0).toFixed(1).padStart(8)} ${l}\n`);
             process.stdout.write(`${name} ${hosts} hosts round ${round + 1}: CPU ${cpu.toFixed(2)} s, Envoy's CPU ${envoyCpu.toFixed(2)} s\n`);
-            for (const m of marks) process.stdout.write(`  ${m.atMs.toFixed(1).padStart(8)} ms  ${m.label}\n`);
+            for (const m of marks) process.stdout.write(`  ${Math.abs(m.atMs).toFixed(1).padStart(8)} ms  ${m.label}\n`);
             if (profDir && loadStart) {
               await envoy.stop();
               await peer.stop();
               const profiles = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
-              const [, , hr, epoch] = loadStart.split(' ');
+              const fields = loadStart.split(' ');
+              const hr = fields[2]!;
+              const epoch = fields.at(-1)!;
+              process.stdout.write(`    profile ${path.join(profDir, profiles[0] ?? '?')}, load read starts at ${hr} µs on its clock\n`);
               if (profiles.length === 1) await attribute(path.join(profDir, profiles[0]!), Number(hr), Number(epoch), t0, marks);
             }
           } finally {
@@ -237,9 +249,9 @@ async function main(): Promise<void> {
       const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
       const rows = labels
         .map((label) => ({ label, ms: med(runs.map((r) => r.marks.find((m) => m.label.replace(/ \(.*\)$/, '') === label)?.atMs).filter((x): x is number => x !== undefined)) }))
-        .sort((a, b) => a.ms - b.ms);
+        .sort((a, b) => (a.ms < 0 ? -Infinity : a.ms) - (b.ms < 0 ? -Infinity : b.ms));
       process.stdout.write(`${key}: CPU ${med(runs.map((r) => r.cpu)).toFixed(2)} s, Envoy's CPU ${med(runs.map((r) => r.envoyCpu)).toFixed(2)} s\n`);
-      for (const r of rows) process.stdout.write(`  ${r.ms.toFixed(1).padStart(8)}  ${r.label}\n`);
+      for (const r of rows) process.stdout.write(`  ${Math.abs(r.ms).toFixed(1).padStart(8)}  ${r.label}\n`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

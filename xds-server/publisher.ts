@@ -273,8 +273,13 @@ function addsOrChangesClusters(previous: Snapshot, clusters: ReadonlyMap<string,
 
 /** New clusters and endpoints alongside the old ones (so old routes still resolve), `downstream`'s listeners, routes and filter config. */
 function firstPhaseOf(previous: Snapshot, next: Upstream, downstream: Snapshot): Snapshot {
-  const union = (a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): ReadonlyMap<string, Resource> =>
-    new Map([...a, ...b].sort(([x], [y]) => x.localeCompare(y)));
+  // When `b` has every name of `a` (a cold load, or any publish that removes nothing) the union is `b` itself:
+  // the same map, so its version is worked out once for both snapshots (snapshots/version.ts).
+  const union = (a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): ReadonlyMap<string, Resource> => {
+    let covers = true;
+    for (const name of a.keys()) if (!b.has(name)) covers = false;
+    return covers ? b : new Map([...a, ...b].sort(([x], [y]) => x.localeCompare(y)));
+  };
   const resources: ResourcesByKind = {
     cluster: union(previous.resources.cluster, next.cluster),
     endpoint: union(previous.resources.endpoint, next.endpoint),

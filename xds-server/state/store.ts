@@ -28,6 +28,8 @@ export class GatewayStore implements BackendState {
   private readonly wakeFailures = new Map<string, WakeFailure>();
   private generation: number;
   private saving: Promise<void> = Promise.resolve();
+  /** What the filter sees (canonical JSON, generation left out) after the last change; undefined before the first. */
+  private filterContent: string | undefined;
   /** The state last handed to the writer (its JSON): a change that leaves it the same writes nothing. */
   private lastQueued: string | undefined;
 
@@ -60,6 +62,11 @@ export class GatewayStore implements BackendState {
 
   hosts(): HostView[] {
     return this.config.hosts.map((h) => this.view(h));
+  }
+
+  /** The hosts' configs as they are in force (no view built per host). */
+  hostConfigs(): readonly HostConfig[] {
+    return this.config.hosts;
   }
 
   host(name: string): HostView | undefined {
@@ -133,9 +140,11 @@ export class GatewayStore implements BackendState {
   }
 
   private async change(mutate: () => void): Promise<void> {
-    const before = canonicalJson(filterConfigContent(this.desired()));
+    // Every change goes through here, so what the filter saw after the last one is what it sees now.
+    const before = this.filterContent ?? canonicalJson(filterConfigContent(this.desired()));
     mutate();
-    if (canonicalJson(filterConfigContent(this.desired())) !== before) this.generation += 1;
+    this.filterContent = canonicalJson(filterConfigContent(this.desired()));
+    if (this.filterContent !== before) this.generation += 1;
     const snapshot: PersistedState = { formatVersion: 1, generation: this.generation, hosts: Object.fromEntries(this.marks) };
     // A change that leaves the persisted state as it is (a reload that moved an endpoint, say) costs no write
     // and no fsync: those took 20-50 ms here, and now and then far more, which a next reload would wait out.
