@@ -17,16 +17,31 @@ export interface Snapshot {
   readonly versions: Readonly<Record<ResourceKind, string>>;
 }
 
-/** Desired state → a consistent snapshot, or every reason it cannot be one. Pure. */
-export function buildSnapshot(state: DesiredState): Result<Snapshot> {
+/** A snapshot's clusters and endpoints: what Envoy must warm before anything may route to it. */
+export type Upstream = Pick<ResourcesByKind, 'cluster' | 'endpoint'>;
+
+/**
+ * The clusters and endpoints of the desired state alone: a publisher can send new clusters (beside the ones in
+ * force, with the routes in force) before it builds the rest, so Envoy starts warming them sooner. Pure.
+ */
+export function buildUpstream(state: DesiredState): Upstream {
+  return { cluster: byName(buildClusters(state)), endpoint: byName(buildEndpoints(state)) };
+}
+
+/**
+ * Desired state → a consistent snapshot, or every reason it cannot be one. Pure. `upstream`: the state's own
+ * buildUpstream(), when the caller built it already.
+ */
+export function buildSnapshot(state: DesiredState, upstream?: Upstream): Result<Snapshot> {
   // A configuration the filter would reject is NACKed by every Envoy, which keeps the old one: refuse it here.
   const filterProblems = filterConfigProblems(buildFilterConfig(state));
   if (filterProblems.length > 0) {
     return { ok: false, errors: filterProblems.map((p) => ({ path: '/extensionConfig/scale_to_zero_buffer', message: `the filter would reject: ${p}` })) };
   }
+  const { cluster, endpoint } = upstream ?? buildUpstream(state);
   const resources: ResourcesByKind = {
-    cluster: byName(buildClusters(state)),
-    endpoint: byName(buildEndpoints(state)),
+    cluster,
+    endpoint,
     listener: byName(buildListeners(state)),
     route: byName(buildRoutes(state)),
     extensionConfig: byName(buildBufferFilter(state)),

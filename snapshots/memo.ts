@@ -7,7 +7,11 @@
 /** Freezes a value and everything in it, so it can be shared between builds and its hash remembered. */
 export function deepFrozen<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFrozen(v);
+    // for...in, not Object.values: no array per object (builders' outputs are plain data, no inherited keys).
+    for (const key in value) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== null && typeof v === 'object') deepFrozen(v);
+    }
     Object.freeze(value);
   }
   return value;

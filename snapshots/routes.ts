@@ -92,8 +92,12 @@ function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, backend
   return vh;
 }
 
+// One frozen object shared by every virtual host and route that switches the filter off: built per virtual
+// host it was 5,000 objects of garbage on a 5,000-host cold load (resources are never changed once built).
+const FILTER_DISABLED: Record<string, unknown> = deepFrozen({ [BUFFER_FILTER_NAME]: { '@type': ANY_TYPES.routeFilterConfig, disabled: true } });
+
 function filterDisabled(): Record<string, unknown> {
-  return { [BUFFER_FILTER_NAME]: { '@type': ANY_TYPES.routeFilterConfig, disabled: true } };
+  return FILTER_DISABLED;
 }
 
 function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<string>): Record<string, unknown> {

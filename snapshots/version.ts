@@ -15,14 +15,34 @@ import { encodeResource } from './wire.ts';
  * (snapshots/memo.ts), whose encoding is remembered, so a one-host change encodes that host's resources only.
  */
 export function versionOf(kind: ResourceKind, resources: ReadonlyMap<string, Resource>): string {
-  const hash = createHash('sha256');
-  for (const [name, resource] of [...resources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  const known = versions.get(resources)?.[kind];
+  if (known !== undefined) return known;
+  const entries = [...resources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // The same bytes as one hash.update() per name and per resource (which this was), gathered into one buffer
+  // first: 10,000 updates at 5,000 hosts cost more than the hashing itself.
+  const heads = entries.map(([name, resource]) => {
     const bytes = encodeResource(kind, resource);
-    hash.update(`${name}\u0000${bytes.length}\u0000`);
-    hash.update(bytes);
+    return { head: `${name}\u0000${bytes.length}\u0000`, bytes };
+  });
+  let size = 0;
+  for (const h of heads) size += Buffer.byteLength(h.head) + h.bytes.length;
+  const all = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const h of heads) {
+    at += all.write(h.head, at);
+    all.set(h.bytes, at);
+    at += h.bytes.length;
   }
-  return hash.digest('hex').slice(0, 16);
+  const version = createHash('sha256').update(all).digest('hex').slice(0, 16);
+  versions.set(resources, { ...versions.get(resources), [kind]: version });
+  return version;
 }
+
+/**
+ * Versions by the very map they were worked out from: a snapshot's maps are never changed once built, and
+ * a publish hands the same map to two snapshots (a first phase that adds only clusters, then the full one).
+ */
+const versions = new WeakMap<ReadonlyMap<string, Resource>, Partial<Record<ResourceKind, string>>>();
 
 const serialised = new WeakMap<object, string>();
 

@@ -35,6 +35,8 @@ export interface Peer {
   /** Every ACK the control plane saw, in order (empty when started with acks off). */
   readonly acks: Ack[];
   readonly nacks: string[];
+  /** With `trace`: every "trace ..." line the peer printed (STZ_BENCH_TRACE / -trace), in order. */
+  readonly trace: string[];
   /** Ours: a gateway config file. go-control-plane: a dump written by ours. Resolves when it is in the cache. */
   load(file: string): Promise<Versions>;
   /** Ours only: writes the last loaded snapshot as the go-control-plane peer's load file. */
@@ -54,20 +56,34 @@ async function procStatusKiB(pid: number, field: string): Promise<number> {
   return Number(m[1]);
 }
 
-export async function startPeer(name: PeerName, options: { configFile?: string; stateDir?: string; filterWasmPath?: string; acks: boolean }): Promise<Peer> {
+export interface PeerOptions {
+  configFile?: string;
+  stateDir?: string;
+  filterWasmPath?: string;
+  acks: boolean;
+  /** Print every ADS request and response (bench/xds-trace.ts); the lines land in Peer.trace. */
+  trace?: boolean;
+  /** Ours only: node flags added to the production ones (--cpu-prof, say), for a diagnosis, never a measurement. */
+  extraNodeFlags?: string[];
+}
+
+export async function startPeer(name: PeerName, options: PeerOptions): Promise<Peer> {
   let child: ChildProcess;
   if (name === 'ours') {
     if (!options.configFile || !options.stateDir || !options.filterWasmPath) throw new Error('ours needs configFile, stateDir, filterWasmPath');
     // Built by scripts/build.ts like the product (plain node, the production flags), as the Go peer is compiled.
     if (!existsSync(OURS_BUNDLE)) throw new Error(`${OURS_BUNDLE} is missing: run "bash scripts/setup.sh"`);
-    const args = [...CONTROL_PLANE_NODE_FLAGS, OURS_BUNDLE, '--config', options.configFile, '--state-dir', options.stateDir, '--filter', options.filterWasmPath];
+    const args = [...CONTROL_PLANE_NODE_FLAGS, ...(options.extraNodeFlags ?? []), OURS_BUNDLE, '--config', options.configFile, '--state-dir', options.stateDir, '--filter', options.filterWasmPath];
     if (!options.acks) args.push('--no-acks');
-    child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = options.trace ? { ...process.env, STZ_BENCH_TRACE: '1' } : process.env;
+    child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   } else {
     if (!existsSync(GO_PEER_BIN)) throw new Error(`${GO_PEER_BIN} is missing: run "bash bench/peer/build.sh"`);
     // The Go peer takes Envoy's load reports at our interval too (and drops them): Envoy then builds and sends
     // the same reports beside both control planes, as the bootstrap asks both for them.
-    child = spawn(GO_PEER_BIN, ['-port', '0', `-acks=${options.acks}`, '-lrs-interval-ms', String(DEFAULT_SCALING_OPTIONS.loadReportIntervalMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const args = ['-port', '0', `-acks=${options.acks}`, '-lrs-interval-ms', String(DEFAULT_SCALING_OPTIONS.loadReportIntervalMs)];
+    if (options.trace) args.push('-trace');
+    child = spawn(GO_PEER_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${name}`);
@@ -80,6 +96,7 @@ export async function startPeer(name: PeerName, options: { configFile?: string; 
   });
   const acks: Ack[] = [];
   const nacks: string[] = [];
+  const trace: string[] = [];
   // Replies to load/dump come back in order (both peers run commands one at a time).
   const pending: { resolve: (fields: string[]) => void; reject: (e: Error) => void }[] = [];
   let listening: (port: number) => void;
@@ -91,7 +108,8 @@ export async function startPeer(name: PeerName, options: { configFile?: string; 
       if (kind) acks.push({ stream: Number(f[0]), kind, version: f[2]!, atMs: Number(f[3]) });
     } else if (event === 'nack') {
       if (nacks.length < 20) nacks.push(line);
-    } else if (event === 'listening') listening(Number(f[0]));
+    } else if (event === 'trace') trace.push(line);
+    else if (event === 'listening') listening(Number(f[0]));
     else if (event === 'set' || event === 'dumped') pending.shift()?.resolve(f);
     else if (event === 'error') pending.shift()?.reject(new Error(`${name}: ${f.join(' ')}`));
   });
@@ -111,6 +129,7 @@ export async function startPeer(name: PeerName, options: { configFile?: string; 
     port: boundPort,
     acks,
     nacks,
+    trace,
     // Ours answers with its snapshot's versions; go-control-plane serves the versions written in the dump.
     load: async (file) => {
       const reply = await command(`load ${file}`, 180_000);

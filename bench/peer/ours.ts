@@ -64,10 +64,12 @@ if (!values['no-acks']) {
   cp.events.on('nack', (e) => out(`nack ${e.streamId} ${TYPE_URLS[e.kind]} ${nowMs()} ${e.message.replaceAll('\n', ' ')}`));
 }
 // STZ_BENCH_TRACE=1: also every request and response on the ADS streams and every snapshot set, to trace
-// a push (the benchmark ignores these lines).
+// a push (the benchmark ignores these lines; bench/xds-trace.ts reads them).
 if (process.env.STZ_BENCH_TRACE === '1') {
-  cp.events.on('request', (e) => out(`trace request ${e.streamId} ${e.kind} ${e.verdict.kind} names=${e.names.length} ${nowMs()}`));
-  cp.events.on('response', (e) => out(`trace response ${e.streamId} ${e.kind} ${e.version} names=${e.names.length} ${nowMs()}`));
+  // cpu=: this process's CPU time (user + system, µs) when the line was written, to tell its own work from waiting.
+  const cpu = (): string => { const u = process.cpuUsage(); return `cpu=${u.user + u.system}`; };
+  cp.events.on('request', (e) => out(`trace request ${e.streamId} ${e.kind} ${e.verdict.kind} names=${e.names.length} ${cpu()} ${nowMs()}`));
+  cp.events.on('response', (e) => out(`trace response ${e.streamId} ${e.kind} ${e.version} names=${e.names.length} ${cpu()} ${nowMs()}`));
   // Only the clusters' version: reading the others here would work them out (encode them) before their turn.
   cp.events.on('snapshot-set', (e) => out(`trace snapshot-set ${e.group} cluster=${e.versions.cluster} ${nowMs()}`));
 }
@@ -75,7 +77,7 @@ out(`listening ${cp.xdsPort}`);
 
 async function load(file: string): Promise<void> {
   // The monotonic clock in µs, as a --cpu-prof profile stamps its samples: where a load starts in a profile.
-  if (process.env.STZ_BENCH_TRACE === '1') out(`trace load-start ${process.hrtime.bigint() / 1000n} ${nowMs()}`);
+  if (process.env.STZ_BENCH_TRACE === '1') out(`trace load-start ${process.hrtime.bigint() / 1000n} cpu=${process.cpuUsage().user + process.cpuUsage().system} ${nowMs()}`);
   await copyFile(file, configPath);
   const reloaded = await cp.reloadConfig();
   if (!reloaded.ok) throw new Error(JSON.stringify(reloaded.errors.slice(0, 5)));

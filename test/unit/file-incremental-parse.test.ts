@@ -145,7 +145,7 @@ describe('config file: incremental reload', () => {
       const changed = structuredClone(c);
       (changed.hosts[7]!.endpoints as { port: number }[])[0]!.port = 40_000;
       const second = parser.parse(write(changed));
-      expect(parser.work, layout).to.deep.equal({ full: 1, incremental: 1, entriesParsed: 1 });
+      expect(parser.work, layout).to.deep.equal({ full: 1, incremental: 1, entriesParsed: 1, splitLater: 0 });
       expect(second, layout).to.deep.equal(parseGatewayConfigText(write(changed)));
       if (!first.ok || !second.ok) throw new Error('both are valid');
       second.value.hosts.forEach((h, i) => {
@@ -160,11 +160,28 @@ describe('config file: incremental reload', () => {
     parser.parse(JSON.stringify(rawConfig(0, rng(5))));
     const big = rawConfig(200, rng(5));
     expect(parser.parse(JSON.stringify(big))).to.deep.equal(parseGatewayConfigText(JSON.stringify(big)));
-    expect(parser.work).to.deep.equal({ full: 2, incremental: 0, entriesParsed: 0 });
+    // Mostly new text: read whole at once, its entries split off only afterwards (here by the next parse).
+    expect(parser.work).to.deep.equal({ full: 2, incremental: 0, entriesParsed: 0, splitLater: 1 });
     // A few new ones among many known ones are read one by one.
     const more = { ...big, hosts: [...big.hosts, ...Array.from({ length: MAX_ENTRIES_ONE_BY_ONE + 4 }, (_, i) => host(500 + i, rng(6)))] };
     expect(parser.parse(JSON.stringify(more))).to.deep.equal(parseGatewayConfigText(JSON.stringify(more)));
-    expect(parser.work).to.deep.equal({ full: 2, incremental: 1, entriesParsed: MAX_ENTRIES_ONE_BY_ONE + 4 });
+    expect(parser.work).to.deep.equal({ full: 2, incremental: 1, entriesParsed: MAX_ENTRIES_ONE_BY_ONE + 4, splitLater: 1 });
+  });
+
+  it('splits a mostly new text after reading it (remember()), and the next reload of it is still read entry by entry', () => {
+    const parser = new IncrementalConfigParser();
+    parser.parse(JSON.stringify(rawConfig(0, rng(5))));
+    const big = rawConfig(300, rng(5));
+    const first = parser.parse(JSON.stringify(big));
+    expect(first).to.deep.equal(parseGatewayConfigText(JSON.stringify(big)));
+    expect(parser.work.splitLater).to.equal(1);
+    parser.remember();
+    const changed = { ...big, hosts: big.hosts.map((h, i) => (i === 42 ? { ...h, endpoints: [{ address: '127.0.0.1', port: 40_000 }] } : h)) };
+    const second = parser.parse(JSON.stringify(changed));
+    expect(second).to.deep.equal(parseGatewayConfigText(JSON.stringify(changed)));
+    expect(parser.work).to.deep.include({ full: 2, incremental: 1, entriesParsed: 1 });
+    if (!first.ok || !second.ok) throw new Error('both are valid');
+    second.value.hosts.forEach((h, i) => (i === 42 ? expect(h.endpoints[0]!.port).to.equal(40_000) : expect(h).to.equal(first.value.hosts[i])));
   });
 
   it('reads the whole file again when the frame changes (listener, defaults)', () => {

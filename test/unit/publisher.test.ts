@@ -97,6 +97,61 @@ describe('Publisher', () => {
     expect(watcher.seen).to.have.length(2);
   });
 
+  it('sends new clusters (with the routes in force) before it builds the routes, listeners and filter config', async () => {
+    const events = new AdsEvents();
+    const cache = new SnapshotCache(events);
+    let desired = state(8081, []);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 60_000 });
+    const initial = (await publisher.publishNow()).snapshot;
+    const watcher = new RecordingWatcher();
+    cache.watch(watcher);
+    // How many snapshots the client had been shown whenever a builder read the virtual hosts (the routes'
+    // input, which the clusters do not need).
+    const seenWhenRoutesRead: number[] = [];
+    const next = state(8081, [], ['api', 'docs']);
+    const listeners = next.model.listeners.map((l) => {
+      const { virtualHosts, ...rest } = l;
+      return Object.defineProperty({ ...rest }, 'virtualHosts', {
+        enumerable: true,
+        get: () => {
+          seenWhenRoutesRead.push(watcher.seen.length);
+          return virtualHosts;
+        },
+      }) as typeof l;
+    });
+    desired = { ...next, model: { ...next.model, listeners } };
+    const done = publisher.schedule();
+    while (watcher.seen.length < 2) await new Promise((r) => setTimeout(r, 1));
+    expect(seenWhenRoutesRead).to.not.be.empty;
+    expect(Math.min(...seenWhenRoutesRead)).to.equal(1);
+    const clusters = watcher.seen[0]!;
+    expect([...clusters.resources.cluster.keys()]).to.include.members(['host_api', 'host_docs']);
+    expect(clusters.versions.route).to.equal(initial.versions.route);
+    watcher.acked.set('cluster', clusters.versions.cluster);
+    watcher.acked.set('endpoint', clusters.versions.endpoint);
+    events.emit('ack', { streamId: 1, nodeId: 'n', kind: 'endpoint', version: clusters.versions.endpoint });
+    expect((await done).snapshot.versions.cluster).to.equal(clusters.versions.cluster);
+  });
+
+  it('takes the new clusters back when the rest of the snapshot cannot be built', async () => {
+    const cache = new SnapshotCache(new AdsEvents());
+    let desired = state(8081, []);
+    const publisher = new Publisher(() => desired, cache, silentLogger, { quietMs: 1, urgentQuietMs: 1, maxDelayMs: 5, settleTimeoutMs: 60_000 });
+    const initial = (await publisher.publishNow()).snapshot;
+    const watcher = new RecordingWatcher();
+    cache.watch(watcher);
+    // A new host whose hold policy the filter would refuse: its cluster is fine, its filter config is not.
+    const next = state(8081, ['api'], ['api']);
+    desired = { ...next, model: { ...next.model, backends: next.model.backends.map((b) => (b.name === 'api' && b.scaleToZero ? { ...b, scaleToZero: { ...b.scaleToZero, buffer: { ...b.scaleToZero.buffer, holdTimeoutMs: 0 } } } : b)) } };
+    let error: Error | undefined;
+    await publisher.schedule().catch((err: Error) => (error = err));
+    expect(error?.message).to.match(/the filter would reject/);
+    expect(watcher.seen).to.have.length(2);
+    expect([...watcher.seen[0]!.resources.cluster.keys()]).to.include('host_api');
+    expect(watcher.seen[1]).to.equal(initial);
+    expect(cache.getSnapshot('default')).to.equal(initial);
+  });
+
   it('pushes changed endpoints of an existing cluster with the release in one push, without waiting for an ACK', async () => {
     const cache = new SnapshotCache(new AdsEvents());
     let desired = state(8081, ['web']);

@@ -15,7 +15,9 @@
 // control planes for load reporting; without this Envoy's LRS stream to this peer fails and Envoy builds no
 // reports, so it would do less work beside this peer than beside ours.
 //
-// -trace also prints "trace response <stream> <type url> <version> names=<n> <ms>" for every response sent.
+// -trace also prints "trace response <stream> <type url> <version> names=<n> <ms>" for every response sent,
+// "trace request <stream> <type url> names=<n> <ms>" for every request received and "trace load-start <ms>"
+// when a load command is read (bench/xds-trace.ts lays them out as a timeline).
 //
 // stdout, one event a line (times are epoch milliseconds, the same clock as the benchmark's):
 //
@@ -153,6 +155,9 @@ func main() {
 	}
 	callbacks := server.CallbackFuncs{
 		StreamRequestFunc: func(stream int64, req *discovery.DiscoveryRequest) error {
+			if *trace {
+				out.line("trace request %d %s names=%d %.3f", stream, req.GetTypeUrl(), len(req.GetResourceNames()), nowMs())
+			}
 			var detail interface{ GetMessage() string }
 			if req.GetErrorDetail() != nil {
 				detail = req.GetErrorDetail()
@@ -201,6 +206,9 @@ func main() {
 		}
 		switch fields[0] {
 		case "load":
+			if *trace {
+				out.line("trace load-start %.3f", nowMs())
+			}
 			if len(fields) != 2 {
 				out.line("error load needs one file")
 				continue

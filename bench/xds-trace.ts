@@ -1,0 +1,268 @@
+// A cold load into a real Envoy, traced: ours beside go-control-plane, as bench/scenarios/xds-envoy.ts runs it
+// (a fresh control plane and a fresh Envoy, 0 hosts ACKed, then N hosts pushed), but with every ADS request and
+// response stamped (STZ_BENCH_TRACE=1 / -trace) and laid out as a timeline from the push: load read, snapshot
+// set, each type sent, the EDS request, each type ACKed. With --cpu-prof, ours runs under node --cpu-prof and its
+// samples are attributed to the steps of the timeline (by source file of the bundle, and by function).
+// A diagnosis, not a measurement: nothing is written to bench/results; the numbers go to stdout.
+//
+//   npx tsx bench/xds-trace.ts --sizes 5000 --rounds 3 [--peers ours,go-control-plane] [--cpu-prof DIR]
+//                              [--node-flags F1,F2] [--no-build] [--verbose]
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startEnvoy } from '../envoy-bootstrap/envoy.ts';
+import { renderBootstrap } from '../envoy-bootstrap/render.ts';
+import { buildBundles } from '../scripts/build.ts';
+import { TYPE_URLS, type ResourceKind } from '../snapshots/type-urls.ts';
+import { killStarted, track } from './lib/stack.ts';
+import { epochNowMs, readCpuSeconds, sleep } from './lib/system.ts';
+import { KINDS, startPeer, waitAllAcked, type PeerName, type Versions } from './lib/xds-peer.ts';
+import { prepareXdsFiles } from './scenarios/xds-envoy.ts';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '5000' },
+    rounds: { type: 'string', default: '3' },
+    peers: { type: 'string', default: 'ours,go-control-plane' },
+    'cpu-prof': { type: 'string' },
+    // Node flags added to ours' production ones (an experiment: "--max-semi-space-size=8,--stack-size=2000").
+    'node-flags': { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
+  },
+});
+const sizes = values.sizes.split(',').map(Number);
+const rounds = Number(values.rounds);
+const peers = values.peers.split(',') as PeerName[];
+const cpuProfDir = values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined;
+const KIND_BY_NAME = new Map<string, ResourceKind>([...KINDS.map((k) => [k, k] as const), ...KINDS.map((k) => [TYPE_URLS[k] as string, k] as const)]);
+const SHORT: Record<ResourceKind, string> = { cluster: 'CDS', endpoint: 'EDS', listener: 'LDS', route: 'RDS', extensionConfig: 'ECDS' };
+
+interface Mark {
+  label: string;
+  atMs: number;
+}
+
+process.on('SIGINT', () => {
+  killStarted('SIGKILL');
+  process.exit(130);
+});
+
+/** The timeline of one round: each mark in ms after the push. */
+function timeline(trace: string[], acks: { kind: ResourceKind; version: string; atMs: number }[], target: Versions, t0: number): Mark[] {
+  const marks: Mark[] = [];
+  const once = new Set<string>();
+  const add = (label: string, atMs: number): void => {
+    if (once.has(label) || atMs < t0) return;
+    once.add(label);
+    marks.push({ label, atMs: atMs - t0 });
+  };
+  let sets = 0;
+  let cpuAtStart: number | undefined;
+  for (const line of trace) {
+    const f = line.split(' ');
+    const stamp = Number(f[f.length - 1]);
+    // Ours stamps its own CPU time (µs) on each line: the CPU it spent from the load to its first CDS byte.
+    const cpu = /cpu=(\d+)/.exec(line)?.[1];
+    if (f[1] === 'load-start' && cpu !== undefined) cpuAtStart = Number(cpu);
+    if (f[1] === 'response' && cpu !== undefined && cpuAtStart !== undefined && KIND_BY_NAME.get(f[3]!) === 'cluster' && f[4] === target.cluster && !once.has('cpu')) {
+      once.add('cpu');
+      // Not a time: the CPU ms it took (shown in the ms column, first).
+      marks.push({ label: 'ours: CPU ms spent from the load to the first CDS byte', atMs: -(Number(cpu) - cpuAtStart) / 1000 });
+    }
+    if (f[1] === 'load-start') add('load read starts', stamp);
+    else if (f[1] === 'snapshot-set' && stamp >= t0) add(`snapshot set #${++sets}`, stamp);
+    else if (f[1] === 'response') {
+      const kind = KIND_BY_NAME.get(f[3]!);
+      if (kind && f[4] === target[kind]) add(`${SHORT[kind]} sent (${f[5]})`, stamp);
+    } else if (f[1] === 'request') {
+      const kind = KIND_BY_NAME.get(f[3]!);
+      const names = Number(/names=(\d+)/.exec(line)?.[1] ?? 0);
+      // The EDS request for the new clusters (ours stamps a request after answering it; Go on arrival).
+      if (kind === 'endpoint' && names > 1) add(`EDS request (names=${names})`, stamp);
+    }
+  }
+  for (const k of KINDS) {
+    const a = acks.find((x) => x.kind === k && x.version === target[k] && x.atMs >= t0);
+    if (a) add(`${SHORT[k]} ACKed`, a.atMs);
+  }
+  return marks.sort((a, b) => (a.atMs < 0 ? -Infinity : a.atMs) - (b.atMs < 0 ? -Infinity : b.atMs));
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Line → source file of the bundle (esbuild marks each module with a "// path" comment). */
+async function bundleSources(bundle: string): Promise<(line: number) => string> {
+  const lines = (await readFile(bundle, 'utf8')).split('\n');
+  const starts: { line: number; file: string }[] = [];
+  lines.forEach((l, i) => {
+    const m = /^\/\/ ((?:bench|xds-server|snapshots|sources|model|filter|envoy-bootstrap)\/\S+\.ts)$/.exec(l);
+    if (m) starts.push({ line: i, file: m[1]! });
+  });
+  return (line) => {
+    let file = '?';
+    for (const s of starts) if (s.line <= line) file = s.file;
+    return file;
+  };
+}
+
+function where(frame: ProfileNode['callFrame'], sourceOf: (line: number) => string): string {
+  if (frame.url.endsWith('/dist/bench/ours.mjs')) return sourceOf(frame.lineNumber);
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(frame.url);
+  if (m) return `npm:${m[1]}`;
+  if (frame.url === '') return `(${frame.functionName || 'native'})`;
+  if (frame.url.startsWith('node:')) return frame.url;
+  return frame.url;
+}
+
+/** Self time per step of the timeline: by source (file / package) and by function. */
+async function attribute(profileFile: string, loadStartHrUs: number, loadStartEpochMs: number, t0: number, marks: Mark[]): Promise<void> {
+  const profile = JSON.parse(await readFile(profileFile, 'utf8')) as Profile;
+  const sourceOf = await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs'));
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const toProfileUs = (msAfterT0: number): number => loadStartHrUs + (t0 + msAfterT0 - loadStartEpochMs) * 1000;
+  const edges = [{ label: 'before the push', from: -Infinity, to: toProfileUs(0) }];
+  let prev = 0;
+  let prevLabel = 'push';
+  for (const m of marks.filter((x) => x.atMs >= 0)) {
+    edges.push({ label: `${prevLabel} → ${m.label}`, from: toProfileUs(prev), to: toProfileUs(m.atMs) });
+    prev = m.atMs;
+    prevLabel = m.label;
+  }
+  edges.push({ label: `after ${prevLabel}`, from: toProfileUs(prev), to: Infinity });
+  const buckets = edges.map((e) => ({ ...e, busyUs: 0, gcUs: 0, sources: new Map<string, number>(), functions: new Map<string, number>() }));
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i]!;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const node = byId.get(profile.samples[i]!)!;
+    const name = node.callFrame.functionName;
+    if (name === '(idle)' || name === '(program)' || name === '(root)') continue;
+    const b = buckets.find((x) => t >= x.from && t < x.to);
+    if (!b) continue;
+    b.busyUs += dt;
+    if (name === '(garbage collector)') b.gcUs += dt;
+    const src = where(node.callFrame, sourceOf);
+    b.sources.set(src, (b.sources.get(src) ?? 0) + dt);
+    const fn = `${name || '(anonymous)'} ${src}:${node.callFrame.lineNumber + 1}`;
+    b.functions.set(fn, (b.functions.get(fn) ?? 0) + dt);
+  }
+  const top = (m: Map<string, number>, n: number): string =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`)
+      .join('; ');
+  for (const b of buckets.slice(1)) {
+    if (b.busyUs < 1000) continue;
+    process.stdout.write(`    [${b.label}] busy ${(b.busyUs / 1000).toFixed(1)} ms (GC ${(b.gcUs / 1000).toFixed(1)})\n`);
+    process.stdout.write(`      by source: ${top(b.sources, 8)}\n`);
+    process.stdout.write(`      by function: ${top(b.functions, 8)}\n`);
+  }
+}
+
+async function main(): Promise<void> {
+  if (!values['no-build']) await buildBundles(path.join(REPO_ROOT, 'dist'));
+  const filterWasmPath = path.join(REPO_ROOT, 'filter', 'build', 'filter.wasm');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'stz-xds-trace-'));
+  try {
+    const files = await prepareXdsFiles({ sizes, changeSize: sizes[0]!, dir, filterWasmPath });
+    const all = new Map<string, { marks: Mark[]; cpu: number; envoyCpu: number }[]>();
+    let serial = 0;
+    for (const hosts of sizes) {
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? peers : [...peers].reverse();
+        for (const name of order) {
+          const pick = (f: { ours: string; go: string }): string => (name === 'ours' ? f.ours : f.go);
+          const roundDir = path.join(dir, `round-${serial++}`);
+          await mkdir(roundDir, { recursive: true });
+          const configFile = path.join(roundDir, 'gateway.json');
+          await copyFile(files.zero.ours, configFile);
+          const profDir = cpuProfDir && name === 'ours' ? path.join(cpuProfDir, `${hosts}-${round}`) : undefined;
+          if (profDir) await rm(profDir, { recursive: true, force: true });
+          const peer = await startPeer(name, {
+            configFile,
+            stateDir: path.join(roundDir, 'state'),
+            filterWasmPath,
+            acks: true,
+            trace: true,
+            extraNodeFlags: [...(values['node-flags'] ? values['node-flags'].split(',') : []), ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])],
+          });
+          const envoy = await startEnvoy({ bootstrap: renderBootstrap({ nodeId: `bench-xds-trace-${serial}`, xdsAddress: '127.0.0.1', xdsPort: peer.port }), concurrency: 2, logLevel: 'error' });
+          track(envoy.pid, envoy.exited);
+          let marks: Mark[];
+          let cpu: number;
+          let envoyCpu: number;
+          let loadStart: string | undefined;
+          try {
+            const zeroTarget = await peer.load(pick(files.zero));
+            await waitAllAcked(peer, zeroTarget, 0, 30_000, KINDS.filter((k) => k !== 'endpoint'));
+            await sleep(300);
+            const traceFrom = peer.trace.length;
+            const cpu0 = await peer.cpuSeconds();
+            const envoyCpu0 = await readCpuSeconds(envoy.pid);
+            const t0 = epochNowMs();
+            const target = await peer.load(pick(files.base.get(hosts)!));
+            await waitAllAcked(peer, target, t0, 300_000);
+            cpu = (await peer.cpuSeconds()) - cpu0;
+            envoyCpu = (await readCpuSeconds(envoy.pid)) - envoyCpu0;
+            await sleep(200);
+            const trace = peer.trace.slice(traceFrom);
+            marks = timeline(trace, peer.acks, target, t0);
+            loadStart = trace.find((l) => l.startsWith('trace load-start'));
+            if (values.verbose) for (const l of trace) process.stdout.write(`      ${(Number(l.split(' ').at(-1)) - t0).toFixed(1).padStart(8)} ${l}\n`);
+            process.stdout.write(`${name} ${hosts} hosts round ${round + 1}: CPU ${cpu.toFixed(2)} s, Envoy's CPU ${envoyCpu.toFixed(2)} s\n`);
+            for (const m of marks) process.stdout.write(`  ${Math.abs(m.atMs).toFixed(1).padStart(8)} ms  ${m.label}\n`);
+            if (profDir && loadStart) {
+              await envoy.stop();
+              await peer.stop();
+              const profiles = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
+              const fields = loadStart.split(' ');
+              const hr = fields[2]!;
+              const epoch = fields.at(-1)!;
+              process.stdout.write(`    profile ${path.join(profDir, profiles[0] ?? '?')}, load read starts at ${hr} µs on its clock\n`);
+              if (profiles.length === 1) await attribute(path.join(profDir, profiles[0]!), Number(hr), Number(epoch), t0, marks);
+            }
+          } finally {
+            await envoy.stop();
+            await peer.stop();
+          }
+          const key = `${name} ${hosts}`;
+          all.set(key, [...(all.get(key) ?? []), { marks, cpu, envoyCpu }]);
+        }
+      }
+    }
+    process.stdout.write('\nMedians over rounds (ms after the push):\n');
+    for (const [key, runs] of all) {
+      const labels = [...new Set(runs.flatMap((r) => r.marks.map((m) => m.label.replace(/ \(.*\)$/, ''))))];
+      const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+      const rows = labels
+        .map((label) => ({ label, ms: med(runs.map((r) => r.marks.find((m) => m.label.replace(/ \(.*\)$/, '') === label)?.atMs).filter((x): x is number => x !== undefined)) }))
+        .sort((a, b) => (a.ms < 0 ? -Infinity : a.ms) - (b.ms < 0 ? -Infinity : b.ms));
+      process.stdout.write(`${key}: CPU ${med(runs.map((r) => r.cpu)).toFixed(2)} s, Envoy's CPU ${med(runs.map((r) => r.envoyCpu)).toFixed(2)} s\n`);
+      for (const r of rows) process.stdout.write(`  ${Math.abs(r.ms).toFixed(1).padStart(8)}  ${r.label}\n`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+try {
+  await main();
+} finally {
+  killStarted('SIGKILL');
+}
