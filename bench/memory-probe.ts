@@ -5,13 +5,14 @@
 // inside the process (the driver's `mem` command) V8's heap spaces and process.memoryUsage().
 //
 //   npx tsx bench/memory-probe.ts [--hosts 5000] [--rounds 3] [--watch 0] [--node-flag F]... [--env K=V]...
-//                                 [--heap-snapshot DIR] [--smaps]
+//                                 [--heap-snapshot DIR] [--smaps] [--plain]
 //
 // --node-flag=--expose-gc adds the heap still in use after a full collection (which then changes what
 // follows: for retention, not for RSS). --smaps: resident memory by kind of mapping.
 //
 // --node-flag / --env add node flags / environment for a comparison (e.g. --node-flag=--max-semi-space-size=4,
-// --env MALLOC_ARENA_MAX=2); without them it measures what the product runs.
+// --env MALLOC_ARENA_MAX=2); without them it measures what the product runs (--plain: without the product's
+// own node flags and environment).
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -22,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { TYPE_URLS, type ResourceKind } from '../snapshots/type-urls.ts';
-import { CONTROL_PLANE_NODE_FLAGS } from '../xds-server/node-flags.ts';
+import { CONTROL_PLANE_NODE_ENV, CONTROL_PLANE_NODE_FLAGS } from '../xds-server/node-flags.ts';
 import { writeXdsConfig } from './lib/xds-configs.ts';
 import { readCpuSeconds, sleep } from './lib/system.ts';
 
@@ -36,11 +37,15 @@ const { values } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     'heap-snapshot': { type: 'string' },
     smaps: { type: 'boolean', default: false },
+    plain: { type: 'boolean', default: false },
   },
 });
 const hosts = Number(values.hosts);
 const rounds = Number(values.rounds);
 const watchSeconds = Number(values.watch);
+// --plain: none of the product's node flags and environment (xds-server/node-flags.ts), for a before/after.
+const productFlags = values.plain ? [] : [...CONTROL_PLANE_NODE_FLAGS];
+const productEnv = values.plain ? {} : { ...CONTROL_PLANE_NODE_ENV };
 const KINDS = Object.keys(TYPE_URLS) as ResourceKind[];
 const KIND_BY_URL = new Map(KINDS.map((k) => [TYPE_URLS[k] as string, k]));
 const MiB = (kib: number): string => (kib / 1024).toFixed(1);
@@ -64,12 +69,12 @@ async function oneRound(round: number, dir: string, zero: string, loaded: string
   const roundDir = await mkdtemp(path.join(dir, `round-${round}-`));
   const configFile = path.join(roundDir, 'gateway.json');
   await (await import('node:fs/promises')).copyFile(zero, configFile);
-  const env = { ...process.env };
+  const env = { ...process.env, ...productEnv };
   for (const kv of values.env!) {
     const i = kv.indexOf('=');
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
-  const args = [...CONTROL_PLANE_NODE_FLAGS, ...values['node-flag']!, path.join(REPO_ROOT, 'dist/bench/ours.mjs'), '--config', configFile, '--state-dir', path.join(roundDir, 'state'), '--filter', path.join(REPO_ROOT, 'filter/build/filter.wasm')];
+  const args = [...productFlags, ...values['node-flag']!, path.join(REPO_ROOT, 'dist/bench/ours.mjs'), '--config', configFile, '--state-dir', path.join(roundDir, 'state'), '--filter', path.join(REPO_ROOT, 'filter/build/filter.wasm')];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'], env });
   const pid = child.pid!;
   const acked = new Map<ResourceKind, string>();
@@ -176,7 +181,8 @@ try {
   const zero = await writeXdsConfig(dir, 0);
   const loaded = await writeXdsConfig(dir, hosts);
   const results: Awaited<ReturnType<typeof oneRound>>[] = [];
-  process.stdout.write(`flags: ${[...CONTROL_PLANE_NODE_FLAGS, ...values['node-flag']!].join(' ') || '(none)'}; env: ${values.env!.join(' ') || '(none)'}; ${hosts} hosts\n`);
+  const envText = [...Object.entries(productEnv).map(([k, v]) => `${k}=${v}`), ...values.env!].join(' ');
+  process.stdout.write(`flags: ${[...productFlags, ...values['node-flag']!].join(' ') || '(none)'}; env: ${envText || '(none)'}; ${hosts} hosts\n`);
   for (let r = 0; r < rounds; r++) {
     const res = await oneRound(r, dir, zero, loaded);
     results.push(res);

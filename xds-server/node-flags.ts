@@ -9,5 +9,8 @@
 // "Memory", has the numbers; an operator who prefers the memory can add it here (and to the image's ENTRYPOINT).
 export const CONTROL_PLANE_NODE_FLAGS: readonly string[] = [];
 
+/** Environment the control plane's node process starts with, wherever it is started (as the flags above). */
+export const CONTROL_PLANE_NODE_ENV: Readonly<Record<string, string>> = {};
+
 /** Where scripts/build.ts puts the bundled CLI (xds-server/main.ts), relative to the repository root. */
 export const CONTROL_PLANE_BUNDLE = 'dist/xds-server/main.mjs';
