@@ -5,10 +5,12 @@
 // inside the process (the driver's `mem` command) V8's heap spaces and process.memoryUsage().
 //
 //   npx tsx bench/memory-probe.ts [--hosts 5000] [--rounds 3] [--watch 0] [--node-flag F]... [--env K=V]...
-//                                 [--heap-snapshot DIR] [--smaps] [--plain]
+//                                 [--heap-snapshot DIR] [--smaps] [--plain] [--collect-after-load]
 //
 // --node-flag=--expose-gc adds the heap still in use after a full collection (which then changes what
-// follows: for retention, not for RSS). --smaps: resident memory by kind of mapping.
+// follows: for retention, not for RSS); with --collect-after-load too, a full collection runs as soon as
+// the load is ACKed, before the 300 ms (what RSS would be with the load's garbage collected). --smaps:
+// resident memory by kind of mapping.
 //
 // --node-flag / --env add node flags / environment for a comparison (e.g. --node-flag=--max-semi-space-size=4,
 // --env MALLOC_ARENA_MAX=2); without them it measures what the product runs (--plain: without the product's
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     'heap-snapshot': { type: 'string' },
     smaps: { type: 'boolean', default: false },
     plain: { type: 'boolean', default: false },
+    'collect-after-load': { type: 'boolean', default: false },
   },
 });
 const hosts = Number(values.hosts);
@@ -124,6 +127,8 @@ async function oneRound(round: number, dir: string, zero: string, loaded: string
     process.stderr.write('--- load\n');
     const target = await load(loaded);
     await waitAcked(target, KINDS);
+    // What a full collection right after the load would leave (the driver collects in `mem` with --expose-gc).
+    if (values['collect-after-load']) await command('mem');
     await sleep(300);
     process.stderr.write('--- loaded point\n');
     const loadedPoint = await point(values['heap-snapshot'] ? path.join(values['heap-snapshot'], `loaded-${round}.heapsnapshot`) : undefined);
