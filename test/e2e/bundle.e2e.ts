@@ -8,7 +8,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
 import { buildBundles } from '../../scripts/build.ts';
-import { CONTROL_PLANE_NODE_FLAGS } from '../../xds-server/node-flags.ts';
+import { CONTROL_PLANE_NODE_ENV, CONTROL_PLANE_NODE_FLAGS } from '../../xds-server/node-flags.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePort } from '../support/ports.ts';
 
@@ -37,7 +37,7 @@ describe('the bundled control plane (scripts/build.ts), run as npm start runs it
     const [xdsPort, adminPort] = [await freePort(), await freePort()];
     const args = [...CONTROL_PLANE_NODE_FLAGS, path.join(dir, 'dist', 'xds-server', 'main.mjs'), '--config', path.join(REPO_ROOT, 'config', 'gateway.yaml')];
     args.push('--state-dir', path.join(dir, 'state'), '--xds-port', String(xdsPort), '--admin-port', String(adminPort), '--insecure-xds-plaintext');
-    child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...CONTROL_PLANE_NODE_ENV } });
     for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => (output += d.toString('utf8')));
     const cp = child;
     await eventually(

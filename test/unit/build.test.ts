@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Metafile } from 'esbuild';
 import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
 import { buildBundles } from '../../scripts/build.ts';
-import { CONTROL_PLANE_BUNDLE, CONTROL_PLANE_NODE_FLAGS } from '../../xds-server/node-flags.ts';
+import { CONTROL_PLANE_BUNDLE, CONTROL_PLANE_NODE_ENV, CONTROL_PLANE_NODE_FLAGS } from '../../xds-server/node-flags.ts';
 
 /** The npm packages an output loads, following its static imports only, or dynamic ones too. */
 function packagesLoaded(meta: Metafile, entry: string, followDynamic: boolean): Set<string> {
@@ -53,6 +53,13 @@ describe('the production bundle (scripts/build.ts)', function () {
     expect([...packagesLoaded(main, entry, true)]).to.include('@kubernetes/client-node');
   });
 
+  it('loads the certificate issuing library only when a certificate is issued (plaintext xDS never does)', () => {
+    const entry = path.relative(REPO_ROOT, path.join(dist, 'xds-server', 'main.mjs'));
+    expect([...packagesLoaded(main, entry, false)]).to.not.include('@peculiar/x509');
+    expect([...packagesLoaded(main, entry, false)]).to.not.include('reflect-metadata');
+    expect([...packagesLoaded(main, entry, true)]).to.include('@peculiar/x509');
+  });
+
   it('holds the status page next to the bundles, where the admin API reads it (../status/page/ from each)', async () => {
     for (const dir of ['xds-server', 'bench']) {
       const page = path.join(dist, dir, '..', 'status', 'page');
@@ -65,5 +72,9 @@ describe('the production bundle (scripts/build.ts)', function () {
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile);
     expect(entrypoint, 'an ENTRYPOINT in exec form').to.not.equal(null);
     expect(JSON.parse(entrypoint![1]!)).to.deep.equal(['node', ...CONTROL_PLANE_NODE_FLAGS, CONTROL_PLANE_BUNDLE]);
+    // The environment it starts with, as ENV lines of the final stage (after its FROM).
+    const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const env = Object.fromEntries([...finalStage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+    for (const [name, value] of Object.entries(CONTROL_PLANE_NODE_ENV)) expect(env[name], `ENV ${name}`).to.equal(value);
   });
 });

@@ -9,6 +9,7 @@ import type { XdsTls } from '../security/xds-tls.ts';
 import { millisToDuration } from '../../snapshots/listeners.ts';
 import { messageType } from '../protos/load.ts';
 import { oversizedRefusal, type StreamGuard } from '../grpc-bounds.ts';
+import { decodeLoadStats, type DecodedLoadStats } from './load-stats-decode.ts';
 
 export interface ClusterLoad {
   cluster: string;
@@ -23,6 +24,10 @@ export interface LoadReport {
   /** One LRS stream: Envoys that share a node id still report apart. */
   reporter: string;
   at: number;
+  /**
+   * The clusters that had a request issued or in progress; an absent cluster had neither (Envoy lists every
+   * cluster in every report; the idle ones are left out when it is read, load-stats-decode.ts).
+   */
   clusters: ClusterLoad[];
 }
 
@@ -35,19 +40,7 @@ export interface LoadReportEvents {
 
 const SERVICE = '/envoy.service.load_stats.v3.LoadReportingService';
 
-/**
- * The parts of a decoded LoadStatsRequest we read, as protobufjs decodes them (no toObject copy: a report
- * lists every cluster every second, and copying each with all its default fields made ~3 MiB of garbage per
- * second at 5,000 clusters). uint64 counters decode as a number or a Long.
- */
-interface RawClusterStats {
-  cluster_name?: string;
-  upstream_locality_stats?: { total_issued_requests?: Counter; total_requests_in_progress?: Counter }[];
-}
-type Counter = number | { toNumber(): number } | null;
-
 export class LoadReportingService extends EventEmitter<LoadReportEvents> {
-  private requestType: protobuf.Type | undefined;
   private responseType: protobuf.Type | undefined;
   private nextStream = 1;
   private tls: { tls: XdsTls; clustersOf: (gateway: string) => ReadonlySet<string> } | undefined;
@@ -70,9 +63,7 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
   }
 
   register(server: grpc.Server): void {
-    this.requestType = messageType('envoy.service.load_stats.v3.LoadStatsRequest');
     this.responseType = messageType('envoy.service.load_stats.v3.LoadStatsResponse');
-    const req = this.requestType;
     const res = this.responseType;
     const definition: grpc.ServiceDefinition = {
       StreamLoadStats: {
@@ -80,14 +71,15 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
         requestStream: true,
         responseStream: true,
         requestSerialize: (b: Buffer) => b,
-        requestDeserialize: (b: Buffer) => req.decode(b),
+        // Only the node id and each cluster's counts, read from the bytes (load-stats-decode.ts).
+        requestDeserialize: (b: Buffer) => decodeLoadStats(b),
         responseSerialize: (b: Buffer) => b,
         responseDeserialize: (b: Buffer) => b,
         originalName: 'streamLoadStats',
       },
     };
     server.addService(definition, {
-      StreamLoadStats: (call: grpc.ServerDuplexStream<Record<string, unknown>, Buffer>) => {
+      StreamLoadStats: (call: grpc.ServerDuplexStream<DecodedLoadStats, Buffer>) => {
         const secure = this.tls;
         const checked = secure?.tls.identityOf(call);
         if (secure && checked && !checked.ok) {
@@ -109,21 +101,21 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
         const refuse = (details: string): void => {
           end(details);
         };
-        call.on('data', (message: { node?: { id?: string }; cluster_stats?: RawClusterStats[] }) => {
+        call.on('data', (message: DecodedLoadStats) => {
           if (ended) return;
           if (ticket) {
             if (!guard!.allow(ticket)) {
-              refuse(guard!.disconnected('rate_limited', `more than ${guard!.bounds.requestBurst} load reports at once or ${guard!.bounds.requestsPerSecond} per second on one stream`, { node: nodeId || message.node?.id, service: 'LRS' }));
+              refuse(guard!.disconnected('rate_limited', `more than ${guard!.bounds.requestBurst} load reports at once or ${guard!.bounds.requestsPerSecond} per second on one stream`, { node: nodeId || message.nodeId, service: 'LRS' }));
               return;
             }
-            const ok = guard!.identify(ticket, message.node?.id ?? '', 'LRS');
+            const ok = guard!.identify(ticket, message.nodeId ?? '', 'LRS');
             if (ok !== true) {
               refuse(ok.refused);
               return;
             }
           }
           if (!nodeId) {
-            nodeId = message.node?.id ?? '';
+            nodeId = message.nodeId ?? '';
             reporter = `${nodeId}#${streamId}`;
             this.emit('stream-open', reporter, nodeId);
             // Ask for every cluster at our interval; Envoy then reports on that period until the stream ends.
@@ -131,13 +123,7 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
             this.log.debug('load reports started', { node: nodeId, intervalMs: this.intervalMs });
           }
           const allowed = gateway !== undefined && secure ? secure.clustersOf(gateway) : undefined;
-          const clusters = (message.cluster_stats ?? [])
-            .map((c) => ({
-              cluster: c.cluster_name ?? '',
-              issued: sum(c.upstream_locality_stats, 'total_issued_requests'),
-              inProgress: sum(c.upstream_locality_stats, 'total_requests_in_progress'),
-            }))
-            .filter((c) => allowed === undefined || allowed.has(c.cluster));
+          const clusters = allowed === undefined ? message.clusters : message.clusters.filter((c) => allowed.has(c.cluster));
           this.emit('report', { nodeId, reporter, at: Date.now(), clusters });
         });
         /** Ends the stream: OK, or RESOURCE_EXHAUSTED with `refused` (a bound was crossed). */
@@ -158,13 +144,4 @@ export class LoadReportingService extends EventEmitter<LoadReportEvents> {
       },
     });
   }
-}
-
-function sum(stats: RawClusterStats['upstream_locality_stats'], field: 'total_issued_requests' | 'total_requests_in_progress'): number {
-  let n = 0;
-  for (const s of stats ?? []) {
-    const v = s[field];
-    n += typeof v === 'number' ? v : v ? v.toNumber() : 0;
-  }
-  return n;
 }

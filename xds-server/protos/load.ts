@@ -36,8 +36,23 @@ const ENTRY_FILES = [
 
 let root: protobuf.Root | undefined;
 
+/**
+ * The types the control plane uses. Read from the .proto files, then rebuilt from their JSON form: the parsed
+ * files keep every comment, and every name parsed out of a file's text keeps that whole text alive (V8 keeps a
+ * substring as a slice of its parent); the rebuilt root has neither: ~2 MiB less heap for as long as the
+ * process lives, for ~50 ms at start (test/unit/protos-lean.test.ts: the same bytes for the same resources).
+ */
 export function envoyProtos(): protobuf.Root {
   if (root) return root;
+  // Through JSON text, so the rebuilt root's names are new strings, not slices of the files' text.
+  const lean = protobuf.Root.fromJSON(JSON.parse(JSON.stringify(envoyProtosFromFiles().toJSON())) as protobuf.INamespace);
+  lean.resolveAll();
+  root = lean;
+  return lean;
+}
+
+/** The types as read from the .proto files (a new root on every call: envoyProtos() is the one to use). */
+export function envoyProtosFromFiles(): protobuf.Root {
   const r = new protobuf.Root();
   r.resolvePath = (_origin: string, target: string): string | null => {
     if (path.isAbsolute(target)) return target;
@@ -50,7 +65,6 @@ export function envoyProtos(): protobuf.Root {
   // keepCase: resources are written with the protos' own snake_case field names, as in Envoy YAML.
   r.loadSync(ENTRY_FILES, { keepCase: true });
   r.resolveAll();
-  root = r;
   return r;
 }
 

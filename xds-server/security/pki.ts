@@ -2,9 +2,7 @@
 // Pure over PEM strings (no file or network IO) so file mode and Kubernetes mode share it and the
 // unit tests check it with node:crypto. ECDSA P-256: key generation is fast enough to run at start.
 import { webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
-// @peculiar/x509 (through tsyringe) needs the Reflect metadata API loaded before it.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
 export interface PemPair { certPem: string; keyPem: string }
 
@@ -31,10 +29,26 @@ const subtle = webcrypto.subtle as unknown as SubtleCrypto;
 const crypto = webcrypto as unknown as Crypto;
 const keyAlgorithm: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
 const signingAlgorithm: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
-x509.cryptoProvider.set(crypto);
+
+// @peculiar/x509 (and what it pulls in: ~3 MiB of heap and ~5 MiB of RSS in all) is loaded when a certificate
+// is first issued, not at start: a control plane serving plaintext xDS never issues one. Everything else here
+// reads certificates with node:crypto.
+let x509!: typeof X509;
+let x509Loading: Promise<void> | undefined;
+
+function x509Loaded(): Promise<void> {
+  return (x509Loading ??= (async () => {
+    // @peculiar/x509 (through tsyringe) needs the Reflect metadata API loaded before it.
+    await import('reflect-metadata');
+    const loaded = await import('@peculiar/x509');
+    loaded.cryptoProvider.set(crypto);
+    x509 = loaded;
+  })());
+}
 
 export async function createCertificateAuthority(o: { commonName: string; validForMs: number; now?: Date }): Promise<PemPair> {
   requireValidity(o.validForMs);
+  await x509Loaded();
   const now = o.now ?? new Date();
   const keys = await subtle.generateKey(keyAlgorithm, true, ['sign', 'verify']) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -55,11 +69,12 @@ export async function createCertificateAuthority(o: { commonName: string; validF
 
 export async function issueCertificate(ca: PemPair, o: IssueOptions): Promise<PemPair> {
   requireValidity(o.validForMs);
+  await x509Loaded();
   const now = o.now ?? new Date();
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importPrivateKey(ca.keyPem);
   const keys = await subtle.generateKey(keyAlgorithm, true, ['sign', 'verify']) as CryptoKeyPair;
-  const names: x509.JsonGeneralNames = [
+  const names: X509.JsonGeneralNames = [
     ...(o.uris ?? []).map(value => ({ type: 'url' as const, value })),
     ...(o.dnsNames ?? []).map(value => ({ type: 'dns' as const, value })),
     ...(o.ipAddresses ?? []).map(value => ({ type: 'ip' as const, value })),
@@ -67,7 +82,7 @@ export async function issueCertificate(ca: PemPair, o: IssueOptions): Promise<Pe
   const usages: string[] = [];
   if (o.role === 'server' || o.role === 'both') usages.push(x509.ExtendedKeyUsage.serverAuth);
   if (o.role === 'client' || o.role === 'both') usages.push(x509.ExtendedKeyUsage.clientAuth);
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
     new x509.ExtendedKeyUsageExtension(usages, false),

@@ -172,4 +172,24 @@ describe('internModel (a source that rebuilds its whole model)', () => {
     expect(next.backends.map((b) => b.name)).to.deep.equal(['h0', 'h1', 'extra']);
     expect(next.backends[0]).to.equal(first.backends[0]);
   });
+
+  it('keeps what every host has alike once: clusters and routes share their common parts, the model shares the host config\'s', () => {
+    const c = config(3);
+    const s = snapshot(c);
+    const clusters = [...s.resources.cluster.values()] as Record<string, unknown>[];
+    for (const part of ['circuit_breakers', 'connect_timeout'] as const) {
+      expect(clusters[1]![part], part).to.equal(clusters[0]![part]);
+      expect(Object.isFrozen(clusters[0]![part]), `${part} frozen`).to.equal(true);
+    }
+    expect((clusters[1]!.eds_cluster_config as { eds_config: unknown }).eds_config).to.equal((clusters[0]!.eds_cluster_config as { eds_config: unknown }).eds_config);
+    const routes = [...virtualHosts(s).values()].map((vh) => (vh as { routes: { match: unknown; route: { timeout: unknown } }[] }).routes[0]!);
+    expect(routes[1]!.match).to.equal(routes[0]!.match);
+    expect(routes[1]!.route.timeout).to.equal(routes[0]!.route.timeout);
+    // Sharing changed no content: the same resources as built from plain copies.
+    expect(JSON.parse(JSON.stringify(clusters[0]))).to.deep.equal(clusters[0]);
+    const model = fileConfigToModel(c);
+    expect(model.backends[0]!.endpoints).to.equal(c.hosts[0]!.endpoints);
+    expect(model.backends[0]!.scaleToZero!.exclusiveDomains).to.equal(c.hosts[0]!.domains);
+    expect(model.listeners[0]!.virtualHosts[1]!.routes[0]!.match).to.equal(model.listeners[0]!.virtualHosts[0]!.routes[0]!.match);
+  });
 });

@@ -63,4 +63,18 @@ describe('store: a config reload and its state file', () => {
     const saved = JSON.parse(await readFile(file, 'utf8')) as { hosts: Record<string, unknown> };
     expect(Object.keys(saved.hosts)).to.not.include('h2');
   });
+
+  it('hands out the same backend views until a change, then views of what changed', async () => {
+    const store = new GatewayStore(config([1, 2, 3]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    const first = store.scalable();
+    expect(store.scalable()).to.equal(first);
+    expect(first.map((v) => [v.backend.name, v.held])).to.deep.equal([['h0', false], ['h1', false], ['h2', true]]);
+    await store.setHeld('h0', true, 'test');
+    const held = store.scalable();
+    expect(held).to.not.equal(first);
+    expect(held.map((v) => [v.backend.name, v.held, v.reason])).to.deep.equal([['h0', true, 'test'], ['h1', false, 'initialState in config'], ['h2', true, 'initialState in config']]);
+    await store.replaceConfig(config([1, 2]));
+    expect(store.scalable().map((v) => v.backend.name)).to.deep.equal(['h0', 'h1']);
+    expect(store.find('h0')?.held).to.equal(true);
+  });
 });
