@@ -53,12 +53,12 @@ export interface Peer {
  * run STZ_BENCH_NODE_FLAGS / STZ_BENCH_NODE_ENV instead (space-separated; empty: none), e.g.
  * STZ_BENCH_NODE_FLAGS='' STZ_BENCH_NODE_ENV='' for plain node.
  */
-function oursNodeFlags(): string[] {
+export function oursNodeFlags(): string[] {
   const custom = process.env.STZ_BENCH_NODE_FLAGS;
   return custom === undefined ? [...CONTROL_PLANE_NODE_FLAGS] : custom.split(' ').filter(Boolean);
 }
 
-function oursNodeEnv(): Record<string, string> {
+export function oursNodeEnv(): Record<string, string> {
   const custom = process.env.STZ_BENCH_NODE_ENV;
   if (custom === undefined) return { ...CONTROL_PLANE_NODE_ENV };
   return Object.fromEntries(custom.split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
