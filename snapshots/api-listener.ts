@@ -24,6 +24,8 @@ export function buildProxylessResources(state: DesiredState): ResourcesByKind {
   const clusters: Resource[] = [];
   const endpoints: Resource[] = [];
   const seen = new Set<string>();
+  // No gRPC backend (most configs): nothing to serve, and no walk of every virtual host on every publish.
+  if (grpcBackends.size === 0) return { listener: new Map(), route: new Map(), cluster: new Map(), endpoint: new Map(), extensionConfig: new Map() };
   // TLS listeners would need client certificates and SNI in the client's bootstrap: plaintext ones only.
   for (const listener of state.model.listeners.filter((l) => !l.tls)) {
     const cluster = `${PROXYLESS_CLUSTER_PREFIX}${listener.name}`;

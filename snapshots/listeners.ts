@@ -112,7 +112,9 @@ function httpConnectionManager(state: DesiredState, listener: ListenerModel): Re
 
 /** Envoy answers a stream with no activity after this; it must not beat the longest hold timeout. */
 export function streamIdleTimeoutMs(state: DesiredState): number {
-  const longestHold = Math.max(0, ...state.model.backends.map((b) => b.scaleToZero?.buffer.holdTimeoutMs ?? 0));
+  // A loop, not Math.max(...array): no array of every backend and no call with thousands of arguments.
+  let longestHold = 0;
+  for (const b of state.model.backends) longestHold = Math.max(longestHold, b.scaleToZero?.buffer.holdTimeoutMs ?? 0);
   return Math.max(MIN_STREAM_IDLE_TIMEOUT_MS, longestHold + STREAM_IDLE_MARGIN_MS);
 }
 

@@ -7,10 +7,18 @@
 /** Freezes a value and everything in it, so it can be shared between builds and its hash remembered. */
 export function deepFrozen<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    // for...in, not Object.values: no array per object (builders' outputs are plain data, no inherited keys).
-    for (const key in value) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== null && typeof v === 'object') deepFrozen(v);
+    if (Array.isArray(value)) {
+      // Indexed: for...in over an array walks its indices as strings, a slow keyed load each.
+      for (let i = 0; i < value.length; i++) {
+        const v: unknown = value[i];
+        if (v !== null && typeof v === 'object') deepFrozen(v);
+      }
+    } else {
+      // for...in, not Object.values: no array per object (builders' outputs are plain data, no inherited keys).
+      for (const key in value) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v !== null && typeof v === 'object') deepFrozen(v);
+      }
     }
     Object.freeze(value);
   }

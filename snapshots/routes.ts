@@ -56,16 +56,23 @@ function samePlainData(a: unknown, b: unknown): boolean {
 
 const virtualHostMemo = new BuildMemo<VirtualHostModel, Record<string, unknown>>();
 
-/** Everything a virtual host's xDS depends on besides its model: the facts about the backends it forwards to. */
+/**
+ * Everything a virtual host's xDS depends on besides its model: the facts about the backends it forwards to, in
+ * the model's order. The backends' names are not in it: the memo is keyed by the model object, which names them.
+ * A host forwarding to one backend that is not held (most) gets its cluster's own name: no string is built, and
+ * none kept per host.
+ */
 function backendFacts(model: VirtualHostModel, held: ReadonlySet<string>, backends: Backends): string {
-  let facts = '';
+  let facts: string | undefined;
   for (const route of model.routes) {
     if (route.action.kind !== 'forward') continue;
     for (const b of route.action.backends) {
-      facts += `${b.backend}\u0000${backends.clusterOf.get(b.backend) ?? ''}\u0000${held.has(b.backend) ? backends.holdTimeoutMs.get(b.backend) ?? 0 : '-'}\u0000`;
+      const cluster = backends.clusterOf.get(b.backend) ?? '';
+      const fact = held.has(b.backend) ? `${cluster}\u0001${backends.holdTimeoutMs.get(b.backend) ?? 0}` : cluster;
+      facts = facts === undefined ? fact : `${facts}\u0000${fact}`;
     }
   }
-  return facts;
+  return facts ?? '';
 }
 
 /** A route can reach a held backend: the filter must run for it. */

@@ -31,6 +31,25 @@ describe('publish plan (make before break)', () => {
     expect(planOf(snapshot([{ name: 'a' }]), snapshot([{ name: 'a' }, { name: 'b' }]))).to.equal('warm-alongside');
   });
 
+  it('decides a cold load (no virtual host in force) without searching any new virtual host for its clusters', () => {
+    const before = snapshot([]);
+    const loaded = snapshot([{ name: 'a' }, { name: 'b' }]);
+    let routeReads = 0;
+    // The same tables, with virtual hosts that count reads of their routes (where the clusters are named).
+    const routes = new Map([...loaded.resources.route].map(([name, table]) => {
+      const counted = (table.virtual_hosts as { routes: unknown }[]).map((vh) => {
+        const copy = { ...vh };
+        return Object.defineProperty(copy, 'routes', { enumerable: true, get: () => (routeReads++, vh.routes) });
+      });
+      return [name, { ...table, virtual_hosts: counted } as Resource];
+    }));
+    const next = snapshotFromResources({ ...loaded.resources, route: routes });
+    if (!next.ok) throw new Error(JSON.stringify(next.errors));
+    routeReads = 0;
+    expect(planOf(before, next.value)).to.equal('warm-alongside');
+    expect(routeReads).to.equal(0);
+  });
+
   it('also when the filter config only adds holds (new hosts that start scaled to zero)', () => {
     expect(planOf(snapshot([{ name: 'a', held: true }]), snapshot([{ name: 'a', held: true }, { name: 'b', held: true }]))).to.equal('warm-alongside');
   });

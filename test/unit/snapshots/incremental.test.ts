@@ -98,6 +98,25 @@ describe('incremental rebuilds', () => {
     expect(readyAgain.versions).to.deep.equal(ready.versions);
   });
 
+  it("a held host's virtual host is rebuilt when only its backend changes (its cluster, its hold timeout past the route's idle timeout): the same host model object", () => {
+    const model = fileConfigToModel(config(3));
+    const build = (m: typeof model): Map<string, unknown> => {
+      const result = buildSnapshot({ model: m, held: new Set(['h1']), generation: 1, filterWasmPath: '/f.wasm' });
+      if (!result.ok) throw new Error(JSON.stringify(result.errors));
+      return virtualHosts(result.value);
+    };
+    const withBackend = (change: (b: (typeof model.backends)[number]) => (typeof model.backends)[number]): typeof model => ({
+      ...model,
+      backends: model.backends.map((b) => (b.name === 'h1' ? change(b) : b)),
+    });
+    const before = build(model);
+    const longer = build(withBackend((b) => ({ ...b, scaleToZero: { ...b.scaleToZero!, buffer: { ...b.scaleToZero!.buffer, holdTimeoutMs: 600_000 } } })));
+    const moved = build(withBackend((b) => ({ ...b, clusterName: 'elsewhere' })));
+    expect(longer.get('vh_h1')).to.not.deep.equal(before.get('vh_h1'));
+    expect(JSON.stringify(moved.get('vh_h1'))).to.contain('"elsewhere"');
+    expect(longer.get('vh_h0')).to.equal(before.get('vh_h0'));
+  });
+
   it('what is shared between builds is frozen: changing it in place throws instead of going unseen', () => {
     const s = snapshot(config(2));
     const cluster = s.resources.cluster.get('host_h0') as Record<string, unknown>;
