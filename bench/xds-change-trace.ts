@@ -88,7 +88,7 @@ async function bundleSources(bundle: string): Promise<(line: number) => string> 
 }
 
 /** Self time of all changes, per step: load -> set, set -> EDS sent, EDS sent -> ACK, ACK -> next load. */
-async function attribute(profileFile: string, series: Change[]): Promise<void> {
+async function attribute(profileFile: string, series: Change[]): Promise<Map<string, number>> {
   const profile = JSON.parse(await readFile(profileFile, 'utf8')) as Profile;
   const sourceOf = await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs'));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -136,6 +136,10 @@ async function attribute(profileFile: string, series: Change[]): Promise<void> {
     process.stdout.write(`      by source: ${top(b.sources, 10)}\n`);
     process.stdout.write(`      by function: ${top(b.functions, 14)}\n`);
   }
+  // Every step together, per change: what a change costs by function.
+  const all = new Map<string, number>();
+  for (const b of buckets) for (const [k, v] of b.functions) all.set(k, (all.get(k) ?? 0) + v / n);
+  return all;
 }
 
 async function runPeer(name: PeerName, files: Awaited<ReturnType<typeof prepareXdsFiles>>, dir: string, filterWasmPath: string): Promise<void> {
@@ -219,7 +223,10 @@ async function runPeer(name: PeerName, files: Awaited<ReturnType<typeof prepareX
       process.stdout.write('  the first change:\n');
       await attribute(path.join(profDir, profiles[0]!), traced.slice(0, 1));
       process.stdout.write('  changes 10 on:\n');
-      await attribute(path.join(profDir, profiles[0]!), traced.slice(10));
+      const steady = await attribute(path.join(profDir, profiles[0]!), traced.slice(10));
+      const first = await attribute(path.join(profDir, profiles[0]!), traced.slice(0, 1));
+      const extra = [...first].map(([k, v]) => [k, v - (steady.get(k) ?? 0)] as const).sort((a, b) => b[1] - a[1]).slice(0, 25);
+      process.stdout.write(`  the first change's CPU beyond a later one's, by function (ms): ${extra.map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}`).join('; ')}\n`);
     }
   }
 }
