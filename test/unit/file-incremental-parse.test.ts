@@ -100,6 +100,7 @@ describe('config file: incremental reload', () => {
       'a directive': '%YAML 1.2\n---\nlistener: {port: 1}\nhosts:\n  - name: a\n',
       'a tab': 'listener: {port: 1}\nhosts:\n  - name:\ta\n',
       'CR line ends': 'listener: {port: 1}\r\nhosts:\r\n  - name: a\r\n',
+      'a byte-order mark inside': 'listener: {port: 1}\nhosts:\n  - name: a\uFEFF\n',
       'a quote left open after a plain scalar that holds one': 'listener: {port: 1}\nhosts:\n  - env: {a: it\'s, b: \'x}\n  - b\'\n',
       'a line after the entries that is no key': 'listener: {port: 1}\nhosts:\n  - name: a\nb\n',
       'flow: a single-quoted string': "{'listener': {'port': 1}, 'hosts': [{'name': 'a'}]}",

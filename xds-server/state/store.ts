@@ -46,7 +46,8 @@ export class GatewayStore implements BackendState {
     // when the state file is gone, nor when a crash lost its last bumps (a wake publishes before the
     // write lands). Starting above both the file and the clock keeps it ahead of anything Envoy has seen.
     this.generation = Math.max((persisted?.generation ?? 0) + 1, Date.now());
-    this.applyConfigMarks(persisted?.hosts ?? {});
+    const persistedHosts = persisted?.hosts ?? {};
+    this.applyConfigMarks((name) => persistedHosts[name]);
   }
 
   desired(): DesiredState {
@@ -131,7 +132,8 @@ export class GatewayStore implements BackendState {
       this.config = diff.config;
       this.model = fileConfigToModel(diff.config);
       this.marks.clear();
-      this.applyConfigMarks(Object.fromEntries(previous));
+      // Looked up in the copy itself: an object of 1,000 hosts' marks built for the lookup cost more than the rest.
+      this.applyConfigMarks((name) => previous.get(name));
     });
     return { added: diff.added, changed: diff.changed, removed: diff.removed };
   }
@@ -173,10 +175,10 @@ export class GatewayStore implements BackendState {
     await this.saving;
   }
 
-  private applyConfigMarks(persisted: Record<string, PersistedHostState>): void {
+  private applyConfigMarks(persisted: (name: string) => PersistedHostState | undefined): void {
     const now = new Date().toISOString();
     for (const host of this.config.hosts) {
-      const kept = persisted[host.name];
+      const kept = persisted(host.name);
       this.marks.set(host.name, kept ?? { scaledToZero: host.initialState === 'scaled_to_zero', changedAt: now, reason: 'initialState in config' });
     }
   }

@@ -1,0 +1,250 @@
+// One-host changes into a real Envoy, traced: the series bench/scenarios/xds-envoy.ts measures (N hosts loaded,
+// then host 0's endpoint port moved back and forth), with every ADS request and response stamped
+// (STZ_BENCH_TRACE=1) so each change is split into load -> snapshot set -> EDS sent -> EDS ACKed, and ours' CPU
+// per change read from its own stamps. With --cpu-prof, ours runs under node --cpu-prof and the samples of all
+// changes are attributed to those steps (by source file of the bundle, and by function).
+// A diagnosis, not a measurement: nothing is written to bench/results; the numbers go to stdout.
+//
+//   npx tsx bench/xds-change-trace.ts [--hosts 1000] [--changes 60] [--peers ours,go-control-plane]
+//                                     [--cpu-prof DIR] [--no-build]
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startEnvoy } from '../envoy-bootstrap/envoy.ts';
+import { renderBootstrap } from '../envoy-bootstrap/render.ts';
+import { buildBundles } from '../scripts/build.ts';
+import { TYPE_URLS } from '../snapshots/type-urls.ts';
+import { killStarted, track } from './lib/stack.ts';
+import { epochNowMs, sleep } from './lib/system.ts';
+import { KINDS, startPeer, waitAllAcked, type PeerName } from './lib/xds-peer.ts';
+import { prepareXdsFiles } from './scenarios/xds-envoy.ts';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '1000' },
+    changes: { type: 'string', default: '60' },
+    peers: { type: 'string', default: 'ours,go-control-plane' },
+    'cpu-prof': { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    // Also one line per change, to see where in the series the slow ones fall.
+    verbose: { type: 'boolean', default: false },
+  },
+});
+const hosts = Number(values.hosts);
+const changes = Number(values.changes);
+const peers = values.peers.split(',') as PeerName[];
+const cpuProfDir = values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined;
+const EDS = TYPE_URLS.endpoint as string;
+
+process.on('SIGINT', () => {
+  killStarted('SIGKILL');
+  process.exit(130);
+});
+
+interface Change {
+  startMs: number;
+  /** Ours only: CPU µs stamped on the load-start line. */
+  cpuAtStartUs?: number;
+  hrAtStartUs?: number;
+  setMs?: number;
+  edsSentMs?: number;
+  edsCpuUs?: number;
+  ackMs: number;
+}
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+const summary = (label: string, xs: number[]): string =>
+  xs.length === 0 ? `${label}: none` : `${label} p50 ${pct(xs, 50).toFixed(1)} p90 ${pct(xs, 90).toFixed(1)} max ${Math.max(...xs).toFixed(1)}`;
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+async function bundleSources(bundle: string): Promise<(line: number) => string> {
+  const lines = (await readFile(bundle, 'utf8')).split('\n');
+  const starts: { line: number; file: string }[] = [];
+  lines.forEach((l, i) => {
+    const m = /^\/\/ ((?:bench|xds-server|snapshots|sources|model|filter|envoy-bootstrap)\/\S+\.ts)$/.exec(l);
+    if (m) starts.push({ line: i, file: m[1]! });
+  });
+  return (line) => {
+    let file = '?';
+    for (const s of starts) if (s.line <= line) file = s.file;
+    return file;
+  };
+}
+
+/** Self time of all changes, per step: load -> set, set -> EDS sent, EDS sent -> ACK, ACK -> next load. */
+async function attribute(profileFile: string, series: Change[]): Promise<Map<string, number>> {
+  const profile = JSON.parse(await readFile(profileFile, 'utf8')) as Profile;
+  const sourceOf = await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs'));
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  // Profile µs = hr µs at the load-start line + (epoch ms - that line's epoch ms) * 1000.
+  const steps = ['load -> snapshot set', 'snapshot set -> EDS sent', 'EDS sent -> EDS ACKed', 'EDS ACKed -> next load'];
+  const windows: { step: number; from: number; to: number }[] = [];
+  series.forEach((c, i) => {
+    const at = (ms: number): number => c.hrAtStartUs! + (ms - c.startMs) * 1000;
+    const next = series[i + 1];
+    const end = next ? next.hrAtStartUs! : at(c.ackMs + 300);
+    const marks = [at(c.startMs), at(c.setMs ?? c.startMs), at(c.edsSentMs ?? c.ackMs), at(c.ackMs), end];
+    for (let s = 0; s < 4; s++) windows.push({ step: s, from: marks[s]!, to: marks[s + 1]! });
+  });
+  const buckets = steps.map((label) => ({ label, busyUs: 0, gcUs: 0, sources: new Map<string, number>(), functions: new Map<string, number>() }));
+  let t = profile.startTime;
+  let w = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i]!;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const node = byId.get(profile.samples[i]!)!;
+    const name = node.callFrame.functionName;
+    if (name === '(idle)' || name === '(program)' || name === '(root)') continue;
+    while (w < windows.length && t >= windows[w]!.to) w++;
+    if (w >= windows.length) break;
+    if (t < windows[w]!.from) continue;
+    const b = buckets[windows[w]!.step]!;
+    b.busyUs += dt;
+    if (name === '(garbage collector)') b.gcUs += dt;
+    const url = node.callFrame.url;
+    const src = url.endsWith('/dist/bench/ours.mjs') ? sourceOf(node.callFrame.lineNumber) : (/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url || `(${name || 'native'})`));
+    b.sources.set(src, (b.sources.get(src) ?? 0) + dt);
+    const fn = `${name || '(anonymous)'} ${src}:${node.callFrame.lineNumber + 1}`;
+    b.functions.set(fn, (b.functions.get(fn) ?? 0) + dt);
+  }
+  const n = series.length;
+  const top = (m: Map<string, number>, k: number): string =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, k)
+      .map(([key, v]) => `${key} ${(v / 1000 / n).toFixed(2)}`)
+      .join('; ');
+  process.stdout.write(`  profile: ms of CPU per change (${n} changes), by step\n`);
+  for (const b of buckets) {
+    process.stdout.write(`    [${b.label}] busy ${(b.busyUs / 1000 / n).toFixed(2)} ms (GC ${(b.gcUs / 1000 / n).toFixed(2)})\n`);
+    process.stdout.write(`      by source: ${top(b.sources, 10)}\n`);
+    process.stdout.write(`      by function: ${top(b.functions, 14)}\n`);
+  }
+  // Every step together, per change: what a change costs by function.
+  const all = new Map<string, number>();
+  for (const b of buckets) for (const [k, v] of b.functions) all.set(k, (all.get(k) ?? 0) + v / n);
+  return all;
+}
+
+async function runPeer(name: PeerName, files: Awaited<ReturnType<typeof prepareXdsFiles>>, dir: string, filterWasmPath: string): Promise<void> {
+  const pick = (f: { ours: string; go: string }): string => (name === 'ours' ? f.ours : f.go);
+  const roundDir = path.join(dir, `peer-${name}`);
+  await mkdir(roundDir, { recursive: true });
+  const configFile = path.join(roundDir, 'gateway.json');
+  await copyFile(files.zero.ours, configFile);
+  const profDir = cpuProfDir && name === 'ours' ? path.join(cpuProfDir, `change-${hosts}`) : undefined;
+  if (profDir) await rm(profDir, { recursive: true, force: true });
+  const peer = await startPeer(name, {
+    configFile,
+    stateDir: path.join(roundDir, 'state'),
+    filterWasmPath,
+    acks: true,
+    trace: true,
+    extraNodeFlags: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '200'] : [],
+  });
+  const envoy = await startEnvoy({ bootstrap: renderBootstrap({ nodeId: `bench-xds-change-trace-${name}`, xdsAddress: '127.0.0.1', xdsPort: peer.port }), concurrency: 2, logLevel: 'error' });
+  track(envoy.pid, envoy.exited);
+  const series: Change[] = [];
+  let cpuPerChange: number;
+  try {
+    const zeroTarget = await peer.load(pick(files.zero));
+    await waitAllAcked(peer, zeroTarget, 0, 30_000, KINDS.filter((k) => k !== 'endpoint'));
+    const t0 = epochNowMs();
+    await waitAllAcked(peer, await peer.load(pick(files.base.get(hosts)!)), t0, 300_000);
+    await sleep(500);
+    const c0 = await peer.cpuSeconds();
+    for (let i = 0; i < changes; i++) {
+      const file = i % 2 === 0 ? pick(files.changed) : pick(files.base.get(hosts)!);
+      await sleep(100 + Math.random() * 50);
+      const from = peer.trace.length;
+      const start = epochNowMs();
+      const target = await peer.load(file);
+      const ackMs = await waitAllAcked(peer, target, start, 60_000);
+      const lines = peer.trace.slice(from);
+      const c: Change = { startMs: start, ackMs };
+      for (const line of lines) {
+        const f = line.split(' ');
+        const stamp = Number(f.at(-1));
+        const cpu = /cpu=(\d+)/.exec(line)?.[1];
+        if (f[1] === 'load-start') {
+          c.startMs = stamp;
+          c.hrAtStartUs = Number(f[2]);
+          if (cpu) c.cpuAtStartUs = Number(cpu);
+        } else if (f[1] === 'snapshot-set' && c.setMs === undefined) c.setMs = stamp;
+        else if (f[1] === 'response' && (f[3] === EDS || f[3] === 'endpoint') && f[4] === target.endpoint && c.edsSentMs === undefined) {
+          c.edsSentMs = stamp;
+          if (cpu) c.edsCpuUs = Number(cpu);
+        }
+      }
+      series.push(c);
+    }
+    await sleep(300);
+    cpuPerChange = ((await peer.cpuSeconds()) - c0) / changes;
+  } finally {
+    await envoy.stop();
+    await peer.stop();
+  }
+  const d = (f: (c: Change) => number | undefined): number[] => series.map(f).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  process.stdout.write(`${name} ${hosts} hosts, ${changes} one-host changes: CPU ${(cpuPerChange * 1000).toFixed(1)} ms per change (/proc, everything)\n`);
+  process.stdout.write(`  ${summary('load -> EDS ACKed (ms)', d((c) => c.ackMs - c.startMs))}\n`);
+  process.stdout.write(`  ${summary('load -> snapshot set', d((c) => (c.setMs === undefined ? undefined : c.setMs - c.startMs)))}\n`);
+  process.stdout.write(`  ${summary('load -> EDS sent', d((c) => (c.edsSentMs === undefined ? undefined : c.edsSentMs - c.startMs)))}\n`);
+  process.stdout.write(`  ${summary('EDS sent -> ACKed', d((c) => (c.edsSentMs === undefined ? undefined : c.ackMs - c.edsSentMs)))}\n`);
+  if (values.verbose)
+    series.forEach((c, i) => {
+      const cpu = c.edsCpuUs !== undefined && c.cpuAtStartUs !== undefined ? ` cpu ${((c.edsCpuUs - c.cpuAtStartUs) / 1000).toFixed(1)}` : '';
+      const rel = (x: number | undefined): string => (x === undefined ? '-' : (x - c.startMs).toFixed(1));
+      process.stdout.write(`    #${i} set ${rel(c.setMs)} eds ${rel(c.edsSentMs)} ack ${rel(c.ackMs)}${cpu}\n`);
+    });
+  const cpuToEds = d((c) => (c.edsCpuUs === undefined || c.cpuAtStartUs === undefined ? undefined : (c.edsCpuUs - c.cpuAtStartUs) / 1000));
+  if (cpuToEds.length) process.stdout.write(`  ${summary('ours CPU ms load -> EDS sent', cpuToEds)}\n`);
+  if (profDir) {
+    const profiles = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
+    const traced = series.filter((c) => c.hrAtStartUs !== undefined);
+    if (profiles.length === 1) {
+      // The first changes of a fresh process run code the cold load never ran (lazily compiled, interpreted):
+      // the series' tail. Apart from the rest.
+      process.stdout.write('  the first change:\n');
+      await attribute(path.join(profDir, profiles[0]!), traced.slice(0, 1));
+      process.stdout.write('  changes 10 on:\n');
+      const steady = await attribute(path.join(profDir, profiles[0]!), traced.slice(10));
+      const first = await attribute(path.join(profDir, profiles[0]!), traced.slice(0, 1));
+      const extra = [...first].map(([k, v]) => [k, v - (steady.get(k) ?? 0)] as const).sort((a, b) => b[1] - a[1]).slice(0, 25);
+      process.stdout.write(`  the first change's CPU beyond a later one's, by function (ms): ${extra.map(([k, v]) => `${k} ${(v / 1000).toFixed(2)}`).join('; ')}\n`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  if (!values['no-build']) await buildBundles(path.join(REPO_ROOT, 'dist'));
+  const filterWasmPath = path.join(REPO_ROOT, 'filter', 'build', 'filter.wasm');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'stz-xds-change-trace-'));
+  try {
+    const files = await prepareXdsFiles({ sizes: [hosts], changeSize: hosts, dir, filterWasmPath });
+    for (const name of peers) await runPeer(name, files, dir, filterWasmPath);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+try {
+  await main();
+} finally {
+  killStarted('SIGKILL');
+}
