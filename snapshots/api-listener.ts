@@ -24,12 +24,11 @@ export function buildProxylessResources(state: DesiredState): ResourcesByKind {
   const clusters: Resource[] = [];
   const endpoints: Resource[] = [];
   const seen = new Set<string>();
-  // No gRPC backend (most configs): nothing to serve, and no walk of every virtual host on every publish.
+  // No gRPC backend (most configs): nothing to serve, and no walk of every route of every host on every publish
+  // (~0.4 ms per publish at 1,000 hosts, a tenth of a one-host change's work).
   if (grpcBackends.size === 0) return { listener: new Map(), route: new Map(), cluster: new Map(), endpoint: new Map(), extensionConfig: new Map() };
   // TLS listeners would need client certificates and SNI in the client's bootstrap: plaintext ones only.
-  // No gRPC backend, nothing to offer: the loop below would look at every route of every host for nothing
-  // (~0.4 ms per publish at 1,000 hosts, a tenth of a one-host change's work).
-  for (const listener of grpcBackends.size === 0 ? [] : state.model.listeners.filter((l) => !l.tls)) {
+  for (const listener of state.model.listeners.filter((l) => !l.tls)) {
     const cluster = `${PROXYLESS_CLUSTER_PREFIX}${listener.name}`;
     let used = false;
     for (const vh of listener.virtualHosts) {
