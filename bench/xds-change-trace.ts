@@ -16,6 +16,7 @@ import { startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { buildBundles } from '../scripts/build.ts';
 import { TYPE_URLS } from '../snapshots/type-urls.ts';
+import { bundleSources, where, type Profile } from './lib/cpu-profile.ts';
 import { killStarted, track } from './lib/stack.ts';
 import { epochNowMs, sleep } from './lib/system.ts';
 import { KINDS, startPeer, waitAllAcked, type PeerName } from './lib/xds-peer.ts';
@@ -62,30 +63,7 @@ const pct = (xs: number[], p: number): number => {
 const summary = (label: string, xs: number[]): string =>
   xs.length === 0 ? `${label}: none` : `${label} p50 ${pct(xs, 50).toFixed(1)} p90 ${pct(xs, 90).toFixed(1)} max ${Math.max(...xs).toFixed(1)}`;
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-}
-interface Profile {
-  nodes: ProfileNode[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
 
-async function bundleSources(bundle: string): Promise<(line: number) => string> {
-  const lines = (await readFile(bundle, 'utf8')).split('\n');
-  const starts: { line: number; file: string }[] = [];
-  lines.forEach((l, i) => {
-    const m = /^\/\/ ((?:bench|xds-server|snapshots|sources|model|filter|envoy-bootstrap)\/\S+\.ts)$/.exec(l);
-    if (m) starts.push({ line: i, file: m[1]! });
-  });
-  return (line) => {
-    let file = '?';
-    for (const s of starts) if (s.line <= line) file = s.file;
-    return file;
-  };
-}
 
 /** Self time of all changes, per step: load -> set, set -> EDS sent, EDS sent -> ACK, ACK -> next load. */
 async function attribute(profileFile: string, series: Change[]): Promise<Map<string, number>> {
@@ -117,8 +95,7 @@ async function attribute(profileFile: string, series: Change[]): Promise<Map<str
     const b = buckets[windows[w]!.step]!;
     b.busyUs += dt;
     if (name === '(garbage collector)') b.gcUs += dt;
-    const url = node.callFrame.url;
-    const src = url.endsWith('/dist/bench/ours.mjs') ? sourceOf(node.callFrame.lineNumber) : (/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url || `(${name || 'native'})`));
+    const src = where(node.callFrame, sourceOf);
     b.sources.set(src, (b.sources.get(src) ?? 0) + dt);
     const fn = `${name || '(anonymous)'} ${src}:${node.callFrame.lineNumber + 1}`;
     b.functions.set(fn, (b.functions.get(fn) ?? 0) + dt);

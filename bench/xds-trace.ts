@@ -16,6 +16,7 @@ import { startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { buildBundles } from '../scripts/build.ts';
 import { TYPE_URLS, type ResourceKind } from '../snapshots/type-urls.ts';
+import { bundleSources, where, type Profile } from './lib/cpu-profile.ts';
 import { killStarted, track } from './lib/stack.ts';
 import { epochNowMs, readCpuSeconds, sleep } from './lib/system.ts';
 import { KINDS, startPeer, waitAllAcked, type PeerName, type Versions } from './lib/xds-peer.ts';
@@ -92,42 +93,8 @@ function timeline(trace: string[], acks: { kind: ResourceKind; version: string; 
   return marks.sort((a, b) => (a.atMs < 0 ? -Infinity : a.atMs) - (b.atMs < 0 ? -Infinity : b.atMs));
 }
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  startTime: number;
-  endTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
 
-/** Line → source file of the bundle (esbuild marks each module with a "// path" comment). */
-async function bundleSources(bundle: string): Promise<(line: number) => string> {
-  const lines = (await readFile(bundle, 'utf8')).split('\n');
-  const starts: { line: number; file: string }[] = [];
-  lines.forEach((l, i) => {
-    const m = /^\/\/ ((?:bench|xds-server|snapshots|sources|model|filter|envoy-bootstrap)\/\S+\.ts)$/.exec(l);
-    if (m) starts.push({ line: i, file: m[1]! });
-  });
-  return (line) => {
-    let file = '?';
-    for (const s of starts) if (s.line <= line) file = s.file;
-    return file;
-  };
-}
 
-function where(frame: ProfileNode['callFrame'], sourceOf: (line: number) => string): string {
-  if (frame.url.endsWith('/dist/bench/ours.mjs')) return sourceOf(frame.lineNumber);
-  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(frame.url);
-  if (m) return `npm:${m[1]}`;
-  if (frame.url === '') return `(${frame.functionName || 'native'})`;
-  if (frame.url.startsWith('node:')) return frame.url;
-  return frame.url;
-}
 
 /** Self time per step of the timeline: by source (file / package) and by function. */
 async function attribute(profileFile: string, loadStartHrUs: number, loadStartEpochMs: number, t0: number, marks: Mark[]): Promise<void> {
