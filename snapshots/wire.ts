@@ -73,3 +73,11 @@ export function wireHash(kind: ResourceKind, resource: Resource): string {
   hashes.set(resource, hash);
   return hash;
 }
+
+/**
+ * Whether two resources say the same: the same object (builders hand out the same object for the same input,
+ * so only a rebuilt one is hashed), or the same encoded bytes.
+ */
+export function sameResource(kind: ResourceKind, a: Resource, b: Resource): boolean {
+  return a === b || wireHash(kind, a) === wireHash(kind, b);
+}

@@ -8,8 +8,7 @@
 import type { Snapshot } from '../snapshots/build.ts';
 import { BUFFER_FILTER_NAME } from '../snapshots/names.ts';
 import type { Resource } from '../snapshots/resource.ts';
-import { wireHash } from '../snapshots/wire.ts';
-import { resourceVersion } from './protos/codec.ts';
+import { sameResource } from '../snapshots/wire.ts';
 
 /**
  * at-once: one push, nothing warms (or only clusters change).
@@ -33,7 +32,7 @@ export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
   for (const [name, cluster] of next.resources.cluster) {
     const before = previous.resources.cluster.get(name);
     if (before === undefined) added.add(name);
-    else if (before !== cluster && resourceVersion('cluster', before) !== resourceVersion('cluster', cluster)) changed = true;
+    else if (!sameResource('cluster', before, cluster)) changed = true;
   }
   const removes = [...previous.resources.cluster.keys()].some((name) => !next.resources.cluster.has(name));
   // A changed cluster serves as it was while its new version warms, but the filter config may release requests
@@ -58,7 +57,7 @@ export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
 export function reachesOnlyNewTraffic(previous: Snapshot, next: Snapshot, added: ReadonlySet<string>): boolean {
   for (const [name, listener] of previous.resources.listener) {
     const after = next.resources.listener.get(name);
-    if (after === undefined || (after !== listener && wireHash('listener', after) !== wireHash('listener', listener))) return false;
+    if (after === undefined || !sameResource('listener', after, listener)) return false;
   }
   if (previous.versions.extensionConfig !== next.versions.extensionConfig && !filterConfigHoldsOn(previous.resources.extensionConfig.get(BUFFER_FILTER_NAME), next.resources.extensionConfig.get(BUFFER_FILTER_NAME), added)) return false;
   for (const [name, table] of next.resources.route) {

@@ -12,10 +12,10 @@ import type { DesiredState } from '../snapshots/desired-state.ts';
 import { formatFieldErrors } from '../snapshots/errors.ts';
 import { gatewaysOf, modelForGateway } from '../snapshots/gateways.ts';
 import type { Resource, ResourcesByKind } from '../snapshots/resource.ts';
+import { sameResource } from '../snapshots/wire.ts';
 import { DEFAULT_GROUP, PROXYLESS_GROUP, gatewayGroup, gatewayOfGroup, type SettleTargets, type SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
 import { planOf } from './publish-plan.ts';
-import { resourceVersion } from './protos/codec.ts';
 
 /** What one publish set: every group's snapshot. */
 export interface Published {
@@ -261,12 +261,11 @@ function published(groups: ReadonlyMap<string, Snapshot>): Published {
 
 /**
  * True when `clusters` has a cluster that `previous` has not, or has in another content: what Envoy must warm.
- * Compared by object first (builders hand out the same object for the same input), then by encoded bytes.
  */
 function addsOrChangesClusters(previous: Snapshot, clusters: ReadonlyMap<string, Resource>): boolean {
   for (const [name, cluster] of clusters) {
     const before = previous.resources.cluster.get(name);
-    if (before === undefined || (before !== cluster && resourceVersion('cluster', before) !== resourceVersion('cluster', cluster))) return true;
+    if (before === undefined || !sameResource('cluster', before, cluster)) return true;
   }
   return false;
 }

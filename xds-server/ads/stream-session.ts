@@ -3,7 +3,8 @@
 import type { Snapshot } from '../../snapshots/build.ts';
 import type { Resource } from '../../snapshots/resource.ts';
 import { FULL_STATE_KINDS, PUSH_ORDER, type ResourceKind } from '../../snapshots/type-urls.ts';
-import { encodeDiscoveryResponse, encodeResource, resourceVersion, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
+import { sameResource } from '../../snapshots/wire.ts';
+import { encodeDiscoveryResponse, encodeResource, type DiscoveryRequest, type EncodedResource } from '../protos/codec.ts';
 import { SessionBase, type SessionTypeState } from './session-base.ts';
 import type { AdsSession } from './session.ts';
 
@@ -108,7 +109,7 @@ export class StreamSession extends SessionBase<TypeState> implements AdsSession 
     const sent = new Map(encoded.map((r) => [r.name, available.get(r.name)!]));
     const warm = [...sent].some(([name, cluster]) => {
       const before = this.sentClusters.get(name);
-      return before === undefined || (before !== cluster && resourceVersion(kind, before) !== resourceVersion(kind, cluster));
+      return before === undefined || !sameResource(kind, before, cluster);
     });
     this.sentClusters = sent;
     return warm;
