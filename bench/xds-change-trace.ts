@@ -16,7 +16,7 @@ import { startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { buildBundles } from '../scripts/build.ts';
 import { TYPE_URLS } from '../snapshots/type-urls.ts';
-import { bundleSources, where, type Profile } from './lib/cpu-profile.ts';
+import { attributeSamples, bundleSources, type Profile } from './lib/cpu-profile.ts';
 import { killStarted, track } from './lib/stack.ts';
 import { epochNowMs, sleep } from './lib/system.ts';
 import { KINDS, startPeer, waitAllAcked, type PeerName } from './lib/xds-peer.ts';
@@ -63,43 +63,22 @@ const pct = (xs: number[], p: number): number => {
 const summary = (label: string, xs: number[]): string =>
   xs.length === 0 ? `${label}: none` : `${label} p50 ${pct(xs, 50).toFixed(1)} p90 ${pct(xs, 90).toFixed(1)} max ${Math.max(...xs).toFixed(1)}`;
 
-
-
 /** Self time of all changes, per step: load -> set, set -> EDS sent, EDS sent -> ACK, ACK -> next load. */
 async function attribute(profileFile: string, series: Change[]): Promise<Map<string, number>> {
   const profile = JSON.parse(await readFile(profileFile, 'utf8')) as Profile;
   const sourceOf = await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs'));
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   // Profile µs = hr µs at the load-start line + (epoch ms - that line's epoch ms) * 1000.
   const steps = ['load -> snapshot set', 'snapshot set -> EDS sent', 'EDS sent -> EDS ACKed', 'EDS ACKed -> next load'];
-  const windows: { step: number; from: number; to: number }[] = [];
+  const windows: { bucket: number; from: number; to: number }[] = [];
   series.forEach((c, i) => {
     const at = (ms: number): number => c.hrAtStartUs! + (ms - c.startMs) * 1000;
     const next = series[i + 1];
     const end = next ? next.hrAtStartUs! : at(c.ackMs + 300);
     const marks = [at(c.startMs), at(c.setMs ?? c.startMs), at(c.edsSentMs ?? c.ackMs), at(c.ackMs), end];
-    for (let s = 0; s < 4; s++) windows.push({ step: s, from: marks[s]!, to: marks[s + 1]! });
+    for (let s = 0; s < 4; s++) windows.push({ bucket: s, from: marks[s]!, to: marks[s + 1]! });
   });
-  const buckets = steps.map((label) => ({ label, busyUs: 0, gcUs: 0, sources: new Map<string, number>(), functions: new Map<string, number>() }));
-  let t = profile.startTime;
-  let w = 0;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i]!;
-    const dt = profile.timeDeltas[i + 1] ?? 0;
-    const node = byId.get(profile.samples[i]!)!;
-    const name = node.callFrame.functionName;
-    if (name === '(idle)' || name === '(program)' || name === '(root)') continue;
-    while (w < windows.length && t >= windows[w]!.to) w++;
-    if (w >= windows.length) break;
-    if (t < windows[w]!.from) continue;
-    const b = buckets[windows[w]!.step]!;
-    b.busyUs += dt;
-    if (name === '(garbage collector)') b.gcUs += dt;
-    const src = where(node.callFrame, sourceOf);
-    b.sources.set(src, (b.sources.get(src) ?? 0) + dt);
-    const fn = `${name || '(anonymous)'} ${src}:${node.callFrame.lineNumber + 1}`;
-    b.functions.set(fn, (b.functions.get(fn) ?? 0) + dt);
-  }
+  const samples = attributeSamples(profile, sourceOf, windows, steps.length);
+  const buckets = steps.map((label, i) => ({ label, ...samples[i]! }));
   const n = series.length;
   const top = (m: Map<string, number>, k: number): string =>
     [...m]

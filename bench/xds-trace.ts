@@ -16,7 +16,7 @@ import { startEnvoy } from '../envoy-bootstrap/envoy.ts';
 import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { buildBundles } from '../scripts/build.ts';
 import { TYPE_URLS, type ResourceKind } from '../snapshots/type-urls.ts';
-import { bundleSources, where, type Profile } from './lib/cpu-profile.ts';
+import { attributeSamples, bundleSources, type Profile } from './lib/cpu-profile.ts';
 import { killStarted, track } from './lib/stack.ts';
 import { epochNowMs, readCpuSeconds, sleep } from './lib/system.ts';
 import { KINDS, startPeer, waitAllAcked, type PeerName, type Versions } from './lib/xds-peer.ts';
@@ -93,14 +93,10 @@ function timeline(trace: string[], acks: { kind: ResourceKind; version: string; 
   return marks.sort((a, b) => (a.atMs < 0 ? -Infinity : a.atMs) - (b.atMs < 0 ? -Infinity : b.atMs));
 }
 
-
-
-
 /** Self time per step of the timeline: by source (file / package) and by function. */
 async function attribute(profileFile: string, loadStartHrUs: number, loadStartEpochMs: number, t0: number, marks: Mark[]): Promise<void> {
   const profile = JSON.parse(await readFile(profileFile, 'utf8')) as Profile;
   const sourceOf = await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs'));
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const toProfileUs = (msAfterT0: number): number => loadStartHrUs + (t0 + msAfterT0 - loadStartEpochMs) * 1000;
   const edges = [{ label: 'before the push', from: -Infinity, to: toProfileUs(0) }];
   let prev = 0;
@@ -111,23 +107,8 @@ async function attribute(profileFile: string, loadStartHrUs: number, loadStartEp
     prevLabel = m.label;
   }
   edges.push({ label: `after ${prevLabel}`, from: toProfileUs(prev), to: Infinity });
-  const buckets = edges.map((e) => ({ ...e, busyUs: 0, gcUs: 0, sources: new Map<string, number>(), functions: new Map<string, number>() }));
-  let t = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i]!;
-    const dt = profile.timeDeltas[i + 1] ?? 0;
-    const node = byId.get(profile.samples[i]!)!;
-    const name = node.callFrame.functionName;
-    if (name === '(idle)' || name === '(program)' || name === '(root)') continue;
-    const b = buckets.find((x) => t >= x.from && t < x.to);
-    if (!b) continue;
-    b.busyUs += dt;
-    if (name === '(garbage collector)') b.gcUs += dt;
-    const src = where(node.callFrame, sourceOf);
-    b.sources.set(src, (b.sources.get(src) ?? 0) + dt);
-    const fn = `${name || '(anonymous)'} ${src}:${node.callFrame.lineNumber + 1}`;
-    b.functions.set(fn, (b.functions.get(fn) ?? 0) + dt);
-  }
+  const samples = attributeSamples(profile, sourceOf, edges.map((e, bucket) => ({ bucket, from: e.from, to: e.to })), edges.length);
+  const buckets = edges.map((e, i) => ({ ...e, ...samples[i]! }));
   const top = (m: Map<string, number>, n: number): string =>
     [...m]
       .sort((a, b) => b[1] - a[1])

@@ -40,3 +40,45 @@ export function where(frame: ProfileNode['callFrame'], sourceOf: (line: number) 
   if (frame.url === '') return `(${frame.functionName || 'native'})`;
   return frame.url;
 }
+
+/** Self time (µs) of the samples in one bucket: in all, in GC, by source and by function. */
+export interface SampleBucket {
+  busyUs: number;
+  gcUs: number;
+  sources: Map<string, number>;
+  functions: Map<string, number>;
+}
+
+/**
+ * Sums the profile's samples into buckets: each window (µs on the profile's clock, in time order, not
+ * overlapping) names the bucket its samples go to. Idle and V8's own bookkeeping samples are left out.
+ */
+export function attributeSamples(
+  profile: Profile,
+  sourceOf: (line: number) => string,
+  windows: readonly { bucket: number; from: number; to: number }[],
+  bucketCount: number,
+): SampleBucket[] {
+  const buckets: SampleBucket[] = Array.from({ length: bucketCount }, () => ({ busyUs: 0, gcUs: 0, sources: new Map(), functions: new Map() }));
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  let t = profile.startTime;
+  let w = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i]!;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    const node = byId.get(profile.samples[i]!)!;
+    const name = node.callFrame.functionName;
+    if (name === '(idle)' || name === '(program)' || name === '(root)') continue;
+    while (w < windows.length && t >= windows[w]!.to) w++;
+    if (w >= windows.length) break;
+    if (t < windows[w]!.from) continue;
+    const b = buckets[windows[w]!.bucket]!;
+    b.busyUs += dt;
+    if (name === '(garbage collector)') b.gcUs += dt;
+    const src = where(node.callFrame, sourceOf);
+    b.sources.set(src, (b.sources.get(src) ?? 0) + dt);
+    const fn = `${name || '(anonymous)'} ${src}:${node.callFrame.lineNumber + 1}`;
+    b.functions.set(fn, (b.functions.get(fn) ?? 0) + dt);
+  }
+  return buckets;
+}
