@@ -130,7 +130,12 @@ export class BackendController implements HostController {
   status(name: string): ScalingStatus | undefined {
     const view = this.deps.state.find(name);
     if (!view) return undefined;
-    return this.statuses.get(name) ?? { phase: view.held ? 'scaled_to_zero' : 'ready', since: view.changedAt, wakeCount: 0 };
+    return this.statuses.get(name) ?? this.derivedStatus(view);
+  }
+
+  /** The status of a backend no transition has touched yet: what the state says. */
+  private derivedStatus(view: BackendView): ScalingStatus {
+    return { phase: view.held ? 'scaled_to_zero' : 'ready', since: view.changedAt, wakeCount: 0 };
   }
 
   wake(name: string, reason: string, source: WakeSource = 'admin'): Promise<HostChange> {
@@ -480,18 +485,36 @@ export class BackendController implements HostController {
     // Once-only: with several replicas, the leader alone decides (every replica may still be asked to scale down).
     if (peers && !peers.isLeader()) return;
     const now = this.clock.now();
-    for (const view of this.deps.state.scalable()) {
+    const views = this.deps.state.scalable();
+    // Workloads and statuses are looked up from this one list: asking siblings() and status() per backend
+    // scanned every backend for each, and a pass over 5,000 ready backends cost tens of millions of steps.
+    let byWorkload: Map<string, BackendView[]> | undefined;
+    const workloadOf = (key: string): BackendView[] => {
+      if (byWorkload === undefined) {
+        byWorkload = new Map();
+        for (const v of views) {
+          const k = this.queueKey(v);
+          const members = byWorkload.get(k);
+          if (members) members.push(v);
+          else byWorkload.set(k, [v]);
+        }
+      }
+      return byWorkload.get(key) ?? [];
+    };
+    const statusOf = (v: BackendView): ScalingStatus => this.statuses.get(v.backend.name) ?? this.derivedStatus(v);
+    for (const view of views) {
       const backend = view.backend;
       if (!this.provider(backend).managesReplicas || backend.scaleToZero.idleAfterMs === 0) continue;
-      const status = this.status(backend.name)!;
-      if (status.phase !== 'ready' || this.queues.has(this.queueKey(view))) continue;
+      const status = statusOf(view);
+      const key = this.queueKey(view);
+      if (status.phase !== 'ready' || this.queues.has(key)) continue;
       const idle = (v: BackendView): boolean => {
-        const since = Date.parse(this.status(v.backend.name)!.since);
+        const since = Date.parse(statusOf(v).since);
         const lastActive = Math.max(this.deps.traffic.lastActiveAt(v.backend.clusterName) ?? 0, peers?.lastTrafficAt(v.backend.clusterName) ?? 0, since);
         return v.backend.scaleToZero.idleAfterMs > 0 && now - lastActive >= v.backend.scaleToZero.idleAfterMs;
       };
       // A workload behind several backends goes only when every one of them is idle.
-      const group = [view, ...this.siblings(view)];
+      const group = [view, ...workloadOf(key).filter((v) => v.backend.name !== backend.name)];
       if (!group.every(idle)) {
         this.postponed.clear(backend.name);
         continue;

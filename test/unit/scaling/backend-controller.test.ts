@@ -35,12 +35,18 @@ class FakeState implements BackendState {
   constructor(readonly backends: ScalableBackend[]) {
     for (const b of backends) this.held.set(b.name, true);
   }
+  /** How many times a backend was looked up by name (a scan of every backend in a real store). */
+  lookups = 0;
   scalable(): BackendView[] {
-    return this.backends.map((b) => this.find(b.name)!);
+    return this.backends.map((b) => this.view(b));
   }
   find(name: string): BackendView | undefined {
+    this.lookups += 1;
     const backend = this.backends.find((b) => b.name === name);
-    return backend ? { backend, held: this.held.get(name)!, changedAt: '2026-11-30T11:00:00.000Z' } : undefined;
+    return backend ? this.view(backend) : undefined;
+  }
+  private view(backend: ScalableBackend): BackendView {
+    return { backend, held: this.held.get(backend.name)!, changedAt: '2026-11-30T11:00:00.000Z' };
   }
   async setHeld(name: string, held: boolean): Promise<boolean> {
     if (!this.find(name)) throw new UnknownHostError(name);
@@ -73,7 +79,9 @@ class FakeProvider implements BackendProvider {
   readonly managesReplicas = true;
   stopsFailedWakes = true;
   refusal: string | undefined;
+  keyCalls = 0;
   workloadKey(b: ScalableBackend): string {
+    this.keyCalls += 1;
     const w = b.scaleToZero.workload;
     return w.kind === 'process' ? `w/${w.env?.WORKLOAD}` : `m/${b.name}`;
   }
@@ -419,6 +427,33 @@ describe('BackendController (fake provider, fake clock)', () => {
     await t.clock.advance(300);
     expect(t.provider.calls).to.deep.equal(['stop idle']);
     expect(t.controller.status('busy')!.phase).to.equal('ready');
+  });
+
+  it('looks at each backend a bounded number of times per idle pass, however many there are', async () => {
+    // A pass once asked for every backend's siblings and status by scanning all backends: quadratic, and at
+    // 5,000 ready backends tens of millions of steps every idle check.
+    const n = 400;
+    const t = setup(Array.from({ length: n }, (_, i) => backend(`b${i}`, 'process', 1_000, i % 2 === 0 ? `w${i}` : `w${i - 1}`)));
+    for (let i = 0; i < n; i++) {
+      t.state.held.set(`b${i}`, false);
+      t.controller.observe(`b${i}`, 'observed_ready', 'test');
+    }
+    await settle();
+    await t.clock.advance(2_000, 500);
+    // One backend of each pair is busy, so no workload is idle as a whole.
+    for (let i = 1; i < n; i += 2) t.traffic.activeAt.set(`c_b${i}`, t.clock.now() - 10);
+    t.provider.keyCalls = 0;
+    t.state.lookups = 0;
+    t.controller.scaleDownIdle();
+    await t.clock.advance(300);
+    expect(t.provider.calls, 'every workload has a busy backend').to.deep.equal([]);
+    expect(t.provider.keyCalls).to.be.at.most(3 * n);
+    expect(t.state.lookups).to.be.at.most(n);
+    // The pairing still decides: with the busy half quiet too, every workload goes, once each.
+    for (let i = 1; i < n; i += 2) t.traffic.activeAt.delete(`c_b${i}`);
+    t.controller.scaleDownIdle();
+    await t.clock.advance(2_000, 500);
+    expect(t.provider.calls.filter((c) => c.startsWith('stop ')).length).to.equal(n / 2);
   });
 
   it('takes no silence for idleness while an Envoy has not reported', async () => {
