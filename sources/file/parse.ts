@@ -203,7 +203,40 @@ export function readJsonStrictly(text: string): { value: unknown } | undefined {
   } catch {
     return undefined;
   }
-  return keysInText(text) === keysInValue(value) ? { value } : undefined;
+  return noKeyDropped(text, value) ? { value } : undefined;
+}
+
+/**
+ * Whether JSON.parse kept every key of the text. Without a backslash in the text (config files rarely have
+ * one) each string's text is its value, so every colon of the text is either a key's (one per key) or inside a
+ * string the value holds: a key given twice drops its first entry, and with it at least that key's colon, from
+ * the value's count. Counting colons is a builtin scan, ~4x faster than the tokenizer below (4 ms at 5,000
+ * hosts), which is kept for texts with escapes.
+ */
+function noKeyDropped(text: string, value: unknown): boolean {
+  if (text.indexOf('\\') >= 0) return keysInText(text) === keysInValue(value);
+  let colons = 0;
+  for (let i = text.indexOf(':'); i >= 0; i = text.indexOf(':', i + 1)) colons++;
+  return colons === colonsInValue(value);
+}
+
+/** Keys, and colons inside keys and strings, of a parsed JSON value. */
+function colonsInValue(value: unknown): number {
+  if (typeof value === 'string') return colonsIn(value);
+  if (value === null || typeof value !== 'object') return 0;
+  let colons = 0;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) colons += colonsInValue(value[i]);
+    return colons;
+  }
+  for (const key in value) colons += 1 + colonsIn(key) + colonsInValue((value as Record<string, unknown>)[key]);
+  return colons;
+}
+
+function colonsIn(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf(':'); i >= 0; i = s.indexOf(':', i + 1)) n++;
+  return n;
 }
 
 // Outside its strings JSON has no quote: string tokens are found one after the other from the start, and a
