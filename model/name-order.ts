@@ -4,20 +4,26 @@
 // order as a recent one (every one-host change does; clusters and endpoints share names), so the latest few
 // lists' permutations are kept and reused when every name matches, index by index.
 export class NameOrder {
-  private readonly recent: { names: string[]; order: number[] }[] = [];
+  private readonly recent: { names: readonly string[]; order: number[] }[] = [];
 
   constructor(private readonly capacity: number) {}
 
   sorted<T extends { readonly name: string }>(items: readonly T[]): T[] {
-    return this.order(items).map((i) => items[i]!);
+    return this.order(items.map((item) => item.name)).map((i) => items[i]!);
   }
 
-  private order(items: readonly { readonly name: string }[]): number[] {
+  /** The names themselves in name order (the same order sorted() gives things of these names). */
+  sortedNames(names: readonly string[]): string[] {
+    return this.order(names).map((i) => names[i]!);
+  }
+
+  /** `names` is kept as given (to be matched by later lists): the caller does not change it afterwards. */
+  private order(names: readonly string[]): number[] {
     for (const recent of this.recent) {
-      if (recent.names.length === items.length && items.every((item, i) => item.name === recent.names[i])) return recent.order;
+      if (recent.names.length === names.length && names.every((name, i) => name === recent.names[i])) return recent.order;
     }
-    const order = items.map((_, i) => i).sort((a, b) => items[a]!.name.localeCompare(items[b]!.name));
-    this.recent.unshift({ names: items.map((item) => item.name), order });
+    const order = names.map((_, i) => i).sort((a, b) => names[a]!.localeCompare(names[b]!));
+    this.recent.unshift({ names, order });
     if (this.recent.length > this.capacity) this.recent.pop();
     return order;
   }

@@ -2,12 +2,12 @@ import { buildBufferFilter } from './buffer-filter.ts';
 import { buildClusters } from './clusters.ts';
 import { checkConsistency } from './consistency.ts';
 import type { DesiredState } from './desired-state.ts';
-import { buildEndpoints } from './endpoints.ts';
+import { endpointsOf } from './endpoints.ts';
 import type { Result } from './errors.ts';
 import { buildFilterConfig, filterConfigProblems } from './filter-config.ts';
 import { buildListeners } from './listeners.ts';
 import { BUFFER_FILTER_NAME } from './names.ts';
-import { byName, type Resource, type ResourcesByKind } from './resource.ts';
+import { byName, lazyByName, type Resource, type ResourcesByKind } from './resource.ts';
 import { buildRoutes } from './routes.ts';
 import type { ResourceKind } from './type-urls.ts';
 import { versionOf } from './version.ts';
@@ -25,7 +25,10 @@ export type Upstream = Pick<ResourcesByKind, 'cluster' | 'endpoint'>;
  * force, with the routes in force) before it builds the rest, so Envoy starts warming them sooner. Pure.
  */
 export function buildUpstream(state: DesiredState): Upstream {
-  return { cluster: byName(buildClusters(state)), endpoint: byName(buildEndpoints(state)) };
+  // The endpoints are built when first needed (an EDS response, a version, a comparison), after the clusters
+  // have gone to Envoy: each backend's endpoints are named after its cluster.
+  const backends = state.model.backends;
+  return { cluster: byName(buildClusters(state)), endpoint: lazyByName(backends.map((b) => b.clusterName), () => endpointsOf(backends)) };
 }
 
 /**

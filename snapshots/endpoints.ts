@@ -4,7 +4,12 @@ import { BuildMemo } from './memo.ts';
 import { socketAddress, type Resource } from './resource.ts';
 
 export function buildEndpoints(state: DesiredState): Resource[] {
-  return state.model.backends.map((backend) => endpointsMemo.get(backend, '', () => ({
+  return endpointsOf(state.model.backends);
+}
+
+/** Each backend's endpoints (a ClusterLoadAssignment named after its cluster). */
+export function endpointsOf(backends: readonly BackendModel[]): Resource[] {
+  return backends.map((backend) => endpointsMemo.get(backend, '', () => ({
     name: backend.clusterName,
     cluster_name: backend.clusterName,
     endpoints: [

@@ -51,6 +51,51 @@ describe('file config written as JSON', () => {
     expect(readJsonStrictly('{"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 3}, {"x": 4}]}')).to.deep.equal({ value: { a: { x: 1 }, b: { x: 2 }, c: [{ x: 3 }, { x: 4 }] } });
   });
 
+  it('reads texts without escapes (colons counted) as the YAML reader does, and leaves every one with a key given twice to it', () => {
+    // Without a backslash the JSON reader counts colons rather than tokens: strings with colons, quotes written
+    // as \u0022 excluded. Each generated object is also written with one of its keys given twice (the dropped
+    // entry with or without colons of its own), at every depth.
+    const plain = (r: () => number): string => Array.from({ length: Math.floor(r() * 4) }, () => ['a', ':', ' : ', 'é', '{', '}', ',', 'key:v', '[', ']'][Math.floor(r() * 10)]!).join('');
+    const value = (r: () => number, depth: number): unknown => {
+      const pick = r();
+      if (depth > 3 || pick < 0.3) return [null, true, 7, -1.5, plain(r), `${plain(r)}:${plain(r)}`][Math.floor(r() * 6)];
+      if (pick < 0.55) return Array.from({ length: Math.floor(r() * 4) }, () => value(r, depth + 1));
+      const o: Record<string, unknown> = {};
+      for (let i = Math.floor(r() * 5); i > 0; i--) o[plain(r) + String(i)] = value(r, depth + 1);
+      return o;
+    };
+    // JSON text of v with, in the object numbered `twice` (depth first), its first key written twice.
+    const write = (v: unknown, twice: number, r: () => number, counter: { n: number; wrote?: boolean }): string => {
+      if (v === null || typeof v !== 'object') return JSON.stringify(v);
+      if (Array.isArray(v)) return `[${v.map((x) => write(x, twice, r, counter)).join(',')}]`;
+      const mine = counter.n++;
+      const entries = Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${write(x, twice, r, counter)}`);
+      const first = Object.keys(v)[0];
+      if (mine === twice && first !== undefined) {
+        entries.unshift(`${JSON.stringify(first)}:${JSON.stringify(value(r, 2))}`);
+        counter.wrote = true;
+      }
+      return `{${entries.join(',')}}`;
+    };
+    let duplicates = 0;
+    for (let seed = 1; seed <= 400; seed++) {
+      const r = random(seed);
+      const v = { ...(value(r, 0) as object), k: value(r, 1), n: { x: plain(r) } };
+      const text = JSON.stringify(v);
+      expect(text, `seed ${seed}`).to.not.include('\\');
+      expect(readJsonStrictly(text), `seed ${seed}`).to.deep.equal({ value: loadYaml(text, { schema: CORE_SCHEMA }) });
+      const objects = { n: 0 };
+      write(v, -1, r, objects);
+      const written: { n: number; wrote?: boolean } = { n: 0 };
+      const twice = write(v, Math.floor(r() * objects.n), r, written);
+      if (!written.wrote || twice.includes('\\')) continue;
+      duplicates++;
+      expect(readJsonStrictly(twice), `seed ${seed}: ${twice}`).to.equal(undefined);
+      expect(() => loadYaml(twice, { schema: CORE_SCHEMA }), `seed ${seed}: ${twice}`).to.throw(/duplicated mapping key/);
+    }
+    expect(duplicates).to.be.greaterThan(300);
+  });
+
   it('leaves YAML, broken JSON and a JSON value that is not an object to the YAML reader', () => {
     for (const text of ['listener:\n  port: 1\n', '{"a": 1,}', '[1, 2]', '  ', '{a: 1}', '"text"']) expect(readJsonStrictly(text), text).to.equal(undefined);
     expect(loadConfigText('{a: 1}')).to.deep.equal({ ok: true, value: { a: 1 } });

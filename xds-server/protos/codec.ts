@@ -6,6 +6,7 @@ import type { Resource } from '../../snapshots/resource.ts';
 import { TYPE_URLS, type ResourceKind } from '../../snapshots/type-urls.ts';
 import { encodeMessage, encodeResource, resourceType, wireHash } from '../../snapshots/wire.ts';
 import { messageType } from './load.ts';
+import { readDeltaDiscoveryRequest, readDiscoveryRequest } from './request-decode.ts';
 
 export { encodeResource };
 
@@ -100,7 +101,13 @@ function writeTagAndLength(out: Buffer, at: number, tag: number, n: number): num
   return at;
 }
 
+/** A DiscoveryRequest as the ADS service reads it (request-decode.ts: protobufjs's result, read faster). */
 export function decodeDiscoveryRequest(bytes: Buffer): DiscoveryRequest {
+  return readDiscoveryRequest(bytes);
+}
+
+/** The same request read by protobufjs (decode, then toObject): what decodeDiscoveryRequest must equal. */
+export function decodeDiscoveryRequestByProtobufjs(bytes: Buffer): DiscoveryRequest {
   requestType ??= messageType('envoy.service.discovery.v3.DiscoveryRequest');
   const obj = requestType.toObject(requestType.decode(bytes), { defaults: true, arrays: true, longs: Number, enums: String }) as {
     version_info: string;
@@ -182,7 +189,13 @@ export function resourceVersion(kind: ResourceKind, resource: Resource): string 
   return version;
 }
 
+/** A DeltaDiscoveryRequest as the ADS service reads it (request-decode.ts). */
 export function decodeDeltaDiscoveryRequest(bytes: Buffer): DeltaDiscoveryRequest {
+  return readDeltaDiscoveryRequest(bytes);
+}
+
+/** The same request read by protobufjs: what decodeDeltaDiscoveryRequest must equal. */
+export function decodeDeltaDiscoveryRequestByProtobufjs(bytes: Buffer): DeltaDiscoveryRequest {
   deltaRequestType ??= messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
   const obj = deltaRequestType.toObject(deltaRequestType.decode(bytes), { defaults: true, arrays: true, objects: true, longs: Number, enums: String }) as {
     node?: NodeInfo | null;

@@ -177,9 +177,14 @@ export class GatewayStore implements BackendState {
 
   private applyConfigMarks(persisted: (name: string) => PersistedHostState | undefined): void {
     const now = new Date().toISOString();
+    // Every new host of one change starts with one of two marks: shared, frozen (marks are replaced, never
+    // changed in place), rather than one object per host (5,000 of them on a cold load's way to Envoy).
+    const initial = (scaledToZero: boolean): PersistedHostState => Object.freeze({ scaledToZero, changedAt: now, reason: 'initialState in config' });
+    const ready = initial(false);
+    const scaledToZero = initial(true);
     for (const host of this.config.hosts) {
       const kept = persisted(host.name);
-      this.marks.set(host.name, kept ?? { scaledToZero: host.initialState === 'scaled_to_zero', changedAt: now, reason: 'initialState in config' });
+      this.marks.set(host.name, kept ?? (host.initialState === 'scaled_to_zero' ? scaledToZero : ready));
     }
   }
 

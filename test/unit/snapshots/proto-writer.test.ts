@@ -232,6 +232,22 @@ describe('protobuf writer (snapshots/proto-writer.ts)', () => {
       expect(written[0]).to.equal((1 << 3) | 2);
     });
 
+    it('an object that is not a plain one (a class instance with a getter) field by field, as protobufjs reads it', () => {
+      // A plain object of a type with many fields is written from its own keys; any other is read field by
+      // field, as protobufjs's fromObject reads it: a getter on the class (not enumerable) included.
+      class Shaped {
+        u32 = 7;
+        child = { s: 'own' };
+        get s(): string {
+          return 'from a getter';
+        }
+      }
+      const written = same(new Shaped() as unknown as Record<string, unknown>);
+      expect(written.includes(Buffer.from('from a getter'))).to.equal(true);
+      // Inherited enumerable values of a plain object's prototype chain are read too.
+      same(Object.assign(Object.create({ s: 'inherited', color: 'RED' }) as Record<string, unknown>, { u32: 7 }));
+    });
+
     it('leaves to protobufjs what protobufjs would coerce, and says what', () => {
       expect(leftToProtobufjs({ color: 'PURPLE' })).to.match(/color.*not a value of its enum/);
       expect(leftToProtobufjs({ colors: ['RED', 'PURPLE'] })).to.match(/colors/);
