@@ -16,7 +16,7 @@ import { CONTROL_PLANE_CLUSTER } from '../../../snapshots/names.ts';
 import { isUnsupported, writeMessage } from '../../../snapshots/proto-writer.ts';
 import type { Resource } from '../../../snapshots/resource.ts';
 import { PUSH_ORDER } from '../../../snapshots/type-urls.ts';
-import { encodeResource, encodeWithProtobufjs, protobufjsFallbacks, resourceType } from '../../../snapshots/wire.ts';
+import { encodeMessage, encodeResource, encodeWithProtobufjs, protobufjsFallbacks, resourceType } from '../../../snapshots/wire.ts';
 import { validateGatewayConfig } from '../../../sources/file/parse.ts';
 import { fileConfigToModel } from '../../../sources/file/to-model.ts';
 import { expectWriterMatchesProtobufjs } from '../../support/same-bytes.ts';
@@ -230,6 +230,31 @@ describe('protobuf writer (snapshots/proto-writer.ts)', () => {
     it('fields in number order, whatever the order of the object\'s keys or of the declarations', () => {
       const written = same({ as_text: 'last', child: { s: 'middle' }, s: 'first', nothing: {} });
       expect(written[0]).to.equal((1 << 3) | 2);
+    });
+
+    it('keys out of number order at every level of nesting, repeated messages too', () => {
+      same({ children: [{ i32: 2, s: 'b', child: { u32: 3, s: 'c' } }, { b: true, s: 'd' }], child: { child: { i32: 1, s: 'a' }, s: 'x' }, i32: 7, s: 'first' });
+    });
+
+    it('objects that are not plain: inherited fields (an accessor of a class too) as protobufjs reads them; a null-prototype object by its keys', () => {
+      class WithAccessor {
+        i32 = 5;
+        get s(): string {
+          return 'from the prototype';
+        }
+      }
+      const written = same(new WithAccessor() as unknown as Record<string, unknown>);
+      expect(written.includes(Buffer.from('from the prototype'))).to.equal(true);
+      same(Object.assign(Object.create({ s: 'inherited', u32: 9 }) as Record<string, unknown>, { i32: 1 }));
+      same(Object.assign(Object.create(null) as Record<string, unknown>, { i32: 1, s: 'no prototype' }));
+    });
+
+    it('a type with a field named like a property of every object reads that field as protobufjs does', () => {
+      const root = protobuf.parse('syntax = "proto3"; package odd; message Odd { string valueOf = 1; string s = 2; }', { keepCase: true }).root;
+      root.resolveAll();
+      const Odd = root.lookupType('odd.Odd');
+      // protobufjs reads Object.prototype.valueOf for the absent field: whatever it makes of it, the same bytes.
+      expect(Buffer.from(encodeMessage(Odd, { s: 'x' }))).to.deep.equal(Buffer.from(Odd.encode(Odd.fromObject({ s: 'x' })).finish()));
     });
 
     it('leaves to protobufjs what protobufjs would coerce, and says what', () => {
