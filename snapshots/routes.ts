@@ -22,18 +22,29 @@ export function buildRoutes(state: DesiredState): Resource[] {
 }
 
 function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, backends: Backends): Resource {
-  const virtualHosts = listener.virtualHosts.map((vh) => virtualHostMemo.get(vh, backendFacts(vh, held, backends), () => virtualHost(vh, held, backends)));
+  // A loop, no closure per host: a cold load builds thousands of virtual hosts in a fresh process.
+  const virtualHosts: Record<string, unknown>[] = [];
+  for (const model of listener.virtualHosts) {
+    const facts = backendFacts(model, held, backends);
+    let vh = virtualHostMemo.known(model, facts);
+    if (vh === undefined) {
+      vh = virtualHost(model, held, backends);
+      virtualHostMemo.remember(model, facts, vh);
+    }
+    virtualHosts.push(vh);
+  }
   // The same virtual hosts as last time (the same objects, or a rebuilt one equal to the old: a host whose
   // endpoints changed): the same (frozen) table, so a publish that changes no route neither encodes nor hashes
   // the table again (at 5,000 hosts that is a quarter of a second).
   const known = routeTables.get(listener.routeConfigName);
   if (known !== undefined && known.virtualHosts.length === virtualHosts.length && known.virtualHosts.every((vh, i) => vh === virtualHosts[i] || samePlainData(vh, virtualHosts[i]))) return known.table;
-  const table = deepFrozen<Resource>({
+  // The virtual hosts are frozen (built so): only the list and the table are left to freeze.
+  const table = Object.freeze<Resource>({
     name: listener.routeConfigName,
     // Virtual host domains are listed without ports (the filter ignores the port the same way). Ignoring it
     // in matching, rather than stripping it from the request, forwards the Host header untouched.
     ignore_port_in_host_matching: true,
-    virtual_hosts: virtualHosts,
+    virtual_hosts: Object.freeze(virtualHosts),
   });
   // Bounded: a table per route config name, forgotten all at once should names churn (Kubernetes).
   if (routeTables.size >= 1_000) routeTables.clear();
@@ -84,19 +95,24 @@ function reachesHeld(route: RouteModel, held: ReadonlySet<string>): boolean {
 // Gateway enables its Wasm filters per route): a route we forget to mark still holds for a cold backend
 // instead of forwarding to nothing. Switched off, Envoy does not even create the Wasm context: the hot path
 // of a ready backend costs nothing. A whole virtual host is switched off when none of its routes needs it.
+//
+// Built frozen, object by object as it is made (the memo shares virtual hosts between builds, memo.ts), rather
+// than walked by deepFrozen afterwards: at 5,000 hosts that walk was ~5-20 ms of a cold load's CPU.
+// test/unit/snapshots/routes-frozen.test.ts holds every built virtual host to being frozen all the way down.
 function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, backends: Backends): Record<string, unknown> {
-  const anyHeld = model.routes.some((r) => reachesHeld(r, held));
-  const vh: Record<string, unknown> = {
-    name: model.name,
-    domains: [...model.domains],
-    routes: model.routes.map((r) => {
-      const route = buildRoute(r, backends, held);
-      if (anyHeld && !reachesHeld(r, held)) route.typed_per_filter_config = filterDisabled();
-      return route;
-    }),
-  };
+  const modelRoutes = model.routes;
+  let anyHeld = false;
+  for (let i = 0; i < modelRoutes.length && !anyHeld; i++) anyHeld = reachesHeld(modelRoutes[i]!, held);
+  const routes: Record<string, unknown>[] = [];
+  for (let i = 0; i < modelRoutes.length; i++) {
+    const r = modelRoutes[i]!;
+    const route = buildRoute(r, backends, held);
+    if (anyHeld && !reachesHeld(r, held)) route.typed_per_filter_config = filterDisabled();
+    routes.push(Object.freeze(route));
+  }
+  const vh: Record<string, unknown> = { name: model.name, domains: Object.freeze(model.domains.slice()), routes: Object.freeze(routes) };
   if (!anyHeld) vh.typed_per_filter_config = filterDisabled();
-  return vh;
+  return Object.freeze(vh);
 }
 
 // Parts most routes share, one frozen object each (virtual hosts are frozen once built, memo.ts, so sharing
@@ -121,15 +137,31 @@ function sharedDuration(ms: number): Readonly<Record<string, unknown>> {
   return d;
 }
 
+/** A route, not frozen itself yet (its parts are): virtualHost may still add the filter's switch. */
 function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, backends, held, route.match.path) };
-  if (route.requestHeaders) Object.assign(out, headerEdits(route.requestHeaders));
+  // The action's one key set on the route itself (no object spread, no object per action to spread).
+  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route) };
+  const action = route.action;
+  if (action.kind === 'forward') out.route = forwardTarget(action, backends, held);
+  else if (action.kind === 'redirect') out.redirect = deepFrozen(buildRedirect(action, route.match.path));
+  else out.direct_response = deepFrozen({ status: action.status, ...(action.body !== undefined ? { body: { inline_string: action.body } } : {}) });
+  if (route.requestHeaders) Object.assign(out, deepFrozen(headerEdits(route.requestHeaders)));
   return out;
 }
 
-function buildMatch(route: RouteModel): Record<string, unknown> {
+/** Only slashes (or nothing): a prefix that matches every path. */
+function matchesEveryPath(prefix: string): boolean {
+  for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) !== 0x2f) return false;
+  return true;
+}
+
+function buildMatch(route: RouteModel): Readonly<Record<string, unknown>> {
   const { path, headers } = route.match;
-  if (path.kind === 'prefix' && (headers === undefined || headers.length === 0) && /^\/*$/.test(path.value)) return MATCH_ANY_PATH;
+  if (path.kind === 'prefix' && (headers === undefined || headers.length === 0) && matchesEveryPath(path.value)) return MATCH_ANY_PATH;
+  return deepFrozen(matchOf(path, headers));
+}
+
+function matchOf(path: RouteModel['match']['path'], headers: RouteModel['match']['headers']): Record<string, unknown> {
   const match: Record<string, unknown> = {};
   if (path.kind === 'exact') {
     match.path = path.value;
@@ -144,41 +176,39 @@ function buildMatch(route: RouteModel): Record<string, unknown> {
   return match;
 }
 
-function buildAction(action: RouteAction, backends: Backends, held: ReadonlySet<string>, matched: RouteModel['match']['path']): Record<string, unknown> {
-  switch (action.kind) {
-    case 'forward': {
-      const cluster = (backend: string): string => backends.clusterOf.get(backend) ?? backend;
-      const target: Record<string, unknown> =
-        action.backends.length === 1
-          ? { cluster: cluster(action.backends[0]!.backend) }
-          : {
-              weighted_clusters: {
-                // In a split that reaches a held backend, the warm halves still skip the filter (Envoy creates no
-                // Wasm context for a request whose picked ClusterWeight disables it; checked on Envoy 1.40).
-                clusters: action.backends.map((b) => ({
-                  name: cluster(b.backend),
-                  weight: { value: b.weight },
-                  ...(held.has(b.backend) ? {} : { typed_per_filter_config: filterDisabled() }),
-                })),
-              },
-            };
-      if (action.timeoutMs !== undefined) target.timeout = sharedDuration(action.timeoutMs);
-      const idle = routeIdleTimeoutMs(action, backends, held);
-      if (idle !== undefined) target.idle_timeout = sharedDuration(idle);
-      return { route: target };
-    }
-    case 'redirect': {
-      const redirect: Record<string, unknown> = { response_code: REDIRECT_CODES[action.statusCode] };
-      if (action.scheme) redirect.scheme_redirect = action.scheme;
-      if (action.hostname) redirect.host_redirect = action.hostname;
-      if (action.port !== undefined) redirect.port_redirect = action.port;
-      if (action.path?.kind === 'full') redirect.path_redirect = action.path.value;
-      if (action.path?.kind === 'prefix') redirect.regex_rewrite = replacePrefix(matched, action.path.value);
-      return { redirect };
-    }
-    case 'respond':
-      return { direct_response: { status: action.status, ...(action.body !== undefined ? { body: { inline_string: action.body } } : {}) } };
+/** A forwarding route's target, frozen. */
+function forwardTarget(action: Extract<RouteAction, { kind: 'forward' }>, backends: Backends, held: ReadonlySet<string>): Readonly<Record<string, unknown>> {
+  let target: Record<string, unknown>;
+  if (action.backends.length === 1) {
+    const backend = action.backends[0]!.backend;
+    target = { cluster: backends.clusterOf.get(backend) ?? backend };
+  } else {
+    target = {
+      weighted_clusters: deepFrozen({
+        // In a split that reaches a held backend, the warm halves still skip the filter (Envoy creates no
+        // Wasm context for a request whose picked ClusterWeight disables it; checked on Envoy 1.40).
+        clusters: action.backends.map((b) => ({
+          name: backends.clusterOf.get(b.backend) ?? b.backend,
+          weight: { value: b.weight },
+          ...(held.has(b.backend) ? {} : { typed_per_filter_config: filterDisabled() }),
+        })),
+      }),
+    };
   }
+  if (action.timeoutMs !== undefined) target.timeout = sharedDuration(action.timeoutMs);
+  const idle = routeIdleTimeoutMs(action, backends, held);
+  if (idle !== undefined) target.idle_timeout = sharedDuration(idle);
+  return Object.freeze(target);
+}
+
+function buildRedirect(action: Extract<RouteAction, { kind: 'redirect' }>, matched: RouteModel['match']['path']): Record<string, unknown> {
+  const redirect: Record<string, unknown> = { response_code: REDIRECT_CODES[action.statusCode] };
+  if (action.scheme) redirect.scheme_redirect = action.scheme;
+  if (action.hostname) redirect.host_redirect = action.hostname;
+  if (action.port !== undefined) redirect.port_redirect = action.port;
+  if (action.path?.kind === 'full') redirect.path_redirect = action.path.value;
+  if (action.path?.kind === 'prefix') redirect.regex_rewrite = replacePrefix(matched, action.path.value);
+  return redirect;
 }
 
 /**
