@@ -1,4 +1,4 @@
-import type { HeaderEdits, ListenerModel, RouteAction, RouteModel, VirtualHostModel } from '../model/gateway-model.ts';
+import type { BackendModel, HeaderEdits, ListenerModel, RouteAction, RouteModel, VirtualHostModel } from '../model/gateway-model.ts';
 import type { DesiredState } from './desired-state.ts';
 import { STREAM_IDLE_MARGIN_MS } from './defaults.ts';
 import { millisToDuration } from './listeners.ts';
@@ -8,17 +8,28 @@ import type { Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
 /** What a route needs to know about backends: their cluster, and how long one of their requests may be held. */
-interface Backends {
-  clusterOf: ReadonlyMap<string, string>;
-  holdTimeoutMs: ReadonlyMap<string, number>;
+class Backends {
+  /** One map of the model's own objects (no pair array per backend, nor a map per fact). */
+  private readonly byName = new Map<string, BackendModel>();
+
+  constructor(backends: readonly BackendModel[]) {
+    for (const b of backends) this.byName.set(b.name, b);
+  }
+
+  clusterOf(name: string): string | undefined {
+    return this.byName.get(name)?.clusterName;
+  }
+
+  holdTimeoutMs(name: string): number {
+    return this.byName.get(name)?.scaleToZero?.buffer.holdTimeoutMs ?? 0;
+  }
 }
 
 export function buildRoutes(state: DesiredState): Resource[] {
-  const backends: Backends = {
-    clusterOf: new Map(state.model.backends.map((b) => [b.name, b.clusterName])),
-    holdTimeoutMs: new Map(state.model.backends.map((b) => [b.name, b.scaleToZero?.buffer.holdTimeoutMs ?? 0])),
-  };
-  return state.model.listeners.map((listener) => routeConfig(listener, state.held, backends));
+  const backends = new Backends(state.model.backends);
+  const tables: Resource[] = [];
+  for (const listener of state.model.listeners) tables.push(routeConfig(listener, state.held, backends));
+  return tables;
 }
 
 function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, backends: Backends): Resource {
@@ -78,8 +89,8 @@ function backendFacts(model: VirtualHostModel, held: ReadonlySet<string>, backen
   for (const route of model.routes) {
     if (route.action.kind !== 'forward') continue;
     for (const b of route.action.backends) {
-      const cluster = backends.clusterOf.get(b.backend) ?? '';
-      const fact = held.has(b.backend) ? `${cluster}\u0001${backends.holdTimeoutMs.get(b.backend) ?? 0}` : cluster;
+      const cluster = backends.clusterOf(b.backend) ?? '';
+      const fact = held.has(b.backend) ? `${cluster}\u0001${backends.holdTimeoutMs(b.backend)}` : cluster;
       facts = facts === undefined ? fact : `${facts}\u0000${fact}`;
     }
   }
@@ -181,14 +192,14 @@ function forwardTarget(action: Extract<RouteAction, { kind: 'forward' }>, backen
   let target: Record<string, unknown>;
   if (action.backends.length === 1) {
     const backend = action.backends[0]!.backend;
-    target = { cluster: backends.clusterOf.get(backend) ?? backend };
+    target = { cluster: backends.clusterOf(backend) ?? backend };
   } else {
     target = {
       weighted_clusters: deepFrozen({
         // In a split that reaches a held backend, the warm halves still skip the filter (Envoy creates no
         // Wasm context for a request whose picked ClusterWeight disables it; checked on Envoy 1.40).
         clusters: action.backends.map((b) => ({
-          name: backends.clusterOf.get(b.backend) ?? b.backend,
+          name: backends.clusterOf(b.backend) ?? b.backend,
           weight: { value: b.weight },
           ...(held.has(b.backend) ? {} : { typed_per_filter_config: filterDisabled() }),
         })),
@@ -220,7 +231,7 @@ function buildRedirect(action: Extract<RouteAction, { kind: 'redirect' }>, match
  */
 function routeIdleTimeoutMs(action: Extract<RouteAction, { kind: 'forward' }>, backends: Backends, held: ReadonlySet<string>): number | undefined {
   if (action.idleTimeoutMs === undefined || action.idleTimeoutMs === 0) return action.idleTimeoutMs;
-  const longestHold = Math.max(0, ...action.backends.filter((b) => held.has(b.backend)).map((b) => backends.holdTimeoutMs.get(b.backend) ?? 0));
+  const longestHold = Math.max(0, ...action.backends.filter((b) => held.has(b.backend)).map((b) => backends.holdTimeoutMs(b.backend)));
   return longestHold === 0 ? action.idleTimeoutMs : Math.max(action.idleTimeoutMs, longestHold + STREAM_IDLE_MARGIN_MS);
 }
 

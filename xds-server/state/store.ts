@@ -38,6 +38,8 @@ export class GatewayStore implements BackendState {
   private lastQueued: QueuedState | undefined;
   /** scalable()'s answer until the next change. */
   private views: BackendView[] | undefined;
+  /** The held hosts' names until the next change (desired()). */
+  private held: ReadonlySet<string> | undefined;
 
   constructor(
     config: GatewayConfig,
@@ -56,10 +58,16 @@ export class GatewayStore implements BackendState {
   }
 
   desired(): DesiredState {
-    const held = new Set([...this.marks].filter(([, m]) => m.scaledToZero).map(([name]) => name));
+    // Made once per change: a publish asks several times (build, proxyless snapshot, a gateway's source), and
+    // at 5,000 hosts each set was a walk with two arrays of every mark.
+    if (this.held === undefined) {
+      const held = new Set<string>();
+      for (const [name, mark] of this.marks) if (mark.scaledToZero) held.add(name);
+      this.held = held;
+    }
     const state: DesiredState = {
       model: this.model,
-      held,
+      held: this.held,
       generation: this.generation,
       filterWasmPath: this.options.filterWasmPath,
     };
@@ -167,6 +175,7 @@ export class GatewayStore implements BackendState {
     const before = this.filterContent ?? canonicalJson(filterConfigContent(this.desired()));
     mutate();
     this.views = undefined;
+    this.held = undefined;
     this.filterContent = canonicalJson(filterConfigContent(this.desired()));
     if (this.filterContent !== before) this.generation += 1;
     // A change that leaves the persisted state as it is (a reload that moved an endpoint, say) costs no write
@@ -206,7 +215,10 @@ export class GatewayStore implements BackendState {
 
   private backendView(backend: ScalableBackend): BackendView {
     const mark = this.marks.get(backend.name)!;
-    return { backend, held: mark.scaledToZero, changedAt: mark.changedAt, ...(mark.reason ? { reason: mark.reason } : {}) };
+    // No spread: scalable() makes one per host after every change (the idle check asks within a second).
+    const view: BackendView = { backend, held: mark.scaledToZero, changedAt: mark.changedAt };
+    if (mark.reason) view.reason = mark.reason;
+    return view;
   }
 }
 

@@ -99,6 +99,19 @@ describe('store: a config reload and its state file', () => {
     expect(Object.keys(saved.hosts)).to.not.include('h2');
   });
 
+  it('hands out the same held set until a change, then the held hosts after it', async () => {
+    const store = new GatewayStore(config([1, 2, 3]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    const first = store.desired().held;
+    expect([...first]).to.deep.equal(['h2']);
+    expect(store.desired().held).to.equal(first);
+    await store.setHeld('h0', true, 'test');
+    expect([...store.desired().held].sort()).to.deep.equal(['h0', 'h2']);
+    await store.replaceConfig(config([1, 2]));
+    expect([...store.desired().held]).to.deep.equal(['h0']);
+    await store.setHeld('h0', false, 'test');
+    expect([...store.desired().held]).to.deep.equal([]);
+  });
+
   it('hands out the same backend views until a change, then views of what changed', async () => {
     const store = new GatewayStore(config([1, 2, 3]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
     const first = store.scalable();
