@@ -257,6 +257,32 @@ describe('protobuf writer (snapshots/proto-writer.ts)', () => {
       expect(Buffer.from(encodeMessage(Odd, { s: 'x' }))).to.deep.equal(Buffer.from(Odd.encode(Odd.fromObject({ s: 'x' })).finish()));
     });
 
+    it('a frozen map shared by many messages: protobufjs\'s bytes each time, in any field and at any depth; an unfrozen one read afresh', () => {
+      const shared = Object.freeze({ a: Object.freeze({ s: 'x', labels: Object.freeze({ k: 'v' }) }), b: Object.freeze({ i32: 3 }) });
+      for (let i = 0; i < 3; i++) same({ children_by_name: shared, child: { children_by_name: shared } });
+      same({ children: [{ children_by_name: shared }, { s: 'between' }, { children_by_name: shared }] });
+      // The same object as the value of another map field: written for that field, not copied from the other.
+      const both = Object.freeze({ k: 'RED' });
+      same({ labels: both, color_by_name: both, child: { color_by_name: both, labels: both } });
+      const open: Record<string, Record<string, unknown>> = { a: { s: 'first' } };
+      same({ children_by_name: open });
+      open.a = { s: 'changed' };
+      open.c = { i32: 1 };
+      expect(same({ children_by_name: open }).includes(Buffer.from('changed'))).to.equal(true);
+    });
+
+    it('a frozen map written before is not copied where its nesting goes past protobufjs\'s depth limit', () => {
+      let nested: Record<string, unknown> = {};
+      for (let i = 0; i < 20; i++) nested = { child: nested };
+      const shared = Object.freeze({ deep: deepFreeze(nested) });
+      same({ children_by_name: shared });
+      let deep: Record<string, unknown> = { children_by_name: shared };
+      for (let i = 0; i < 70; i++) deep = { child: deep };
+      same(deep);
+      for (let i = 0; i < 30; i++) deep = { child: deep };
+      expect(leftToProtobufjs(deep)).to.match(/deeper/);
+    });
+
     it('leaves to protobufjs what protobufjs would coerce, and says what', () => {
       expect(leftToProtobufjs({ color: 'PURPLE' })).to.match(/color.*not a value of its enum/);
       expect(leftToProtobufjs({ colors: ['RED', 'PURPLE'] })).to.match(/colors/);
@@ -440,3 +466,11 @@ message Sample {
   google.protobuf.Empty nothing = 40;
 }
 `;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
