@@ -3,14 +3,23 @@
 import type { FieldError } from './errors.ts';
 import type { Resource, ResourcesByKind } from './resource.ts';
 
+/**
+ * Cluster maps found complete against an endpoint map (a snapshot's maps are never changed once built): a
+ * publish that sends its new clusters early checks them twice, with the routes in force and with its own.
+ */
+const upstreamChecked = new WeakMap<ReadonlyMap<string, Resource>, ReadonlyMap<string, Resource>>();
+
 export function checkConsistency(resources: ResourcesByKind): FieldError[] {
   const errors: FieldError[] = [];
-  for (const cluster of resources.cluster.values()) {
-    if (cluster.type !== 'EDS') continue;
-    const service = (cluster.eds_cluster_config as { service_name?: string } | undefined)?.service_name ?? cluster.name;
-    if (!resources.endpoint.has(service)) {
-      errors.push({ path: `/clusters/${cluster.name}`, message: `uses endpoints "${service}", which the snapshot does not have` });
+  if (upstreamChecked.get(resources.cluster) !== resources.endpoint) {
+    for (const cluster of resources.cluster.values()) {
+      if (cluster.type !== 'EDS') continue;
+      const service = (cluster.eds_cluster_config as { service_name?: string } | undefined)?.service_name ?? cluster.name;
+      if (!resources.endpoint.has(service)) {
+        errors.push({ path: `/clusters/${cluster.name}`, message: `uses endpoints "${service}", which the snapshot does not have` });
+      }
     }
+    if (errors.length === 0) upstreamChecked.set(resources.cluster, resources.endpoint);
   }
   for (const listener of resources.listener.values()) {
     for (const hcm of connectionManagers(listener)) {

@@ -48,4 +48,13 @@ describe('snapshot consistency', () => {
       '/listeners/l: uses extension config "buffer", which the snapshot does not have',
     ]);
   });
+
+  it('checks clusters against endpoints again when either map is another, even after the same clusters passed', () => {
+    const s = snapshot([[{ route: { cluster: 'a' } }]]);
+    expect(checkConsistency(s)).to.deep.equal([]);
+    // The same cluster map with an endpoint map that lacks b's endpoints: found, not taken from the first check.
+    expect(checkConsistency({ ...s, endpoint: byName({ name: 'a' }) }).map((e) => e.path)).to.deep.equal(['/clusters/b']);
+    expect(checkConsistency({ ...s, cluster: new Map([...s.cluster, ['c', { name: 'c', type: 'EDS' }]]) }).map((e) => e.path)).to.deep.equal(['/clusters/c']);
+    expect(checkConsistency(s)).to.deep.equal([]);
+  });
 });
