@@ -13,7 +13,7 @@ class Backends {
   private readonly byName = new Map<string, BackendModel>();
 
   constructor(backends: readonly BackendModel[]) {
-    for (const b of backends) this.byName.set(b.name, b);
+    for (let i = 0; i < backends.length; i++) this.byName.set(backends[i]!.name, backends[i]!);
   }
 
   clusterOf(name: string): string | undefined {
@@ -33,9 +33,12 @@ export function buildRoutes(state: DesiredState): Resource[] {
 }
 
 function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, backends: Backends): Resource {
-  // A loop, no closure per host: a cold load builds thousands of virtual hosts in a fresh process.
+  // Indexed loops, no closure nor iterator per host: a cold load builds thousands of virtual hosts in a fresh
+  // process, whose code runs unoptimised at first (where for...of allocates an iterator result per step).
   const virtualHosts: Record<string, unknown>[] = [];
-  for (const model of listener.virtualHosts) {
+  const models = listener.virtualHosts;
+  for (let i = 0; i < models.length; i++) {
+    const model = models[i]!;
     const facts = backendFacts(model, held, backends);
     let vh = virtualHostMemo.known(model, facts);
     if (vh === undefined) {
@@ -86,9 +89,12 @@ const virtualHostMemo = new BuildMemo<VirtualHostModel, Record<string, unknown>>
  */
 function backendFacts(model: VirtualHostModel, held: ReadonlySet<string>, backends: Backends): string {
   let facts: string | undefined;
-  for (const route of model.routes) {
-    if (route.action.kind !== 'forward') continue;
-    for (const b of route.action.backends) {
+  const routes = model.routes;
+  for (let r = 0; r < routes.length; r++) {
+    const action = routes[r]!.action;
+    if (action.kind !== 'forward') continue;
+    for (let i = 0; i < action.backends.length; i++) {
+      const b = action.backends[i]!;
       const cluster = backends.clusterOf(b.backend) ?? '';
       const fact = held.has(b.backend) ? `${cluster}\u0001${backends.holdTimeoutMs(b.backend)}` : cluster;
       facts = facts === undefined ? fact : `${facts}\u0000${fact}`;
@@ -99,7 +105,10 @@ function backendFacts(model: VirtualHostModel, held: ReadonlySet<string>, backen
 
 /** A route can reach a held backend: the filter must run for it. */
 function reachesHeld(route: RouteModel, held: ReadonlySet<string>): boolean {
-  return route.action.kind === 'forward' && route.action.backends.some((b) => held.has(b.backend));
+  if (route.action.kind !== 'forward') return false;
+  const backends = route.action.backends;
+  for (let i = 0; i < backends.length; i++) if (held.has(backends[i]!.backend)) return true;
+  return false;
 }
 
 // The filter is on in the HCM and switched off where it has nothing to do, rather than the reverse (Envoy
@@ -117,13 +126,13 @@ function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, backend
   const routes: Record<string, unknown>[] = [];
   for (let i = 0; i < modelRoutes.length; i++) {
     const r = modelRoutes[i]!;
-    const route = buildRoute(r, backends, held);
-    if (anyHeld && !reachesHeld(r, held)) route.typed_per_filter_config = filterDisabled();
-    routes.push(Object.freeze(route));
+    routes.push(Object.freeze(buildRoute(r, backends, held, anyHeld && !reachesHeld(r, held))));
   }
-  const vh: Record<string, unknown> = { name: model.name, domains: Object.freeze(model.domains.slice()), routes: Object.freeze(routes) };
-  if (!anyHeld) vh.typed_per_filter_config = filterDisabled();
-  return Object.freeze(vh);
+  const domains = Object.freeze(model.domains.slice());
+  // Every key in the one literal (adding one after would give the object a property array of its own).
+  return Object.freeze(
+    anyHeld ? { name: model.name, domains, routes: Object.freeze(routes) } : { name: model.name, domains, routes: Object.freeze(routes), typed_per_filter_config: filterDisabled() },
+  );
 }
 
 // Parts most routes share, one frozen object each (virtual hosts are frozen once built, memo.ts, so sharing
@@ -149,14 +158,22 @@ function sharedDuration(ms: number): Readonly<Record<string, unknown>> {
 }
 
 /** A route, not frozen itself yet (its parts are): virtualHost may still add the filter's switch. */
-function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<string>): Record<string, unknown> {
+/** A route; `switchedOff`: the filter is switched off for it (a route of a host whose other routes need it). */
+function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<string>, switchedOff: boolean): Record<string, unknown> {
+  const action = route.action;
+  // The common route (forwarding, no header edits) as one literal: keys in the same order as below.
+  if (action.kind === 'forward' && route.requestHeaders === undefined) {
+    const match = buildMatch(route);
+    const target = forwardTarget(action, backends, held);
+    return switchedOff ? { name: route.name, match, route: target, typed_per_filter_config: filterDisabled() } : { name: route.name, match, route: target };
+  }
   // The action's one key set on the route itself (no object spread, no object per action to spread).
   const out: Record<string, unknown> = { name: route.name, match: buildMatch(route) };
-  const action = route.action;
   if (action.kind === 'forward') out.route = forwardTarget(action, backends, held);
   else if (action.kind === 'redirect') out.redirect = deepFrozen(buildRedirect(action, route.match.path));
   else out.direct_response = deepFrozen({ status: action.status, ...(action.body !== undefined ? { body: { inline_string: action.body } } : {}) });
   if (route.requestHeaders) Object.assign(out, deepFrozen(headerEdits(route.requestHeaders)));
+  if (switchedOff) out.typed_per_filter_config = filterDisabled();
   return out;
 }
 
@@ -189,10 +206,17 @@ function matchOf(path: RouteModel['match']['path'], headers: RouteModel['match']
 
 /** A forwarding route's target, frozen. */
 function forwardTarget(action: Extract<RouteAction, { kind: 'forward' }>, backends: Backends, held: ReadonlySet<string>): Readonly<Record<string, unknown>> {
+  const timeout = action.timeoutMs !== undefined ? sharedDuration(action.timeoutMs) : undefined;
+  const idleMs = routeIdleTimeoutMs(action, backends, held);
+  const idle = idleMs !== undefined ? sharedDuration(idleMs) : undefined;
   let target: Record<string, unknown>;
   if (action.backends.length === 1) {
     const backend = action.backends[0]!.backend;
-    target = { cluster: backends.clusterOf(backend) ?? backend };
+    const cluster = backends.clusterOf(backend) ?? backend;
+    // One literal per combination (keys in the order below): no property array added per route.
+    if (timeout !== undefined && idle !== undefined) return Object.freeze({ cluster, timeout, idle_timeout: idle });
+    if (timeout === undefined && idle === undefined) return Object.freeze({ cluster });
+    target = { cluster };
   } else {
     target = {
       weighted_clusters: deepFrozen({
@@ -206,9 +230,8 @@ function forwardTarget(action: Extract<RouteAction, { kind: 'forward' }>, backen
       }),
     };
   }
-  if (action.timeoutMs !== undefined) target.timeout = sharedDuration(action.timeoutMs);
-  const idle = routeIdleTimeoutMs(action, backends, held);
-  if (idle !== undefined) target.idle_timeout = sharedDuration(idle);
+  if (timeout !== undefined) target.timeout = timeout;
+  if (idle !== undefined) target.idle_timeout = idle;
   return Object.freeze(target);
 }
 
@@ -231,7 +254,12 @@ function buildRedirect(action: Extract<RouteAction, { kind: 'redirect' }>, match
  */
 function routeIdleTimeoutMs(action: Extract<RouteAction, { kind: 'forward' }>, backends: Backends, held: ReadonlySet<string>): number | undefined {
   if (action.idleTimeoutMs === undefined || action.idleTimeoutMs === 0) return action.idleTimeoutMs;
-  const longestHold = Math.max(0, ...action.backends.filter((b) => held.has(b.backend)).map((b) => backends.holdTimeoutMs(b.backend)));
+  // A loop: no two arrays and a spread call per route (every route of the file model has an idle timeout).
+  let longestHold = 0;
+  for (let i = 0; i < action.backends.length; i++) {
+    const backend = action.backends[i]!.backend;
+    if (held.has(backend)) longestHold = Math.max(longestHold, backends.holdTimeoutMs(backend));
+  }
   return longestHold === 0 ? action.idleTimeoutMs : Math.max(action.idleTimeoutMs, longestHold + STREAM_IDLE_MARGIN_MS);
 }
 
