@@ -123,10 +123,17 @@ function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, backend
   const modelRoutes = model.routes;
   let anyHeld = false;
   for (let i = 0; i < modelRoutes.length && !anyHeld; i++) anyHeld = reachesHeld(modelRoutes[i]!, held);
-  const routes: Record<string, unknown>[] = [];
-  for (let i = 0; i < modelRoutes.length; i++) {
-    const r = modelRoutes[i]!;
-    routes.push(Object.freeze(buildRoute(r, backends, held, anyHeld && !reachesHeld(r, held))));
+  // A host of one route (most) gets an array of one: pushing onto [] gave each a backing store of 17.
+  let routes: Record<string, unknown>[];
+  if (modelRoutes.length === 1) {
+    const r = modelRoutes[0]!;
+    routes = [Object.freeze(buildRoute(r, backends, held, anyHeld && !reachesHeld(r, held)))];
+  } else {
+    routes = [];
+    for (let i = 0; i < modelRoutes.length; i++) {
+      const r = modelRoutes[i]!;
+      routes.push(Object.freeze(buildRoute(r, backends, held, anyHeld && !reachesHeld(r, held))));
+    }
   }
   const domains = Object.freeze(model.domains.slice());
   // Every key in the one literal (adding one after would give the object a property array of its own).
