@@ -483,8 +483,13 @@ function writeMap(f: FieldPlan, v: unknown, depth: number): void {
     at += cached.bytes.length;
     return;
   }
+  // Kept only when nothing in it can change either (checked once: frozen objects stay frozen).
   if (!writtenOnce.has(map)) {
     writtenOnce.add(map);
+    writeMapEntries(f, map, depth);
+    return;
+  }
+  if (!deeplyFrozen(map)) {
     writeMapEntries(f, map, depth);
     return;
   }
@@ -499,6 +504,15 @@ function writeMap(f: FieldPlan, v: unknown, depth: number): void {
     frozenMaps.set(f, known);
   }
   known.set(map, { bytes: Buffer.from(out.subarray(start, at)), height });
+}
+
+function deeplyFrozen(value: object): boolean {
+  if (!Object.isFrozen(value)) return false;
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v !== null && typeof v === 'object' && !deeplyFrozen(v)) return false;
+  }
+  return true;
 }
 
 function writeMapEntries(f: FieldPlan, map: Record<string, unknown>, depth: number): void {

@@ -264,6 +264,12 @@ describe('protobuf writer (snapshots/proto-writer.ts)', () => {
       // The same object as the value of another map field: written for that field, not copied from the other.
       const both = Object.freeze({ k: 'RED' });
       same({ labels: both, color_by_name: both, child: { color_by_name: both, labels: both } });
+      // Frozen, but not what is in it: read afresh too.
+      const inner: Record<string, unknown> = { s: 'before' };
+      const shallow = Object.freeze({ a: inner });
+      for (let i = 0; i < 3; i++) same({ children_by_name: shallow });
+      inner.s = 'after';
+      expect(same({ children_by_name: shallow }).includes(Buffer.from('after'))).to.equal(true);
       const open: Record<string, Record<string, unknown>> = { a: { s: 'first' } };
       same({ children_by_name: open });
       open.a = { s: 'changed' };
