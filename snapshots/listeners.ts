@@ -112,9 +112,11 @@ function httpConnectionManager(state: DesiredState, listener: ListenerModel): Re
 
 /** Envoy answers a stream with no activity after this; it must not beat the longest hold timeout. */
 export function streamIdleTimeoutMs(state: DesiredState): number {
-  // A loop, not Math.max(...array): no array of every backend and no call with thousands of arguments.
+  // A loop, not Math.max(...array): no array of every backend and no call with thousands of arguments; indexed,
+  // as unoptimised code (a cold load's first build) allocates an iterator result per for...of step.
   let longestHold = 0;
-  for (const b of state.model.backends) longestHold = Math.max(longestHold, b.scaleToZero?.buffer.holdTimeoutMs ?? 0);
+  const backends = state.model.backends;
+  for (let i = 0; i < backends.length; i++) longestHold = Math.max(longestHold, backends[i]!.scaleToZero?.buffer.holdTimeoutMs ?? 0);
   return Math.max(MIN_STREAM_IDLE_TIMEOUT_MS, longestHold + STREAM_IDLE_MARGIN_MS);
 }
 

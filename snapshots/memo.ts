@@ -39,4 +39,17 @@ export class BuildMemo<I extends object, O> {
     this.outputs.set(input, { key, output });
     return output;
   }
+
+  /** get() in two steps, for a caller that builds without a closure per input: the output known for this key. */
+  known(input: I, key: string): O | undefined {
+    const known = this.outputs.get(input);
+    return known !== undefined && known.key === key ? known.output : undefined;
+  }
+
+  /** Keeps a built output (frozen here, if its builder did not freeze it). */
+  remember(input: I, key: string, output: O): O {
+    deepFrozen(output);
+    this.outputs.set(input, { key, output });
+    return output;
+  }
 }

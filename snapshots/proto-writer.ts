@@ -23,6 +23,8 @@ export interface Unsupported {
 export function writeMessage(type: protobuf.Type, value: Record<string, unknown>): Buffer | Unsupported {
   out = scratch;
   at = 0;
+  top = 0;
+  deepest = 0;
   try {
     const plan = planOf(type);
     if (plan.isAny) writeAny(type, plan, value, 0);
@@ -140,8 +142,13 @@ interface FieldPlan {
 
 interface Plan {
   fields: FieldPlan[];
-  /** Index in `fields` by field name, for a type with many fields (see writeFields). */
-  indexByName: Map<string, number> | undefined;
+  /**
+   * Each field's index in `fields` by name, to walk an object's own keys instead of every field of its type
+   * (a RouteAction has ~45 fields, a route's object 1-3 keys: at 5,000 virtual hosts that was ~0.5 million
+   * lookups of absent properties per route table). Undefined when a field's name is also a property of
+   * Object.prototype (reading such a field finds the inherited one, which a walk of the keys would miss).
+   */
+  byName: Map<string, number> | undefined;
   /** google.protobuf.Any: protobufjs packs an object with '@type' (see writeAny). */
   isAny: boolean;
   /** For an Any: what each '@type' names, looked up from this Any type (another root may name other types). */
@@ -195,8 +202,8 @@ function makePlan(type: protobuf.Type): Plan {
       valueTag: map ? ((2 << 3) | wireOf(kind)) >>> 0 : 0,
     });
   }
-  const indexByName = fields.length > SPARSE_TYPE_FIELDS ? new Map(fields.map((f, i) => [f.name, i])) : undefined;
-  return { fields, indexByName, isAny, anyTargets: isAny ? new Map() : undefined, refused };
+  const byName = fields.some((f) => f.name in Object.prototype) ? undefined : new Map(fields.map((f, i) => [f.name, i]));
+  return { fields, byName, isAny, anyTargets: isAny ? new Map() : undefined, refused };
 }
 
 function refusal(field: protobuf.Field): string | undefined {
@@ -379,65 +386,51 @@ function bytes(b: Uint8Array): void {
 // ---- messages ----
 
 /**
- * A message type with more fields than this is written from the object's own keys when the object is a
- * plain one: a Cluster has ~50 fields and a built cluster sets 6; looking each of the 50 names up in every
- * cluster object (a keyed load that misses, for each name) was most of the encoding of 5,000 clusters.
+ * Field indices of the objects being written, one segment per nesting level: an object's fields present in it,
+ * sorted by field number (shared, so writing an object allocates nothing).
  */
-const SPARSE_TYPE_FIELDS = 12;
-// The fields found in the objects being written (a stack: nested messages push above their parent's), as
-// pairs: the field's index in its plan, and the value, read in the for...in loop that found the key (V8 reads
-// a property by the key it is iterating without a lookup).
-const present: unknown[] = [];
+const present: number[] = [];
+let top = 0;
+
+/** The deepest nesting written since it was last reset (writeMap: how deep a cached map goes). */
+let deepest = 0;
 
 function writeFields(plan: Plan, value: Record<string, unknown>, depth: number): void {
   if (plan.refused !== undefined) unsupported(plan.refused);
   if (depth > DEPTH_LIMIT) unsupported('nested deeper than protobufjs allows');
+  if (depth > deepest) deepest = depth;
   const fields = plan.fields;
-  const indexByName = plan.indexByName;
-  if (indexByName !== undefined && isPlain(value)) {
-    // The fields the object has, in field-number order (their index in the plan): the same fields, written
-    // in the same order, as the loop over every field below, for plain data as resources are (as JSON: every
-    // property own and enumerable; Object.prototype has no field's name). Any other object (a class with a
-    // getter, say) goes field by field below, as protobufjs's fromObject reads it.
-    const from = present.length;
-    for (const key in value) {
-      const i = indexByName.get(key);
-      if (i === undefined) continue;
-      const v = value[key];
-      if (v === undefined || v === null) continue;
-      // Insertion into the pairs, kept sorted by index (a message sets a few fields).
-      let j = present.length;
-      present.push(i, v);
-      while (j > from && (present[j - 2] as number) > i) {
-        present[j] = present[j - 2];
-        present[j + 1] = present[j - 1];
-        j -= 2;
-      }
-      present[j] = i;
-      present[j + 1] = v;
-    }
-    const to = present.length;
-    try {
-      for (let k = from; k < to; k += 2) writeField(fields[present[k] as number]!, present[k + 1], depth);
-    } finally {
-      present.length = from;
-    }
+  const byName = plan.byName;
+  // A plain object (what builders make): only its own keys are looked at; anything else, every field.
+  const proto: unknown = byName === undefined ? undefined : Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    writeEachField(fields, value, depth);
     return;
   }
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    const v = value[f.name];
-    if (v !== undefined && v !== null) writeField(f, v, depth);
+  const base = top;
+  for (const key in value) {
+    const i = byName!.get(key);
+    if (i === undefined) continue;
+    // Insertion into number order: objects have a few keys, often in order already.
+    let j = top++;
+    while (j > base && present[j - 1]! > i) {
+      present[j] = present[j - 1]!;
+      j--;
+    }
+    present[j] = i;
   }
+  const end = top;
+  for (let k = base; k < end; k++) writeField(fields[present[k]!]!, value, depth);
+  top = base;
 }
 
-function isPlain(value: object): boolean {
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+function writeEachField(fields: FieldPlan[], value: Record<string, unknown>, depth: number): void {
+  for (let i = 0; i < fields.length; i++) writeField(fields[i]!, value, depth);
 }
 
-/** A field that is set (not undefined or null). */
-function writeField(f: FieldPlan, v: unknown, depth: number): void {
+function writeField(f: FieldPlan, value: Record<string, unknown>, depth: number): void {
+  const v = value[f.name];
+  if (v === undefined || v === null) return;
   switch (f.shape) {
     case Shape.Single:
       varint(f.tag);
@@ -465,9 +458,64 @@ function writeField(f: FieldPlan, v: unknown, depth: number): void {
   }
 }
 
+/**
+ * A frozen map's bytes, per map field: builders share one frozen object for what many resources say alike (the
+ * filter switched off on a virtual host or route: one per host at 5,000 hosts, a third of a route table's
+ * bytes), so it is written once and copied after. A frozen object cannot change, so its bytes cannot either.
+ * Kept from a map's second write on: a map frozen with the one resource that holds it is never kept twice.
+ */
+const frozenMaps = new WeakMap<FieldPlan, WeakMap<object, { bytes: Buffer; height: number }>>();
+const writtenOnce = new WeakSet<object>();
+
 function writeMap(f: FieldPlan, v: unknown, depth: number): void {
   if (typeof v !== 'object' || Array.isArray(v)) unsupported(`${f.name}: a map that is not an object`);
   const map = v as Record<string, unknown>;
+  if (!Object.isFrozen(map)) {
+    writeMapEntries(f, map, depth);
+    return;
+  }
+  let known = frozenMaps.get(f);
+  const cached = known?.get(map);
+  // Written before at a depth that leaves its own nesting within protobufjs's limit here too.
+  if (cached !== undefined && depth + cached.height <= DEPTH_LIMIT) {
+    ensure(cached.bytes.length);
+    out.set(cached.bytes, at);
+    at += cached.bytes.length;
+    return;
+  }
+  // Kept only when nothing in it can change either (checked once: frozen objects stay frozen).
+  if (!writtenOnce.has(map)) {
+    writtenOnce.add(map);
+    writeMapEntries(f, map, depth);
+    return;
+  }
+  if (!deeplyFrozen(map)) {
+    writeMapEntries(f, map, depth);
+    return;
+  }
+  const start = at;
+  const deepestBefore = deepest;
+  deepest = depth;
+  writeMapEntries(f, map, depth);
+  const height = deepest - depth;
+  deepest = Math.max(deepest, deepestBefore);
+  if (known === undefined) {
+    known = new WeakMap();
+    frozenMaps.set(f, known);
+  }
+  known.set(map, { bytes: Buffer.from(out.subarray(start, at)), height });
+}
+
+function deeplyFrozen(value: object): boolean {
+  if (!Object.isFrozen(value)) return false;
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v !== null && typeof v === 'object' && !deeplyFrozen(v)) return false;
+  }
+  return true;
+}
+
+function writeMapEntries(f: FieldPlan, map: Record<string, unknown>, depth: number): void {
   for (const key of Object.keys(map)) {
     if (key === '__proto__') unsupported(`${f.name}: a map key "__proto__"`);
     const entry = map[key];

@@ -1,4 +1,4 @@
-import type { HeaderEdits, ListenerModel, RouteAction, RouteModel, VirtualHostModel } from '../model/gateway-model.ts';
+import type { BackendModel, HeaderEdits, ListenerModel, RouteAction, RouteModel, VirtualHostModel } from '../model/gateway-model.ts';
 import type { DesiredState } from './desired-state.ts';
 import { STREAM_IDLE_MARGIN_MS } from './defaults.ts';
 import { millisToDuration } from './listeners.ts';
@@ -8,32 +8,57 @@ import type { Resource } from './resource.ts';
 import { ANY_TYPES } from './type-urls.ts';
 
 /** What a route needs to know about backends: their cluster, and how long one of their requests may be held. */
-interface Backends {
-  clusterOf: ReadonlyMap<string, string>;
-  holdTimeoutMs: ReadonlyMap<string, number>;
+class Backends {
+  /** One map of the model's own objects (no pair array per backend, nor a map per fact). */
+  private readonly byName = new Map<string, BackendModel>();
+
+  constructor(backends: readonly BackendModel[]) {
+    for (let i = 0; i < backends.length; i++) this.byName.set(backends[i]!.name, backends[i]!);
+  }
+
+  clusterOf(name: string): string | undefined {
+    return this.byName.get(name)?.clusterName;
+  }
+
+  holdTimeoutMs(name: string): number {
+    return this.byName.get(name)?.scaleToZero?.buffer.holdTimeoutMs ?? 0;
+  }
 }
 
 export function buildRoutes(state: DesiredState): Resource[] {
-  const backends: Backends = {
-    clusterOf: new Map(state.model.backends.map((b) => [b.name, b.clusterName])),
-    holdTimeoutMs: new Map(state.model.backends.map((b) => [b.name, b.scaleToZero?.buffer.holdTimeoutMs ?? 0])),
-  };
-  return state.model.listeners.map((listener) => routeConfig(listener, state.held, backends));
+  const backends = new Backends(state.model.backends);
+  const tables: Resource[] = [];
+  for (const listener of state.model.listeners) tables.push(routeConfig(listener, state.held, backends));
+  return tables;
 }
 
 function routeConfig(listener: ListenerModel, held: ReadonlySet<string>, backends: Backends): Resource {
-  const virtualHosts = listener.virtualHosts.map((vh) => virtualHostMemo.get(vh, backendFacts(vh, held, backends), () => virtualHost(vh, held, backends)));
+  // Indexed loops, no closure nor iterator per host: a cold load builds thousands of virtual hosts in a fresh
+  // process, whose code runs unoptimised at first (where for...of allocates an iterator result per step).
+  const virtualHosts: Record<string, unknown>[] = [];
+  const models = listener.virtualHosts;
+  for (let i = 0; i < models.length; i++) {
+    const model = models[i]!;
+    const facts = backendFacts(model, held, backends);
+    let vh = virtualHostMemo.known(model, facts);
+    if (vh === undefined) {
+      vh = virtualHost(model, held, backends);
+      virtualHostMemo.remember(model, facts, vh);
+    }
+    virtualHosts.push(vh);
+  }
   // The same virtual hosts as last time (the same objects, or a rebuilt one equal to the old: a host whose
   // endpoints changed): the same (frozen) table, so a publish that changes no route neither encodes nor hashes
   // the table again (at 5,000 hosts that is a quarter of a second).
   const known = routeTables.get(listener.routeConfigName);
   if (known !== undefined && known.virtualHosts.length === virtualHosts.length && known.virtualHosts.every((vh, i) => vh === virtualHosts[i] || samePlainData(vh, virtualHosts[i]))) return known.table;
-  const table = deepFrozen<Resource>({
+  // The virtual hosts are frozen (built so): only the list and the table are left to freeze.
+  const table = Object.freeze<Resource>({
     name: listener.routeConfigName,
     // Virtual host domains are listed without ports (the filter ignores the port the same way). Ignoring it
     // in matching, rather than stripping it from the request, forwards the Host header untouched.
     ignore_port_in_host_matching: true,
-    virtual_hosts: virtualHosts,
+    virtual_hosts: Object.freeze(virtualHosts),
   });
   // Bounded: a table per route config name, forgotten all at once should names churn (Kubernetes).
   if (routeTables.size >= 1_000) routeTables.clear();
@@ -64,11 +89,14 @@ const virtualHostMemo = new BuildMemo<VirtualHostModel, Record<string, unknown>>
  */
 function backendFacts(model: VirtualHostModel, held: ReadonlySet<string>, backends: Backends): string {
   let facts: string | undefined;
-  for (const route of model.routes) {
-    if (route.action.kind !== 'forward') continue;
-    for (const b of route.action.backends) {
-      const cluster = backends.clusterOf.get(b.backend) ?? '';
-      const fact = held.has(b.backend) ? `${cluster}\u0001${backends.holdTimeoutMs.get(b.backend) ?? 0}` : cluster;
+  const routes = model.routes;
+  for (let r = 0; r < routes.length; r++) {
+    const action = routes[r]!.action;
+    if (action.kind !== 'forward') continue;
+    for (let i = 0; i < action.backends.length; i++) {
+      const b = action.backends[i]!;
+      const cluster = backends.clusterOf(b.backend) ?? '';
+      const fact = held.has(b.backend) ? `${cluster}\u0001${backends.holdTimeoutMs(b.backend)}` : cluster;
       facts = facts === undefined ? fact : `${facts}\u0000${fact}`;
     }
   }
@@ -77,26 +105,41 @@ function backendFacts(model: VirtualHostModel, held: ReadonlySet<string>, backen
 
 /** A route can reach a held backend: the filter must run for it. */
 function reachesHeld(route: RouteModel, held: ReadonlySet<string>): boolean {
-  return route.action.kind === 'forward' && route.action.backends.some((b) => held.has(b.backend));
+  if (route.action.kind !== 'forward') return false;
+  const backends = route.action.backends;
+  for (let i = 0; i < backends.length; i++) if (held.has(backends[i]!.backend)) return true;
+  return false;
 }
 
 // The filter is on in the HCM and switched off where it has nothing to do, rather than the reverse (Envoy
 // Gateway enables its Wasm filters per route): a route we forget to mark still holds for a cold backend
 // instead of forwarding to nothing. Switched off, Envoy does not even create the Wasm context: the hot path
 // of a ready backend costs nothing. A whole virtual host is switched off when none of its routes needs it.
+//
+// Built frozen, object by object as it is made (the memo shares virtual hosts between builds, memo.ts), rather
+// than walked by deepFrozen afterwards: at 5,000 hosts that walk was ~5-20 ms of a cold load's CPU.
+// test/unit/snapshots/routes-frozen.test.ts holds every built virtual host to being frozen all the way down.
 function virtualHost(model: VirtualHostModel, held: ReadonlySet<string>, backends: Backends): Record<string, unknown> {
-  const anyHeld = model.routes.some((r) => reachesHeld(r, held));
-  const vh: Record<string, unknown> = {
-    name: model.name,
-    domains: [...model.domains],
-    routes: model.routes.map((r) => {
-      const route = buildRoute(r, backends, held);
-      if (anyHeld && !reachesHeld(r, held)) route.typed_per_filter_config = filterDisabled();
-      return route;
-    }),
-  };
-  if (!anyHeld) vh.typed_per_filter_config = filterDisabled();
-  return vh;
+  const modelRoutes = model.routes;
+  let anyHeld = false;
+  for (let i = 0; i < modelRoutes.length && !anyHeld; i++) anyHeld = reachesHeld(modelRoutes[i]!, held);
+  // A host of one route (most) gets an array of one: pushing onto [] gave each a backing store of 17.
+  let routes: Record<string, unknown>[];
+  if (modelRoutes.length === 1) {
+    const r = modelRoutes[0]!;
+    routes = [Object.freeze(buildRoute(r, backends, held, anyHeld && !reachesHeld(r, held)))];
+  } else {
+    routes = [];
+    for (let i = 0; i < modelRoutes.length; i++) {
+      const r = modelRoutes[i]!;
+      routes.push(Object.freeze(buildRoute(r, backends, held, anyHeld && !reachesHeld(r, held))));
+    }
+  }
+  const domains = Object.freeze(model.domains.slice());
+  // Every key in the one literal (adding one after would give the object a property array of its own).
+  return Object.freeze(
+    anyHeld ? { name: model.name, domains, routes: Object.freeze(routes) } : { name: model.name, domains, routes: Object.freeze(routes), typed_per_filter_config: filterDisabled() },
+  );
 }
 
 // Parts most routes share, one frozen object each (virtual hosts are frozen once built, memo.ts, so sharing
@@ -121,15 +164,39 @@ function sharedDuration(ms: number): Readonly<Record<string, unknown>> {
   return d;
 }
 
-function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route), ...buildAction(route.action, backends, held, route.match.path) };
-  if (route.requestHeaders) Object.assign(out, headerEdits(route.requestHeaders));
+/** A route, not frozen itself yet (its parts are): virtualHost may still add the filter's switch. */
+/** A route; `switchedOff`: the filter is switched off for it (a route of a host whose other routes need it). */
+function buildRoute(route: RouteModel, backends: Backends, held: ReadonlySet<string>, switchedOff: boolean): Record<string, unknown> {
+  const action = route.action;
+  // The common route (forwarding, no header edits) as one literal: keys in the same order as below.
+  if (action.kind === 'forward' && route.requestHeaders === undefined) {
+    const match = buildMatch(route);
+    const target = forwardTarget(action, backends, held);
+    return switchedOff ? { name: route.name, match, route: target, typed_per_filter_config: filterDisabled() } : { name: route.name, match, route: target };
+  }
+  // The action's one key set on the route itself (no object spread, no object per action to spread).
+  const out: Record<string, unknown> = { name: route.name, match: buildMatch(route) };
+  if (action.kind === 'forward') out.route = forwardTarget(action, backends, held);
+  else if (action.kind === 'redirect') out.redirect = deepFrozen(buildRedirect(action, route.match.path));
+  else out.direct_response = deepFrozen({ status: action.status, ...(action.body !== undefined ? { body: { inline_string: action.body } } : {}) });
+  if (route.requestHeaders) Object.assign(out, deepFrozen(headerEdits(route.requestHeaders)));
+  if (switchedOff) out.typed_per_filter_config = filterDisabled();
   return out;
 }
 
-function buildMatch(route: RouteModel): Record<string, unknown> {
+/** Only slashes (or nothing): a prefix that matches every path. */
+function matchesEveryPath(prefix: string): boolean {
+  for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) !== 0x2f) return false;
+  return true;
+}
+
+function buildMatch(route: RouteModel): Readonly<Record<string, unknown>> {
   const { path, headers } = route.match;
-  if (path.kind === 'prefix' && (headers === undefined || headers.length === 0) && /^\/*$/.test(path.value)) return MATCH_ANY_PATH;
+  if (path.kind === 'prefix' && (headers === undefined || headers.length === 0) && matchesEveryPath(path.value)) return MATCH_ANY_PATH;
+  return deepFrozen(matchOf(path, headers));
+}
+
+function matchOf(path: RouteModel['match']['path'], headers: RouteModel['match']['headers']): Record<string, unknown> {
   const match: Record<string, unknown> = {};
   if (path.kind === 'exact') {
     match.path = path.value;
@@ -144,41 +211,45 @@ function buildMatch(route: RouteModel): Record<string, unknown> {
   return match;
 }
 
-function buildAction(action: RouteAction, backends: Backends, held: ReadonlySet<string>, matched: RouteModel['match']['path']): Record<string, unknown> {
-  switch (action.kind) {
-    case 'forward': {
-      const cluster = (backend: string): string => backends.clusterOf.get(backend) ?? backend;
-      const target: Record<string, unknown> =
-        action.backends.length === 1
-          ? { cluster: cluster(action.backends[0]!.backend) }
-          : {
-              weighted_clusters: {
-                // In a split that reaches a held backend, the warm halves still skip the filter (Envoy creates no
-                // Wasm context for a request whose picked ClusterWeight disables it; checked on Envoy 1.40).
-                clusters: action.backends.map((b) => ({
-                  name: cluster(b.backend),
-                  weight: { value: b.weight },
-                  ...(held.has(b.backend) ? {} : { typed_per_filter_config: filterDisabled() }),
-                })),
-              },
-            };
-      if (action.timeoutMs !== undefined) target.timeout = sharedDuration(action.timeoutMs);
-      const idle = routeIdleTimeoutMs(action, backends, held);
-      if (idle !== undefined) target.idle_timeout = sharedDuration(idle);
-      return { route: target };
-    }
-    case 'redirect': {
-      const redirect: Record<string, unknown> = { response_code: REDIRECT_CODES[action.statusCode] };
-      if (action.scheme) redirect.scheme_redirect = action.scheme;
-      if (action.hostname) redirect.host_redirect = action.hostname;
-      if (action.port !== undefined) redirect.port_redirect = action.port;
-      if (action.path?.kind === 'full') redirect.path_redirect = action.path.value;
-      if (action.path?.kind === 'prefix') redirect.regex_rewrite = replacePrefix(matched, action.path.value);
-      return { redirect };
-    }
-    case 'respond':
-      return { direct_response: { status: action.status, ...(action.body !== undefined ? { body: { inline_string: action.body } } : {}) } };
+/** A forwarding route's target, frozen. */
+function forwardTarget(action: Extract<RouteAction, { kind: 'forward' }>, backends: Backends, held: ReadonlySet<string>): Readonly<Record<string, unknown>> {
+  const timeout = action.timeoutMs !== undefined ? sharedDuration(action.timeoutMs) : undefined;
+  const idleMs = routeIdleTimeoutMs(action, backends, held);
+  const idle = idleMs !== undefined ? sharedDuration(idleMs) : undefined;
+  let target: Record<string, unknown>;
+  if (action.backends.length === 1) {
+    const backend = action.backends[0]!.backend;
+    const cluster = backends.clusterOf(backend) ?? backend;
+    // One literal per combination (keys in the order below): no property array added per route.
+    if (timeout !== undefined && idle !== undefined) return Object.freeze({ cluster, timeout, idle_timeout: idle });
+    if (timeout === undefined && idle === undefined) return Object.freeze({ cluster });
+    target = { cluster };
+  } else {
+    target = {
+      weighted_clusters: deepFrozen({
+        // In a split that reaches a held backend, the warm halves still skip the filter (Envoy creates no
+        // Wasm context for a request whose picked ClusterWeight disables it; checked on Envoy 1.40).
+        clusters: action.backends.map((b) => ({
+          name: backends.clusterOf(b.backend) ?? b.backend,
+          weight: { value: b.weight },
+          ...(held.has(b.backend) ? {} : { typed_per_filter_config: filterDisabled() }),
+        })),
+      }),
+    };
   }
+  if (timeout !== undefined) target.timeout = timeout;
+  if (idle !== undefined) target.idle_timeout = idle;
+  return Object.freeze(target);
+}
+
+function buildRedirect(action: Extract<RouteAction, { kind: 'redirect' }>, matched: RouteModel['match']['path']): Record<string, unknown> {
+  const redirect: Record<string, unknown> = { response_code: REDIRECT_CODES[action.statusCode] };
+  if (action.scheme) redirect.scheme_redirect = action.scheme;
+  if (action.hostname) redirect.host_redirect = action.hostname;
+  if (action.port !== undefined) redirect.port_redirect = action.port;
+  if (action.path?.kind === 'full') redirect.path_redirect = action.path.value;
+  if (action.path?.kind === 'prefix') redirect.regex_rewrite = replacePrefix(matched, action.path.value);
+  return redirect;
 }
 
 /**
@@ -190,7 +261,12 @@ function buildAction(action: RouteAction, backends: Backends, held: ReadonlySet<
  */
 function routeIdleTimeoutMs(action: Extract<RouteAction, { kind: 'forward' }>, backends: Backends, held: ReadonlySet<string>): number | undefined {
   if (action.idleTimeoutMs === undefined || action.idleTimeoutMs === 0) return action.idleTimeoutMs;
-  const longestHold = Math.max(0, ...action.backends.filter((b) => held.has(b.backend)).map((b) => backends.holdTimeoutMs.get(b.backend) ?? 0));
+  // A loop: no two arrays and a spread call per route (every route of the file model has an idle timeout).
+  let longestHold = 0;
+  for (let i = 0; i < action.backends.length; i++) {
+    const backend = action.backends[i]!.backend;
+    if (held.has(backend)) longestHold = Math.max(longestHold, backends.holdTimeoutMs(backend));
+  }
   return longestHold === 0 ? action.idleTimeoutMs : Math.max(action.idleTimeoutMs, longestHold + STREAM_IDLE_MARGIN_MS);
 }
 

@@ -11,7 +11,7 @@ import { startCore, type Core, type CoreOptions } from './core.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { SnapshotCache } from './cache/snapshot-cache.ts';
 import { MemoryRelease } from './memory-release.ts';
-import type { Publisher } from './publisher.ts';
+import type { Published, Publisher } from './publisher.ts';
 import { ProcessProvider } from './scaling/process-provider.ts';
 import { ManualProvider } from './scaling/provider.ts';
 import { FILE_GATEWAY, FilePki } from './security/file-pki.ts';
@@ -109,15 +109,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     }
     const kept = new Set(next.value.hosts.map((h) => h.name));
     const removed = store.hostConfigs().filter((h) => !kept.has(h.name));
-    // The store takes the new config at once; its state file is written (and fsynced) while the publish runs,
-    // as a wake's is: a crash before the write lands loses nothing the generation rule does not cover.
-    const replaced = store.replaceConfig(next.value);
-    await holdStoppedProcessHosts('added by a config reload; the process is not running');
-    // A reload is already a whole batch of changes: it is pushed on the next turn of the event loop instead
-    // of waiting the quiet time for more (changes made meanwhile still join it).
-    const published = publisher.schedule({ urgent: true });
+    // The store takes the new config at once; its state file is written (and fsynced) once the publish is
+    // applied, so the write (at 5,000 hosts ~20-40 ms of CPU) does not compete with Envoy taking in the new
+    // clusters. A crash before it lands loses nothing a restart does not rebuild: the reload's hosts get their
+    // marks from the config file again (kept hosts' marks were written before), and the generation rule
+    // covers the generation. The reload returns only once the state is written.
+    let pushed!: () => void;
+    const persistAfter = new Promise<void>((resolve) => (pushed = resolve));
+    const replaced = store.replaceConfig(next.value, { persistAfter });
+    // Awaited below; a failed publish must not leave it an unhandled rejection meanwhile.
+    replaced.catch(() => {});
+    let snapshots: Published;
+    try {
+      await holdStoppedProcessHosts('added by a config reload; the process is not running');
+      // A reload is already a whole batch of changes: it is pushed on the next turn of the event loop instead
+      // of waiting the quiet time for more (changes made meanwhile still join it).
+      snapshots = await publisher.schedule({ urgent: true });
+    } finally {
+      pushed();
+    }
     const diff = await replaced;
-    const snapshots = await published;
     // What the next reload needs of this one's read (its host entries), once this config is pushed.
     setTimeout(() => configParser.remember(), 100).unref();
     // A large reload's garbage goes back once every Envoy has applied it (memory-release.ts). Only a reload of
@@ -161,6 +172,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       close: async () => {
         pki?.stop();
         await processes.close();
+        // A reload's write that waits for its push is not lost with the process.
+        await store.flush();
       },
     };
   });

@@ -21,6 +21,7 @@ import { applyAdminServerBounds, DEFAULT_ADMIN_SERVER_BOUNDS, type AdminServerBo
 import { DEFAULT_GRPC_BOUNDS, grpcServerOptions, StreamGuard, type GrpcBounds } from './grpc-bounds.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
+import { collectStartupGarbage } from './memory-release.ts';
 import { warmUpCodec } from './protos/warm-up.ts';
 import { createWakeServer } from './security/wake-server.ts';
 import type { XdsTls } from './security/xds-tls.ts';
@@ -304,6 +305,8 @@ export async function startCore(
   ads.register(grpcServer);
   lrs.register(grpcServer);
   const xdsAddress = options.xdsAddress ?? '127.0.0.1';
+  const collected = collectStartupGarbage();
+  if (collected !== undefined) log.debug('start-up garbage collected before serving xDS', { ms: Math.round(collected) });
   const xdsPort = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, options.xdsTls?.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );

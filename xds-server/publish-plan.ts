@@ -27,24 +27,30 @@ export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
   // (its resources encoded) when first read, and the publisher sends the clusters before the route table's turn.
   const upstreamChanged = previous.versions.cluster !== next.versions.cluster || previous.versions.endpoint !== next.versions.endpoint;
   if (!upstreamChanged) return 'at-once';
-  const added = new Set<string>();
+  let anyAdded = false;
   let changed = false;
-  for (const [name, cluster] of next.resources.cluster) {
+  // forEach, not for...of: no entry array per cluster (a cold load walks thousands, in unoptimised code at first).
+  next.resources.cluster.forEach((cluster, name) => {
     const before = previous.resources.cluster.get(name);
-    if (before === undefined) added.add(name);
-    else if (!sameResource('cluster', before, cluster)) changed = true;
-  }
-  const removes = [...previous.resources.cluster.keys()].some((name) => !next.resources.cluster.has(name));
+    if (before === undefined) anyAdded = true;
+    else if (!changed && !sameResource('cluster', before, cluster)) changed = true;
+  });
+  let removes = false;
+  previous.resources.cluster.forEach((_, name) => {
+    if (!removes && !next.resources.cluster.has(name)) removes = true;
+  });
+  // The added clusters, asked by name: no set of every new cluster's name (a cold load adds them all).
+  const added: NameSet = { has: (name) => next.resources.cluster.has(name) && !previous.resources.cluster.has(name) };
   // A changed cluster serves as it was while its new version warms, but the filter config may release requests
   // onto it meanwhile (a woken host's new endpoints): those wait, as before. Removals are left to warm-first's
   // second phase, which removes them last. (With nothing downstream changed, alongside is at-once plus the wait.)
-  if (added.size > 0 && !changed && !removes && reachesOnlyNewTraffic(previous, next, added)) return 'warm-alongside';
+  if (anyAdded && !changed && !removes && reachesOnlyNewTraffic(previous, next, added)) return 'warm-alongside';
   const downstreamChanged =
     previous.versions.listener !== next.versions.listener ||
     previous.versions.route !== next.versions.route ||
     previous.versions.extensionConfig !== next.versions.extensionConfig;
   if (!downstreamChanged) return 'at-once';
-  if (added.size > 0 || changed) return 'warm-first';
+  if (anyAdded || changed) return 'warm-first';
   return removes ? 'remove-last' : 'at-once';
 }
 
@@ -54,7 +60,12 @@ export function planOf(previous: Snapshot, next: Snapshot): PublishPlan {
  * stays as it is; a virtual host that routes to an added cluster has no domain that any virtual host in force
  * (of the same route table) could have matched; the filter config releases no host and names no added cluster.
  */
-export function reachesOnlyNewTraffic(previous: Snapshot, next: Snapshot, added: ReadonlySet<string>): boolean {
+/** Names asked one at a time (a ReadonlySet will do). */
+export interface NameSet {
+  has(name: string): boolean;
+}
+
+export function reachesOnlyNewTraffic(previous: Snapshot, next: Snapshot, added: NameSet): boolean {
   for (const [name, listener] of previous.resources.listener) {
     const after = next.resources.listener.get(name);
     if (after === undefined || !sameResource('listener', after, listener)) return false;
@@ -85,7 +96,7 @@ function virtualHostsOf(table: Resource): VirtualHostShape[] {
 }
 
 /** Any string anywhere in the value is one of the names (a route's cluster, a weighted or mirrored one). */
-function mentionsAny(value: unknown, names: ReadonlySet<string>): boolean {
+function mentionsAny(value: unknown, names: NameSet): boolean {
   if (typeof value === 'string') return names.has(value);
   if (value === null || typeof value !== 'object') return false;
   // for...in, not Object.values: no array per object walked (plain data, no inherited keys).
@@ -160,7 +171,7 @@ function filterConfigOf(resource: Resource | undefined): { hosts: Set<string>; c
 }
 
 /** The next filter config still holds every host the one in force holds, and names none of the added clusters. */
-function filterConfigHoldsOn(before: Resource | undefined, after: Resource | undefined, added: ReadonlySet<string>): boolean {
+function filterConfigHoldsOn(before: Resource | undefined, after: Resource | undefined, added: NameSet): boolean {
   const a = filterConfigOf(before);
   const b = filterConfigOf(after);
   if (a === undefined || b === undefined) return false;

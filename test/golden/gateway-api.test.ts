@@ -12,6 +12,7 @@ import { buildSnapshot } from '../../snapshots/build.ts';
 import { gatewaysOf, modelForGateway } from '../../snapshots/gateways.ts';
 import { PUSH_ORDER } from '../../snapshots/type-urls.ts';
 import { translate } from '../../sources/kubernetes/translate.ts';
+import { expectDeepFrozen } from '../support/deep-frozen.ts';
 import { expectWriterMatchesProtobufjs } from '../support/same-bytes.ts';
 import type { Gateway, KubeObject, TranslateInput } from '../../sources/kubernetes/types.ts';
 
@@ -76,6 +77,7 @@ describe('Gateway API golden files', () => {
       const snapshot = buildSnapshot({ model: out.model, held, generation: 1, filterWasmPath: '/f.wasm' });
       if (!snapshot.ok) throw new Error(`${name}: the model does not build: ${JSON.stringify(snapshot.errors)}`);
       for (const k of PUSH_ORDER) for (const r of snapshot.value.resources[k].values()) expectWriterMatchesProtobufjs(k, r, name);
+      for (const table of snapshot.value.resources.route.values()) expectDeepFrozen(table, `${name}: route ${table.name}`);
       const gateways = gatewaysOf(out.model);
       if (gateways.length > 1) {
         const split: Record<string, unknown> = {};

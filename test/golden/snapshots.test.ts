@@ -14,6 +14,7 @@ import type { DesiredState, WakeFailure, WakeTarget } from '../../snapshots/desi
 import { validateGatewayConfig } from '../../sources/file/parse.ts';
 import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import { PUSH_ORDER, TYPE_URLS } from '../../snapshots/type-urls.ts';
+import { expectDeepFrozen } from '../support/deep-frozen.ts';
 import { expectWriterMatchesProtobufjs } from '../support/same-bytes.ts';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'snapshots');
@@ -55,6 +56,7 @@ function render(input: GoldenInput): Rendered {
   // Every resource must encode as Envoy's protobuf (a wrapper type spelled as a bare number, say, would
   // otherwise surface only as a failed push), and our writer must give protobufjs's very bytes.
   for (const kind of PUSH_ORDER) for (const r of snapshot.value.resources[kind].values()) expectWriterMatchesProtobufjs(kind, r);
+  for (const table of snapshot.value.resources.route.values()) expectDeepFrozen(table, `route ${table.name}`);
   const out = PUSH_ORDER.map((kind) => ({
     type: TYPE_URLS[kind],
     version: snapshot.value.versions[kind],

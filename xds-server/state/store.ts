@@ -1,6 +1,7 @@
 // File mode's state: the validated config plus the runtime marks (which hosts are held). Every change goes
-// through here, is persisted (callers await it; a wake publishes while the write runs), and bumps the
-// filter generation when (and only when) what the filter sees changes.
+// through here, is persisted (callers await it; a wake publishes while the write runs; a reload's write waits
+// until its push is applied, state-writer.ts), and bumps the filter generation when (and only when) what the
+// filter sees changes.
 import type { GatewayModel } from '../../model/gateway-model.ts';
 import type { DesiredState, WakeFailure, WakeTarget } from '../../snapshots/desired-state.ts';
 import { filterConfigContent } from '../../snapshots/filter-config.ts';
@@ -11,6 +12,7 @@ import { fileConfigToModel } from '../../sources/file/to-model.ts';
 import type { ScalableBackend } from '../scaling/provider.ts';
 import { UnknownHostError, type BackendState, type BackendView } from './backend-state.ts';
 import { saveState, type PersistedHostState, type PersistedState } from './persistence.ts';
+import { StateWriter } from './state-writer.ts';
 
 export { UnknownHostError } from './backend-state.ts';
 
@@ -27,19 +29,24 @@ export class GatewayStore implements BackendState {
   private readonly marks = new Map<string, PersistedHostState>();
   private readonly wakeFailures = new Map<string, WakeFailure>();
   private generation: number;
-  private saving: Promise<void> = Promise.resolve();
+  private readonly writer: StateWriter<PersistedState>;
+  /** The write of the state last handed to the writer (rejected if it failed). */
+  private saved: Promise<void> = Promise.resolve();
   /** What the filter sees (canonical JSON, generation left out) after the last change; undefined before the first. */
   private filterContent: string | undefined;
   /** The state last handed to the writer: a change that leaves it the same writes nothing. */
   private lastQueued: QueuedState | undefined;
   /** scalable()'s answer until the next change. */
   private views: BackendView[] | undefined;
+  /** The held hosts' names until the next change (desired()). */
+  private held: ReadonlySet<string> | undefined;
 
   constructor(
     config: GatewayConfig,
     persisted: PersistedState | undefined,
-    private readonly options: { stateDir: string; filterWasmPath: string; wake?: WakeTarget },
+    private readonly options: { stateDir: string; filterWasmPath: string; wake?: WakeTarget; maxWriteHoldMs?: number },
   ) {
+    this.writer = new StateWriter((state) => saveState(options.stateDir, state), options.maxWriteHoldMs);
     this.config = config;
     this.model = fileConfigToModel(config);
     // The filter ignores configs older than the one it applied, so the generation must never go back: not
@@ -51,10 +58,19 @@ export class GatewayStore implements BackendState {
   }
 
   desired(): DesiredState {
-    const held = new Set([...this.marks].filter(([, m]) => m.scaledToZero).map(([name]) => name));
+    // Made once per change: a publish asks several times (build, proxyless snapshot, a gateway's source), and
+    // at 5,000 hosts each set was a walk with two arrays of every mark.
+    if (this.held === undefined) {
+      const held = new Set<string>();
+      // forEach: no entry array per mark (for...of in unoptimised code made one each).
+      this.marks.forEach((mark, name) => {
+        if (mark.scaledToZero) held.add(name);
+      });
+      this.held = held;
+    }
     const state: DesiredState = {
       model: this.model,
-      held,
+      held: this.held,
       generation: this.generation,
       filterWasmPath: this.options.filterWasmPath,
     };
@@ -103,7 +119,7 @@ export class GatewayStore implements BackendState {
     if (!this.config.hosts.some((h) => h.name === name)) throw new UnknownHostError(name);
     const current = this.marks.get(name);
     if (current?.scaledToZero === scaledToZero) return false;
-    await this.change(() => {
+    await this.change(undefined, () => {
       this.marks.set(name, { scaledToZero, changedAt: new Date().toISOString(), ...(reason ? { reason } : {}) });
     });
     return true;
@@ -113,7 +129,7 @@ export class GatewayStore implements BackendState {
     if (!this.config.hosts.some((h) => h.name === name)) throw new UnknownHostError(name);
     const current = this.wakeFailures.get(name);
     if (current?.reason === failure?.reason && current?.retryAfterSeconds === failure?.retryAfterSeconds) return false;
-    await this.change(() => {
+    await this.change(undefined, () => {
       if (failure) this.wakeFailures.set(name, { ...failure });
       else this.wakeFailures.delete(name);
     });
@@ -124,10 +140,12 @@ export class GatewayStore implements BackendState {
    * A new config keeps the marks of hosts it still has; new hosts start in their initialState. Hosts it left
    * unchanged keep their objects (and so what was built from them); says which hosts it added, changed, removed.
    * The new config is in force before the returned promise first yields (a reload publishes while it is written).
+   * `persistAfter`: the state file is not written before that promise settles (the reload's push applied), unless
+   * another change or flush() needs it written first; the returned promise still waits for the write.
    */
-  async replaceConfig(config: GatewayConfig): Promise<Omit<ReloadDiff, 'config'>> {
+  async replaceConfig(config: GatewayConfig, options: { persistAfter?: Promise<unknown> } = {}): Promise<Omit<ReloadDiff, 'config'>> {
     const diff = keepUnchangedHosts(this.config, config);
-    await this.change(() => {
+    await this.change(options.persistAfter, () => {
       const previous = new Map(this.marks);
       this.config = diff.config;
       this.model = fileConfigToModel(diff.config);
@@ -147,11 +165,20 @@ export class GatewayStore implements BackendState {
     if (atLeast > this.generation) this.generation = atLeast;
   }
 
-  private async change(mutate: () => void): Promise<void> {
+  /**
+   * Every write asked for has landed (or failed), held ones included: on shutdown, so a reload's state that
+   * waited for its push is not lost with the process.
+   */
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
+  private async change(persistAfter: Promise<unknown> | undefined, mutate: () => void): Promise<void> {
     // Every change goes through here, so what the filter saw after the last one is what it sees now.
     const before = this.filterContent ?? canonicalJson(filterConfigContent(this.desired()));
     mutate();
     this.views = undefined;
+    this.held = undefined;
     this.filterContent = canonicalJson(filterConfigContent(this.desired()));
     if (this.filterContent !== before) this.generation += 1;
     // A change that leaves the persisted state as it is (a reload that moved an endpoint, say) costs no write
@@ -161,18 +188,19 @@ export class GatewayStore implements BackendState {
     const queued = { generation: this.generation, marks: new Map(this.marks) };
     if (!sameQueued(this.lastQueued, queued)) {
       this.lastQueued = queued;
-      const snapshot: PersistedState = { formatVersion: 1, generation: queued.generation, hosts: Object.fromEntries(queued.marks) };
-      // Serialise writes so an older state never lands after a newer one.
-      this.saving = this.saving
-        .catch(() => {})
-        .then(() => saveState(this.options.stateDir, snapshot))
+      // The file's object is made when the write starts (after the push, for a reload), not now.
+      this.saved = this.writer
+        .queue(() => ({ formatVersion: 1, generation: queued.generation, hosts: Object.fromEntries(queued.marks) }), persistAfter)
         .catch((err: unknown) => {
           // Not written: the next change writes its state again, even an equal one.
           if (this.lastQueued === queued) this.lastQueued = undefined;
           throw err;
         });
+    } else if (persistAfter === undefined) {
+      // Nothing new to write, but this change is awaited as durable: a held write of the same state goes now.
+      this.writer.release();
     }
-    await this.saving;
+    await this.saved;
   }
 
   private applyConfigMarks(persisted: (name: string) => PersistedHostState | undefined): void {
@@ -195,7 +223,10 @@ export class GatewayStore implements BackendState {
 
   private backendView(backend: ScalableBackend): BackendView {
     const mark = this.marks.get(backend.name)!;
-    return { backend, held: mark.scaledToZero, changedAt: mark.changedAt, ...(mark.reason ? { reason: mark.reason } : {}) };
+    // No spread: scalable() makes one per host after every change (the idle check asks within a second).
+    const view: BackendView = { backend, held: mark.scaledToZero, changedAt: mark.changedAt };
+    if (mark.reason) view.reason = mark.reason;
+    return view;
   }
 }
 
@@ -206,6 +237,9 @@ interface QueuedState {
 
 function sameQueued(a: QueuedState | undefined, b: QueuedState): boolean {
   if (a === undefined || a.generation !== b.generation || a.marks.size !== b.marks.size) return false;
-  for (const [name, mark] of b.marks) if (a.marks.get(name) !== mark) return false;
-  return true;
+  let same = true;
+  b.marks.forEach((mark, name) => {
+    if (same && a.marks.get(name) !== mark) same = false;
+  });
+  return same;
 }

@@ -16,7 +16,7 @@ import { CONTROL_PLANE_CLUSTER } from '../../../snapshots/names.ts';
 import { isUnsupported, writeMessage } from '../../../snapshots/proto-writer.ts';
 import type { Resource } from '../../../snapshots/resource.ts';
 import { PUSH_ORDER } from '../../../snapshots/type-urls.ts';
-import { encodeResource, encodeWithProtobufjs, protobufjsFallbacks, resourceType } from '../../../snapshots/wire.ts';
+import { encodeMessage, encodeResource, encodeWithProtobufjs, protobufjsFallbacks, resourceType } from '../../../snapshots/wire.ts';
 import { validateGatewayConfig } from '../../../sources/file/parse.ts';
 import { fileConfigToModel } from '../../../sources/file/to-model.ts';
 import { expectWriterMatchesProtobufjs } from '../../support/same-bytes.ts';
@@ -248,6 +248,63 @@ describe('protobuf writer (snapshots/proto-writer.ts)', () => {
       same(Object.assign(Object.create({ s: 'inherited', color: 'RED' }) as Record<string, unknown>, { u32: 7 }));
     });
 
+    it('keys out of number order at every level of nesting, repeated messages too', () => {
+      same({ children: [{ i32: 2, s: 'b', child: { u32: 3, s: 'c' } }, { b: true, s: 'd' }], child: { child: { i32: 1, s: 'a' }, s: 'x' }, i32: 7, s: 'first' });
+    });
+
+    it('objects that are not plain: inherited fields (an accessor of a class too) as protobufjs reads them; a null-prototype object by its keys', () => {
+      class WithAccessor {
+        i32 = 5;
+        get s(): string {
+          return 'from the prototype';
+        }
+      }
+      const written = same(new WithAccessor() as unknown as Record<string, unknown>);
+      expect(written.includes(Buffer.from('from the prototype'))).to.equal(true);
+      same(Object.assign(Object.create({ s: 'inherited', u32: 9 }) as Record<string, unknown>, { i32: 1 }));
+      same(Object.assign(Object.create(null) as Record<string, unknown>, { i32: 1, s: 'no prototype' }));
+    });
+
+    it('a type with a field named like a property of every object reads that field as protobufjs does', () => {
+      const root = protobuf.parse('syntax = "proto3"; package odd; message Odd { string valueOf = 1; string s = 2; }', { keepCase: true }).root;
+      root.resolveAll();
+      const Odd = root.lookupType('odd.Odd');
+      // protobufjs reads Object.prototype.valueOf for the absent field: whatever it makes of it, the same bytes.
+      expect(Buffer.from(encodeMessage(Odd, { s: 'x' }))).to.deep.equal(Buffer.from(Odd.encode(Odd.fromObject({ s: 'x' })).finish()));
+    });
+
+    it('a frozen map shared by many messages: protobufjs\'s bytes each time, in any field and at any depth; an unfrozen one read afresh', () => {
+      const shared = Object.freeze({ a: Object.freeze({ s: 'x', labels: Object.freeze({ k: 'v' }) }), b: Object.freeze({ i32: 3 }) });
+      for (let i = 0; i < 3; i++) same({ children_by_name: shared, child: { children_by_name: shared } });
+      same({ children: [{ children_by_name: shared }, { s: 'between' }, { children_by_name: shared }] });
+      // The same object as the value of another map field: written for that field, not copied from the other.
+      const both = Object.freeze({ k: 'RED' });
+      same({ labels: both, color_by_name: both, child: { color_by_name: both, labels: both } });
+      // Frozen, but not what is in it: read afresh too.
+      const inner: Record<string, unknown> = { s: 'before' };
+      const shallow = Object.freeze({ a: inner });
+      for (let i = 0; i < 3; i++) same({ children_by_name: shallow });
+      inner.s = 'after';
+      expect(same({ children_by_name: shallow }).includes(Buffer.from('after'))).to.equal(true);
+      const open: Record<string, Record<string, unknown>> = { a: { s: 'first' } };
+      same({ children_by_name: open });
+      open.a = { s: 'changed' };
+      open.c = { i32: 1 };
+      expect(same({ children_by_name: open }).includes(Buffer.from('changed'))).to.equal(true);
+    });
+
+    it('a frozen map written before is not copied where its nesting goes past protobufjs\'s depth limit', () => {
+      let nested: Record<string, unknown> = {};
+      for (let i = 0; i < 20; i++) nested = { child: nested };
+      const shared = Object.freeze({ deep: deepFreeze(nested) });
+      same({ children_by_name: shared });
+      let deep: Record<string, unknown> = { children_by_name: shared };
+      for (let i = 0; i < 70; i++) deep = { child: deep };
+      same(deep);
+      for (let i = 0; i < 30; i++) deep = { child: deep };
+      expect(leftToProtobufjs(deep)).to.match(/deeper/);
+    });
+
     it('leaves to protobufjs what protobufjs would coerce, and says what', () => {
       expect(leftToProtobufjs({ color: 'PURPLE' })).to.match(/color.*not a value of its enum/);
       expect(leftToProtobufjs({ colors: ['RED', 'PURPLE'] })).to.match(/colors/);
@@ -431,3 +488,11 @@ message Sample {
   google.protobuf.Empty nothing = 40;
 }
 `;
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -32,6 +32,41 @@ describe('store: a config reload and its state file', () => {
     expect(saved.hosts.h2?.scaledToZero).to.equal(true);
   });
 
+  it('with persistAfter, writes nothing until that settles, and resolves only after the write', async () => {
+    const store = new GatewayStore(config([1, 2]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    let pushed!: () => void;
+    let done = false;
+    const replaced = store.replaceConfig(config([1, 2, 3]), { persistAfter: new Promise<void>((r) => (pushed = r)) }).then((d) => ((done = true), d));
+    await new Promise((r) => setTimeout(r, 30));
+    const file = path.join(dir, 'state.json');
+    expect(await stat(file).then(() => 'written', () => 'absent'), 'the state was written before its push was applied').to.equal('absent');
+    expect(done).to.equal(false);
+    pushed();
+    expect((await replaced).added).to.deep.equal(['h2']);
+    const saved = JSON.parse(await readFile(file, 'utf8')) as { hosts: Record<string, { scaledToZero: boolean }> };
+    expect(saved.hosts.h2?.scaledToZero).to.equal(true);
+  });
+
+  it('writes a held reload state at once when another change must be durable (no wait on a push not yet scheduled)', async () => {
+    const store = new GatewayStore(config([1, 2]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    // The control plane's reload holds its write until its push, and holds stopped process hosts before it
+    // schedules that push: the hold's write must not wait for it.
+    const replaced = store.replaceConfig(config([1, 2, 3]), { persistAfter: new Promise<void>(() => {}) });
+    await store.setScaledToZero('h0', true, 'test');
+    await replaced;
+    const saved = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as { hosts: Record<string, { scaledToZero: boolean }> };
+    expect([saved.hosts.h0?.scaledToZero, saved.hosts.h2?.scaledToZero]).to.deep.equal([true, true]);
+  });
+
+  it('flush() writes a held state (shutdown)', async () => {
+    const store = new GatewayStore(config([1, 2]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    const replaced = store.replaceConfig(config([1, 2, 3]), { persistAfter: new Promise<void>(() => {}) });
+    await store.flush();
+    await replaced;
+    const saved = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as { hosts: Record<string, unknown> };
+    expect(Object.keys(saved.hosts)).to.deep.equal(['h0', 'h1', 'h2']);
+  });
+
   it('keeps the objects of the hosts it left unchanged', async () => {
     const first = config([1, 2]);
     const store = new GatewayStore(first, undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
@@ -62,6 +97,19 @@ describe('store: a config reload and its state file', () => {
     expect((await stat(file)).ino, 'removing the held host must rewrite the state').to.not.equal(inode);
     const saved = JSON.parse(await readFile(file, 'utf8')) as { hosts: Record<string, unknown> };
     expect(Object.keys(saved.hosts)).to.not.include('h2');
+  });
+
+  it('hands out the same held set until a change, then the held hosts after it', async () => {
+    const store = new GatewayStore(config([1, 2, 3]), undefined, { stateDir: dir, filterWasmPath: '/dev/null' });
+    const first = store.desired().held;
+    expect([...first]).to.deep.equal(['h2']);
+    expect(store.desired().held).to.equal(first);
+    await store.setHeld('h0', true, 'test');
+    expect([...store.desired().held].sort()).to.deep.equal(['h0', 'h2']);
+    await store.replaceConfig(config([1, 2]));
+    expect([...store.desired().held]).to.deep.equal(['h0']);
+    await store.setHeld('h0', false, 'test');
+    expect([...store.desired().held]).to.deep.equal([]);
   });
 
   it('hands out the same backend views until a change, then views of what changed', async () => {
