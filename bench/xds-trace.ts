@@ -1,8 +1,10 @@
 // A cold load into a real Envoy, traced: ours beside go-control-plane, as bench/scenarios/xds-envoy.ts runs it
 // (a fresh control plane and a fresh Envoy, 0 hosts ACKed, then N hosts pushed), but with every ADS request and
 // response stamped (STZ_BENCH_TRACE=1 / -trace) and laid out as a timeline from the push: load read, snapshot
-// set, each type sent, the EDS request, each type ACKed. With --cpu-prof, ours runs under node --cpu-prof and its
-// samples are attributed to the steps of the timeline (by source file of the bundle, and by function).
+// set, each type sent, the EDS request, each type ACKed; and Envoy's own log stamps of when the CDS response
+// reached it and when it was done with it (component log levels upstream:info, config:debug: a few lines per
+// response, beside both peers). With --cpu-prof, ours runs under node --cpu-prof and its samples are
+// attributed to the steps of the timeline (by source file of the bundle, and by function).
 // A diagnosis, not a measurement: nothing is written to bench/results; the numbers go to stdout.
 //
 //   npx tsx bench/xds-trace.ts --sizes 5000 --rounds 3 [--peers ours,go-control-plane] [--cpu-prof DIR]
@@ -93,6 +95,18 @@ function timeline(trace: string[], acks: { kind: ResourceKind; version: string; 
   return marks.sort((a, b) => (a.atMs < 0 ? -Infinity : a.atMs) - (b.atMs < 0 ? -Infinity : b.atMs));
 }
 
+/** Envoy's log lines as marks: when the CDS response had reached it whole, and when it was done with it. */
+function envoyMarks(lines: string[], t0: number): Mark[] {
+  const marks: Mark[] = [];
+  for (const line of lines) {
+    const at = Date.parse(line.slice(0, line.indexOf(' ')));
+    if (!Number.isFinite(at) || at < t0) continue;
+    if (line.includes('Received gRPC message for type.googleapis.com/envoy.config.cluster.v3.Cluster') && !marks.some((m) => m.label.startsWith('Envoy: CDS received'))) marks.push({ label: 'Envoy: CDS received', atMs: at - t0 });
+    else if (/ cds: added\/updated/.test(line) && !marks.some((m) => m.label.startsWith('Envoy: CDS processed'))) marks.push({ label: 'Envoy: CDS processed', atMs: at - t0 });
+  }
+  return marks;
+}
+
 /** Self time per step of the timeline: by source (file / package) and by function. */
 async function attribute(profileFile: string, loadStartHrUs: number, loadStartEpochMs: number, t0: number, marks: Mark[]): Promise<void> {
   const profile = JSON.parse(await readFile(profileFile, 'utf8')) as Profile;
@@ -150,7 +164,18 @@ async function main(): Promise<void> {
             trace: true,
             extraNodeFlags: [...(values['node-flags'] ? values['node-flags'].split(',') : []), ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])],
           });
-          const envoy = await startEnvoy({ bootstrap: renderBootstrap({ nodeId: `bench-xds-trace-${serial}`, xdsAddress: '127.0.0.1', xdsPort: peer.port }), concurrency: 2, logLevel: 'error' });
+          // Envoy's own word on when it took the clusters in: its CDS log lines, stamped to the ms (UTC).
+          const envoyLog: string[] = [];
+          const envoy = await startEnvoy({
+            bootstrap: renderBootstrap({ nodeId: `bench-xds-trace-${serial}`, xdsAddress: '127.0.0.1', xdsPort: peer.port }),
+            concurrency: 2,
+            logLevel: 'error',
+            componentLogLevel: 'upstream:info,config:debug',
+            logFormat: '%Y-%m-%dT%T.%eZ %v',
+            onLog: (line) => {
+              if (line.includes(' cds: ') || line.includes('Received gRPC message for')) envoyLog.push(line);
+            },
+          });
           track(envoy.pid, envoy.exited);
           let marks: Mark[];
           let cpu: number;
@@ -171,6 +196,8 @@ async function main(): Promise<void> {
             await sleep(200);
             const trace = peer.trace.slice(traceFrom);
             marks = timeline(trace, peer.acks, target, t0);
+            marks.push(...envoyMarks(envoyLog, t0));
+            marks.sort((a, b) => (a.atMs < 0 ? -Infinity : a.atMs) - (b.atMs < 0 ? -Infinity : b.atMs));
             loadStart = trace.find((l) => l.startsWith('trace load-start'));
             if (values.verbose) for (const l of trace) process.stdout.write(`      ${(Number(l.split(' ').at(-1)) - t0).toFixed(1).padStart(8)} ${l}\n`);
             process.stdout.write(`${name} ${hosts} hosts round ${round + 1}: CPU ${cpu.toFixed(2)} s, Envoy's CPU ${envoyCpu.toFixed(2)} s\n`);

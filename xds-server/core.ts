@@ -18,7 +18,7 @@ import type { StreamSessionOptions } from './ads/stream-session.ts';
 import { SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
 import { applyAdminServerBounds, DEFAULT_ADMIN_SERVER_BOUNDS, type AdminServerBounds } from './admin/server-bounds.ts';
-import { DEFAULT_GRPC_BOUNDS, grpcServerOptions, StreamGuard, type GrpcBounds } from './grpc-bounds.ts';
+import { DEFAULT_GRPC_BOUNDS, grpcServerOptions, openReceiveWindows, StreamGuard, type GrpcBounds } from './grpc-bounds.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
 import { collectStartupGarbage } from './memory-release.ts';
@@ -308,7 +308,11 @@ export async function startCore(
   const collected = collectStartupGarbage();
   if (collected !== undefined) log.debug('start-up garbage collected before serving xDS', { ms: Math.round(collected) });
   const xdsPort = await new Promise<number>((resolve, reject) =>
-    grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, options.xdsTls?.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    grpcServer.bindAsync(`${xdsAddress}:${options.xdsPort ?? 0}`, options.xdsTls?.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) return reject(err);
+      if (!openReceiveWindows(grpcServer, grpcBounds.receiveWindowBytes)) log.warn('cannot set the HTTP/2 receive windows of the xDS port (grpc-js internals changed): Node\'s 64 KiB windows apply');
+      resolve(port);
+    }),
   );
   options.xdsTls?.observe(grpcServer);
 

@@ -39,6 +39,11 @@ export interface GrpcBounds {
   maxQueuedRequests: number;
   /** Node's HTTP/2 session memory cap per connection (MiB); above it new streams are refused (ENHANCE_YOUR_CALM). */
   maxSessionMemoryMiB: number;
+  /**
+   * HTTP/2 receive window, per stream and per connection: what a client may send before we take it. Node's
+   * default (64 KiB) made Envoy's 5,000-name EDS request and ACK wait for window updates.
+   */
+  receiveWindowBytes: number;
 }
 
 export const DEFAULT_GRPC_BOUNDS: GrpcBounds = {
@@ -56,6 +61,7 @@ export const DEFAULT_GRPC_BOUNDS: GrpcBounds = {
   initialSyncTimeoutMs: 5_000,
   maxQueuedRequests: 64,
   maxSessionMemoryMiB: 64,
+  receiveWindowBytes: 1024 * 1024,
 };
 
 export function grpcServerOptions(b: GrpcBounds): grpc.ServerOptions {
@@ -66,6 +72,28 @@ export function grpcServerOptions(b: GrpcBounds): grpc.ServerOptions {
     'grpc.keepalive_timeout_ms': b.keepaliveTimeoutMs,
     'grpc-node.max_session_memory': b.maxSessionMemoryMiB,
   };
+}
+
+/**
+ * Opens every connection's receive windows to `bytes` (stream and connection). grpc-js has no option for the
+ * server's windows: its Node servers are reached in a private map (1.14.7), checked for shape; false (and
+ * Node's 64 KiB windows) if that changed. Call it before the port takes connections (in bindAsync's callback).
+ */
+export function openReceiveWindows(server: grpc.Server, bytes: number): boolean {
+  const servers = (server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
+  if (!(servers instanceof Map) || servers.size === 0) return false;
+  let hooked = false;
+  for (const s of servers.keys()) {
+    const http2Server = s as import('node:http2').Http2Server;
+    if (typeof http2Server.on !== 'function') continue;
+    http2Server.on('session', (session: import('node:http2').ServerHttp2Session) => {
+      // SETTINGS_INITIAL_WINDOW_SIZE for the streams; the connection's own window is raised by a WINDOW_UPDATE.
+      session.settings({ initialWindowSize: bytes });
+      session.setLocalWindowSize(bytes);
+    });
+    hooked = true;
+  }
+  return hooked;
 }
 
 export type RefusalReason = 'too_many_streams_per_node' | 'too_many_streams_per_address';

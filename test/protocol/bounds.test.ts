@@ -2,6 +2,7 @@
 // gRPC on loopback. Each misbehaving client is refused or disconnected as the README documents, counted in
 // /metrics, and a well-behaved client is served meanwhile.
 import { once } from 'node:events';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { expect } from 'chai';
 import { TYPE_URLS } from '../../snapshots/type-urls.ts';
@@ -198,6 +199,32 @@ describe('xDS port bounds', function () {
       await wellBehavedClientServed(tc, 'good');
       reader.close();
     });
+  });
+
+  it('opens HTTP/2 receive windows of 1 MiB per stream and per connection (Node\'s own are 64 KiB), or as configured', async () => {
+    // Envoy's EDS request and ACK at 5,000 hosts carry ~135 KB of names: with 64 KiB windows each waited for
+    // window updates from our event loop (a cold load's EDS request reached us ~50 ms after Envoy sent it).
+    const windowsOf = async (port: number): Promise<{ stream: number; connection: number }> => {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      try {
+        await once(session, 'remoteSettings');
+        // Set once the connection is made: a second SETTINGS frame, and a WINDOW_UPDATE for the connection.
+        await eventually(() => {
+          expect(session.remoteSettings.initialWindowSize).to.not.equal(65_535);
+          expect(session.state.remoteWindowSize).to.not.equal(65_535);
+        });
+        return { stream: session.remoteSettings.initialWindowSize!, connection: session.state.remoteWindowSize! };
+      } finally {
+        session.destroy();
+      }
+    };
+    expect(DEFAULT_GRPC_BOUNDS.receiveWindowBytes).to.equal(1024 * 1024);
+    t = await startTestControlPlane(simpleHosts(['alpha']));
+    expect(await windowsOf(t.cp.xdsPort)).to.deep.equal({ stream: 1024 * 1024, connection: 1024 * 1024 });
+    await wellBehavedClientServed(t, 'after-windows');
+    await t.close();
+    t = await startTestControlPlane(simpleHosts(['alpha']), { grpcBounds: { receiveWindowBytes: 300_000 } });
+    expect(await windowsOf(t.cp.xdsPort)).to.deep.equal({ stream: 300_000, connection: 300_000 });
   });
 
   it('reconnect storm: initial syncs take turns (concurrency 4); a connected client keeps getting its pushes; every new stream is served', async () => {
