@@ -95,7 +95,7 @@ export class StreamSession extends SessionBase<TypeState> implements AdsSession 
     const { subscription } = state;
     // Wildcard: every resource of the type. Otherwise only the names asked for that exist (for LDS and CDS
     // a subscribed name left out of the response means "deleted"; for the others, "not known yet").
-    const wanted = subscription.wildcard ? [...available.keys()] : [...subscription.names].filter((n) => available.has(n)).sort();
+    const wanted = subscription.wildcard ? [...available.keys()] : subscribedNames(subscription.names, available);
     const encoded: EncodedResource[] = wanted.map((name) => ({ name, bytes: encodeResource(kind, available.get(name)!) }));
     const version = snapshot.versions[kind];
     const nonce = String(++this.nonce);
@@ -114,4 +114,20 @@ export class StreamSession extends SessionBase<TypeState> implements AdsSession 
     this.sentClusters = sent;
     return warm;
   }
+}
+
+/**
+ * The subscribed names that exist, in code-unit order (the order responses list them in). A subscription to
+ * most of a type (Envoy's EDS request names every cluster) is walked in the map's own order, which is close to
+ * that order already, so the sort has little to do: sorting the names in the request's order took ~3 ms of the
+ * answer to a 5,000-cluster EDS request, on a cold load's critical path.
+ */
+export function subscribedNames(names: ReadonlySet<string>, available: { keys(): IterableIterator<string>; has(name: string): boolean; readonly size: number }): string[] {
+  let wanted: string[];
+  if (names.size * 4 < available.size) wanted = [...names].filter((n) => available.has(n));
+  else {
+    wanted = [];
+    for (const name of available.keys()) if (names.has(name)) wanted.push(name);
+  }
+  return wanted.sort();
 }
