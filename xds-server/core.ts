@@ -18,7 +18,7 @@ import type { StreamSessionOptions } from './ads/stream-session.ts';
 import { SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
 import { applyAdminServerBounds, DEFAULT_ADMIN_SERVER_BOUNDS, type AdminServerBounds } from './admin/server-bounds.ts';
-import { DEFAULT_GRPC_BOUNDS, grpcServerOptions, openReceiveWindows, StreamGuard, type GrpcBounds } from './grpc-bounds.ts';
+import { assertReceiveWindow, DEFAULT_GRPC_BOUNDS, grpcServerOptions, openReceiveWindows, StreamGuard, type GrpcBounds } from './grpc-bounds.ts';
 import { LoadReportingService } from './load-reports/lrs-service.ts';
 import { Metrics } from './metrics.ts';
 import { collectStartupGarbage } from './memory-release.ts';
@@ -202,6 +202,7 @@ export async function startCore(
   const metrics = new Metrics(events);
   dropped.count = () => metrics.inc('stz_admin_connections_refused_total');
   const grpcBounds: GrpcBounds = { ...DEFAULT_GRPC_BOUNDS, ...options.grpcBounds };
+  assertReceiveWindow(grpcBounds.receiveWindowBytes);
   const guard = new StreamGuard(grpcBounds, metrics, log.child('grpc-bounds'));
   const publisher = new Publisher(() => state.desired(), cache, log.child('publisher'), { ...DEFAULT_PUBLISHER_OPTIONS, ...options.publisher });
   await publisher.publishNow();

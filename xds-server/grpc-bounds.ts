@@ -74,12 +74,20 @@ export function grpcServerOptions(b: GrpcBounds): grpc.ServerOptions {
   };
 }
 
+/** HTTP/2's own window bounds (RFC 9113 6.5.2): checked at start, or every new connection would throw. */
+export function assertReceiveWindow(bytes: number): void {
+  if (!Number.isInteger(bytes) || bytes < 65_535 || bytes > 2 ** 31 - 1) {
+    throw new RangeError(`grpcBounds.receiveWindowBytes must be an integer from 65535 to 2147483647 (HTTP/2's window bounds), not ${bytes}`);
+  }
+}
+
 /**
  * Opens every connection's receive windows to `bytes` (stream and connection). grpc-js has no option for the
  * server's windows: its Node servers are reached in a private map (1.14.7), checked for shape; false (and
  * Node's 64 KiB windows) if that changed. Call it before the port takes connections (in bindAsync's callback).
  */
 export function openReceiveWindows(server: grpc.Server, bytes: number): boolean {
+  assertReceiveWindow(bytes);
   const servers = (server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
   if (!(servers instanceof Map) || servers.size === 0) return false;
   let hooked = false;
@@ -88,8 +96,12 @@ export function openReceiveWindows(server: grpc.Server, bytes: number): boolean 
     if (typeof http2Server.on !== 'function') continue;
     http2Server.on('session', (session: import('node:http2').ServerHttp2Session) => {
       // SETTINGS_INITIAL_WINDOW_SIZE for the streams; the connection's own window is raised by a WINDOW_UPDATE.
-      session.settings({ initialWindowSize: bytes });
-      session.setLocalWindowSize(bytes);
+      try {
+        session.settings({ initialWindowSize: bytes });
+        session.setLocalWindowSize(bytes);
+      } catch {
+        // A connection already closed again: nothing to open.
+      }
     });
     hooked = true;
   }

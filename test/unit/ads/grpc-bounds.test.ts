@@ -2,7 +2,7 @@
 // address, request budgets on a fake clock, log lines bounded under a flood, initial-sync turns in order.
 import { expect } from 'chai';
 import { AdsEvents } from '../../../xds-server/ads/events.ts';
-import { DEFAULT_GRPC_BOUNDS, peerAddress, StreamGuard, SyncTurns, type StreamTicket } from '../../../xds-server/grpc-bounds.ts';
+import { assertReceiveWindow, DEFAULT_GRPC_BOUNDS, peerAddress, StreamGuard, SyncTurns, type StreamTicket } from '../../../xds-server/grpc-bounds.ts';
 import { createLogger } from '../../../xds-server/log.ts';
 import { Metrics } from '../../../xds-server/metrics.ts';
 
@@ -20,6 +20,11 @@ const ticket = (r: StreamTicket | { refused: string }): StreamTicket => {
 };
 
 describe('xDS port bounds (bookkeeping)', () => {
+  it('takes HTTP/2 receive windows within HTTP/2\'s bounds only, saying which', () => {
+    for (const ok of [65_535, DEFAULT_GRPC_BOUNDS.receiveWindowBytes, 2 ** 31 - 1]) expect(() => assertReceiveWindow(ok)).to.not.throw();
+    for (const bad of [0, 65_534, 2 ** 31, 1.5, Number.NaN]) expect(() => assertReceiveWindow(bad)).to.throw(RangeError, /receiveWindowBytes must be an integer from 65535 to 2147483647/);
+  });
+
   it('reads the peer address of IPv4 and IPv6 peers', () => {
     expect(peerAddress('127.0.0.1:5000')).to.equal('127.0.0.1');
     expect(peerAddress('[::1]:5000')).to.equal('::1');
