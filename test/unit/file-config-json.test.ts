@@ -4,11 +4,7 @@
 import { expect } from 'chai';
 import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
 import { loadConfigText, parseGatewayConfigText, readJsonStrictly } from '../../sources/file/parse.ts';
-
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
+import { seededRandom } from '../support/seeded-random.ts';
 
 const NASTY = ['a', 'b":', '\\"', 'x\\', 'é\u2028', '{', '}', ':', ',', ' ', '"', 'key":"v', 'π', '\n', '\t'];
 
@@ -31,7 +27,7 @@ function randomValue(r: () => number, depth: number): unknown {
 describe('file config written as JSON', () => {
   it('reads the same value as the YAML reader, over generated objects with quotes, colons and escapes in their strings', () => {
     for (let seed = 1; seed <= 400; seed++) {
-      const r = random(seed);
+      const r = seededRandom(seed);
       const value = { ...(randomValue(r, 0) as object), k: randomValue(r, 1) };
       for (const text of [JSON.stringify(value), JSON.stringify(value, null, 2)]) {
         const fast = readJsonStrictly(text);
@@ -79,7 +75,7 @@ describe('file config written as JSON', () => {
     };
     let duplicates = 0;
     for (let seed = 1; seed <= 400; seed++) {
-      const r = random(seed);
+      const r = seededRandom(seed);
       const v = { ...(value(r, 0) as object), k: value(r, 1), n: { x: plain(r) } };
       const text = JSON.stringify(v);
       expect(text, `seed ${seed}`).to.not.include('\\');

@@ -7,18 +7,7 @@ import { stringify } from 'yaml';
 import { splitHostEntries } from '../../sources/file/host-entries.ts';
 import { IncrementalConfigParser, MAX_ENTRIES_ONE_BY_ONE } from '../../sources/file/incremental-parse.ts';
 import { parseGatewayConfigText } from '../../sources/file/parse.ts';
-
-/** A small deterministic PRNG (mulberry32), so a failure names a seed that repeats it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../support/seeded-random.ts';
 
 type Raw = { listener: Record<string, unknown>; defaults?: Record<string, unknown>; hosts: Record<string, unknown>[] };
 
@@ -80,7 +69,7 @@ function expectSame(parser: IncrementalConfigParser, text: string, why: string):
 describe('config file: incremental reload', () => {
   describe('the split into host entries', () => {
     it('finds every entry in each layout, and the frame without them', () => {
-      const c = rawConfig(5, rng(1));
+      const c = rawConfig(5, seededRandom(1));
       for (const [layout, write] of Object.entries(LAYOUTS)) {
         const split = splitHostEntries(write(c));
         expect(split, layout).to.not.equal(undefined);
@@ -117,7 +106,7 @@ describe('config file: incremental reload', () => {
 
     it('splits the same with the last split as a hint (entries read before are skipped) as without', () => {
       for (let seed = 1; seed <= 30; seed += 1) {
-        const r = rng(500 + seed);
+        const r = seededRandom(500 + seed);
         let c = rawConfig(1 + Math.floor(r() * 20), r);
         for (const write of [LAYOUTS['compact JSON']!, LAYOUTS['indented JSON']!]) {
           let before = splitHostEntries(write(c));
@@ -140,7 +129,7 @@ describe('config file: incremental reload', () => {
 
   it('re-reads only the entry that changed, and keeps the other hosts as the very same objects', () => {
     for (const [layout, write] of Object.entries(LAYOUTS)) {
-      const c = rawConfig(50, rng(2));
+      const c = rawConfig(50, seededRandom(2));
       const parser = new IncrementalConfigParser();
       const first = parser.parse(write(c));
       const changed = structuredClone(c);
@@ -158,21 +147,21 @@ describe('config file: incremental reload', () => {
 
   it('reads the whole file when many entries are new (one read is cheaper than many small ones)', () => {
     const parser = new IncrementalConfigParser();
-    parser.parse(JSON.stringify(rawConfig(0, rng(5))));
-    const big = rawConfig(200, rng(5));
+    parser.parse(JSON.stringify(rawConfig(0, seededRandom(5))));
+    const big = rawConfig(200, seededRandom(5));
     expect(parser.parse(JSON.stringify(big))).to.deep.equal(parseGatewayConfigText(JSON.stringify(big)));
     // Mostly new text: read whole at once, its entries split off only afterwards (here by the next parse).
     expect(parser.work).to.deep.equal({ full: 2, incremental: 0, entriesParsed: 0, splitLater: 1 });
     // A few new ones among many known ones are read one by one.
-    const more = { ...big, hosts: [...big.hosts, ...Array.from({ length: MAX_ENTRIES_ONE_BY_ONE + 4 }, (_, i) => host(500 + i, rng(6)))] };
+    const more = { ...big, hosts: [...big.hosts, ...Array.from({ length: MAX_ENTRIES_ONE_BY_ONE + 4 }, (_, i) => host(500 + i, seededRandom(6)))] };
     expect(parser.parse(JSON.stringify(more))).to.deep.equal(parseGatewayConfigText(JSON.stringify(more)));
     expect(parser.work).to.deep.equal({ full: 2, incremental: 1, entriesParsed: MAX_ENTRIES_ONE_BY_ONE + 4, splitLater: 1 });
   });
 
   it('splits a mostly new text after reading it (remember()), and the next reload of it is still read entry by entry', () => {
     const parser = new IncrementalConfigParser();
-    parser.parse(JSON.stringify(rawConfig(0, rng(5))));
-    const big = rawConfig(300, rng(5));
+    parser.parse(JSON.stringify(rawConfig(0, seededRandom(5))));
+    const big = rawConfig(300, seededRandom(5));
     const first = parser.parse(JSON.stringify(big));
     expect(first).to.deep.equal(parseGatewayConfigText(JSON.stringify(big)));
     expect(parser.work.splitLater).to.equal(1);
@@ -186,7 +175,7 @@ describe('config file: incremental reload', () => {
   });
 
   it('reads the whole file again when the frame changes (listener, defaults)', () => {
-    const c = rawConfig(10, rng(3));
+    const c = rawConfig(10, seededRandom(3));
     const parser = new IncrementalConfigParser();
     parser.parse(JSON.stringify(c));
     const next = { ...c, defaults: { requestTimeoutMs: 7 } };
@@ -196,7 +185,7 @@ describe('config file: incremental reload', () => {
   });
 
   it('gives the whole-file reader\'s errors, with their lines and paths', () => {
-    const c = rawConfig(20, rng(4));
+    const c = rawConfig(20, seededRandom(4));
     const parser = new IncrementalConfigParser();
     const good = stringify(c);
     parser.parse(good);
@@ -220,7 +209,7 @@ describe('config file: incremental reload', () => {
     this.timeout(120_000);
     let incremental = 0;
     for (let seed = 1; seed <= 40; seed += 1) {
-      const r = rng(seed);
+      const r = seededRandom(seed);
       for (const [layout, write] of Object.entries(LAYOUTS)) {
         const parser = new IncrementalConfigParser();
         let c = rawConfig(1 + Math.floor(r() * 30), r);
@@ -244,7 +233,7 @@ describe('config file: incremental reload', () => {
     const noise = ['"', "'", '[', ']', '{', '}', ':', ',', '#', '-', ' ', '\n', '&a ', '*a', '!!str ', '|', '>', '? ', '\t', '---\n', '- ', '  ', 'x'];
     let incremental = 0;
     for (let seed = 1; seed <= 30; seed += 1) {
-      const r = rng(1000 + seed);
+      const r = seededRandom(1000 + seed);
       for (const [layout, write] of Object.entries(LAYOUTS)) {
         const c = rawConfig(3 + Math.floor(r() * 10), r);
         const good = write(c);

@@ -14,18 +14,7 @@ import {
   encodeDiscoveryRequest,
 } from '../../../xds-server/protos/codec.ts';
 import { messageType } from '../../../xds-server/protos/load.ts';
-
-/** mulberry32: a small seeded generator, so a failure names the case that reproduces it. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../support/seeded-random.ts';
 
 class Bytes {
   private readonly parts: number[] = [];
@@ -225,7 +214,7 @@ describe('ADS request decoding (our reader against protobufjs)', () => {
         let ascii = 0;
         for (let seed = 1; seed <= 600; seed++) {
           asciiOnly = seed % 2 === 0;
-          const bytes = v.generate(random(seed));
+          const bytes = v.generate(seededRandom(seed));
           if (expectSame(v.ours, v.theirs, bytes, `seed ${seed}`).ok) read++;
           if (isAscii(bytes)) ascii++;
         }
@@ -239,7 +228,7 @@ describe('ADS request decoding (our reader against protobufjs)', () => {
         let refused = 0;
         for (let seed = 1000; seed < 1030; seed++) {
           asciiOnly = seed % 2 === 0;
-          const bytes = v.generate(random(seed));
+          const bytes = v.generate(seededRandom(seed));
           for (let cut = 0; cut < bytes.length; cut++) {
             if (!expectSame(v.ours, v.theirs, bytes.subarray(0, cut), `seed ${seed} cut at ${cut}`).ok) refused++;
           }
@@ -250,7 +239,7 @@ describe('ADS request decoding (our reader against protobufjs)', () => {
       it('refuses or reads corrupted and random bytes as protobufjs does', () => {
         let refused = 0;
         for (let seed = 2000; seed < 2400; seed++) {
-          const rnd = random(seed);
+          const rnd = seededRandom(seed);
           asciiOnly = seed % 2 === 0;
           const bytes = Buffer.from(v.generate(rnd));
           for (let k = 0; k < 1 + Math.floor(rnd() * 4) && bytes.length > 0; k++) bytes[Math.floor(rnd() * bytes.length)] = Math.floor(rnd() * 256);

@@ -2,20 +2,13 @@
 // code-unit order, whichever way they are found (walking the subscription, or the map for a large one).
 import { expect } from 'chai';
 import { subscribedNames } from '../../../xds-server/ads/stream-session.ts';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { seededRandom } from '../../support/seeded-random.ts';
 
 const ALPHABET = ['a', 'b', 'Z', '0', '9', '-', '_', '.', 'é', '中', '😀'];
 
 describe('subscribedNames (xds-server/ads/stream-session.ts)', () => {
   it('gives the subscribed names that exist, in code-unit order, over 400 random maps and subscriptions', () => {
-    const random = rng(12);
+    const random = seededRandom(12);
     const name = (): string => Array.from({ length: 1 + Math.floor(random() * 6) }, () => ALPHABET[Math.floor(random() * ALPHABET.length)]).join('');
     for (let run = 0; run < 400; run++) {
       const all = [...new Set(Array.from({ length: Math.floor(random() * 60) }, name))];

@@ -20,6 +20,7 @@ import { encodeMessage, encodeResource, encodeWithProtobufjs, protobufjsFallback
 import { validateGatewayConfig } from '../../../sources/file/parse.ts';
 import { fileConfigToModel } from '../../../sources/file/to-model.ts';
 import { expectWriterMatchesProtobufjs } from '../../support/same-bytes.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
 
 function snapshotOf(config: unknown, extra: { held?: string[]; wake?: Parameters<typeof buildSnapshot>[0]['wake'] } = {}) {
   const valid = validateGatewayConfig(config);
@@ -337,7 +338,7 @@ describe('protobuf writer (snapshots/proto-writer.ts)', () => {
     });
 
     it('random messages (seeded): whatever it writes is protobufjs\'s bytes', () => {
-      const random = seeded(12);
+      const random = seededRandom(12);
       let written = 0;
       for (let i = 0; i < 2_000; i++) {
         const value = randomSample(random, 3);
@@ -371,18 +372,6 @@ describe('protobuf writer (snapshots/proto-writer.ts)', () => {
     });
   });
 });
-
-/** mulberry32: a small seeded generator, so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomSample(random: () => number, depth: number): Record<string, unknown> {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import type { Resource } from '../../../snapshots/resource.ts';
 import { versionOf } from '../../../snapshots/version.ts';
 import { encodeResource } from '../../../snapshots/wire.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
 
 function byDefinition(resources: ReadonlyMap<string, Resource>): string {
   const hash = createHash('sha256');
@@ -23,8 +24,7 @@ const NAMES = ['a', 'b', 'host_h1', 'host_h10', 'host_h2', 'Z', 'é', '名前', 
 
 describe('type versions (snapshots/version.ts)', () => {
   it('hash each resource\'s name, length and bytes in code-unit order, as the definition says', () => {
-    let seed = 7;
-    const random = (): number => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const random = seededRandom(7);
     for (let round = 0; round < 200; round++) {
       const entries: [string, Resource][] = [];
       const used = new Set<string>();
