@@ -74,6 +74,15 @@ export function grpcServerOptions(b: GrpcBounds): grpc.ServerOptions {
   };
 }
 
+/**
+ * The Node servers behind a grpc-js server (one per bound port), which grpc-js keeps in a private map (1.14.7):
+ * reached by name, checked for shape; undefined if that changed.
+ */
+export function nodeServersOf(server: grpc.Server): unknown[] | undefined {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  return servers instanceof Map ? [...servers.keys()] : undefined;
+}
+
 /** HTTP/2's own window bounds (RFC 9113 6.5.2): checked at start, or every new connection would throw. */
 export function assertReceiveWindow(bytes: number): void {
   if (!Number.isInteger(bytes) || bytes < 65_535 || bytes > 2 ** 31 - 1) {
@@ -83,25 +92,23 @@ export function assertReceiveWindow(bytes: number): void {
 
 /**
  * Opens every connection's receive windows to `bytes` (stream and connection). grpc-js has no option for the
- * server's windows: its Node servers are reached in a private map (1.14.7), checked for shape; false (and
- * Node's 64 KiB windows) if that changed. Call it before the port takes connections (in bindAsync's callback).
+ * server's windows: they are set on its Node servers (nodeServersOf); false (and Node's 64 KiB windows) if
+ * those cannot be reached. Call it before the port takes connections (in bindAsync's callback),
+ * with `bytes` already checked by assertReceiveWindow (a throw here would be on every new connection).
  */
 export function openReceiveWindows(server: grpc.Server, bytes: number): boolean {
-  assertReceiveWindow(bytes);
-  const servers = (server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
-  if (!(servers instanceof Map) || servers.size === 0) return false;
+  const servers = nodeServersOf(server);
+  if (servers === undefined || servers.length === 0) return false;
   let hooked = false;
-  for (const s of servers.keys()) {
+  for (const s of servers) {
     const http2Server = s as import('node:http2').Http2Server;
     if (typeof http2Server.on !== 'function') continue;
     http2Server.on('session', (session: import('node:http2').ServerHttp2Session) => {
       // SETTINGS_INITIAL_WINDOW_SIZE for the streams; the connection's own window is raised by a WINDOW_UPDATE.
-      try {
-        session.settings({ initialWindowSize: bytes });
-        session.setLocalWindowSize(bytes);
-      } catch {
-        // A connection already closed again: nothing to open.
-      }
+      // A connection already closed again has nothing to open (both calls would throw on it).
+      if (session.destroyed || session.closed) return;
+      session.settings({ initialWindowSize: bytes });
+      session.setLocalWindowSize(bytes);
     });
     hooked = true;
   }

@@ -10,6 +10,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import { nodeServersOf } from '../grpc-bounds.ts';
 import type { Logger } from '../log.ts';
 import { clientIdentityOf, type ClientIdentity, type RefusalReason } from './client-identity.ts';
 import { identityUris } from './pki.ts';
@@ -128,13 +129,12 @@ export function createXdsTls(provider: MemoryCertificateProvider, log: Logger, o
     onRefused: (l) => void listeners.push(l),
     refuse,
     observe(server) {
-      // grpc-js keeps its Node servers in a private map (1.14.7): reached by name, checked for shape.
-      const servers = (server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
-      if (!(servers instanceof Map)) {
+      const servers = nodeServersOf(server);
+      if (servers === undefined) {
         log.warn('cannot observe TLS connections on the xDS port (grpc-js internals changed): refusals are counted per call only');
         return false;
       }
-      for (const s of servers.keys()) {
+      for (const s of servers) {
         const tlsServer = s as import('node:tls').Server;
         if (typeof tlsServer.prependListener !== 'function') continue;
         tlsServer.prependListener('secureConnection', (socket: TLSSocket) => void admitSocket(socket, 'xds'));
