@@ -72,7 +72,7 @@ export class MemoryRelease {
 }
 
 /**
- * One full collection of what starting up left behind (module loading, the protobuf reflection and the codec's
+ * A full collection (the same two back to back as after a large reload) of what starting up left behind (module loading, the protobuf reflection and the codec's
  * warm-up, the first build): in a process serving no host yet ~15 MiB of its ~33 MiB heap. Left there, it is
  * carried into the first large push, whose growth then sets off V8's first full collection while Envoy takes in
  * the new clusters (at 5,000 hosts ~40-60 ms of the main thread between the route table and Envoy's EDS
