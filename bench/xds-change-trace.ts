@@ -63,6 +63,16 @@ const pct = (xs: number[], p: number): number => {
 const summary = (label: string, xs: number[]): string =>
   xs.length === 0 ? `${label}: none` : `${label} p50 ${pct(xs, 50).toFixed(1)} p90 ${pct(xs, 90).toFixed(1)} max ${Math.max(...xs).toFixed(1)}`;
 
+/** Main-thread time (and GC) of each change from its load to its ACK, from the one profile in `dir`. */
+async function mainThreadPerChange(dir: string, series: Change[]): Promise<{ busyUs: number; gcUs: number }[] | undefined> {
+  const profiles = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+  if (profiles.length !== 1 || series.some((c) => c.hrAtStartUs === undefined)) return undefined;
+  const profile = JSON.parse(await readFile(path.join(dir, profiles[0]!), 'utf8')) as Profile;
+  const sourceOf = await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs'));
+  const windows = series.map((c, i) => ({ bucket: i, from: c.hrAtStartUs!, to: c.hrAtStartUs! + (c.ackMs - c.startMs) * 1000 }));
+  return attributeSamples(profile, sourceOf, windows, series.length);
+}
+
 /** Self time of all changes, per step: load -> set, set -> EDS sent, EDS sent -> ACK, ACK -> next load. */
 async function attribute(profileFile: string, series: Change[]): Promise<Map<string, number>> {
   const profile = JSON.parse(await readFile(profileFile, 'utf8')) as Profile;
@@ -162,12 +172,19 @@ async function runPeer(name: PeerName, files: Awaited<ReturnType<typeof prepareX
   process.stdout.write(`  ${summary('load -> snapshot set', d((c) => (c.setMs === undefined ? undefined : c.setMs - c.startMs)))}\n`);
   process.stdout.write(`  ${summary('load -> EDS sent', d((c) => (c.edsSentMs === undefined ? undefined : c.edsSentMs - c.startMs)))}\n`);
   process.stdout.write(`  ${summary('EDS sent -> ACKed', d((c) => (c.edsSentMs === undefined ? undefined : c.ackMs - c.edsSentMs)))}\n`);
-  if (values.verbose)
+  if (values.verbose) {
+    // With a profile: each change's main-thread time and garbage collection from its load to its ACK, to tell
+    // a slow change that collected from one that ran code not compiled yet.
+    const perChange = profDir ? await mainThreadPerChange(profDir, series) : undefined;
     series.forEach((c, i) => {
       const cpu = c.edsCpuUs !== undefined && c.cpuAtStartUs !== undefined ? ` cpu ${((c.edsCpuUs - c.cpuAtStartUs) / 1000).toFixed(1)}` : '';
       const rel = (x: number | undefined): string => (x === undefined ? '-' : (x - c.startMs).toFixed(1));
-      process.stdout.write(`    #${i} set ${rel(c.setMs)} eds ${rel(c.edsSentMs)} ack ${rel(c.ackMs)}${cpu}\n`);
+      const main = perChange?.[i] ? ` main ${(perChange[i]!.busyUs / 1000).toFixed(1)} (GC ${(perChange[i]!.gcUs / 1000).toFixed(1)})` : '';
+      // at: the load's start on the profile's clock (µs), to find the change in it.
+      const at = c.hrAtStartUs !== undefined ? ` at ${c.hrAtStartUs}` : '';
+      process.stdout.write(`    #${i} set ${rel(c.setMs)} eds ${rel(c.edsSentMs)} ack ${rel(c.ackMs)}${cpu}${main}${at}\n`);
     });
+  }
   const cpuToEds = d((c) => (c.edsCpuUs === undefined || c.cpuAtStartUs === undefined ? undefined : (c.edsCpuUs - c.cpuAtStartUs) / 1000));
   if (cpuToEds.length) process.stdout.write(`  ${summary('ours CPU ms load -> EDS sent', cpuToEds)}\n`);
   if (profDir) {

@@ -12,7 +12,14 @@
 // growth: twice the CPU in a storm). README, "Memory", has the numbers.
 // --expose-gc: lets the control plane collect a large change's garbage once every Envoy has applied it
 // (xds-server/memory-release.ts) instead of leaving it resident until V8 next wants the room.
-export const CONTROL_PLANE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--expose-gc'];
+// --v8-pool-size=1: one V8 helper thread instead of node's four. The helpers compile hot functions and help
+// the garbage collector; the first changes after a large load make V8 compile the change path's functions
+// (TurboFan, several ms of CPU each), and four helpers at once took both CPUs of a 2-CPU machine from the
+// main thread and from the Envoy being sent the change: ours' first one-host changes at 1,000 hosts took
+// 36-48 ms to ACK instead of 25-27 with one helper (five series each, bench/xds-change-trace.ts; two helpers:
+// as four). The heap is tens of MiB: one helper is enough for its concurrent marking. What it costs: the work
+// before a 5,000-host load's first byte ~10 ms more (the collector's helpers), within the load's noise.
+export const CONTROL_PLANE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--expose-gc', '--v8-pool-size=1'];
 
 /**
  * Environment the control plane's node process starts with, wherever it is started (as the flags above).

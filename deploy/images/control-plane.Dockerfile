@@ -36,5 +36,5 @@ ENV NODE_ENV=production
 ENV MALLOC_ARENA_MAX=1
 USER 1000:1000
 EXPOSE 18000 9902
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--expose-gc", "dist/xds-server/main.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--expose-gc", "--v8-pool-size=1", "dist/xds-server/main.mjs"]
 CMD ["--kubernetes"]

@@ -77,4 +77,11 @@ describe('the production bundle (scripts/build.ts)', function () {
     const env = Object.fromEntries([...finalStage.matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
     for (const [name, value] of Object.entries(CONTROL_PLANE_NODE_ENV)) expect(env[name], `ENV ${name}`).to.equal(value);
   });
+
+  it('docker compose runs the bundle with the production node flags and environment too', async () => {
+    const compose = await readFile(path.join(REPO_ROOT, 'docker-compose.yaml'), 'utf8');
+    const env = Object.entries(CONTROL_PLANE_NODE_ENV).map(([name, value]) => `${name}=${value}`);
+    const line = [...env, 'exec', 'node', ...CONTROL_PLANE_NODE_FLAGS, CONTROL_PLANE_BUNDLE].join(' ');
+    expect(compose, 'the control plane service starts the bundle exactly so').to.include(` ${line} `);
+  });
 });
