@@ -15,10 +15,11 @@
 // --v8-pool-size=1: one V8 helper thread instead of node's four. The helpers compile hot functions and help
 // the garbage collector; the first changes after a large load make V8 compile the change path's functions
 // (TurboFan, several ms of CPU each), and four helpers at once took both CPUs of a 2-CPU machine from the
-// main thread and from the Envoy being sent the change: ours' first one-host changes at 1,000 hosts took
-// 36-48 ms to ACK instead of 25-27 with one helper (five series each, bench/xds-change-trace.ts; two helpers:
-// as four). The heap is tens of MiB: one helper is enough for its concurrent marking. What it costs: the work
-// before a 5,000-host load's first byte ~10 ms more (the collector's helpers), within the load's noise.
+// main thread and from the Envoy being sent the change: ours' first one-host change at 1,000 hosts took
+// 36-48 ms to ACK, and 25-28 ms with one helper in four series of five (36 in the fifth; bench/xds-change-trace.ts;
+// two helpers did as four). What it costs, measured: ~10 ms more before a 5,000-host load's first CDS byte
+// (three traced pairs; the collector has fewer hands), within that load's noise; reconnect storms of 500
+// simulated Envoys 3.3-4.2 s against 3.3-3.7 before (three runs each, bench:xds), CPU per storm about the same.
 export const CONTROL_PLANE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--expose-gc', '--v8-pool-size=1'];
 
 /**
