@@ -173,7 +173,8 @@ async function main(): Promise<void> {
             componentLogLevel: 'upstream:info,config:debug',
             logFormat: '%Y-%m-%dT%T.%eZ %v',
             onLog: (line) => {
-              if (line.includes(' cds: ') || line.includes('Received gRPC message for')) envoyLog.push(line);
+              // --verbose: every line of those components, to see what Envoy does between the marks.
+              if (values.verbose || line.includes(' cds: ') || line.includes('Received gRPC message for')) envoyLog.push(line);
             },
           });
           track(envoy.pid, envoy.exited);
@@ -199,7 +200,13 @@ async function main(): Promise<void> {
             marks.push(...envoyMarks(envoyLog, t0));
             marks.sort((a, b) => (a.atMs < 0 ? -Infinity : a.atMs) - (b.atMs < 0 ? -Infinity : b.atMs));
             loadStart = trace.find((l) => l.startsWith('trace load-start'));
-            if (values.verbose) for (const l of trace) process.stdout.write(`      ${(Number(l.split(' ').at(-1)) - t0).toFixed(1).padStart(8)} ${l}\n`);
+            if (values.verbose) {
+              // Ours' trace lines and Envoy's log lines after the push, on one time line.
+              const envoyLines = envoyLog.map((l) => ({ at: Date.parse(l.slice(0, l.indexOf(' '))), text: `envoy: ${l.slice(l.indexOf(' ') + 1).slice(0, 200)}` }));
+              const ourLines = trace.map((l) => ({ at: Number(l.split(' ').at(-1)), text: l }));
+              const all = [...ourLines, ...envoyLines.filter((l) => Number.isFinite(l.at) && l.at >= t0)].sort((a, b) => a.at - b.at);
+              for (const l of all) process.stdout.write(`      ${(l.at - t0).toFixed(1).padStart(8)} ${l.text}\n`);
+            }
             process.stdout.write(`${name} ${hosts} hosts round ${round + 1}: CPU ${cpu.toFixed(2)} s, Envoy's CPU ${envoyCpu.toFixed(2)} s\n`);
             for (const m of marks) process.stdout.write(`  ${Math.abs(m.atMs).toFixed(1).padStart(8)} ms  ${m.label}\n`);
             if (profDir && loadStart) {
