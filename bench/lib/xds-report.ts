@@ -62,6 +62,26 @@ function changeSamples(r: XdsResults, peer: PeerName): number[] {
   return r.envoy.filter((x) => x.peer === peer && x.changeMs).flatMap((x) => x.changeMs!);
 }
 
+/**
+ * The rounds of one size paired as they ran (same round index, back to back): how often ours was the faster
+ * of a pair, and the pairs' ratios. Beside the median ratio, this shows whether it stands clear of the
+ * round-to-round noise or sits inside it.
+ */
+export function coldPairs(ours: readonly XdsEnvoyRound[], go: readonly XdsEnvoyRound[]): { pairs: number; oursFaster: number; minRatio: number; maxRatio: number } | undefined {
+  const ratios: number[] = [];
+  for (const o of ours) {
+    const g = go.find((x) => x.hosts === o.hosts && x.round === o.round);
+    if (g) ratios.push(o.coldMs / g.coldMs);
+  }
+  if (ratios.length === 0) return undefined;
+  return { pairs: ratios.length, oursFaster: ratios.filter((x) => x < 1).length, minRatio: Math.min(...ratios), maxRatio: Math.max(...ratios) };
+}
+
+function pairsNote(ours: readonly XdsEnvoyRound[], go: readonly XdsEnvoyRound[]): string {
+  const p = coldPairs(ours, go);
+  return p ? ` (ours faster in ${p.oursFaster} of ${p.pairs} interleaved pairs; pair ratios ${p.minRatio.toFixed(2)}–${p.maxRatio.toFixed(2)})` : '';
+}
+
 export function evaluateXdsTargets(r: XdsResults): Target[] {
   const targets: Target[] = [];
   for (const hosts of [1000, 5000]) {
@@ -72,7 +92,7 @@ export function evaluateXdsTargets(r: XdsResults): Target[] {
       continue;
     }
     const ratio = median(ours.map((x) => x.coldMs)) / median(go.map((x) => x.coldMs));
-    targets.push({ name: `cold load into a real Envoy at ${hosts.toLocaleString('en')} hosts (median of rounds)`, goal: 'ours/Go ≤ 1.0', measured: `${ratio.toFixed(2)}x`, verdict: ratio <= 1.0 ? 'pass' : 'fail' });
+    targets.push({ name: `cold load into a real Envoy at ${hosts.toLocaleString('en')} hosts (median of rounds)`, goal: 'ours/Go ≤ 1.0', measured: `${ratio.toFixed(2)}x${pairsNote(ours, go)}`, verdict: ratio <= 1.0 ? 'pass' : 'fail' });
   }
   const oc = changeSamples(r, 'ours');
   const gc = changeSamples(r, 'go-control-plane');

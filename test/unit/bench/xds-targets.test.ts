@@ -1,6 +1,6 @@
 // The xDS benchmark's verdicts on the issue-12 targets, from results data alone (bench/lib/xds-report.ts).
 import { expect } from 'chai';
-import { evaluateXdsTargets, renderXdsMarkdown, type FleetSummary, type XdsResults } from '../../../bench/lib/xds-report.ts';
+import { coldPairs, evaluateXdsTargets, renderXdsMarkdown, type FleetSummary, type XdsResults } from '../../../bench/lib/xds-report.ts';
 import type { XdsEnvoyRound } from '../../../bench/scenarios/xds-envoy.ts';
 import { distribution } from '../../../bench/lib/stats.ts';
 
@@ -41,6 +41,23 @@ describe('bench: xDS targets', () => {
     // A delta storm over the bound fails even when the state-of-the-world one passes.
     const deltaStorm = results([], [fleet('ours', 'sotw', [400], 9_000), fleet('ours', 'delta', [250], 10_001)]);
     expect(evaluateXdsTargets(deltaStorm).filter((t) => t.name.includes('storm')).map((t) => t.verdict)).to.deep.equal(['pass', 'fail']);
+  });
+
+  it('pairs the cold-load rounds as they ran and says how often ours was the faster of a pair', () => {
+    const at = (peer: XdsEnvoyRound['peer'], roundIndex: number, coldMs: number): XdsEnvoyRound => ({ ...round(peer, 1000, coldMs, 1000), round: roundIndex });
+    // Median ratio 1.0 (the target met), but ours is the faster of only one pair of three.
+    const ours = [at('ours', 0, 90), at('ours', 1, 110), at('ours', 2, 100)];
+    const go = [at('go-control-plane', 0, 100), at('go-control-plane', 1, 100), at('go-control-plane', 2, 100)];
+    const p = coldPairs(ours, go)!;
+    expect(p.pairs).to.equal(3);
+    expect(p.oursFaster).to.equal(1);
+    expect(p.minRatio).to.be.closeTo(0.9, 1e-9);
+    expect(p.maxRatio).to.be.closeTo(1.1, 1e-9);
+    const cold = evaluateXdsTargets(results([...ours, ...go], []))[0]!;
+    expect(cold.verdict).to.equal('pass');
+    expect(cold.measured).to.equal('1.00x (ours faster in 1 of 3 interleaved pairs; pair ratios 0.90–1.10)');
+    // A round of one peer without its pair (a run cut short) is left out, not paired with another round.
+    expect(coldPairs([...ours, at('ours', 3, 50)], go)!.pairs).to.equal(3);
   });
 
   it('says "not measured" for what the run did not measure, and never passes it', () => {
