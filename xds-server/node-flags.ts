@@ -18,7 +18,8 @@
 // main thread and from the Envoy being sent the change: ours' first one-host change at 1,000 hosts took
 // 36-48 ms to ACK, and 25-28 ms with one helper in four series of five (36 in the fifth; bench/xds-change-trace.ts;
 // two helpers did as four). What it costs, measured: ~10 ms more before a 5,000-host load's first CDS byte
-// (three traced pairs; the collector has fewer hands), within that load's noise; reconnect storms of 500
+// (three traced pairs) and ~3-5 ms at 1,000 (four pairs: the load path's code is compiled later, so more of
+// it runs interpreted), within those loads' noise but not nothing; reconnect storms of 500
 // simulated Envoys 3.3-4.2 s against 3.3-3.7 before (three runs each, bench:xds), CPU per storm about the same.
 export const CONTROL_PLANE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--expose-gc', '--v8-pool-size=1'];
 
