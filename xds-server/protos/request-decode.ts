@@ -49,15 +49,16 @@ interface RequestTypes {
   status: NestedType;
   locator: NestedType;
 }
+function requestTypes(request: string, locatorField: string): RequestTypes {
+  return { node: fieldType(request, 'node'), status: fieldType(request, 'error_detail'), locator: fieldType(request, locatorField) };
+}
 let sotwTypes: RequestTypes | undefined;
 let deltaTypes: RequestTypes | undefined;
 function sotw(): RequestTypes {
-  sotwTypes ??= { node: fieldType(SOTW, 'node'), status: fieldType(SOTW, 'error_detail'), locator: fieldType(SOTW, 'resource_locators') };
-  return sotwTypes;
+  return (sotwTypes ??= requestTypes(SOTW, 'resource_locators'));
 }
 function delta(): RequestTypes {
-  deltaTypes ??= { node: fieldType(DELTA, 'node'), status: fieldType(DELTA, 'error_detail'), locator: fieldType(DELTA, 'resource_locators_subscribe') };
-  return deltaTypes;
+  return (deltaTypes ??= requestTypes(DELTA, 'resource_locators_subscribe'));
 }
 
 const SOTW_OPTIONS: protobuf.IConversionOptions = { defaults: true, arrays: true, longs: Number, enums: String };
@@ -246,11 +247,7 @@ export function readDiscoveryRequest(bytes: Buffer): DiscoveryRequest {
       }
     }
     const request: DiscoveryRequest = { version_info: version, resource_names: resourceNames, type_url: typeUrl, response_nonce: nonce };
-    // In protobufjs's order of conversion (node, error_detail, locators), which decides the error on a too deep one.
-    if (node) request.node = sotw().node.toObject(node, SOTW_OPTIONS, 1) as NodeInfo;
-    if (errorDetail) request.error_detail = sotw().status.toObject(errorDetail, SOTW_OPTIONS, 1) as DiscoveryRequest['error_detail'];
-    if (locators) for (const l of locators) sotw().locator.toObject(l, SOTW_OPTIONS, 1);
-    return request;
+    return withNested(request, sotw(), SOTW_OPTIONS, node, errorDetail, locators);
   } finally {
     end();
   }
@@ -307,13 +304,29 @@ export function readDeltaDiscoveryRequest(bytes: Buffer): DeltaDiscoveryRequest 
       initial_resource_versions: versions ?? {},
       response_nonce: nonce,
     };
-    if (node) request.node = delta().node.toObject(node, DELTA_OPTIONS, 1) as NodeInfo;
-    if (errorDetail) request.error_detail = delta().status.toObject(errorDetail, DELTA_OPTIONS, 1) as DeltaDiscoveryRequest['error_detail'];
-    if (locators) for (const l of locators) delta().locator.toObject(l, DELTA_OPTIONS, 1);
-    return request;
+    return withNested(request, delta(), DELTA_OPTIONS, node, errorDetail, locators);
   } finally {
     end();
   }
+}
+
+/**
+ * The request with its nested messages converted as protobufjs's toObject converts them, in its order (node,
+ * error_detail, locators), which decides the error on a too deep one. Locators are converted for that check
+ * only: no caller reads them.
+ */
+function withNested<R extends { node?: NodeInfo; error_detail?: { code?: number; message?: string } }>(
+  request: R,
+  types: RequestTypes,
+  options: protobuf.IConversionOptions,
+  node: protobuf.Message | undefined,
+  errorDetail: protobuf.Message | undefined,
+  locators: protobuf.Message[] | undefined,
+): R {
+  if (node) request.node = types.node.toObject(node, options, 1) as NodeInfo;
+  if (errorDetail) request.error_detail = types.status.toObject(errorDetail, options, 1) as R['error_detail'];
+  if (locators) for (const l of locators) types.locator.toObject(l, options, 1);
+  return request;
 }
 
 /** One entry of initial_resource_versions (map<string, string>): key 1, value 2, either may be absent. */
