@@ -63,20 +63,32 @@ const pct = (xs: number[], p: number): number => {
 const summary = (label: string, xs: number[]): string =>
   xs.length === 0 ? `${label}: none` : `${label} p50 ${pct(xs, 50).toFixed(1)} p90 ${pct(xs, 90).toFixed(1)} max ${Math.max(...xs).toFixed(1)}`;
 
+/** A profile and the bundle's line-to-source map, read once: the same profile is attributed several times. */
+const loadedProfiles = new Map<string, Promise<{ profile: Profile; sourceOf: (line: number) => string }>>();
+function loadProfile(file: string): Promise<{ profile: Profile; sourceOf: (line: number) => string }> {
+  let loaded = loadedProfiles.get(file);
+  if (loaded === undefined) {
+    loaded = (async () => ({
+      profile: JSON.parse(await readFile(file, 'utf8')) as Profile,
+      sourceOf: await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs')),
+    }))();
+    loadedProfiles.set(file, loaded);
+  }
+  return loaded;
+}
+
 /** Main-thread time (and GC) of each change from its load to its ACK, from the one profile in `dir`. */
 async function mainThreadPerChange(dir: string, series: Change[]): Promise<{ busyUs: number; gcUs: number }[] | undefined> {
   const profiles = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
   if (profiles.length !== 1 || series.some((c) => c.hrAtStartUs === undefined)) return undefined;
-  const profile = JSON.parse(await readFile(path.join(dir, profiles[0]!), 'utf8')) as Profile;
-  const sourceOf = await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs'));
+  const { profile, sourceOf } = await loadProfile(path.join(dir, profiles[0]!));
   const windows = series.map((c, i) => ({ bucket: i, from: c.hrAtStartUs!, to: c.hrAtStartUs! + (c.ackMs - c.startMs) * 1000 }));
   return attributeSamples(profile, sourceOf, windows, series.length);
 }
 
 /** Self time of all changes, per step: load -> set, set -> EDS sent, EDS sent -> ACK, ACK -> next load. */
 async function attribute(profileFile: string, series: Change[]): Promise<Map<string, number>> {
-  const profile = JSON.parse(await readFile(profileFile, 'utf8')) as Profile;
-  const sourceOf = await bundleSources(path.join(REPO_ROOT, 'dist', 'bench', 'ours.mjs'));
+  const { profile, sourceOf } = await loadProfile(profileFile);
   // Profile µs = hr µs at the load-start line + (epoch ms - that line's epoch ms) * 1000.
   const steps = ['load -> snapshot set', 'snapshot set -> EDS sent', 'EDS sent -> EDS ACKed', 'EDS ACKed -> next load'];
   const windows: { bucket: number; from: number; to: number }[] = [];
