@@ -10,7 +10,7 @@
 //
 // Both clocks are the system clock (epoch ms) on this machine; the upstream's is checked against ours.
 // Writes bench/results/<out>.json and .md (default release-burst).
-//   npx tsx bench/release-burst.ts [--held 1000] [--rounds 5] [--wasm F | --bound N] [--out NAME]
+//   npx tsx bench/release-burst.ts [--held 1000] [--rounds 5] [--wasm F | --bound N] [--compare-bound N | --compare-wasm F] [--out NAME]
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -35,12 +35,13 @@ const { values } = parseArgs({
     wasm: { type: 'string' },
     bound: { type: 'string' },
     'compare-bound': { type: 'string' },
+    'compare-wasm': { type: 'string' },
     out: { type: 'string', default: 'release-burst' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: npx tsx bench/release-burst.ts [--held N] [--rounds N] [--wasm FILE | --bound N] [--compare-bound N] [--out NAME]\n  --compare-bound N  also release on a second gateway whose filter resumes N per callback, interleaved\n');
+  process.stdout.write('Usage: npx tsx bench/release-burst.ts [--held N] [--rounds N] [--wasm FILE | --bound N] [--compare-bound N | --compare-wasm FILE] [--out NAME]\n  --compare-bound N     also release on a second gateway whose filter resumes N per callback, interleaved\n  --compare-wasm FILE   the same with another filter build\n');
   process.exit(0);
 }
 
@@ -79,8 +80,8 @@ interface Result {
   perRound: Round[];
   /** Median over rounds of each round's p99 (burst, release): less swayed by one disturbed round. */
   medianRoundP99: { burst: number; release: number; ratio: number };
-  /** --compare-bound: the same release on a second gateway whose filter has another per-callback bound. */
-  compare: { bound: number; release: Distribution; ratioP99: number; medianRoundP99: number } | null;
+  /** --compare-bound / --compare-wasm: the same release on a second gateway running another filter build. */
+  compare: { label: string; release: Distribution; ratioP99: number; medianRoundP99: number; medianRoundRatio: number } | null;
   notes: string[];
 }
 
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
   if (!existsSync(wasm)) throw new Error(`${wasm} is missing: run npm run build:filter`);
   const notes: string[] = [];
   const compareBound = values['compare-bound'] === undefined ? null : Number(values['compare-bound']);
-  const compareWasm = compareBound === null ? null : buildFilterWithBound(compareBound);
+  const compareWasm = values['compare-wasm'] ?? (compareBound === null ? null : buildFilterWithBound(compareBound));
   const bench = await startHeldBench(wasm, 'burst');
   let other: HeldBench | null = null;
   const burst: number[] = [];
@@ -194,9 +195,13 @@ async function main(): Promise<void> {
       release: round(medianOf(perRound, 'release')),
       ratio: round(medianOf(perRound, 'release') / medianOf(perRound, 'burst'), 2),
     },
-    compare: compareBound === null ? null : (() => {
+    compare: compareWasm === null ? null : (() => {
       const c = roundDistribution(distribution(releaseCompare));
-      return { bound: compareBound, release: c, ratioP99: round(c.p99 / b.p99, 2), medianRoundP99: round(medianOf(perRound, 'release-compare')) };
+      const label = compareBound !== null && values['compare-wasm'] === undefined
+        ? `the filter with ${compareBound} per callback`
+        : `the filter \`${path.relative(REPO_ROOT, compareWasm)}\``;
+      const medianP99 = medianOf(perRound, 'release-compare');
+      return { label, release: c, ratioP99: round(c.p99 / b.p99, 2), medianRoundP99: round(medianP99), medianRoundRatio: round(medianP99 / medianOf(perRound, 'burst'), 2) };
     })(),
     notes,
   };
@@ -223,11 +228,11 @@ export function renderBurst(r: Result): string {
     row('burst to a ready host', r.burst),
     row('release of held requests', r.release),
     row('(burst, from the first write)', r.burstFromFirstWrite),
-    ...(r.compare ? [row(`release, filter with ${r.compare.bound} per callback (second gateway, same rounds)`, r.compare.release)] : []),
+    ...(r.compare ? [row(`release, ${r.compare.label} (second gateway, same rounds)`, r.compare.release)] : []),
     '',
     `**Release / burst: p99 ${r.ratioP99}x, p50 ${r.ratioP50}x.** Target p99 ≤ ${r.target.ratioP99}x: **${r.target.pass ? 'pass' : 'FAIL'}**. Every request answered 200: ${r.allOk ? 'yes' : 'NO'}.`,
     '',
-    `Median over rounds of each round's p99: burst ${r.medianRoundP99.burst} ms, release ${r.medianRoundP99.release} ms (${r.medianRoundP99.ratio}x)${r.compare ? `, release with ${r.compare.bound} per callback ${r.compare.medianRoundP99} ms` : ''}. Against the burst measured from its first write, release p99 / burst p99 = ${round(r.release.p99 / r.burstFromFirstWrite.p99, 2)}x.${r.compare ? ` The comparison gateway (filter with ${r.compare.bound} per callback): release p99 / burst p99 = ${r.compare.ratioP99}x.` : ''}`,
+    `Median over rounds of each round's p99: burst ${r.medianRoundP99.burst} ms, release ${r.medianRoundP99.release} ms (${r.medianRoundP99.ratio}x)${r.compare ? `, release with ${r.compare.label} ${r.compare.medianRoundP99} ms (${r.compare.medianRoundRatio}x)` : ''}. Against the burst measured from its first write, release p99 / burst p99 = ${round(r.release.p99 / r.burstFromFirstWrite.p99, 2)}x.${r.compare ? ` The comparison gateway (${r.compare.label}): release p99 / burst p99 = ${r.compare.ratioP99}x.` : ''}`,
     '',
     'To the answer at the client (burst: from the first write; release: from the decision):',
     '',
@@ -238,7 +243,7 @@ export function renderBurst(r: Result): string {
     '',
     'Every round:',
     '',
-    `${r.compare ? `*release-compare* is the release on the second gateway (its own control plane and Envoy, same upstream), whose filter resumes ${r.compare.bound} per callback.\n\n` : ''}| round | kind | p50 | p99 | max | burst: all written after | release: decision → ECDS sent | release: decision → ACK | answers |`,
+    `${r.compare ? `*release-compare* is the release on the second gateway (its own control plane and Envoy, same upstream), running ${r.compare.label}.\n\n` : ''}| round | kind | p50 | p99 | max | burst: all written after | release: decision → ECDS sent | release: decision → ACK | answers |`,
     '|---|---|---|---|---|---|---|---|---|',
     ...r.perRound.map((x) => `| ${x.round} | ${x.kind} | ${x.p50} | ${x.p99} | ${x.max} | ${x.writesMs ?? ''} | ${x.pushSentMs ?? ''} | ${x.ackMs ?? ''} | ${Object.entries(x.statuses).map(([s, n]) => `${s}×${n}`).join(', ')} |`),
     '',

@@ -12,7 +12,7 @@ import { normaliseAuthorityInPlace } from "./buffer/authority";
 import { HostTable } from "./buffer/host-table";
 import { Decision, decide } from "./buffer/decide";
 import { ReplyKind, buildReply } from "./buffer/replies";
-import { appliedConfig, recordEnd, refreshTicks, registry, releasedHeldMs, tryWake } from "./vm";
+import { appliedConfig, drainWork, recordEnd, refreshTicks, registry, releasedHeldMs, tryWake } from "./vm";
 import { metrics } from "./metrics";
 import { logAt, logEnabled } from "./log";
 
@@ -21,6 +21,9 @@ const CONTENT_TYPE = String.UTF8.encode("content-type");
 const GRPC_PREFIX = String.UTF8.encode("application/grpc");
 /** The upstream cluster Envoy's route picked for this request (set before the filter chain runs). */
 const CLUSTER_NAME_PATH = encodePropertyPath(["xds", "cluster_name"]);
+/** Why Envoy sent these response headers: "via_upstream" when an upstream answered (Envoy's own detail string). */
+const CODE_DETAILS_PATH = encodePropertyPath(["response", "code_details"]);
+const VIA_UPSTREAM = String.UTF8.encode("via_upstream");
 const header = new HostValue();
 const property = new HostValue();
 
@@ -103,13 +106,31 @@ export const HELD_MS_HEADER = "x-scale-to-zero-held-ms";
 /**
  * A released request of a host with `heldHeader` gets the time it was held on its response (a request never
  * held, or of a host without the setting, costs one map probe).
+ *
+ * While a release or a mass answer is queued, an upstream's response is also a clock for the next batch
+ * (vm.ts: MAX_ACTIONS_PER_CALLBACK). Such a callback starts from Envoy reading an upstream socket, never from
+ * inside the drain of another callback's actions (that drain only re-enters the VM for answers made on the
+ * spot: local replies, or a resume the router answers itself, whose details are not via_upstream), so its
+ * batch nests no deeper than a tick's. Under load a 1 ms tick fires about once per event-loop pass; the
+ * released requests' own responses come many to a pass, so the rest of a large release goes out
+ * passes earlier (bench/release-burst.ts). Nothing is queued on the hot path: no property read.
  */
 export function onResponseHeaders(contextId: u32): HeadersAction {
+  if (registry.pendingWork() > 0 && fromUpstream()) drainWork(contextId);
   if (releasedHeldMs.size == 0 || !releasedHeldMs.has(contextId)) return HeadersAction.Continue;
   const held = releasedHeldMs.get(contextId);
   releasedHeldMs.delete(contextId);
   addHeaderMapValue(MapType.HttpResponseHeaders, HELD_MS_HEADER, held.toString());
   return HeadersAction.Continue;
+}
+
+/** The response headers came from an upstream (response.code_details is "via_upstream"). */
+function fromUpstream(): bool {
+  if (getPropertyRaw(CODE_DETAILS_PATH, property) != Status.Ok) return false;
+  const n = <usize>VIA_UPSTREAM.byteLength;
+  const yes = property.len == n && memory.compare(property.ptr, changetype<usize>(VIA_UPSTREAM), n) == 0;
+  property.release();
+  return yes;
 }
 
 /** The client went away (or the stream ended): forget it so nothing tries to resume it. */

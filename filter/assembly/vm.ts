@@ -6,13 +6,14 @@
 // - The "driver" is the plugin context of the newest on_configure. Only it ticks: older plugin
 //   contexts stop their own timer on their next tick.
 // - At most MAX_ACTIONS_PER_CALLBACK resumes or local replies run inside one callback; the rest wait
-//   for a 1 ms tick. Envoy runs each as an action after the VM call returns, and an action that calls
-//   back into this VM at once (a local reply, or a resume that Envoy's router answers itself, e.g. no
-//   healthy upstream) drains the remaining actions from inside that nested call: the depth grows with
-//   the batch. On Envoy 1.40 (bench/release-limit.ts) a batch of 260 such actions passed and 280 did
-//   not: V8 threw "Maximum call stack size exceeded" in proxy_on_response_headers, the worker's VM
-//   failed, and its other held requests were never answered. Resumes into a live upstream do not nest
-//   (4,000 in one callback passed). 100 keeps the worst case under 40 % of what passed.
+//   for a 1 ms tick or an upstream's response (http-context.ts: onResponseHeaders). Envoy runs each
+//   as an action after the VM call returns, and an action that calls back into this VM at once (a
+//   local reply, or a resume that Envoy's router answers itself, e.g. no healthy upstream) drains the
+//   remaining actions from inside that nested call: the depth grows with the batch. On Envoy 1.40
+//   (bench/release-limit.ts) a batch of 260 such actions passed and 280 did not: V8 threw "Maximum
+//   call stack size exceeded" in proxy_on_response_headers, the worker's VM failed, and its other held
+//   requests were never answered. Resumes into a live upstream do not nest (4,000 in one callback
+//   passed). 100 keeps the worst case under 40 % of what passed.
 import { LogLevel, Status } from "./abi/status";
 import { monotonicMs, proxy_get_current_time_nanoseconds } from "./abi/clocks";
 import { setTickPeriodMilliseconds } from "./abi/timers";

@@ -215,6 +215,50 @@ describe('holding and releasing requests', () => {
     expect(vm.roots.get(g2.rootId)!.tickPeriodMs).to.equal(0);
   });
 
+  it('also takes the next batch of a release when an upstream answers, at most 100 per callback', () => {
+    const vm = new ProxyWasmHost();
+    const g1 = vm.startPlugin(config(1, [host('demo')]));
+    const held = Array.from({ length: 1000 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
+    const before = vm.effectsPerCallback.length;
+    vm.startPlugin(config(2, []));
+    expect(held.filter((c) => c.continued === 1)).to.have.length(100);
+    // Released requests' answers arrive before the next tick: each one starts the next batch, in hold order.
+    for (let i = 0; i < 3; i++) expect(vm.response(held[i]!)).to.equal(Action.Continue);
+    expect(held.filter((c) => c.continued === 1)).to.have.length(400);
+    expect(held.slice(0, 400).every((c) => c.continued === 1)).to.equal(true);
+    // Any upstream answer drives it, not only a released request's.
+    const ready = vm.request(g1.rootId, { ':authority': 'ready.local' });
+    vm.response(ready);
+    expect(held.filter((c) => c.continued === 1)).to.have.length(500);
+    vm.runFor(5);
+    expect(held.every((c) => c.continued === 1)).to.equal(true);
+    expect(vm.effectsPerCallback.slice(before).filter((n) => n > 0)).to.deep.equal(Array(10).fill(100));
+    expect(vm.metric(RELEASED)).to.equal(1000);
+  });
+
+  it('does not take a batch in an answer Envoy made itself: that callback may be nested inside the last batch', () => {
+    const vm = new ProxyWasmHost();
+    const g1 = vm.startPlugin(config(1, [host('demo')]));
+    const held = Array.from({ length: 300 }, () => vm.request(g1.rootId, { ':authority': 'demo.local' }));
+    vm.startPlugin(config(2, []));
+    // The router answered the resumed requests itself (no endpoint): their response callbacks run inside
+    // Envoy's drain of the batch that resumed them, so taking another batch there would nest it deeper.
+    for (const c of held.slice(0, 100)) vm.response(c, { ':status': '503' }, 'no_healthy_upstream');
+    expect(held.filter((c) => c.continued === 1)).to.have.length(100);
+    vm.runFor(2);
+    expect(held.every((c) => c.continued === 1)).to.equal(true);
+  });
+
+  it('reads no property for a response while nothing is queued', () => {
+    const vm = new ProxyWasmHost();
+    const { rootId } = vm.startPlugin(config(1, [host('demo')]));
+    vm.request(rootId, { ':authority': 'demo.local' });
+    const ready = vm.request(rootId, { ':authority': 'ready.local' });
+    const reads = vm.propertyReads.length;
+    vm.response(ready);
+    expect(vm.propertyReads.length).to.equal(reads);
+  });
+
   it('counts only requests still there against the bound, and queues a second release behind the first', () => {
     const vm = new ProxyWasmHost();
     const g1 = vm.startPlugin(config(1, [host('demo'), host('other')]));

@@ -43,6 +43,8 @@ export function propertyPath(...segments: string[]): string {
 
 /** The property Envoy sets to the upstream cluster its route picked for the request. */
 export const CLUSTER_NAME = propertyPath('xds', 'cluster_name');
+/** Why Envoy sent the response headers ("via_upstream" when an upstream answered). */
+export const CODE_DETAILS = propertyPath('response', 'code_details');
 
 export interface RequestOptions {
   /** Properties this request's context answers proxy_get_property with, keyed by propertyPath(...). */
@@ -201,9 +203,14 @@ export class ProxyWasmHost {
     return ctx;
   }
 
-  /** The upstream's response headers reach the filter (proxy_on_response_headers); returns its action. */
-  response(ctx: HttpContext, headers: Record<string, string> = { ':status': '200' }): number {
+  /**
+   * Response headers reach the filter (proxy_on_response_headers); returns its action. `codeDetails` is what
+   * Envoy answers for response.code_details: "via_upstream" for an upstream's answer (the default), another
+   * string for one Envoy made itself (e.g. the router's "no_healthy_upstream").
+   */
+  response(ctx: HttpContext, headers: Record<string, string> = { ':status': '200' }, codeDetails = 'via_upstream'): number {
     ctx.responseHeaders = Object.entries(headers);
+    ctx.properties.set(CODE_DETAILS, codeDetails);
     return this.callback(ctx.id, () => this.exports.proxy_on_response_headers(ctx.id, ctx.responseHeaders.length, 0));
   }
 
