@@ -36,12 +36,13 @@ const { values } = parseArgs({
     bound: { type: 'string' },
     'compare-bound': { type: 'string' },
     'compare-wasm': { type: 'string' },
+    render: { type: 'string' },
     out: { type: 'string', default: 'release-burst' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: npx tsx bench/release-burst.ts [--held N] [--rounds N] [--wasm FILE | --bound N] [--compare-bound N | --compare-wasm FILE] [--out NAME]\n  --compare-bound N     also release on a second gateway whose filter resumes N per callback, interleaved\n  --compare-wasm FILE   the same with another filter build\n');
+  process.stdout.write('Usage: npx tsx bench/release-burst.ts [--held N] [--rounds N] [--wasm FILE | --bound N] [--compare-bound N | --compare-wasm FILE] [--out NAME]\n  --compare-bound N     also release on a second gateway whose filter resumes N per callback, interleaved\n  --compare-wasm FILE   the same with another filter build\n  --render FILE.json    only write FILE.md again from the results of a run\n');
   process.exit(0);
 }
 
@@ -109,6 +110,11 @@ function summary(samples: number[]): { p50: number; p99: number; max: number } {
 }
 
 async function main(): Promise<void> {
+  if (values.render !== undefined) {
+    const json = path.resolve(values.render);
+    await writeFile(json.replace(/\.json$/, '.md'), renderBurst(JSON.parse(await readFile(json, 'utf8')) as Result));
+    return;
+  }
   const held = Number(values.held);
   const rounds = Number(values.rounds);
   const bound = values.bound === undefined ? null : Number(values.bound);
@@ -211,6 +217,17 @@ async function main(): Promise<void> {
   process.stdout.write(`release p99 ${rl.p99} ms vs burst p99 ${b.p99} ms: ${result.ratioP99}x (target ≤ ${TARGET_P99_RATIO}x: ${result.target.pass ? 'pass' : 'FAIL'}); p50 ${result.ratioP50}x\nwrote ${out}.md\n`);
 }
 
+/** Rounds in which the release's p99 was below the comparison gateway's release p99 of the same round. */
+function compareWins(rounds: Round[]): number {
+  let wins = 0;
+  for (const x of rounds) {
+    if (x.kind !== 'release') continue;
+    const other = rounds.find((y) => y.round === x.round && y.kind === 'release-compare');
+    if (other && x.p99 < other.p99) wins++;
+  }
+  return wins;
+}
+
 export function renderBurst(r: Result): string {
   const row = (label: string, d: Distribution): string => `| ${label} | ${d.count} | ${d.p50} | ${d.p90} | ${d.p99} | ${d.max} |`;
   return [
@@ -232,6 +249,7 @@ export function renderBurst(r: Result): string {
     '',
     `**Release / burst: p99 ${r.ratioP99}x, p50 ${r.ratioP50}x.** Target p99 ≤ ${r.target.ratioP99}x: **${r.target.pass ? 'pass' : 'FAIL'}**. Every request answered 200: ${r.allOk ? 'yes' : 'NO'}.`,
     '',
+    ...(r.compare ? [`Round by round, the release's p99 was below the comparison gateway's in ${compareWins(r.perRound)} of ${r.perRound.filter((x) => x.kind === 'release').length} rounds.`, ''] : []),
     `Median over rounds of each round's p99: burst ${r.medianRoundP99.burst} ms, release ${r.medianRoundP99.release} ms (${r.medianRoundP99.ratio}x)${r.compare ? `, release with ${r.compare.label} ${r.compare.medianRoundP99} ms (${r.compare.medianRoundRatio}x)` : ''}. Against the burst measured from its first write, release p99 / burst p99 = ${round(r.release.p99 / r.burstFromFirstWrite.p99, 2)}x.${r.compare ? ` The comparison gateway (${r.compare.label}): release p99 / burst p99 = ${r.compare.ratioP99}x.` : ''}`,
     '',
     'To the answer at the client (burst: from the first write; release: from the decision):',
