@@ -2,7 +2,7 @@
 // the filter's per-callback bound is about) are released by one wake: every one reaches the upstream and is
 // answered 200, the Wasm VM does not fail, Envoy stays up and serves the next request. (1,200 wake-failed
 // replies, the nested worst case, are in failed-wakes.e2e.ts.) Outcomes only; how fast is bench/release-burst.ts.
-// The second run slows the filter's work tick to 60 s: what goes beyond the first batch then moves only because
+// The other runs slow the filter's work tick to 60 s: what goes beyond the first batch then moves only because
 // the upstream's answers to released requests each take the next batch (filter/assembly/http-context.ts).
 import { expect } from 'chai';
 import { buildFilterVariant } from '../../bench/lib/filter-variants.ts';
@@ -12,7 +12,7 @@ import { startStack, type Stack } from '../support/stack.ts';
 
 const COUNT = 1_000;
 
-function massRelease(label: string, filterWasm: () => string | undefined): void {
+function massRelease(label: string, protocol: 'http1' | 'http2', filterWasm: () => string | undefined): void {
   describe(label, function () {
     this.timeout(120_000);
     let stack: Stack;
@@ -28,7 +28,7 @@ function massRelease(label: string, filterWasm: () => string | undefined): void 
             {
               name: 'mass',
               domains: ['mass.test'],
-              protocol: 'http1',
+              protocol,
               endpoints: [{ address: '127.0.0.1', port: u.httpPort }],
               buffer: { holdTimeoutMs: 60_000, maxHeld: 2_000, retryAfterSeconds: 1 },
               idleAfterMs: 0,
@@ -78,7 +78,11 @@ function massRelease(label: string, filterWasm: () => string | undefined): void 
   });
 }
 
-massRelease('mass release on a real Envoy', () => undefined);
+massRelease('mass release on a real Envoy', 'http1', () => undefined);
 // Ticks every 60 s while work is queued: only the first batch (inside on_configure) and the upstream's answers
 // can move this release along within the test's timeout.
-massRelease('mass release on a real Envoy, driven by the upstream\'s answers (work tick slowed to 60 s)', () => buildFilterVariant({ workTickMs: 60_000 }));
+const slowTick = (): string => buildFilterVariant({ workTickMs: 60_000 });
+massRelease('mass release on a real Envoy, driven by the upstream\'s answers (work tick slowed to 60 s)', 'http1', slowTick);
+// Over h2c the released requests share few upstream connections: each batch is resumed while Envoy's codec is
+// still dispatching the answer that took it, onto that same connection.
+massRelease('mass release on a real Envoy to an h2c upstream, driven by its answers (work tick slowed to 60 s)', 'http2', slowTick);
