@@ -7,6 +7,7 @@ import {
 } from '../filter/assembly/config/rules.ts';
 import type { DesiredState, WakeFailure } from './desired-state.ts';
 import { CONTROL_PLANE_AUTHORITY, CONTROL_PLANE_CLUSTER, WAKE_PATH_PREFIX } from './names.ts';
+import { compareNames } from '../model/name-order.ts';
 
 export interface FilterHostConfig {
   name: string;
@@ -41,7 +42,7 @@ export interface FilterConfig {
 export function filterConfigContent(state: Omit<DesiredState, 'generation'>): Omit<FilterConfig, 'generation'> {
   const hosts = state.model.backends
     .filter((b) => b.scaleToZero !== undefined && state.held.has(b.name))
-    .sort((a, b) => a.name.localeCompare(b.name))
+    .sort((a, b) => compareNames(a.name, b.name))
     .map((b): FilterHostConfig => {
       const policy = b.scaleToZero!;
       // A backend that owns its request hosts is matched on :authority alone; any other is matched on the

@@ -17,8 +17,8 @@ import { encodeResource } from './wire.ts';
 export function versionOf(kind: ResourceKind, resources: ReadonlyMap<string, Resource>): string {
   const known = versions.get(resources)?.[kind];
   if (known !== undefined) return known;
-  // In code-unit order. A resource map is in name order (localeCompare), which for most names (ASCII letters,
-  // digits) is already code-unit order: checked, not sorted again.
+  // In code-unit order. The maps the builders make are in name order, which is code-unit order
+  // (model/name-order.ts): checked, not sorted again; a map made some other way is sorted here.
   const names = [...resources.keys()];
   for (let i = 1; i < names.length; i++) {
     if (names[i - 1]! > names[i]!) {

@@ -3,6 +3,7 @@
 // before its first sample: a dashboard query can be checked against what this process exports.
 import { TYPE_URLS } from '../snapshots/type-urls.ts';
 import type { AdsEvents } from './ads/events.ts';
+import { compareNames } from '../model/name-order.ts';
 
 type Labels = Record<string, string>;
 type Kind = 'counter' | 'gauge' | 'histogram';
@@ -162,7 +163,7 @@ export class Metrics {
 }
 
 function seriesKey(name: string, labels: Labels): string {
-  const entries = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b));
+  const entries = Object.entries(labels).sort(([a], [b]) => compareNames(a, b));
   if (entries.length === 0) return name;
   return `${name}{${entries.map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',')}}`;
 }

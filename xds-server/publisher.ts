@@ -16,6 +16,7 @@ import { sameResource } from '../snapshots/wire.ts';
 import { DEFAULT_GROUP, PROXYLESS_GROUP, gatewayGroup, gatewayOfGroup, type SettleTargets, type SnapshotCache } from './cache/snapshot-cache.ts';
 import type { Logger } from './log.ts';
 import { planOf } from './publish-plan.ts';
+import { compareNames } from '../model/name-order.ts';
 
 /** What one publish set: every group's snapshot. */
 export interface Published {
@@ -277,7 +278,7 @@ function firstPhaseOf(previous: Snapshot, next: Upstream, downstream: Snapshot):
   const union = (a: ReadonlyMap<string, Resource>, b: ReadonlyMap<string, Resource>): ReadonlyMap<string, Resource> => {
     let covers = true;
     for (const name of a.keys()) if (!b.has(name)) covers = false;
-    return covers ? b : new Map([...a, ...b].sort(([x], [y]) => x.localeCompare(y)));
+    return covers ? b : new Map([...a, ...b].sort(([x], [y]) => compareNames(x, y)));
   };
   const resources: ResourcesByKind = {
     cluster: union(previous.resources.cluster, next.cluster),

@@ -3,6 +3,7 @@
 // function of the Gateways that exist: each hashes to a slot of the pool, and on a collision the older
 // Gateway keeps it, so an address survives restarts and the arrival of other Gateways.
 import { createHash } from 'node:crypto';
+import { compareNames } from '../../model/name-order.ts';
 
 export interface AddressPool {
   /** First address, e.g. 127.50.0.1. */
@@ -34,7 +35,7 @@ export interface GatewayRef {
 /** namespace/name -> address, for every Gateway given. */
 export function assignAddresses(pool: AddressPool, gateways: readonly GatewayRef[]): Map<string, string> {
   const ordered = [...gateways].sort(
-    (x, y) => (x.metadata.creationTimestamp ?? '').localeCompare(y.metadata.creationTimestamp ?? '') || keyOf(x).localeCompare(keyOf(y)),
+    (x, y) => compareNames(x.metadata.creationTimestamp ?? '', y.metadata.creationTimestamp ?? '') || compareNames(keyOf(x), keyOf(y)),
   );
   const taken = new Set<number>();
   const out = new Map<string, string>();

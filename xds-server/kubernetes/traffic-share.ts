@@ -16,6 +16,7 @@
 // when nothing moves. A record the leader has not seen change for `staleAfterMs` postpones every scale-down:
 // that replica may be serving Envoys whose traffic nobody else can see.
 import type { LocalTrafficView } from '../scaling/traffic.ts';
+import { compareNames } from '../../model/name-order.ts';
 
 export interface TrafficRecord {
   /** The replica's identity (its pod name). */
@@ -48,7 +49,7 @@ export const DEFAULT_TRAFFIC_SHARE: TrafficShareTiming = { heartbeatMs: 5_000, m
 
 export function toRecord(replica: string, local: LocalTraffic, now: number): TrafficRecord {
   const lastTrafficAgeMs: Record<string, number> = {};
-  for (const [cluster, at] of [...local.lastTraffic].sort(([a], [b]) => a.localeCompare(b))) lastTrafficAgeMs[cluster] = Math.max(0, now - at);
+  for (const [cluster, at] of [...local.lastTraffic].sort(([a], [b]) => compareNames(a, b))) lastTrafficAgeMs[cluster] = Math.max(0, now - at);
   return {
     replica,
     reporters: local.reporters,
@@ -104,7 +105,7 @@ export function sharedLastTraffic(cluster: string, others: readonly ObservedReco
  * Envoys are judged by its local evidence; this adds everyone else's.
  */
 export function sharedEvidence(others: readonly ObservedRecord[], since: number, now: number, timing: TrafficShareTiming): SharedEvidence {
-  for (const o of [...others].sort((a, b) => a.record.replica.localeCompare(b.record.replica))) {
+  for (const o of [...others].sort((a, b) => compareNames(a.record.replica, b.record.replica))) {
     if (now - o.observedAt >= timing.staleAfterMs) {
       return { ok: false, cause: `replica "${o.record.replica}" has not refreshed its traffic record for ${Math.round((now - o.observedAt) / 1000)} s (gone, or cut off from the API server)` };
     }
