@@ -20,6 +20,19 @@ describe('held-time response header', () => {
     expect(ctx.responseHeaders.filter(([k]) => k === 'x-scale-to-zero-held-ms')).to.have.length(1);
   });
 
+  it('goes on the answering request\'s own response when that answer also takes the next batch of a release', () => {
+    const vm = new ProxyWasmHost();
+    const { rootId } = vm.startPlugin(config(1, [host('demo', { heldHeader: true })]));
+    const held = Array.from({ length: 250 }, () => vm.request(rootId, { ':authority': 'demo.local' }));
+    vm.clock.advance(40);
+    vm.startPlugin(config(2, []));
+    vm.response(held[0]!);
+    // The batch switched the effective context to each resumed stream; the header still lands on held[0].
+    expect(held.filter((c) => c.continued === 1)).to.have.length(200);
+    expect(heldMs(held[0]!)).to.equal('40');
+    expect(held.slice(1).every((c) => heldMs(c) === undefined)).to.equal(true);
+  });
+
   it('is off by default, and never on a request that was not held', () => {
     const vm = new ProxyWasmHost();
     const { rootId } = vm.startPlugin(config(1, [host('demo'), host('other', { heldHeader: true })]));
