@@ -37,12 +37,13 @@ const { values } = parseArgs({
     'compare-bound': { type: 'string' },
     'compare-wasm': { type: 'string' },
     render: { type: 'string' },
+    'fresh-connections': { type: 'boolean', default: false },
     out: { type: 'string', default: 'release-burst' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: npx tsx bench/release-burst.ts [--held N] [--rounds N] [--wasm FILE | --bound N] [--compare-bound N | --compare-wasm FILE] [--out NAME]\n  --compare-bound N     also release on a second gateway whose filter resumes N per callback, interleaved\n  --compare-wasm FILE   the same with another filter build\n  --render FILE.json    only write FILE.md again from the results of a run\n');
+  process.stdout.write('Usage: npx tsx bench/release-burst.ts [--held N] [--rounds N] [--wasm FILE | --bound N] [--compare-bound N | --compare-wasm FILE] [--out NAME]\n  --compare-bound N     also release on a second gateway whose filter resumes N per callback, interleaved\n  --compare-wasm FILE   the same with another filter build\n  --render FILE.json    only write FILE.md again from the results of a run\n  --fresh-connections   the upstream closes each connection after one answer: every request, burst or\n                        released, opens its own upstream connection, as in front of a just-started backend\n');
   process.exit(0);
 }
 
@@ -68,6 +69,8 @@ interface Result {
   nproc: number;
   held: number;
   rounds: number;
+  /** The upstream closed each connection after one answer (--fresh-connections); absent in older results. */
+  freshConnections?: boolean;
   burst: Distribution;
   release: Distribution;
   burstAnswered: Distribution;
@@ -123,7 +126,8 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const compareBound = values['compare-bound'] === undefined ? null : Number(values['compare-bound']);
   const compareWasm = values['compare-wasm'] ?? (compareBound === null ? null : buildFilterWithBound(compareBound));
-  const bench = await startHeldBench(wasm, 'burst');
+  const freshConnections = values['fresh-connections'];
+  const bench = await startHeldBench(wasm, 'burst', { oneRequestPerConnection: freshConnections });
   let other: HeldBench | null = null;
   const burst: number[] = [];
   const release: number[] = [];
@@ -134,7 +138,7 @@ async function main(): Promise<void> {
   const perRound: Round[] = [];
   let allOk = true;
   try {
-    if (compareWasm !== null) other = await startHeldBench(compareWasm, 'burst-compare');
+    if (compareWasm !== null) other = await startHeldBench(compareWasm, 'burst-compare', { oneRequestPerConnection: freshConnections });
     if (!bench.clockCheck.consistent) notes.push(`the upstream Envoy's clock disagrees with ours: ${JSON.stringify(bench.clockCheck)}`);
     // One unmeasured round of each first: connection pools, VM warm-up.
     await burstRound(bench, 'warm-burst', Math.min(held, 100));
@@ -186,6 +190,7 @@ async function main(): Promise<void> {
     nproc: os.availableParallelism(),
     held,
     rounds,
+    freshConnections,
     burst: b,
     release: rl,
     burstAnswered: roundDistribution(distribution(burstAnswered)),
@@ -235,7 +240,7 @@ export function renderBurst(r: Result): string {
     '',
     `Run ${r.date} with \`npm run bench:release-burst\` (bench/release-burst.ts); git ${r.gitCommit.slice(0, 12)}; Envoy ${r.envoyVersion}, \`--concurrency 2\`; ${r.nproc} CPUs shared with other work. Filter: \`${r.filterWasm.path}\` (sha256 ${r.filterWasm.sha256.slice(0, 16)}…${r.filterWasm.bound !== null ? `, built with ${r.filterWasm.bound} actions per callback` : ''}).`,
     '',
-    `One gateway (our control plane + Envoy) in front of an Envoy upstream answering with \`direct_response\`. ${r.rounds} rounds, interleaved (odd rounds burst first, even rounds release first), ${r.held} requests each, one HTTP/1.1 connection per request from a separate client process; one unmeasured warm-up round of 100 each first.`,
+    `One gateway (our control plane + Envoy) in front of an Envoy upstream answering with \`direct_response\`. ${r.rounds} rounds, interleaved (odd rounds burst first, even rounds release first), ${r.held} requests each, one HTTP/1.1 connection per request from a separate client process; one unmeasured warm-up round of 100 each first.${r.freshConnections ? ' **Fresh connections:** the upstream closes each connection after one answer, so every request (burst or released) opens its own connection from the gateway, as in front of a backend that has just started; without this, the gateway keeps the connections of earlier rounds and the burst reuses them.' : ''}`,
     '',
     '- **burst** — the host is ready (the filter is disabled on its route); the client opens all connections, then writes every request in one loop. From just before *each request\'s own* write to that request at the upstream (its `START_TIME`), so the time the client takes to write 1,000 sockets (10-40 ms here) is not counted against the baseline; measured from the first write instead, it is in the second row.',
     '- **release** — the host is scaled to zero, the requests are held by the filter, the host is woken. From the control plane\'s release decision (snapshot-set) to the request at the upstream (its `START_TIME`), as in `npm run bench` scenario 2.',

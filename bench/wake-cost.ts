@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const changedQuiet = Number(values['urgent-quiet-ms']);
   const wasm = path.join(REPO_ROOT, 'filter', 'build', 'filter.wasm');
   const shipped = await startHeldBench(wasm, 'wake-shipped');
-  const changed = await startHeldBench(wasm, 'wake-changed', { publisher: { urgentQuietMs: changedQuiet } });
+  const changed = await startHeldBench(wasm, 'wake-changed', { controlPlane: { publisher: { urgentQuietMs: changedQuiet } } });
   const samples: Record<'shipped' | 'changed', Sample[]> = { shipped: [], changed: [] };
   try {
     for (const b of [shipped, changed]) await round1(b, 'warm');
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   const envoyTrace: Record<string, number>[] = [];
   if (traceRounds > 0) {
     const lines: string[] = [];
-    const traced = await startHeldBench(wasm, 'wake-traced', undefined, { componentLogLevel: 'config:debug,wasm:debug,router:debug,pool:debug', logFormat: TRACE_FORMAT, onLog: (l) => lines.push(l) });
+    const traced = await startHeldBench(wasm, 'wake-traced', { envoyLog: { componentLogLevel: 'config:debug,wasm:debug,router:debug,pool:debug', logFormat: TRACE_FORMAT, onLog: (l) => lines.push(l) } });
     try {
       await round1(traced, 'warm');
       for (let r = 1; r <= traceRounds; r++) {

@@ -135,7 +135,12 @@ export const UPSTREAM_START_HEADER = 'x-bench-upstream-start';
  * the release scenario: it then returns its request start time (system clock) in a response header,
  * which the hold client reads.
  */
-export function directResponseBootstrap(options: { stampStart?: boolean } = {}): Record<string, unknown> {
+/**
+ * An Envoy answering every request itself. `stampStart`: its START_TIME in a response header. `oneRequestPerConnection`:
+ * it closes each connection after one answer, so a gateway in front has no warm connection to reuse, as in front
+ * of a freshly started backend.
+ */
+export function directResponseBootstrap(options: { stampStart?: boolean; oneRequestPerConnection?: boolean } = {}): Record<string, unknown> {
   return {
     node: { id: 'bench-upstream', cluster: 'bench' },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
@@ -153,6 +158,7 @@ export function directResponseBootstrap(options: { stampStart?: boolean } = {}):
                     '@type': ANY_TYPES.hcm,
                     stat_prefix: 'bench_upstream',
                     codec_type: 'AUTO',
+                    ...(options.oneRequestPerConnection ? { common_http_protocol_options: { max_requests_per_connection: 1 } } : {}),
                     route_config: {
                       name: 'direct',
                       ...(options.stampStart

@@ -68,7 +68,18 @@ interface Stamp {
   versions: Readonly<Record<ResourceKind, string>>;
 }
 
-export async function startHeldBench(filterWasmPath: string, label: string, controlPlane?: Partial<ControlPlaneOptions>, envoyLog?: Parameters<typeof startGateway>[0]['envoyLog']): Promise<HeldBench> {
+export interface HeldBenchOptions {
+  controlPlane?: Partial<ControlPlaneOptions>;
+  envoyLog?: Parameters<typeof startGateway>[0]['envoyLog'];
+  /**
+   * The Envoy upstream closes each connection after one answer, so every request the gateway sends it opens a
+   * new connection: as in front of a backend that has just started, which no connection from before reaches.
+   */
+  oneRequestPerConnection?: boolean;
+}
+
+export async function startHeldBench(filterWasmPath: string, label: string, options: HeldBenchOptions = {}): Promise<HeldBench> {
+  const { controlPlane, envoyLog } = options;
   // Arrivals are recorded through the 'request' event; the upstream's own list only must not grow without
   // bound over 10,000-request rounds.
   const nodeUpstream = await startUpstream({ id: `bench-${label}`, maxRecorded: 100 });
@@ -76,7 +87,7 @@ export async function startHeldBench(filterWasmPath: string, label: string, cont
   let gateway: Gateway | undefined;
   let client: HoldClient | undefined;
   try {
-    envoyUpstream = await startStaticEnvoy(directResponseBootstrap({ stampStart: true }), UPSTREAM_LISTENER, 1);
+    envoyUpstream = await startStaticEnvoy(directResponseBootstrap({ stampStart: true, oneRequestPerConnection: options.oneRequestPerConnection ?? false }), UPSTREAM_LISTENER, 1);
     const buffer = { holdTimeoutMs: HOLD_TIMEOUT_MS, maxHeld: MAX_HELD_PER_WORKER, retryAfterSeconds: 5 };
     gateway = await startGateway({
       config: gatewayConfig([
