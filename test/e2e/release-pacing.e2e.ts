@@ -7,12 +7,13 @@
 import { expect } from 'chai';
 import { buildFilterVariant } from '../../bench/lib/filter-variants.ts';
 import { eventually } from '../support/eventually.ts';
-import { http1Request, type Reply } from '../support/http-client.ts';
+import { Http2Connection, http1Request, type Reply } from '../support/http-client.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const COUNT = 1_000;
 
-function massRelease(label: string, protocol: 'http1' | 'http2', filterWasm: () => string | undefined): void {
+/** clients 'h2': every request is a stream of one HTTP/2 connection to the gateway, instead of a connection each. */
+function massRelease(label: string, protocol: 'http1' | 'http2', filterWasm: () => string | undefined, clients: 'http1' | 'h2' = 'http1'): void {
   describe(label, function () {
     this.timeout(120_000);
     let stack: Stack;
@@ -51,7 +52,10 @@ function massRelease(label: string, protocol: 'http1' | 'http2', filterWasm: () 
       const stats = async (): Promise<Map<string, number>> => stack.envoy.stats('scale_to_zero');
       const releasedBefore = (await stats()).get('wasmcustom.scale_to_zero.released') ?? 0;
 
-      const all: Promise<Reply>[] = Array.from({ length: COUNT }, (_, i) => http1Request({ port: stack.port, host: 'mass.test', path: `/mass/${i}`, timeoutMs: 90_000 }));
+      const h2 = clients === 'h2' ? new Http2Connection(stack.port) : undefined;
+      const send = (i: number): Promise<Reply> =>
+        h2 ? h2.request({ host: 'mass.test', path: `/mass/${i}`, timeoutMs: 90_000 }) : http1Request({ port: stack.port, host: 'mass.test', path: `/mass/${i}`, timeoutMs: 90_000 });
+      const all: Promise<Reply>[] = Array.from({ length: COUNT }, (_, i) => send(i));
       await eventually(async () => expect((await stats()).get('wasmcustom.scale_to_zero.held')).to.equal(COUNT), {
         what: `${COUNT} requests held`,
         timeoutMs: 30_000,
@@ -62,6 +66,7 @@ function massRelease(label: string, protocol: 'http1' | 'http2', filterWasm: () 
       const woken = await stack.adminFetch('/v1/hosts/mass/wake', { method: 'POST' });
       expect(woken.status).to.equal(200);
       const replies = await Promise.all(all);
+      h2?.close();
 
       expect(replies.filter((r) => r.status === 200)).to.have.length(COUNT);
       // Each answer is the upstream's own, for its own request.
@@ -86,3 +91,6 @@ massRelease('mass release on a real Envoy, driven by the upstream\'s answers (wo
 // Over h2c the released requests share few upstream connections: each batch is resumed while Envoy's codec is
 // still dispatching the answer that took it, onto that same connection.
 massRelease('mass release on a real Envoy to an h2c upstream, driven by its answers (work tick slowed to 60 s)', 'http2', slowTick);
+// One HTTP/2 connection from the client: each batch is resumed, and answered, on the downstream connection whose
+// response for another of its streams is passing through the filter at that moment.
+massRelease('mass release on a real Envoy over one client HTTP/2 connection to an h2c upstream, driven by its answers (work tick slowed to 60 s)', 'http2', slowTick, 'h2');
