@@ -133,12 +133,8 @@ export const UPSTREAM_START_HEADER = 'x-bench-upstream-start';
  * A fast upstream: an Envoy answering every request itself (direct_response), so the gateway does not wait
  * on a slow backend. Used for the pass-through comparison and, with `stampStart`, as the fast upstream of
  * the release scenario: it then returns its request start time (system clock) in a response header,
- * which the hold client reads.
- */
-/**
- * An Envoy answering every request itself. `stampStart`: its START_TIME in a response header. `oneRequestPerConnection`:
- * it closes each connection after one answer, so a gateway in front has no warm connection to reuse, as in front
- * of a freshly started backend.
+ * which the hold client reads. With `oneRequestPerConnection` it closes each connection after one answer, so a
+ * gateway in front has no warm connection to reuse, as in front of a backend that has just started.
  */
 export function directResponseBootstrap(options: { stampStart?: boolean; oneRequestPerConnection?: boolean } = {}): Record<string, unknown> {
   return {
