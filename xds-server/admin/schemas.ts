@@ -276,7 +276,7 @@ const COLD_START_SCHEMA: Schema = {
       type: 'string',
       format: 'date-time',
       description:
-        "The first load report (LRS) after the release in which the backend's cluster had requests. The first request's answer is not visible to the control plane; this bounds it to one report interval.",
+        "The first load report (LRS) after the release was pushed in which the backend's cluster had requests (it may precede releaseAckedAt: the report and the ACK travel on two streams). The first request's answer is not visible to the control plane; this bounds it to one report interval.",
     },
     phases: {
       type: 'array',

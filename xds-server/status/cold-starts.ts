@@ -1,8 +1,8 @@
 // The last cold starts per host, with the phases the control plane sees, in order: the wake (start
 // requested), the replicas started (process spawned; /scale written), the backend ready (its health check
 // passed, or the process signalled it: `readyBy`), the release pushed (the snapshot that releases it written
-// to the Envoys' streams), the release ACKed by every connected Envoy, and the first load report after that
-// in which the backend's cluster had traffic. The first request's answer itself is not visible here: it passes
+// to the Envoys' streams), the release ACKed by every connected Envoy, and the first load report after the
+// push in which the backend's cluster had traffic (it may arrive before the ACK is counted: see loadReport). The first request's answer itself is not visible here: it passes
 // Envoy without the control plane; the load report only bounds it (it arrives up to one report interval,
 // 1 s by default, after the request reached the backend). Also feeds the cold-start histograms.
 import type { LoadReport } from '../load-reports/lrs-service.ts';
@@ -107,12 +107,19 @@ export class ColdStartLog implements ScalingObserver {
     this.onChange();
   }
 
-  /** A load report: the first one with traffic for a released cold start's cluster closes its record. */
+  /**
+   * A load report: the first one with traffic for a released cold start's cluster closes its record. Released
+   * means pushed: an Envoy worker can apply the release, and its load report reach us, before we have handled
+   * its ACK (two streams, and the ACK is counted once every Envoy has sent one). Such a report's counts are for
+   * its interval only, so waiting for the ACK lost a single request's traffic for good.
+   */
   loadReport(report: LoadReport): void {
     let changed = false;
     for (const [host, list] of this.byHost) {
       const c = list[0];
-      if (!c || c.releaseAckedAt === undefined || c.firstTrafficReportedAt !== undefined) continue;
+      if (!c || c.firstTrafficReportedAt !== undefined) continue;
+      const released = c.releaseAckedAt !== undefined || (c.releasePushedAt !== undefined && c.outcome === 'waking');
+      if (!released) continue;
       const cluster = this.clusterOf(host);
       if (report.clusters.some((l) => l.cluster === cluster && (l.issued > 0 || l.inProgress > 0))) {
         c.firstTrafficReportedAt = report.at;

@@ -74,6 +74,29 @@ describe('cold-start log', () => {
     }
   });
 
+  it('takes traffic reported after the release was pushed but before its ACK was handled (counts are per interval)', () => {
+    let now = 0;
+    const log = new ColdStartLog(new Metrics(new AdsEvents(), () => now), (h) => `host_${h}`, () => {}, () => now);
+    log.wakeStarted('web', 'filter', 'first request held by Envoy');
+    log.loadReport({ nodeId: 'n', reporter: 'n#1', at: 5, clusters: [{ cluster: 'host_web', issued: 1, inProgress: 0 }] });
+    now = 40;
+    log.wakeReady('web');
+    log.loadReport({ nodeId: 'n', reporter: 'n#1', at: 41, clusters: [{ cluster: 'host_web', issued: 1, inProgress: 0 }] });
+    // Before the push no request can have been released: nothing is taken.
+    expect(log.recent('web')[0]!.firstTrafficReportedAt).to.equal(undefined);
+    now = 42;
+    log.releasePushed('web');
+    log.loadReport({ nodeId: 'n', reporter: 'n#1', at: 46, clusters: [{ cluster: 'host_web', issued: 1, inProgress: 0 }] });
+    now = 50;
+    log.released('web', 0);
+    log.loadReport({ nodeId: 'n', reporter: 'n#1', at: 250, clusters: [] });
+    const c = log.recent('web')[0]!;
+    expect(c).to.deep.include({ outcome: 'ready', releasePushedAt: 42, releaseAckedAt: 50, firstTrafficReportedAt: 46 });
+    expect(coldStartPhases(c).map((p) => [p.phase, p.sincePreviousMs])).to.deep.equal([
+      ['start_requested', 0], ['ready', 40], ['release_pushed', 2], ['release_acked', 8], ['first_traffic_reported', 0],
+    ]);
+  });
+
   it('lists only the phases a cold start reached (a wake still waiting for readiness)', () => {
     let now = 0;
     const log = new ColdStartLog(new Metrics(new AdsEvents()), () => 'c', () => {}, () => now);
