@@ -30,8 +30,7 @@ const property = new HostValue();
 /** content-type starts with application/grpc (contract; Envoy's own gRPC test is the same prefix). */
 function isGrpcRequest(): bool {
   if (getHeaderMapValueRaw(MapType.HttpRequestHeaders, CONTENT_TYPE, header) != Status.Ok) return false;
-  const n = <usize>GRPC_PREFIX.byteLength;
-  const grpc = header.len >= n && memory.compare(header.ptr, changetype<usize>(GRPC_PREFIX), n) == 0;
+  const grpc = header.startsWith(GRPC_PREFIX);
   header.release();
   return grpc;
 }
@@ -127,8 +126,7 @@ export function onResponseHeaders(contextId: u32): HeadersAction {
 /** The response headers came from an upstream (response.code_details is "via_upstream"). */
 function fromUpstream(): bool {
   if (getPropertyRaw(CODE_DETAILS_PATH, property) != Status.Ok) return false;
-  const n = <usize>VIA_UPSTREAM.byteLength;
-  const yes = property.len == n && memory.compare(property.ptr, changetype<usize>(VIA_UPSTREAM), n) == 0;
+  const yes = property.equals(VIA_UPSTREAM);
   property.release();
   return yes;
 }

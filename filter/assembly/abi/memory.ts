@@ -30,6 +30,17 @@ export class HostValue {
     return status;
   }
 
+  /** The value begins with `bytes`. */
+  startsWith(bytes: ArrayBuffer): bool {
+    const n = <usize>bytes.byteLength;
+    return this.len >= n && memory.compare(this.ptr, changetype<usize>(bytes), n) == 0;
+  }
+
+  /** The value is exactly `bytes`. */
+  equals(bytes: ArrayBuffer): bool {
+    return this.len == <usize>bytes.byteLength && this.startsWith(bytes);
+  }
+
   release(): void {
     freeHostBlock(this.ptr);
     this.ptr = 0;
