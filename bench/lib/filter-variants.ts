@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
+import { compareNames } from '../../model/name-order.ts';
 
 export interface FilterVariant {
   /** Resumes or local replies per callback (MAX_ACTIONS_PER_CALLBACK). */
@@ -51,7 +52,7 @@ export function buildFilterWithBound(bound: number): string {
 function sourceHash(dir: string): string {
   const hash = createHash('sha256');
   const walk = (d: string): void => {
-    for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => compareNames(a.name, b.name))) {
       const p = path.join(d, entry.name);
       if (entry.isDirectory()) walk(p);
       else hash.update(path.relative(dir, p)).update('\0').update(readFileSync(p)).update('\0');

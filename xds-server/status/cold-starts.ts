@@ -2,9 +2,10 @@
 // requested), the replicas started (process spawned; /scale written), the backend ready (its health check
 // passed, or the process signalled it: `readyBy`), the release pushed (the snapshot that releases it written
 // to the Envoys' streams), the release ACKed by every connected Envoy, and the first load report after the
-// push in which the backend's cluster had traffic (it may arrive before the ACK is counted: see loadReport). The first request's answer itself is not visible here: it passes
-// Envoy without the control plane; the load report only bounds it (it arrives up to one report interval,
-// 1 s by default, after the request reached the backend). Also feeds the cold-start histograms.
+// push in which the backend's cluster had traffic (it may arrive before the ACK is counted: see loadReport).
+// The first request's answer itself is not visible here: it passes Envoy without the control plane; the load
+// report only bounds it (it arrives up to one report interval, 1 s by default, after the request reached the
+// backend). Also feeds the cold-start histograms.
 import type { LoadReport } from '../load-reports/lrs-service.ts';
 import type { Metrics } from '../metrics.ts';
 import type { WakeSource } from '../scaling/backend-controller.ts';

@@ -2,7 +2,7 @@
 // resources go out in the same order, and the filter config (whose host list is in name order) is the same
 // bytes, on every replica. localeCompare, used before, put "ch-a" after "h-b" under cs_CZ.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,11 @@ function buildUnder(locale: string): Record<string, string[]> & { locale: string
   const file = path.join(dir, 'build.ts');
   writeFileSync(file, SCRIPT);
   const env = { ...process.env, LC_ALL: locale, LANG: locale };
-  return JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, env, encoding: 'utf8' }));
+  try {
+    return JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, env, encoding: 'utf8' }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('name order (model/name-order.ts)', () => {
