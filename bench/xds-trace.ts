@@ -7,8 +7,14 @@
 // attributed to the steps of the timeline (by source file of the bundle, and by function).
 // A diagnosis, not a measurement: nothing is written to bench/results; the numbers go to stdout.
 //
+// Each round also shows Envoy's CPU per thread (main, workers) with its page faults and context switches, and
+// ours' CPU while Envoy takes the clusters in, split into its main thread and V8's helpers.
+// With --odds, the rounds also estimate how often bench:xds's cold-load verdict (median of 5 rounds each, ours/Go
+// ≤ 1.0) would pass on this machine (bench/lib/pass-odds.ts): for ours, and for a control plane that costs
+// nothing (each round timed from its first CDS byte instead of from the push: Envoy's work and the wire only).
+//
 //   npx tsx bench/xds-trace.ts --sizes 5000 --rounds 3 [--peers ours,go-control-plane] [--cpu-prof DIR]
-//                              [--node-flags F1,F2] [--no-build] [--verbose]
+//                              [--node-flags F1,F2] [--no-build] [--verbose] [--odds]
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +25,7 @@ import { renderBootstrap } from '../envoy-bootstrap/render.ts';
 import { buildBundles } from '../scripts/build.ts';
 import { TYPE_URLS, type ResourceKind } from '../snapshots/type-urls.ts';
 import { attributeSamples, bundleSources, type Profile } from './lib/cpu-profile.ts';
+import { passOdds, seededRandom } from './lib/pass-odds.ts';
 import { killStarted, track } from './lib/stack.ts';
 import { epochNowMs, readCpuSeconds, sleep } from './lib/system.ts';
 import { KINDS, startPeer, waitAllAcked, type PeerName, type Versions } from './lib/xds-peer.ts';
@@ -35,6 +42,7 @@ const { values } = parseArgs({
     'node-flags': { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
+    odds: { type: 'boolean', default: false },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
@@ -65,6 +73,8 @@ function timeline(trace: string[], acks: { kind: ResourceKind; version: string; 
   };
   let sets = 0;
   let cpuAtStart: number | undefined;
+  let cpuAtCds: number | undefined;
+  let mainAtCds: number | undefined;
   for (const line of trace) {
     const f = line.split(' ');
     const stamp = Number(f[f.length - 1]);
@@ -73,8 +83,18 @@ function timeline(trace: string[], acks: { kind: ResourceKind; version: string; 
     if (f[1] === 'load-start' && cpu !== undefined) cpuAtStart = Number(cpu);
     if (f[1] === 'response' && cpu !== undefined && cpuAtStart !== undefined && KIND_BY_NAME.get(f[3]!) === 'cluster' && f[4] === target.cluster && !once.has('cpu')) {
       once.add('cpu');
+      cpuAtCds = Number(cpu);
+      const main = /main=(\d+)/.exec(line)?.[1];
+      mainAtCds = main === undefined ? undefined : Number(main);
       // Not a time: the CPU ms it took (shown in the ms column, first).
       marks.push({ label: 'ours: CPU ms spent from the load to the first CDS byte', atMs: -(Number(cpu) - cpuAtStart) / 1000 });
+    }
+    if (f[1] === 'request' && cpu !== undefined && cpuAtCds !== undefined && KIND_BY_NAME.get(f[3]!) === 'endpoint' && Number(/names=(\d+)/.exec(line)?.[1] ?? 0) > 1 && !once.has('cpu-cds')) {
+      once.add('cpu-cds');
+      // Ours' CPU while Envoy takes the clusters in, up to its EDS request (answered by then: ours stamps after).
+      marks.push({ label: 'ours: CPU ms spent from the first CDS byte to the EDS answer', atMs: -(Number(cpu) - cpuAtCds) / 1000 });
+      const main = Number(/main=(\d+)/.exec(line)?.[1]);
+      if (mainAtCds !== undefined && Number.isFinite(main)) marks.push({ label: 'ours: of which the main thread (10 ms ticks)', atMs: -(main - mainAtCds) / 1000 });
     }
     if (f[1] === 'load-start') add('load read starts', stamp);
     else if (f[1] === 'snapshot-set' && stamp >= t0) add(`snapshot set #${++sets}`, stamp);
@@ -137,6 +157,65 @@ async function attribute(profileFile: string, loadStartHrUs: number, loadStartEp
   }
 }
 
+/** Push → the last type ACKed, and the part of it from the peer's first CDS byte on (undefined if not traced). */
+function coldOf(marks: Mark[]): { doneMs: number; fromCdsMs: number | undefined } {
+  const doneMs = Math.max(...marks.filter((m) => m.label.endsWith(' ACKed')).map((m) => m.atMs));
+  const cds = marks.find((m) => m.label.startsWith('CDS sent'));
+  return { doneMs, fromCdsMs: cds ? doneMs - cds.atMs : undefined };
+}
+
+/** bench:xds's cold-load verdict, redrawn from these rounds: how often it would pass (see the header). */
+function printOdds(all: Map<string, { marks: Mark[] }[]>): void {
+  const options = { roundsPerRun: 5, draws: 20_000, bound: 1.0 };
+  process.stdout.write(`\nOdds that bench:xds's verdict (median of ${options.roundsPerRun} rounds each, ours/Go ≤ ${options.bound}) passes, from these rounds (${options.draws} drawn runs):\n`);
+  let both = { ours: 1, free: 1 };
+  for (const hosts of sizes) {
+    const ours = (all.get(`ours ${hosts}`) ?? []).map((r) => coldOf(r.marks));
+    const go = (all.get(`go-control-plane ${hosts}`) ?? []).map((r) => coldOf(r.marks));
+    if (ours.length === 0 || go.length === 0) continue;
+    const free = [...ours, ...go].map((r) => r.fromCdsMs).filter((x): x is number => x !== undefined);
+    const goDone = go.map((r) => r.doneMs);
+    const oursOdds = passOdds(ours.map((r) => r.doneMs), goDone, { ...options, random: seededRandom(hosts) });
+    const freeOdds = passOdds(free, goDone, { ...options, random: seededRandom(hosts + 1) });
+    both = { ours: both.ours * oursOdds, free: both.free * freeOdds };
+    const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)} ms`;
+    const pre = (rs: { doneMs: number; fromCdsMs: number | undefined }[]): string => spread(rs.filter((r) => r.fromCdsMs !== undefined).map((r) => r.doneMs - r.fromCdsMs!));
+    process.stdout.write(`  ${hosts} hosts: ours ${(oursOdds * 100).toFixed(0)} %, a control plane that costs nothing ${(freeOdds * 100).toFixed(0)} %`);
+    process.stdout.write(` (Go's rounds ${spread(goDone)}; push → first CDS byte: ours ${pre(ours)}, Go ${pre(go)})\n`);
+  }
+  if (sizes.length > 1) process.stdout.write(`  every size in one run: ours ${(both.ours * 100).toFixed(0)} %, a control plane that costs nothing ${(both.free * 100).toFixed(0)} %\n`);
+}
+
+interface ThreadStat { name: string; utime: number; stime: number; minflt: number; vol: number; invol: number }
+/** Per thread of a process: its name, CPU ticks (user, system), minor faults, context switches. */
+async function threadStats(pid: number): Promise<Map<string, ThreadStat>> {
+  const out = new Map<string, ThreadStat>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    try {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const num = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+      out.set(tid, { name, utime: Number(f[11]), stime: Number(f[12]), minflt: Number(f[7]), vol: num('voluntary_ctxt_switches'), invol: num('nonvoluntary_ctxt_switches') });
+    } catch {
+      // The thread ended.
+    }
+  }
+  return out;
+}
+
+function threadDelta(before: Map<string, ThreadStat>, after: Map<string, ThreadStat>): string {
+  const groups = new Map<string, ThreadStat>();
+  for (const [tid, a] of after) {
+    const b = before.get(tid) ?? { name: a.name, utime: 0, stime: 0, minflt: 0, vol: 0, invol: 0 };
+    const key = a.name.startsWith('wrk:') ? 'workers' : a.name;
+    const g = groups.get(key) ?? { name: key, utime: 0, stime: 0, minflt: 0, vol: 0, invol: 0 };
+    groups.set(key, { name: key, utime: g.utime + a.utime - b.utime, stime: g.stime + a.stime - b.stime, minflt: g.minflt + a.minflt - b.minflt, vol: g.vol + a.vol - b.vol, invol: g.invol + a.invol - b.invol });
+  }
+  return [...groups.values()].filter((g) => g.utime + g.stime > 0 || g.invol > 10).map((g) => `${g.name}: user ${g.utime * 10} ms sys ${g.stime * 10} ms faults ${g.minflt} cs ${g.vol}/${g.invol}`).join('; ');
+}
+
 async function main(): Promise<void> {
   if (!values['no-build']) await buildBundles(path.join(REPO_ROOT, 'dist'));
   const filterWasmPath = path.join(REPO_ROOT, 'filter', 'build', 'filter.wasm');
@@ -189,11 +268,13 @@ async function main(): Promise<void> {
             const traceFrom = peer.trace.length;
             const cpu0 = await peer.cpuSeconds();
             const envoyCpu0 = await readCpuSeconds(envoy.pid);
+            const threads0 = await threadStats(envoy.pid);
             const t0 = epochNowMs();
             const target = await peer.load(pick(files.base.get(hosts)!));
             await waitAllAcked(peer, target, t0, 300_000);
             cpu = (await peer.cpuSeconds()) - cpu0;
             envoyCpu = (await readCpuSeconds(envoy.pid)) - envoyCpu0;
+            const envoyThreads = threadDelta(threads0, await threadStats(envoy.pid));
             await sleep(200);
             const trace = peer.trace.slice(traceFrom);
             marks = timeline(trace, peer.acks, target, t0);
@@ -208,6 +289,7 @@ async function main(): Promise<void> {
               for (const l of all) process.stdout.write(`      ${(l.at - t0).toFixed(1).padStart(8)} ${l.text}\n`);
             }
             process.stdout.write(`${name} ${hosts} hosts round ${round + 1}: CPU ${cpu.toFixed(2)} s, Envoy's CPU ${envoyCpu.toFixed(2)} s\n`);
+            process.stdout.write(`  Envoy's threads: ${envoyThreads}\n`);
             for (const m of marks) process.stdout.write(`  ${Math.abs(m.atMs).toFixed(1).padStart(8)} ms  ${m.label}\n`);
             if (profDir && loadStart) {
               await envoy.stop();
@@ -238,6 +320,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${key}: CPU ${med(runs.map((r) => r.cpu)).toFixed(2)} s, Envoy's CPU ${med(runs.map((r) => r.envoyCpu)).toFixed(2)} s\n`);
       for (const r of rows) process.stdout.write(`  ${Math.abs(r.ms).toFixed(1).padStart(8)}  ${r.label}\n`);
     }
+    if (values.odds) printOdds(all);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@
 import type { XdsEnvoyRound } from '../scenarios/xds-envoy.ts';
 import type { PeerName } from './xds-peer.ts';
 import type { SimMode } from './sim-envoy.ts';
+import { passOdds, seededRandom } from './pass-odds.ts';
 import { distribution, median, round, type Distribution } from './stats.ts';
 
 export const XDS_SCHEMA_VERSION = 1;
@@ -77,9 +78,23 @@ export function coldPairs(ours: readonly XdsEnvoyRound[], go: readonly XdsEnvoyR
   return { pairs: ratios.length, oursFaster: ratios.filter((x) => x < 1).length, minRatio: Math.min(...ratios), maxRatio: Math.max(...ratios) };
 }
 
+/**
+ * How often this verdict would pass in a run of as many rounds drawn from these (bench/lib/pass-odds.ts): near
+ * 50 % when the two are at parity and the machine's spread decides it, near 0 or 100 % when they differ by
+ * more than that spread.
+ */
+export function coldPassOdds(ours: readonly XdsEnvoyRound[], go: readonly XdsEnvoyRound[]): number {
+  return passOdds(
+    ours.map((x) => x.coldMs),
+    go.map((x) => x.coldMs),
+    { roundsPerRun: Math.min(ours.length, go.length), draws: 20_000, bound: 1.0, random: seededRandom(ours[0]?.hosts ?? 1) },
+  );
+}
+
 function pairsNote(ours: readonly XdsEnvoyRound[], go: readonly XdsEnvoyRound[]): string {
   const p = coldPairs(ours, go);
-  return p ? ` (ours faster in ${p.oursFaster} of ${p.pairs} interleaved pairs; pair ratios ${p.minRatio.toFixed(2)}–${p.maxRatio.toFixed(2)})` : '';
+  const odds = `; redrawn from these rounds, the verdict passes in ${Math.round(coldPassOdds(ours, go) * 100)} % of runs`;
+  return p ? ` (ours faster in ${p.oursFaster} of ${p.pairs} interleaved pairs; pair ratios ${p.minRatio.toFixed(2)}–${p.maxRatio.toFixed(2)}${odds})` : '';
 }
 
 export function evaluateXdsTargets(r: XdsResults): Target[] {

@@ -25,6 +25,7 @@
 // How a load is applied: the file is copied over the config file and reloadConfig() runs: the product's own
 // reload path (read, validate, diff against the config in force, rebuild what changed, publish). Up to
 // MAX_HOSTS (10,000) hosts, the largest size the benchmark loads.
+import { readFileSync } from 'node:fs';
 import { copyFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -71,7 +72,14 @@ if (!values['no-acks']) {
 // a push (the benchmark ignores these lines; bench/xds-trace.ts reads them).
 if (process.env.STZ_BENCH_TRACE === '1') {
   // cpu=: this process's CPU time (user + system, µs) when the line was written, to tell its own work from waiting.
-  const cpu = (): string => { const u = process.cpuUsage(); return `cpu=${u.user + u.system}`; };
+  // main=: the main thread's alone (ticks of 10 ms, /proc), to tell it from V8's helper threads.
+  const mainThreadStat = `/proc/self/task/${process.pid}/stat`;
+  const mainCpu = (): number => {
+    const stat = readFileSync(mainThreadStat, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  };
+  const cpu = (): string => { const u = process.cpuUsage(); return `cpu=${u.user + u.system} main=${mainCpu()}`; };
   cp.events.on('request', (e) => out(`trace request ${e.streamId} ${e.kind} ${e.verdict.kind} names=${e.names.length} ${cpu()} ${nowMs()}`));
   cp.events.on('response', (e) => out(`trace response ${e.streamId} ${e.kind} ${e.version} names=${e.names.length} ${cpu()} ${nowMs()}`));
   // Only the clusters' version: reading the others here would work them out (encode them) before their turn.
