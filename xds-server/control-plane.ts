@@ -10,7 +10,7 @@ import { parseGatewayConfigText } from '../sources/file/parse.ts';
 import { startCore, type Core, type CoreOptions } from './core.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { SnapshotCache } from './cache/snapshot-cache.ts';
-import { MemoryRelease } from './memory-release.ts';
+import { MemoryRelease, RELEASE_SETTLE_MS, ReleaseAfterPush } from './memory-release.ts';
 import type { Published, Publisher } from './publisher.ts';
 import { ProcessProvider } from './scaling/process-provider.ts';
 import { ManualProvider } from './scaling/provider.ts';
@@ -69,8 +69,6 @@ export async function readGatewayConfig(file: string, parser?: IncrementalConfig
   return parser ? parser.parse(text) : parseGatewayConfigText(text);
 }
 
-/** How long a large reload's garbage waits for every Envoy to apply it before it is collected anyway. */
-const MEMORY_RELEASE_SETTLE_MS = 10_000;
 /** A reload that adds, changes or removes at least this many hosts is large enough to collect after. */
 const MEMORY_RELEASE_MIN_HOSTS = 500;
 
@@ -91,7 +89,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   let store!: GatewayStore;
   let publisher!: Publisher;
   let cache!: SnapshotCache;
-  const memory = new MemoryRelease();
+  const release = new ReleaseAfterPush(new MemoryRelease(), { waitUntilSettled: (targets, ms) => cache.waitUntilSettled(targets, ms) }, RELEASE_SETTLE_MS);
   // A process host whose process is not running (none is at start-up; a reload may add one) is held, so
   // its first request wakes it instead of meeting a closed port.
   const holdStoppedProcessHosts = async (why: string): Promise<void> => {
@@ -134,10 +132,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // A large reload's garbage goes back once every Envoy has applied it (memory-release.ts). Only a reload of
     // many hosts: waiting for every Envoy to settle costs a check per ACK, which with hundreds of Envoys made
     // each one-host change cost ~50 % more CPU, and a small reload leaves little garbage anyway.
-    if (diff.added.length + diff.changed.length + diff.removed.length >= MEMORY_RELEASE_MIN_HOSTS && memory.worthCollecting()) {
-      const targets = new Map([...snapshots.groups].map(([group, s]) => [group, { ...s.versions }]));
-      void cache.waitUntilSettled(targets, MEMORY_RELEASE_SETTLE_MS).then(() => memory.changeApplied());
-    }
+    if (diff.added.length + diff.changed.length + diff.removed.length >= MEMORY_RELEASE_MIN_HOSTS) void release.pushed(snapshots.groups);
     for (const h of removed) await processes.stop(h);
     log.info('config reloaded', { file: options.configPath, hosts: next.value.hosts.length, added: diff.added.length, changed: diff.changed.length, removed: diff.removed.length, ...(diff.added.length + diff.changed.length + diff.removed.length <= 10 ? { names: { ...diff } } : {}) });
     return { ok: true };

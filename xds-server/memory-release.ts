@@ -14,6 +14,8 @@
 // It needs V8's gc() (node --expose-gc, one of the production flags: xds-server/node-flags.ts); without it
 // (tests run the sources under tsx) it does nothing.
 import v8 from 'node:v8';
+import type { SettleTargets } from './cache/snapshot-cache.ts';
+import type { ResourceKind } from '../snapshots/type-urls.ts';
 
 export interface MemoryReleaseOptions {
   /** Runs a full collection; default: the global gc() of node --expose-gc, if there is one. */
@@ -68,6 +70,41 @@ export class MemoryRelease {
     this.collections += 1;
     this.baseline = this.heapUsed();
     return true;
+  }
+}
+
+/** How long a large push's garbage waits for every Envoy to apply it before it is collected anyway. */
+export const RELEASE_SETTLE_MS = 10_000;
+
+/** What a release after a push waits on: the snapshot cache's settling (every connected Envoy applied it). */
+export interface Settling {
+  waitUntilSettled(targets: SettleTargets, timeoutMs: number): Promise<unknown>;
+}
+
+/**
+ * Collects a push's garbage once every Envoy has applied the push (or `settleMs` passed), if the heap grew enough
+ * for that (MemoryRelease.worthCollecting). One wait at a time: waiting costs a check per ACK, and a push made
+ * meanwhile leaves its garbage to the same collection (an Envoy on a later version has settled the earlier one).
+ */
+export class ReleaseAfterPush {
+  private waiting = false;
+
+  constructor(
+    private readonly memory: MemoryRelease,
+    private readonly cache: Settling,
+    private readonly settleMs: number,
+  ) {}
+
+  /** A push went out (its snapshots, by group). Resolves once its collection ran, or at once if none is due. */
+  async pushed(groups: ReadonlyMap<string, { readonly versions: Readonly<Record<ResourceKind, string>> }>): Promise<void> {
+    if (this.waiting || !this.memory.worthCollecting()) return;
+    this.waiting = true;
+    try {
+      await this.cache.waitUntilSettled(new Map([...groups].map(([group, s]) => [group, { ...s.versions }])), this.settleMs);
+      this.memory.changeApplied();
+    } finally {
+      this.waiting = false;
+    }
   }
 }
 

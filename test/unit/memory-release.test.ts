@@ -2,7 +2,7 @@
 // costs no collection; without gc() (node --expose-gc) nothing happens.
 import { expect } from 'chai';
 import { REPO_ROOT } from '../../envoy-bootstrap/envoy.ts';
-import { collectStartupGarbage, MemoryRelease } from '../../xds-server/memory-release.ts';
+import { collectStartupGarbage, MemoryRelease, ReleaseAfterPush, type Settling } from '../../xds-server/memory-release.ts';
 
 const MiB = 1024 * 1024;
 
@@ -63,6 +63,68 @@ describe('memory release after a large change', () => {
       expect(release.worthCollecting()).to.equal(false);
       expect(release.changeApplied()).to.equal(false);
     }
+  });
+});
+
+describe('release after a push', () => {
+  const versions = { cluster: 'c2', endpoint: 'e2', listener: 'l1', route: 'r1', extensionConfig: 'x1' };
+  /** A cache whose settling the test ends by hand; records what each wait was for. */
+  function fakeSettling(): Settling & { waits: { targets: unknown; timeoutMs: number }[]; settle: () => void } {
+    const pending: (() => void)[] = [];
+    return {
+      waits: [],
+      waitUntilSettled(targets, timeoutMs) {
+        this.waits.push({ targets, timeoutMs });
+        return new Promise<void>((resolve) => pending.push(resolve));
+      },
+      settle: () => pending.splice(0).forEach((resolve) => resolve()),
+    };
+  }
+
+  it('collects a push that grew the heap once every Envoy applied it, not before', async () => {
+    const heap = fakeHeap(30 * MiB);
+    const cache = fakeSettling();
+    const release = new ReleaseAfterPush(heap.release, cache, 10_000);
+    heap.used = 70 * MiB;
+    heap.live = 45 * MiB;
+    const done = release.pushed(new Map([['default', { versions }], ['gateway-a', { versions: { ...versions, cluster: 'c3' } }]]));
+    await Promise.resolve();
+    expect(heap.collections, 'nothing collected while Envoys have yet to apply it').to.equal(0);
+    expect(cache.waits).to.deep.equal([{ targets: new Map([['default', versions], ['gateway-a', { ...versions, cluster: 'c3' }]]), timeoutMs: 10_000 }]);
+    cache.settle();
+    await done;
+    expect(heap.collections).to.equal(1);
+    expect(heap.used).to.equal(45 * MiB);
+  });
+
+  it('waits for no Envoy when the heap did not grow enough', async () => {
+    const heap = fakeHeap(30 * MiB);
+    const cache = fakeSettling();
+    heap.used = 40 * MiB;
+    await new ReleaseAfterPush(heap.release, cache, 10_000).pushed(new Map([['default', { versions }]]));
+    expect(cache.waits).to.have.length(0);
+    expect(heap.collections).to.equal(0);
+  });
+
+  it('lets a push made while one waits share its collection, then waits again for the next', async () => {
+    const heap = fakeHeap(30 * MiB);
+    const cache = fakeSettling();
+    const release = new ReleaseAfterPush(heap.release, cache, 10_000);
+    heap.used = 70 * MiB;
+    heap.live = 40 * MiB;
+    const first = release.pushed(new Map([['default', { versions }]]));
+    heap.used = 90 * MiB;
+    await release.pushed(new Map([['default', { versions: { ...versions, cluster: 'c3' } }]]));
+    expect(cache.waits, 'one wait at a time').to.have.length(1);
+    cache.settle();
+    await first;
+    expect(heap.collections).to.equal(1);
+    heap.used = 80 * MiB;
+    const next = release.pushed(new Map([['default', { versions: { ...versions, cluster: 'c4' } }]]));
+    expect(cache.waits).to.have.length(2);
+    cache.settle();
+    await next;
+    expect(heap.collections).to.equal(2);
   });
 });
 

@@ -21,6 +21,7 @@ import { KubernetesAdminAuth, type KubernetesAdminAuthTiming } from './admin-aut
 import { clusterNamespace } from '../../sources/kubernetes/names.ts';
 import { createXdsTls, MemoryCertificateProvider, type XdsTls } from '../security/xds-tls.ts';
 import type { ControlPlaneTlsFiles } from '../../snapshots/control-plane-tls.ts';
+import { MemoryRelease, RELEASE_SETTLE_MS, ReleaseAfterPush } from '../memory-release.ts';
 import { DEFAULT_ENVOY_SDS_DIR, DEFAULT_KUBERNETES_WAKE_PORT, ENVOY_SDS_FILE_NAMES, DEFAULT_XDS_CERTIFICATE_TIMING, GatewayCertificates, loadOrCreateCa, ServerCertificate, type GatewayName, type XdsCertificateTiming } from './xds-certificates.ts';
 
 export interface KubernetesControlPlaneOptions extends CoreOptions {
@@ -199,7 +200,15 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
         return backend ? clusterNamespace(backend.clusterName) : undefined;
       },
       started: (c) => {
-        state.on('changed', (urgent) => void c.publisher.schedule({ urgent }).catch((err: Error) => log.error('publish failed', { error: err.message })));
+        // A large change's garbage (a resync or a first sync of thousands of routes) goes back once every Envoy
+        // applied it, as after a large file reload (memory-release.ts); a small one rarely grows the heap enough.
+        const release = new ReleaseAfterPush(new MemoryRelease(), c.cache, RELEASE_SETTLE_MS);
+        state.on('changed', (urgent) =>
+          void c.publisher
+            .schedule({ urgent })
+            .then((published) => release.pushed(published.groups))
+            .catch((err: Error) => log.error('publish failed', { error: err.message })),
+        );
         state.on('observed', (name, event, why) => c.hosts.observe(name, event, why));
         // Anything that changed between the first translation and now.
         void c.publisher.schedule();
