@@ -5,6 +5,8 @@
 // same distribution pass half of the draws whatever their size.
 import { median } from './stats.ts';
 
+export { seededRandom } from '../../test/support/seeded-random.ts';
+
 export interface PassOddsOptions {
   /** Rounds per side in one benchmark run (bench:xds runs 5). */
   roundsPerRun: number;
@@ -23,16 +25,4 @@ export function passOdds(ours: readonly number[], peer: readonly number[], optio
   let passed = 0;
   for (let i = 0; i < options.draws; i++) if (median(draw(ours)) / median(draw(peer)) <= options.bound) passed++;
   return passed / options.draws;
-}
-
-/** mulberry32: a small seeded generator, enough to draw rounds reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

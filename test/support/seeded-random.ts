@@ -1,4 +1,5 @@
 // One seeded generator for the property tests (mulberry32): a failure names a seed, and the seed replays it.
+// The benchmarks' pass odds (bench/lib/pass-odds.ts) draw with it too.
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
