@@ -206,7 +206,7 @@ export async function startKubernetesControlPlane(options: KubernetesControlPlan
         state.on('changed', (urgent) =>
           void c.publisher
             .schedule({ urgent })
-            .then((published) => release.pushed(published.groups))
+            .then((published) => void release.pushed(published.groups))
             .catch((err: Error) => log.error('publish failed', { error: err.message })),
         );
         state.on('observed', (name, event, why) => c.hosts.observe(name, event, why));
