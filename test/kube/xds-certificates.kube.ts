@@ -227,10 +227,16 @@ describe('xDS certificates in Kubernetes mode on a real API server', function ()
     await waitForGatewayPort(b, ports.b!);
     expect(await listenerPorts(a)).to.deep.equal([ports.a]);
     expect(await listenerPorts(b)).to.deep.equal([ports.b]);
-    // Each presents its own Gateway's certificate, the one in the Secret.
+    // Each presents its own Gateway's certificate, the one in the Secret. Polled: a certificate is renewed about
+    // every 15 s here, and one renewed just before the check takes the volume sync and Envoy's file watch to load.
     for (const [envoy, gw] of [[a, GW_A], [b, GW_B]] as const) {
-      const secretCert = secretFiles(await admin.get(secretPath(gatewaySecretName(gw))))['tls.crt']!;
-      expect(await envoyCertSerials(envoy)).to.include(serialOf(secretCert));
+      await eventually(
+        async () => {
+          const secretCert = secretFiles(await admin.get(secretPath(gatewaySecretName(gw))))['tls.crt']!;
+          expect(await envoyCertSerials(envoy)).to.include(serialOf(secretCert));
+        },
+        { timeoutMs: 10_000, intervalMs: 200, what: `Envoy for ${gw.namespace}/${gw.name} presenting its Secret's certificate` },
+      );
     }
     // Each control plane sees the Envoy that connected to it pinned to that Gateway.
     const nodes = replicas.flatMap((r) => r.ads.connected.map((s) => s.status()));
